@@ -1,0 +1,368 @@
+//! One error type for every provider, organised by meaning (object_store / OpenDAL style).
+//!
+//! Callers match on [`Error::kind`] (or the variants); vendor detail — HTTP status, vendor error
+//! code, correlation id — stays in [`VendorError`], reachable through the source chain. No message
+//! ever contains a secret: adapters build messages from ids and vendor error texts only.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::model::ProviderKind;
+
+/// A boxed error usable as a source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `Result` with [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, by meaning. Vendor detail is in the source chain.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The product, holder or route does not exist at the vendor.
+    #[error("{provider}: {what} not found")]
+    NotFound {
+        provider: ProviderKind,
+        what: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The change was a no-op: the holder already has (or already lacks) the license.
+    #[error("{provider}: {what} is already in the requested state")]
+    AlreadyInState {
+        provider: ProviderKind,
+        what: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// Not enough free seats; free some or buy more.
+    #[error(
+        "{provider}: not enough seats on {product}: {requested} requested, {available} available; revoke unused seats or buy more"
+    )]
+    InsufficientSeats {
+        provider: ProviderKind,
+        product: String,
+        requested: u64,
+        available: u64,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The caller's input was rejected before (or by) the vendor; fix the input.
+    #[error("invalid input: {message}")]
+    InvalidInput {
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// Credentials missing, wrong, expired or revoked.
+    #[error("{provider}: authentication failed: {message}; check the credentials")]
+    Unauthenticated {
+        provider: ProviderKind,
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// Authenticated, but not allowed to do this.
+    #[error("{provider}: permission denied: {message}")]
+    PermissionDenied {
+        provider: ProviderKind,
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The vendor throttled us; `retry_after` is its requested delay when it gave one.
+    #[error("{provider}: rate limited{}", RetryAfterSuffix(*.retry_after))]
+    RateLimited {
+        provider: ProviderKind,
+        retry_after: Option<Duration>,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// A transient vendor-side failure (5xx, maintenance); trying later may succeed.
+    #[error("{provider}: service unavailable: {message}; try again later")]
+    Unavailable {
+        provider: ProviderKind,
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The provider cannot do this at all; refused before any I/O.
+    #[error("{provider} does not support {operation}")]
+    Unsupported {
+        provider: ProviderKind,
+        operation: String,
+    },
+    /// Our own configuration is incomplete or malformed.
+    #[error("configuration error: {message}")]
+    Config {
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The configuration names a provider whose cargo feature was not compiled in.
+    #[error(
+        "provider {kind} is not compiled into this build; enable the cargo feature `{feature}` of licensekit",
+        kind = .0,
+        feature = .0.feature_name()
+    )]
+    FeatureNotEnabled(ProviderKind),
+    /// The request could not be sent or the response not received.
+    #[error("{provider}: transport error: {message}")]
+    Transport {
+        provider: ProviderKind,
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The response did not have the shape the vendor documents.
+    #[error("{provider}: could not decode the response: {message}")]
+    Decode {
+        provider: ProviderKind,
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// A vendor error with no more specific meaning.
+    #[error(transparent)]
+    Vendor(#[from] VendorError),
+    /// Retries ran out (attempts or total time); `last` is the final attempt's error.
+    #[error("{provider}: gave up after {attempts} attempts in {elapsed:.1?}: {last}")]
+    RetriesExhausted {
+        provider: ProviderKind,
+        attempts: u32,
+        elapsed: Duration,
+        #[source]
+        last: Box<Error>,
+    },
+}
+
+struct RetryAfterSuffix(Option<Duration>);
+
+impl fmt::Display for RetryAfterSuffix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(d) => write!(f, "; retry after {:.1?}", d),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The meaning of an [`Error`], for matching without caring about variant fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    NotFound,
+    AlreadyInState,
+    InsufficientSeats,
+    InvalidInput,
+    Unauthenticated,
+    PermissionDenied,
+    RateLimited,
+    Unavailable,
+    Unsupported,
+    Config,
+    FeatureNotEnabled,
+    Transport,
+    Decode,
+    Vendor,
+}
+
+impl Error {
+    /// The meaning of this error. For [`Error::RetriesExhausted`] it is the last attempt's meaning.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::AlreadyInState { .. } => ErrorKind::AlreadyInState,
+            Error::InsufficientSeats { .. } => ErrorKind::InsufficientSeats,
+            Error::InvalidInput { .. } => ErrorKind::InvalidInput,
+            Error::Unauthenticated { .. } => ErrorKind::Unauthenticated,
+            Error::PermissionDenied { .. } => ErrorKind::PermissionDenied,
+            Error::RateLimited { .. } => ErrorKind::RateLimited,
+            Error::Unavailable { .. } => ErrorKind::Unavailable,
+            Error::Unsupported { .. } => ErrorKind::Unsupported,
+            Error::Config { .. } => ErrorKind::Config,
+            Error::FeatureNotEnabled(_) => ErrorKind::FeatureNotEnabled,
+            Error::Transport { .. } => ErrorKind::Transport,
+            Error::Decode { .. } => ErrorKind::Decode,
+            Error::Vendor(_) => ErrorKind::Vendor,
+            Error::RetriesExhausted { last, .. } => last.kind(),
+        }
+    }
+
+    /// Whether trying the same call again later may succeed. False once retries ran out: the
+    /// client layer already spent the retry budget.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::RateLimited { .. } | Error::Unavailable { .. } | Error::Transport { .. } => true,
+            Error::Vendor(v) => v.status.is_some_and(|s| s == 429 || s >= 500),
+            _ => false,
+        }
+    }
+
+    /// The delay the vendor asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::RateLimited { retry_after, .. } => *retry_after,
+            Error::RetriesExhausted { last, .. } => last.retry_after(),
+            _ => None,
+        }
+    }
+
+    /// The vendor error behind this error, if one is in the source chain.
+    pub fn vendor_error(&self) -> Option<&VendorError> {
+        let mut current: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(err) = current {
+            if let Some(v) = err.downcast_ref::<VendorError>() {
+                return Some(v);
+            }
+            current = err.source();
+        }
+        None
+    }
+
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub fn config(message: impl Into<String>) -> Self {
+        Error::Config {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub fn not_found(provider: ProviderKind, what: impl Into<String>) -> Self {
+        Error::NotFound {
+            provider,
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    pub fn unsupported(provider: ProviderKind, operation: impl Into<String>) -> Self {
+        Error::Unsupported {
+            provider,
+            operation: operation.into(),
+        }
+    }
+
+    pub fn decode(
+        provider: ProviderKind,
+        message: impl Into<String>,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        Error::Decode {
+            provider,
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+}
+
+/// A vendor's own error: HTTP status, vendor code and message, plus the correlation id a support
+/// ticket should cite. Carried as the source of a meaning-level [`Error`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VendorError {
+    pub provider: ProviderKind,
+    /// HTTP status; `None` when the vendor reported the error inside a success response.
+    pub status: Option<u16>,
+    /// The vendor's error code (`errorNumber`, `errorCode`, `code`), as text.
+    pub code: Option<String>,
+    pub message: String,
+    /// The vendor's request/correlation id, when it sent one.
+    pub correlation_id: Option<String>,
+}
+
+impl VendorError {
+    pub fn new(provider: ProviderKind, status: Option<u16>, message: impl Into<String>) -> Self {
+        VendorError {
+            provider,
+            status,
+            code: None,
+            message: message.into(),
+            correlation_id: None,
+        }
+    }
+
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    pub fn with_correlation_id(mut self, id: Option<String>) -> Self {
+        self.correlation_id = id;
+        self
+    }
+}
+
+impl fmt::Display for VendorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} answered", self.provider)?;
+        if let Some(status) = self.status {
+            write!(f, " HTTP {status}")?;
+        }
+        if let Some(code) = &self.code {
+            write!(f, " [{code}]")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(id) = &self.correlation_id {
+            write!(f, " (correlation id {id})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for VendorError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_looks_through_retries_exhausted() {
+        let err = Error::RetriesExhausted {
+            provider: ProviderKind::Genesys,
+            attempts: 4,
+            elapsed: Duration::from_secs(3),
+            last: Box::new(Error::RateLimited {
+                provider: ProviderKind::Genesys,
+                retry_after: Some(Duration::from_secs(2)),
+                source: None,
+            }),
+        };
+        assert_eq!(err.kind(), ErrorKind::RateLimited);
+        assert!(!err.is_retryable(), "the retry budget is spent");
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
+        let text = err.to_string();
+        assert!(text.contains("4 attempts"), "{text}");
+        assert!(text.contains("3.0s"), "{text}");
+    }
+
+    #[test]
+    fn vendor_error_is_found_in_the_source_chain() {
+        let vendor = VendorError::new(ProviderKind::AppleVpp, Some(200), "Invalid token")
+            .with_code("9622")
+            .with_correlation_id(Some("abc".into()));
+        let err = Error::Unauthenticated {
+            provider: ProviderKind::AppleVpp,
+            message: "the location token was rejected".into(),
+            source: Some(Box::new(vendor.clone())),
+        };
+        assert_eq!(err.vendor_error(), Some(&vendor));
+        assert_eq!(
+            vendor.to_string(),
+            "apple-vpp answered HTTP 200 [9622]: Invalid token (correlation id abc)"
+        );
+    }
+
+    #[test]
+    fn feature_not_enabled_names_the_feature() {
+        let text = Error::FeatureNotEnabled(ProviderKind::Salesforce).to_string();
+        assert!(text.contains("`salesforce`"), "{text}");
+    }
+}

@@ -1,0 +1,35 @@
+//! licensekit-core: the normalized license model, the [`LicenseProvider`] trait, errors,
+//! capabilities, the in-memory provider and (feature `http`) the HTTP client layer every vendor
+//! adapter shares. Feature `testkit` adds the conformance suite.
+
+// Lets the exported trait macro use `::licensekit_core::` paths inside this crate too.
+extern crate self as licensekit_core;
+
+pub mod capabilities;
+pub mod error;
+pub mod memory;
+pub mod model;
+pub mod provider;
+
+#[cfg(feature = "http")]
+pub mod client;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use capabilities::Capabilities;
+pub use error::{BoxError, Error, ErrorKind, Result, VendorError};
+pub use memory::{InMemoryProvider, MemoryConfig, MemoryProduct, MemoryUser};
+pub use model::{
+    Assignment, AssignmentFilter, ChangeAction, ChangeReport, Holder, HolderId, HolderKind,
+    ItemOutcome, Outcome, OutcomeCounts, OutcomeStatus, Product, ProductId, Provenance,
+    ProviderKind, SeatTotal, Seats, UniqueHolders, VendorFields,
+};
+pub use provider::{LicenseProvider, LicenseProviderExt};
+
+/// Re-exports used by exported macros; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use async_trait::async_trait;
+    pub use futures::stream::BoxStream;
+}

@@ -1,0 +1,37 @@
+//! [`AnyProvider`]: static dispatch over the providers compiled into this build.
+
+use licensekit_core::{InMemoryProvider, LicenseProvider};
+
+/// Registers `LicenseProvider`'s signatures with enum_dispatch *in this crate*.
+///
+/// enum_dispatch keeps its trait registry inside one compiler process, so the
+/// `#[enum_dispatch(LicenseProvider)]` below cannot see the trait declared in licensekit-core and
+/// would silently generate no impl. This mirror is expanded from the same macro that defines the
+/// real trait (one source for the signatures); it is never used as a trait. The generated impl
+/// names `LicenseProvider`, which in this module resolves to the core trait imported above.
+#[allow(dead_code, unreachable_pub)]
+mod dispatch_registry {
+    licensekit_core::__license_provider_trait!(#[enum_dispatch::enum_dispatch]);
+}
+
+/// One of the providers compiled into this build. Implements [`LicenseProvider`] by static
+/// dispatch; `Memory` is always present, vendor variants follow the cargo features.
+#[enum_dispatch::enum_dispatch(LicenseProvider)]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum AnyProvider {
+    Memory(InMemoryProvider),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use licensekit_core::{MemoryConfig, ProviderKind};
+
+    #[test]
+    fn dispatches_to_the_variant() {
+        let any = AnyProvider::from(InMemoryProvider::new(MemoryConfig::default()).unwrap());
+        assert_eq!(any.kind(), ProviderKind::Memory);
+        assert!(any.capabilities().user_holders);
+    }
+}

@@ -1,0 +1,17 @@
+//! # licensekit
+//!
+//! Manage software licenses across vendors through one model: pick providers with cargo features,
+//! then assign, revoke and list licenses without caring whose API sits behind.
+//!
+//! - [`LicenseProvider`]: the trait every provider implements (see `licensekit-core`).
+//! - [`AnyProvider`]: one enum over the providers compiled into this build.
+//! - [`ProviderConfig`]: serde configuration that builds an [`AnyProvider`].
+//! - [`InMemoryProvider`]: always available, behaves like a vendor; for tests and demos.
+
+pub use licensekit_core::*;
+
+mod any;
+mod config;
+
+pub use any::AnyProvider;
+pub use config::ProviderConfig;
