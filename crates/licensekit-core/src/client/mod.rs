@@ -1,0 +1,817 @@
+//! The HTTP machinery every vendor adapter shares, written once: one reqwest client (rustls,
+//! redirects off, HTTPS unless explicitly allowed), retries with backoff and `Retry-After`,
+//! credentials with a single-flight token cache and one re-fetch on 401, request limits, paged
+//! listings, size-limited bodies, and a tracing span per attempt that never shows a secret.
+//!
+//! An adapter supplies only what is vendor-specific: an [`ErrorClassifier`] that reads its error
+//! bodies, its credentials, and its limits.
+
+pub mod credential;
+pub mod limit;
+pub mod pagination;
+pub mod retry;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+use url::Url;
+
+use crate::error::{Error, Result, VendorError};
+use crate::model::ProviderKind;
+
+pub use credential::{
+    AccessToken, ClientAuthStyle, CredentialProvider, OAuth2ClientCredentials, StaticToken,
+    TokenCache, TokenSource,
+};
+pub use limit::{Pacer, RateLimit, RequestLimiter};
+pub use pagination::{Page, items, pages};
+pub use retry::{Failure, RetryConfig, RetryDecision, classify, parse_retry_after};
+
+/// What a vendor's error response means, as decided by the adapter's [`ErrorClassifier`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailureMeaning {
+    NotFound,
+    InvalidInput,
+    /// Triggers one credential re-fetch, then `Error::Unauthenticated`.
+    Unauthenticated,
+    PermissionDenied,
+    /// Throttled: always retried, honouring `Retry-After`.
+    RateLimited,
+    /// Transient vendor failure: retried when the request is idempotent.
+    Unavailable,
+    /// Anything else: returned as `Error::Vendor`.
+    Other,
+}
+
+/// A vendor error response, classified.
+#[derive(Debug, Clone)]
+pub struct VendorFailure {
+    pub meaning: FailureMeaning,
+    pub error: VendorError,
+}
+
+/// Reads a vendor's responses for errors. Called on *every* response, because some vendors
+/// (Apple) report errors inside HTTP 200 bodies.
+pub trait ErrorClassifier: Send + Sync + fmt::Debug {
+    /// `Some` when this response is an error.
+    fn classify(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Option<VendorFailure>;
+}
+
+/// Classifies by HTTP status alone; the body (truncated) becomes the message.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusClassifier(pub ProviderKind);
+
+impl ErrorClassifier for StatusClassifier {
+    fn classify(
+        &self,
+        status: StatusCode,
+        _headers: &HeaderMap,
+        body: &[u8],
+    ) -> Option<VendorFailure> {
+        if status.is_success() {
+            return None;
+        }
+        Some(VendorFailure {
+            meaning: meaning_of_status(status),
+            error: VendorError::new(self.0, Some(status.as_u16()), body_excerpt(body)),
+        })
+    }
+}
+
+/// The usual meaning of an HTTP error status.
+pub fn meaning_of_status(status: StatusCode) -> FailureMeaning {
+    match status.as_u16() {
+        400 | 422 => FailureMeaning::InvalidInput,
+        401 => FailureMeaning::Unauthenticated,
+        403 => FailureMeaning::PermissionDenied,
+        404 | 410 => FailureMeaning::NotFound,
+        408 | 429 => FailureMeaning::RateLimited,
+        500..=599 => FailureMeaning::Unavailable,
+        _ => FailureMeaning::Other,
+    }
+}
+
+/// The start of a body as text, for error messages (never the whole of a large page).
+pub fn body_excerpt(body: &[u8]) -> String {
+    const MAX: usize = 300;
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX)]);
+    let mut text: String = text.chars().filter(|c| !c.is_control()).collect();
+    if body.len() > MAX {
+        text.push('…');
+    }
+    if text.trim().is_empty() {
+        "(empty body)".into()
+    } else {
+        text
+    }
+}
+
+/// Turns a classified vendor failure into the core error of that meaning.
+pub fn failure_to_error(failure: VendorFailure, retry_after: Option<Duration>) -> Error {
+    let provider = failure.error.provider;
+    let message = failure.error.message.clone();
+    let source = Some(Box::new(failure.error.clone()) as crate::BoxError);
+    match failure.meaning {
+        FailureMeaning::NotFound => Error::NotFound {
+            provider,
+            what: message,
+            source,
+        },
+        FailureMeaning::InvalidInput => Error::InvalidInput { message, source },
+        FailureMeaning::Unauthenticated => Error::Unauthenticated {
+            provider,
+            message,
+            source,
+        },
+        FailureMeaning::PermissionDenied => Error::PermissionDenied {
+            provider,
+            message,
+            source,
+        },
+        FailureMeaning::RateLimited => Error::RateLimited {
+            provider,
+            retry_after,
+            source,
+        },
+        FailureMeaning::Unavailable => Error::Unavailable {
+            provider,
+            message,
+            source,
+        },
+        FailureMeaning::Other => Error::Vendor(failure.error),
+    }
+}
+
+/// One API request. Paths are trusted (from the adapter); [`ApiRequest::segment`] adds
+/// untrusted values percent-encoded, so an id can never reach another route.
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    method: Method,
+    path: &'static str,
+    segments: Vec<String>,
+    absolute: Option<Url>,
+    query: Vec<(String, String)>,
+    body: Option<Bytes>,
+    content_type: Option<&'static str>,
+    idempotent: bool,
+    authenticated: bool,
+    route: String,
+}
+
+impl ApiRequest {
+    /// A request to `path` (relative to the base URL, e.g. `/api/v2/license/users`).
+    pub fn new(method: Method, path: &'static str) -> Self {
+        let idempotent = matches!(
+            method,
+            Method::GET | Method::HEAD | Method::PUT | Method::DELETE
+        );
+        ApiRequest {
+            route: format!("{method} {path}"),
+            method,
+            path,
+            segments: Vec::new(),
+            absolute: None,
+            query: Vec::new(),
+            body: None,
+            content_type: None,
+            idempotent,
+            authenticated: true,
+        }
+    }
+
+    pub fn get(path: &'static str) -> Self {
+        Self::new(Method::GET, path)
+    }
+
+    pub fn post(path: &'static str) -> Self {
+        Self::new(Method::POST, path)
+    }
+
+    pub fn delete(path: &'static str) -> Self {
+        Self::new(Method::DELETE, path)
+    }
+
+    /// A request to a URL the vendor handed us (a next-page link). It must be on the client's
+    /// own origin, so credentials never travel to another host.
+    pub fn absolute(method: Method, url: Url, route: &'static str) -> Self {
+        let mut request = Self::new(method, route);
+        request.absolute = Some(url);
+        request
+    }
+
+    /// Appends one path segment from untrusted input, percent-encoded. Empty, `.` and `..`
+    /// segments are refused.
+    pub fn segment(mut self, value: &str) -> Result<Self> {
+        if value.is_empty() || value == "." || value == ".." {
+            return Err(Error::invalid_input(format!(
+                "`{value}` cannot be used as an id in a URL path"
+            )));
+        }
+        self.segments.push(value.to_owned());
+        self.route.push_str("/{}");
+        Ok(self)
+    }
+
+    pub fn query(mut self, key: &str, value: impl ToString) -> Self {
+        self.query.push((key.to_owned(), value.to_string()));
+        self
+    }
+
+    pub fn query_opt(self, key: &str, value: Option<impl ToString>) -> Self {
+        match value {
+            Some(v) => self.query(key, v),
+            None => self,
+        }
+    }
+
+    /// A JSON body.
+    pub fn json<T: serde::Serialize + ?Sized>(mut self, body: &T) -> Result<Self> {
+        let bytes = serde_json::to_vec(body).map_err(|e| Error::InvalidInput {
+            message: "the request body could not be encoded as JSON".into(),
+            source: Some(Box::new(e)),
+        })?;
+        self.body = Some(Bytes::from(bytes));
+        self.content_type = Some("application/json");
+        Ok(self)
+    }
+
+    /// A form body (`application/x-www-form-urlencoded`).
+    pub fn form(mut self, fields: &[(&str, &str)]) -> Self {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        self.body = Some(Bytes::from(body));
+        self.content_type = Some("application/x-www-form-urlencoded");
+        self
+    }
+
+    /// Declares the request safe to repeat: the adapter guarantees a repeat cannot duplicate a
+    /// side effect (e.g. the vendor answers "already assigned" to a repeated assign).
+    pub fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = idempotent;
+        self
+    }
+
+    /// Sends no credentials (public endpoints such as a service configuration).
+    pub fn unauthenticated(mut self) -> Self {
+        self.authenticated = false;
+        self
+    }
+
+    /// The route template used in logs and call counts (`GET /path/{}`), never a full URL.
+    pub fn route(&self) -> &str {
+        &self.route
+    }
+
+    pub fn is_idempotent(&self) -> bool {
+        self.idempotent
+    }
+}
+
+/// A successful response, with its body read in full (within the size limit).
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    provider: ProviderKind,
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl ApiResponse {
+    /// Decodes the body as JSON; a non-JSON content type or a malformed body is a `Decode`
+    /// error naming the provider and status.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        check_json_content_type(self.provider, self.status, &self.headers)?;
+        serde_json::from_slice(&self.body).map_err(|e| Error::Decode {
+            provider: self.provider,
+            message: format!(
+                "HTTP {} body is not the documented JSON: {e}",
+                self.status.as_u16()
+            ),
+            source: Some(Box::new(e)),
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+fn check_json_content_type(
+    provider: ProviderKind,
+    status: StatusCode,
+    headers: &HeaderMap,
+) -> Result<()> {
+    let Some(ct) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json" || essence.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(Error::Decode {
+            provider,
+            message: format!(
+                "HTTP {} answered with content type `{essence}`, expected JSON",
+                status.as_u16()
+            ),
+            source: None,
+        })
+    }
+}
+
+/// Builds an [`HttpClient`].
+pub struct HttpClientBuilder {
+    provider: ProviderKind,
+    base_url: String,
+    allow_http: bool,
+    timeout: Duration,
+    connect_timeout: Duration,
+    user_agent: String,
+    retry: RetryConfig,
+    limiter: RequestLimiter,
+    credentials: Option<Arc<dyn CredentialProvider>>,
+    classifier: Arc<dyn ErrorClassifier>,
+    max_body_bytes: usize,
+    auth_scheme: &'static str,
+}
+
+impl fmt::Debug for HttpClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClientBuilder")
+            .field("provider", &self.provider)
+            .field("base_url", &self.base_url)
+            .field("allow_http", &self.allow_http)
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpClientBuilder {
+    pub fn new(provider: ProviderKind, base_url: impl Into<String>) -> Self {
+        HttpClientBuilder {
+            provider,
+            base_url: base_url.into(),
+            allow_http: false,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            user_agent: concat!("licensekit/", env!("CARGO_PKG_VERSION")).into(),
+            retry: RetryConfig::default(),
+            limiter: RequestLimiter::unpaced(8),
+            credentials: None,
+            classifier: Arc::new(StatusClassifier(provider)),
+            max_body_bytes: 8 * 1024 * 1024,
+            auth_scheme: "Bearer",
+        }
+    }
+
+    /// Allows plain `http://` (local simulators only). HTTPS is required otherwise.
+    pub fn allow_http(mut self, allow: bool) -> Self {
+        self.allow_http = allow;
+        self
+    }
+
+    /// Whole-request timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
+        self.user_agent = ua.into();
+        self
+    }
+
+    pub fn retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn limiter(mut self, limiter: RequestLimiter) -> Self {
+        self.limiter = limiter;
+        self
+    }
+
+    pub fn credentials(mut self, credentials: Arc<dyn CredentialProvider>) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    pub fn classifier(mut self, classifier: Arc<dyn ErrorClassifier>) -> Self {
+        self.classifier = classifier;
+        self
+    }
+
+    /// Largest response body accepted (default 8 MiB); larger is a `Decode` error.
+    pub fn max_body_bytes(mut self, max: usize) -> Self {
+        self.max_body_bytes = max;
+        self
+    }
+
+    pub fn build(self) -> Result<HttpClient> {
+        let provider = self.provider;
+        let mut base_url = check_url(provider, &self.base_url, self.allow_http)?;
+        // Joining relative paths keeps the base's own path only if it ends with '/'.
+        if !base_url.path().ends_with('/') {
+            let path = format!("{}/", base_url.path());
+            base_url.set_path(&path);
+        }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(!self.allow_http)
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout)
+            .user_agent(self.user_agent)
+            .build()
+            .map_err(|e| Error::Config {
+                message: format!("{provider}: could not build the HTTP client"),
+                source: Some(Box::new(e)),
+            })?;
+        Ok(HttpClient {
+            inner: Arc::new(ClientInner {
+                provider,
+                base_url,
+                allow_http: self.allow_http,
+                http,
+                retry: self.retry,
+                limiter: self.limiter,
+                credentials: self.credentials,
+                classifier: self.classifier,
+                max_body_bytes: self.max_body_bytes,
+                auth_scheme: self.auth_scheme,
+            }),
+        })
+    }
+}
+
+/// Parses a URL and refuses plain HTTP unless allowed.
+pub fn check_url(provider: ProviderKind, url: &str, allow_http: bool) -> Result<Url> {
+    let parsed = Url::parse(url).map_err(|e| Error::Config {
+        message: format!("{provider}: `{url}` is not a valid URL"),
+        source: Some(Box::new(e)),
+    })?;
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" if allow_http => Ok(parsed),
+        "http" => Err(Error::config(format!(
+            "{provider}: refusing plain HTTP to `{url}`: credentials would travel unencrypted; \
+             use https, or set allow_http only for a local simulator"
+        ))),
+        other => Err(Error::config(format!(
+            "{provider}: unsupported URL scheme `{other}` in `{url}`"
+        ))),
+    }
+}
+
+#[derive(Debug)]
+struct ClientInner {
+    provider: ProviderKind,
+    base_url: Url,
+    allow_http: bool,
+    http: reqwest::Client,
+    retry: RetryConfig,
+    limiter: RequestLimiter,
+    credentials: Option<Arc<dyn CredentialProvider>>,
+    classifier: Arc<dyn ErrorClassifier>,
+    max_body_bytes: usize,
+    auth_scheme: &'static str,
+}
+
+/// A vendor API client: cheap to clone, shares limits and the token cache.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    inner: Arc<ClientInner>,
+}
+
+/// What one attempt ended with.
+enum Attempt {
+    Done(ApiResponse),
+    Failed {
+        error: Error,
+        failure: Failure,
+        rejected_token: Option<AccessToken>,
+    },
+}
+
+impl HttpClient {
+    pub fn builder(provider: ProviderKind, base_url: impl Into<String>) -> HttpClientBuilder {
+        HttpClientBuilder::new(provider, base_url)
+    }
+
+    pub fn provider(&self) -> ProviderKind {
+        self.inner.provider
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.inner.base_url
+    }
+
+    pub fn allows_http(&self) -> bool {
+        self.inner.allow_http
+    }
+
+    /// The underlying reqwest client (redirects off), for token endpoints.
+    pub fn reqwest(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    pub fn limiter(&self) -> &RequestLimiter {
+        &self.inner.limiter
+    }
+
+    /// Sends `request` and decodes the JSON answer.
+    pub async fn json<T: DeserializeOwned>(&self, request: ApiRequest) -> Result<T> {
+        self.send(request).await?.json()
+    }
+
+    /// Sends `request`, retrying as [`classify`] decides within the [`RetryConfig`] budget, with
+    /// one credential re-fetch on 401. Returns the response, or the error of the last attempt
+    /// (wrapped in `RetriesExhausted` when it was retried).
+    pub async fn send(&self, request: ApiRequest) -> Result<ApiResponse> {
+        let inner = &self.inner;
+        let url = self.url_for(&request)?;
+        let started = tokio::time::Instant::now();
+        let mut backoff = inner.retry.backoff();
+        let mut attempt: u32 = 0;
+        let mut refetched_credentials = false;
+        loop {
+            attempt += 1;
+            let span = tracing::debug_span!(
+                "http",
+                provider = %inner.provider,
+                method = %request.method,
+                route = %request.route,
+                attempt,
+                status = tracing::field::Empty,
+            );
+            let outcome = self
+                .attempt(&request, &url)
+                .instrument(span.clone())
+                .await?;
+            let (error, failure, rejected_token) = match outcome {
+                Attempt::Done(response) => return Ok(response),
+                Attempt::Failed {
+                    error,
+                    failure,
+                    rejected_token,
+                } => (error, failure, rejected_token),
+            };
+            if let Some(token) = rejected_token {
+                let credentials = inner
+                    .credentials
+                    .as_ref()
+                    .expect("a token came from credentials");
+                if !refetched_credentials && credentials.invalidate(&token).await {
+                    refetched_credentials = true;
+                    span.in_scope(|| {
+                        tracing::debug!("credentials rejected; fetching new ones once")
+                    });
+                    continue;
+                }
+                return Err(error);
+            }
+            let decision = classify(&inner.retry, failure, attempt, request.idempotent);
+            let wait = match decision {
+                RetryDecision::Stop => {
+                    return Err(give_up(inner.provider, error, attempt, started));
+                }
+                RetryDecision::RetryAfter(d) => d,
+                RetryDecision::Backoff => backoff.next().unwrap_or(inner.retry.max_backoff),
+            };
+            if started.elapsed() + wait > inner.retry.max_elapsed {
+                return Err(give_up(inner.provider, error, attempt, started));
+            }
+            span.in_scope(
+                || tracing::debug!(wait_ms = wait.as_millis() as u64, %error, "retrying"),
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn url_for(&self, request: &ApiRequest) -> Result<Url> {
+        let provider = self.inner.provider;
+        let mut url = match &request.absolute {
+            Some(url) => {
+                if url.origin() != self.inner.base_url.origin() {
+                    return Err(Error::InvalidInput {
+                        message: format!(
+                            "{provider}: refusing to send credentials to another origin ({})",
+                            url.origin().ascii_serialization()
+                        ),
+                        source: None,
+                    });
+                }
+                url.clone()
+            }
+            None => self
+                .inner
+                .base_url
+                .join(request.path.trim_start_matches('/'))
+                .map_err(|e| Error::Config {
+                    message: format!("{provider}: invalid request path `{}`", request.path),
+                    source: Some(Box::new(e)),
+                })?,
+        };
+        if !request.segments.is_empty() {
+            url.path_segments_mut()
+                .map_err(|()| Error::config(format!("{provider}: base URL cannot have a path")))?
+                .pop_if_empty()
+                .extend(&request.segments);
+        }
+        if !request.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(&request.query);
+        }
+        Ok(url)
+    }
+
+    /// One attempt. `Err` only for errors no retry can fix (bad credentials config).
+    async fn attempt(&self, request: &ApiRequest, url: &Url) -> Result<Attempt> {
+        let inner = &self.inner;
+        let provider = inner.provider;
+        let token = match (&inner.credentials, request.authenticated) {
+            (Some(credentials), true) => Some(credentials.token().await?),
+            _ => None,
+        };
+        let mut builder = inner.http.request(request.method.clone(), url.clone());
+        if let Some(token) = &token {
+            let mut value = HeaderValue::from_str(&format!(
+                "{} {}",
+                inner.auth_scheme,
+                token.secret().expose_secret()
+            ))
+            .map_err(|_| Error::Unauthenticated {
+                provider,
+                message: "the access token contains characters not allowed in a header".into(),
+                source: None,
+            })?;
+            value.set_sensitive(true);
+            builder = builder.header(AUTHORIZATION, value);
+        }
+        if let Some(body) = &request.body {
+            builder = builder.body(body.clone());
+        }
+        if let Some(ct) = request.content_type {
+            builder = builder.header(CONTENT_TYPE, ct);
+        }
+        let _permit = inner.limiter.acquire().await;
+        let response = match builder.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let sent = !e.is_connect();
+                tracing::debug!(sent, error = %e, "transport error");
+                return Ok(Attempt::Failed {
+                    error: Error::Transport {
+                        provider,
+                        message: if e.is_timeout() {
+                            format!("{} timed out", request.route)
+                        } else {
+                            format!("{} failed before a response arrived", request.route)
+                        },
+                        source: Some(Box::new(e.without_url())),
+                    },
+                    failure: Failure::Transport { sent },
+                    rejected_token: None,
+                });
+            }
+        };
+        let status = response.status();
+        tracing::Span::current().record("status", status.as_u16());
+        let headers = response.headers().clone();
+        let body = match read_limited(response, inner.max_body_bytes).await {
+            Ok(body) => body,
+            Err(BodyError::TooLarge) => {
+                return Err(Error::Decode {
+                    provider,
+                    message: format!(
+                        "{} answered more than {} bytes; refusing to buffer it",
+                        request.route, inner.max_body_bytes
+                    ),
+                    source: None,
+                });
+            }
+            Err(BodyError::Transport(e)) => {
+                return Ok(Attempt::Failed {
+                    error: Error::Transport {
+                        provider,
+                        message: format!("{} broke off while reading the response", request.route),
+                        source: Some(Box::new(e.without_url())),
+                    },
+                    failure: Failure::Transport { sent: true },
+                    rejected_token: None,
+                });
+            }
+        };
+        let Some(vendor_failure) = inner.classifier.classify(status, &headers, &body) else {
+            if !status.is_success() {
+                // A classifier that lets an HTTP error through would make it look like data.
+                let failure = StatusClassifier(provider)
+                    .classify(status, &headers, &body)
+                    .expect("non-success status");
+                return Ok(self.failed(failure, status, &headers, None));
+            }
+            return Ok(Attempt::Done(ApiResponse {
+                provider,
+                status,
+                headers,
+                body,
+            }));
+        };
+        let rejected = (vendor_failure.meaning == FailureMeaning::Unauthenticated)
+            .then_some(token)
+            .flatten();
+        Ok(self.failed(vendor_failure, status, &headers, rejected))
+    }
+
+    fn failed(
+        &self,
+        failure: VendorFailure,
+        status: StatusCode,
+        headers: &HeaderMap,
+        rejected_token: Option<AccessToken>,
+    ) -> Attempt {
+        let retry_after = parse_retry_after(headers, SystemTime::now())
+            .map(|d| d.min(self.inner.retry.max_retry_after.max(Duration::from_secs(1))));
+        let throttled = failure.meaning == FailureMeaning::RateLimited;
+        let transient = failure.meaning == FailureMeaning::Unavailable;
+        // A vendor reporting a transient failure inside a 200 still deserves a retry.
+        let status = if transient && !status.is_server_error() {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            status
+        };
+        Attempt::Failed {
+            error: failure_to_error(failure, retry_after),
+            failure: Failure::Response {
+                status,
+                throttled,
+                retry_after,
+            },
+            rejected_token,
+        }
+    }
+}
+
+fn give_up(
+    provider: ProviderKind,
+    error: Error,
+    attempts: u32,
+    started: tokio::time::Instant,
+) -> Error {
+    if attempts <= 1 {
+        return error;
+    }
+    Error::RetriesExhausted {
+        provider,
+        attempts,
+        elapsed: started.elapsed(),
+        last: Box::new(error),
+    }
+}
+
+enum BodyError {
+    TooLarge,
+    Transport(reqwest::Error),
+}
+
+async fn read_limited(mut response: reqwest::Response, max: usize) -> Result<Bytes, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > max as u64)
+    {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > max {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,462 @@
+//! Client-layer tests against a local axum server.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Response};
+use axum::routing::any;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::*;
+use crate::error::ErrorKind;
+
+const CANARY: &str = "canary-secret-7f3a9c";
+
+type Handler = Arc<dyn Fn(usize, &HeaderMap, &str) -> Response<Body> + Send + Sync>;
+
+#[derive(Clone)]
+struct Server {
+    calls: Arc<AtomicUsize>,
+    paths: Arc<Mutex<Vec<String>>>,
+    handler: Handler,
+}
+
+async fn route(State(server): State<Server>, request: Request) -> Response<Body> {
+    let n = server.calls.fetch_add(1, Ordering::SeqCst) + 1;
+    let path = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    server.paths.lock().unwrap().push(path.clone());
+    (server.handler)(n, request.headers(), &path)
+}
+
+async fn serve(
+    handler: impl Fn(usize, &HeaderMap, &str) -> Response<Body> + Send + Sync + 'static,
+) -> (String, Server) {
+    let server = Server {
+        calls: Arc::new(AtomicUsize::new(0)),
+        paths: Arc::new(Mutex::new(Vec::new())),
+        handler: Arc::new(handler),
+    };
+    let app = Router::new()
+        .fallback(any(route))
+        .with_state(server.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), server)
+}
+
+fn json(status: u16, body: &str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+fn fast_retry() -> RetryConfig {
+    RetryConfig::default()
+        .with_max_attempts(4)
+        .with_backoff(Duration::from_millis(1), Duration::from_millis(5))
+        .with_jitter_seed(1)
+}
+
+fn client(base: &str) -> HttpClient {
+    HttpClient::builder(ProviderKind::Genesys, base)
+        .allow_http(true)
+        .retry(fast_retry())
+        .credentials(Arc::new(StaticToken::new(SecretString::from(CANARY))))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn retries_idempotent_requests_on_503_until_success() {
+    let (base, server) = serve(|n, _, _| {
+        if n < 3 {
+            json(503, r#"{"message":"busy"}"#)
+        } else {
+            json(200, r#"{"ok":true}"#)
+        }
+    })
+    .await;
+    let value: serde_json::Value = client(&base).json(ApiRequest::get("/x")).await.unwrap();
+    assert_eq!(value["ok"], true);
+    assert_eq!(server.calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn does_not_retry_a_non_idempotent_post_on_500() {
+    let (base, server) = serve(|_, _, _| json(500, r#"{"message":"boom"}"#)).await;
+    let err = client(&base)
+        .send(ApiRequest::post("/x"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert_eq!(
+        server.calls.load(Ordering::SeqCst),
+        1,
+        "a POST that may have applied is not resent"
+    );
+}
+
+#[tokio::test]
+async fn retries_even_a_post_on_429_honouring_retry_after() {
+    let (base, server) = serve(|n, _, _| {
+        if n == 1 {
+            Response::builder()
+                .status(429)
+                .header("retry-after", "1")
+                .body(Body::empty())
+                .unwrap()
+        } else {
+            json(200, "{}")
+        }
+    })
+    .await;
+    let started = std::time::Instant::now();
+    client(&base).send(ApiRequest::post("/x")).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn gives_up_after_max_attempts_and_says_so() {
+    let (base, server) = serve(|_, _, _| json(503, r#"{"message":"down"}"#)).await;
+    let err = client(&base).send(ApiRequest::get("/x")).await.unwrap_err();
+    assert_eq!(server.calls.load(Ordering::SeqCst), 4);
+    assert!(
+        matches!(err, Error::RetriesExhausted { attempts: 4, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert!(
+        err.to_string().contains("gave up after 4 attempts"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn gives_up_when_the_total_time_budget_is_spent() {
+    let (base, server) = serve(|_, _, _| {
+        Response::builder()
+            .status(503)
+            .header("retry-after", "1")
+            .body(Body::empty())
+            .unwrap()
+    })
+    .await;
+    let client = HttpClient::builder(ProviderKind::Genesys, &base)
+        .allow_http(true)
+        .retry(
+            fast_retry()
+                .with_max_attempts(10)
+                .with_max_elapsed(Duration::from_millis(1500)),
+        )
+        .build()
+        .unwrap();
+    let err = client.send(ApiRequest::get("/x")).await.unwrap_err();
+    // 1st at 0 s, 2nd at 1 s; a 3rd would start at 2 s > 1.5 s.
+    assert_eq!(server.calls.load(Ordering::SeqCst), 2);
+    assert!(
+        matches!(err, Error::RetriesExhausted { attempts: 2, .. }),
+        "{err:?}"
+    );
+}
+
+#[derive(Debug, Default)]
+struct Counting(AtomicUsize);
+
+#[async_trait]
+impl TokenSource for Counting {
+    async fn fetch(&self) -> Result<AccessToken> {
+        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok(AccessToken::new(
+            SecretString::from(format!("tok-{n}")),
+            Some(Duration::from_secs(3600)),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_401_refetches_the_token_once() {
+    let (base, server) =
+        serve(
+            |_, headers, _| match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+                Some("Bearer tok-2") => json(200, "{}"),
+                _ => json(401, r#"{"message":"expired"}"#),
+            },
+        )
+        .await;
+    let cache = Arc::new(TokenCache::new(Counting::default()));
+    let client = HttpClient::builder(ProviderKind::Genesys, &base)
+        .allow_http(true)
+        .retry(fast_retry())
+        .credentials(cache.clone())
+        .build()
+        .unwrap();
+    client.send(ApiRequest::get("/x")).await.unwrap();
+    assert_eq!(cache.source().0.load(Ordering::SeqCst), 2);
+    assert_eq!(server.calls.load(Ordering::SeqCst), 2);
+    // Next call reuses the cached token: no new fetch.
+    client.send(ApiRequest::get("/x")).await.unwrap();
+    assert_eq!(cache.source().0.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_401_with_a_static_token_fails_at_once() {
+    let (base, server) = serve(|_, _, _| json(401, r#"{"message":"bad token"}"#)).await;
+    let err = client(&base).send(ApiRequest::get("/x")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+    assert_eq!(server.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn plain_http_is_refused_unless_allowed() {
+    let err = HttpClient::builder(ProviderKind::Salesforce, "http://example.com")
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.to_string().contains("refusing plain HTTP"), "{err}");
+    assert!(
+        HttpClient::builder(ProviderKind::Salesforce, "https://example.com")
+            .build()
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let (base, server) = serve(|_, _, path| {
+        if path == "/x" {
+            Response::builder()
+                .status(302)
+                .header("location", "/elsewhere")
+                .body(Body::empty())
+                .unwrap()
+        } else {
+            json(200, "{}")
+        }
+    })
+    .await;
+    let err = client(&base).send(ApiRequest::get("/x")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Vendor);
+    assert_eq!(
+        server.calls.load(Ordering::SeqCst),
+        1,
+        "the redirect target must not be requested"
+    );
+}
+
+#[tokio::test]
+async fn untrusted_segments_are_percent_encoded() {
+    let (base, server) = serve(|_, _, _| json(200, "{}")).await;
+    let c = client(&base);
+    for id in ["../admin", "a/b?c#d", "user 1"] {
+        c.send(
+            ApiRequest::get("/api/v2/license/users")
+                .segment(id)
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    let paths = server.paths.lock().unwrap().clone();
+    assert_eq!(
+        paths,
+        vec![
+            "/api/v2/license/users/..%2Fadmin",
+            "/api/v2/license/users/a%2Fb%3Fc%23d",
+            "/api/v2/license/users/user%201",
+        ]
+    );
+    assert!(ApiRequest::get("/x").segment("..").is_err());
+    assert!(ApiRequest::get("/x").segment("").is_err());
+}
+
+#[tokio::test]
+async fn next_page_links_must_stay_on_the_same_origin() {
+    let (base, server) = serve(|_, _, _| json(200, "{}")).await;
+    let c = client(&base);
+    let foreign = Url::parse("https://attacker.example/steal").unwrap();
+    let err = c
+        .send(ApiRequest::absolute(Method::GET, foreign, "GET next"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert_eq!(server.calls.load(Ordering::SeqCst), 0);
+    let own = Url::parse(&format!("{base}/next?page=2")).unwrap();
+    c.send(ApiRequest::absolute(Method::GET, own, "GET next"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn oversized_bodies_and_non_json_answers_are_decode_errors() {
+    let (base, _server) = serve(|_, _, path| {
+        if path == "/big" {
+            json(200, &format!("\"{}\"", "x".repeat(5000)))
+        } else {
+            Response::builder()
+                .status(200)
+                .header("content-type", "text/html")
+                .body(Body::from("<html>maintenance</html>"))
+                .unwrap()
+        }
+    })
+    .await;
+    let c = HttpClient::builder(ProviderKind::Genesys, &base)
+        .allow_http(true)
+        .max_body_bytes(1024)
+        .build()
+        .unwrap();
+    let err = c.send(ApiRequest::get("/big")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert!(err.to_string().contains("more than 1024 bytes"), "{err}");
+    let err = c
+        .json::<serde_json::Value>(ApiRequest::get("/html"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert!(
+        err.to_string().contains("text/html") && err.to_string().contains("genesys"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn oauth2_client_credentials_fetch_and_errors() {
+    let (base, server) = serve(|_, headers, path| {
+        assert_eq!(path, "/oauth/token");
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        // Basic base64("id:" + CANARY)
+        let good = format!("Basic {}", base64_encode(format!("id:{CANARY}").as_bytes()));
+        if auth == good {
+            json(
+                200,
+                r#"{"access_token":"at-1","token_type":"bearer","expires_in":86399}"#,
+            )
+        } else {
+            json(
+                401,
+                r#"{"error":"invalid_client","description":"client not found"}"#,
+            )
+        }
+    })
+    .await;
+    let http = client(&base).reqwest().clone();
+    let good = OAuth2ClientCredentials::new(
+        ProviderKind::Genesys,
+        http.clone(),
+        format!("{base}/oauth/token"),
+        "id",
+        SecretString::from(CANARY),
+    );
+    let token = good.fetch().await.unwrap();
+    assert_eq!(token.secret().expose_secret(), "at-1");
+    assert!(token.expires_at().is_some());
+    let bad = OAuth2ClientCredentials::new(
+        ProviderKind::Genesys,
+        http,
+        format!("{base}/oauth/token"),
+        "id",
+        SecretString::from("wrong"),
+    );
+    let err = bad.fetch().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+    assert!(err.to_string().contains("invalid_client"), "{err}");
+    assert!(!format!("{good:?}").contains(CANARY));
+    assert_eq!(server.calls.load(Ordering::SeqCst), 2);
+}
+
+fn base64_encode(input: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Collects everything tracing writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_canary_secret_never_appears_in_debug_errors_or_trace_logs() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (base, _server) = serve(|n, _, _| match n {
+        1 => json(503, r#"{"message":"retry me"}"#),
+        2 => json(401, r#"{"message":"bad token"}"#),
+        _ => json(200, "{}"),
+    })
+    .await;
+    let c = client(&base);
+    let err = c
+        .send(ApiRequest::get("/x").query("q", "v"))
+        .await
+        .unwrap_err();
+    let mut texts = vec![
+        format!("{c:?}"),
+        format!("{err}"),
+        format!("{err:?}"),
+        format!(
+            "{:?}",
+            HttpClient::builder(ProviderKind::Genesys, &base)
+                .credentials(Arc::new(StaticToken::new(SecretString::from(CANARY))))
+        ),
+    ];
+    texts.push(String::from_utf8(captured.0.lock().unwrap().clone()).unwrap());
+    let logs = texts.last().unwrap();
+    assert!(
+        logs.contains("retrying") && logs.contains("route"),
+        "tracing ran: {logs}"
+    );
+    for text in texts {
+        assert!(!text.contains(CANARY), "the secret leaked: {text}");
+    }
+}
