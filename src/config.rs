@@ -1,6 +1,6 @@
 //! [`ProviderConfig`]: which provider to build, and how.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use licensekit_core::{Error, InMemoryProvider, MemoryConfig, ProviderKind, Result};
 
@@ -19,14 +19,18 @@ use crate::AnyProvider;
 /// let provider = AnyProvider::from_config(config).unwrap();
 /// assert_eq!(provider.kind(), ProviderKind::Memory);
 /// ```
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "provider", rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum ProviderConfig {
     Memory(MemoryConfig),
     /// Apple VPP (not compiled into this build yet: the adapter arrives with its own crate).
     AppleVpp(serde_json::Map<String, serde_json::Value>),
-    /// Genesys Cloud (not compiled into this build yet).
+    /// Genesys Cloud ([`licensekit_genesys::GenesysConfig`]).
+    #[cfg(feature = "genesys")]
+    Genesys(licensekit_genesys::GenesysConfig),
+    /// Genesys Cloud, compiled out: building it gives `FeatureNotEnabled`.
+    #[cfg(not(feature = "genesys"))]
     Genesys(serde_json::Map<String, serde_json::Value>),
     /// Salesforce (not compiled into this build yet).
     Salesforce(serde_json::Map<String, serde_json::Value>),
@@ -48,6 +52,10 @@ impl AnyProvider {
     pub fn from_config(config: ProviderConfig) -> Result<AnyProvider> {
         match config {
             ProviderConfig::Memory(memory) => Ok(InMemoryProvider::new(memory)?.into()),
+            #[cfg(feature = "genesys")]
+            ProviderConfig::Genesys(genesys) => {
+                Ok(licensekit_genesys::GenesysProvider::new(genesys)?.into())
+            }
             other => Err(Error::FeatureNotEnabled(other.kind())),
         }
     }
@@ -60,9 +68,10 @@ mod tests {
 
     #[test]
     fn a_provider_not_compiled_in_is_feature_not_enabled() {
-        let config: ProviderConfig =
-            serde_json::from_value(serde_json::json!({"provider": "genesys", "region": "x"}))
-                .unwrap();
+        let config: ProviderConfig = serde_json::from_value(
+            serde_json::json!({"provider": "salesforce", "instance_url": "x"}),
+        )
+        .unwrap();
         let err = AnyProvider::from_config(config).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::FeatureNotEnabled);
     }

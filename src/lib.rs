@@ -14,4 +14,8 @@ mod any;
 mod config;
 
 pub use any::AnyProvider;
+
 pub use config::ProviderConfig;
+/// The Genesys Cloud adapter (feature `genesys`).
+#[cfg(feature = "genesys")]
+pub use licensekit_genesys as genesys;

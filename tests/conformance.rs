@@ -32,3 +32,55 @@ async fn arc_and_box_forwarding_pass_the_suite() {
     let boxed: Box<dyn LicenseProvider> = Box::new(provider);
     run_all(&boxed, &fixture).await;
 }
+
+/// Genesys, configured from JSON as a tool would, dispatched through `AnyProvider`.
+#[cfg(feature = "genesys")]
+#[tokio::test]
+async fn genesys_through_any_provider_passes_the_suite() {
+    use licensekit::testkit::Fixture;
+    use licensekit::{HolderId, ProductId, ProviderConfig, ProviderKind};
+    use licensekit_sim::genesys::{GenesysSeed, GenesysSim, GenesysSimConfig, user_id};
+
+    let sim = GenesysSim::start(GenesysSeed::demo(200), GenesysSimConfig::default())
+        .await
+        .unwrap();
+    let config: ProviderConfig = serde_json::from_value(serde_json::json!({
+        "provider": "genesys",
+        "base_url": sim.base_url(),
+        "allow_http": true,
+        "client_id": "sim-client",
+        "client_secret": "sim-secret",
+        "requests_per_minute": null,
+        "page_size": 50,
+    }))
+    .unwrap();
+    let any = AnyProvider::from_config(config).unwrap();
+    assert_eq!(any.kind(), ProviderKind::Genesys);
+    let fixture = Fixture {
+        product: ProductId::new("cloudCX1"),
+        scarce_product: None,
+        users: (0..200).map(|i| HolderId::user(user_id(i))).collect(),
+        devices: vec![],
+        unknown_user: Some(HolderId::user("00000000-0000-4000-8000-00000000beef")),
+        unknown_product: ProductId::new("noSuchLicense"),
+    };
+    run_all(&any, &fixture).await;
+    assert!(sim.calls().get("POST /api/v2/license/organization") > 0);
+}
+
+#[cfg(feature = "genesys")]
+#[test]
+fn genesys_config_refuses_plain_http_without_the_flag() {
+    use licensekit::{ErrorKind, ProviderConfig};
+    let config: ProviderConfig = serde_json::from_value(serde_json::json!({
+        "provider": "genesys",
+        "base_url": "http://127.0.0.1:9",
+        "client_id": "id",
+        "client_secret": "canary-client-secret",
+    }))
+    .unwrap();
+    assert!(!format!("{config:?}").contains("canary-client-secret"));
+    let err = AnyProvider::from_config(config).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(!err.to_string().contains("canary-client-secret"));
+}

@@ -486,7 +486,7 @@ pub fn check_url(provider: ProviderKind, url: &str, allow_http: bool) -> Result<
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct ClientInner {
     provider: ProviderKind,
     base_url: Url,
@@ -540,6 +540,16 @@ impl HttpClient {
 
     pub fn limiter(&self) -> &RequestLimiter {
         &self.inner.limiter
+    }
+
+    /// The same client (connection pool, limits, retry policy) sending `credentials`. Lets an
+    /// adapter build its token source over [`HttpClient::reqwest`] first.
+    pub fn with_credentials(&self, credentials: Arc<dyn CredentialProvider>) -> HttpClient {
+        let mut inner = (*self.inner).clone();
+        inner.credentials = Some(credentials);
+        HttpClient {
+            inner: Arc::new(inner),
+        }
     }
 
     /// Sends `request` and decodes the JSON answer.

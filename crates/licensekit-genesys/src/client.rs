@@ -1,0 +1,161 @@
+//! Every LicenseApi operation, typed (spec §1). Paths are fixed; ids from callers go through
+//! `ApiRequest::segment`, which percent-encodes them.
+
+use licensekit_core::client::{ApiRequest, HttpClient};
+use licensekit_core::{Error, ErrorKind, ProviderKind, Result};
+
+use crate::wire::{
+    LicenseAssignmentRequest, LicenseBatchAssignmentRequest, LicenseDefinition, LicenseOrgToggle,
+    LicenseOrganization, LicenseUpdateStatus, LicenseUser, UserLicensesEntityListing,
+};
+
+const DEFINITIONS: &str = "/api/v2/license/definitions";
+const USERS: &str = "/api/v2/license/users";
+const ORGANIZATION: &str = "/api/v2/license/organization";
+const TOGGLES: &str = "/api/v2/license/toggles";
+const INFER: &str = "/api/v2/license/infer";
+const INFER_PERMISSIONS: &str = "/api/v2/license/infer/permissions";
+
+/// The Genesys License API over the shared client layer.
+#[derive(Debug, Clone)]
+pub struct GenesysClient {
+    http: HttpClient,
+}
+
+/// A route the live API may have retired answers 404/410: say which route, never return an
+/// empty result.
+fn retired(route: &'static str, note: &'static str) -> impl FnOnce(Error) -> Error {
+    move |err| match err.kind() {
+        ErrorKind::NotFound => Error::Unsupported {
+            provider: ProviderKind::Genesys,
+            operation: format!("{route} ({note}; the API answered: {err})"),
+        },
+        _ => err,
+    }
+}
+
+impl GenesysClient {
+    pub fn new(http: HttpClient) -> Self {
+        GenesysClient { http }
+    }
+
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    /// `GET /api/v2/license/definitions`: a bare array.
+    pub async fn definitions(&self) -> Result<Vec<LicenseDefinition>> {
+        self.http.json(ApiRequest::get(DEFINITIONS)).await
+    }
+
+    /// `GET /api/v2/license/definitions/{licenseId}`; unknown id -> `NotFound`.
+    pub async fn definition(&self, license_id: &str) -> Result<LicenseDefinition> {
+        self.http
+            .json(ApiRequest::get(DEFINITIONS).segment(license_id)?)
+            .await
+    }
+
+    /// `GET /api/v2/license/users?pageSize=&pageNumber=` (page numbers start at 1).
+    pub async fn users_page(
+        &self,
+        page_size: u32,
+        page_number: u32,
+    ) -> Result<UserLicensesEntityListing> {
+        self.http
+            .json(
+                ApiRequest::get(USERS)
+                    .query("pageSize", page_size)
+                    .query("pageNumber", page_number),
+            )
+            .await
+    }
+
+    /// `GET /api/v2/license/users/{userId}`: the user's licenses as full definitions.
+    pub async fn user(&self, user_id: &str) -> Result<LicenseUser> {
+        self.http
+            .json(ApiRequest::get(USERS).segment(user_id)?)
+            .await
+    }
+
+    /// `POST /api/v2/license/users`: fetch several users' licenses at once. The shape of the
+    /// map's values is undocumented (spec §1 row 5), so they are returned as JSON.
+    pub async fn users_by_id(
+        &self,
+        user_ids: &[String],
+    ) -> Result<serde_json::Map<String, serde_json::Value>> {
+        // A read: safe to repeat.
+        let request = ApiRequest::post(USERS).json(user_ids)?.idempotent(true);
+        self.http.json(request).await
+    }
+
+    /// `POST /api/v2/license/organization`: assign and unassign in one batch; one status per
+    /// (user, license) touched. Repeating it cannot double anything (an assigned license is
+    /// reported as already assigned), so it is retried like an idempotent call.
+    pub async fn update_assignments(
+        &self,
+        assignments: Vec<LicenseAssignmentRequest>,
+    ) -> Result<Vec<LicenseUpdateStatus>> {
+        let body = LicenseBatchAssignmentRequest { assignments };
+        let request = ApiRequest::post(ORGANIZATION).json(&body)?.idempotent(true);
+        self.http.json(request).await
+    }
+
+    /// `GET /api/v2/license/organization`: removed by Genesys in 2019 (SDK 57); kept so old
+    /// tooling gets a clear `Unsupported` naming the route instead of a silent empty answer.
+    pub async fn organization(&self) -> Result<LicenseOrganization> {
+        self.http
+            .json(ApiRequest::get(ORGANIZATION))
+            .await
+            .map_err(retired(
+                "GET /api/v2/license/organization",
+                "removed by Genesys in 2019; list assignments instead",
+            ))
+    }
+
+    /// `GET /api/v2/license/toggles/{featureName}`. Deprecated by Genesys: always answers enabled.
+    pub async fn toggle(&self, feature_name: &str) -> Result<LicenseOrgToggle> {
+        self.http
+            .json(ApiRequest::get(TOGGLES).segment(feature_name)?)
+            .await
+            .map_err(retired(
+                "GET /api/v2/license/toggles/{featureName}",
+                "deprecated by Genesys",
+            ))
+    }
+
+    /// `POST /api/v2/license/toggles/{featureName}` (no body). Deprecated by Genesys: no effect.
+    pub async fn set_toggle(&self, feature_name: &str) -> Result<LicenseOrgToggle> {
+        self.http
+            .json(
+                ApiRequest::post(TOGGLES)
+                    .segment(feature_name)?
+                    .idempotent(true),
+            )
+            .await
+            .map_err(retired(
+                "POST /api/v2/license/toggles/{featureName}",
+                "deprecated by Genesys",
+            ))
+    }
+
+    /// `POST /api/v2/license/infer`: the licenses a set of roles implies.
+    pub async fn infer(&self, role_ids: &[String]) -> Result<Vec<String>> {
+        let request = ApiRequest::post(INFER).json(role_ids)?.idempotent(true);
+        self.http
+            .json(request)
+            .await
+            .map_err(retired("POST /api/v2/license/infer", "not available"))
+    }
+
+    /// `POST /api/v2/license/infer/permissions` (preview): the licenses a set of permissions
+    /// (`domain:entity:action`) implies.
+    pub async fn infer_permissions(&self, permissions: &[String]) -> Result<Vec<String>> {
+        let request = ApiRequest::post(INFER_PERMISSIONS)
+            .json(permissions)?
+            .idempotent(true);
+        self.http.json(request).await.map_err(retired(
+            "POST /api/v2/license/infer/permissions",
+            "a preview route",
+        ))
+    }
+}

@@ -1,0 +1,779 @@
+//! Genesys Cloud Platform API v2, License resources (`shared/vendor-specs/genesys.md`).
+//!
+//! Routes: `POST /oauth/token` (client credentials, Basic auth — SDKs send the token request to
+//! the API host when it has no `api.` label, spec §5), and under `/api/v2/license`: `definitions`
+//! (bare array), `definitions/{licenseId}`, `users` (GET paged by pageNumber, POST batch fetch),
+//! `users/{userId}`, `organization` (POST batch assign; GET removed in 2019 → 404),
+//! `toggles/{featureName}` (deprecated: always enabled, no effect), `infer`,
+//! `infer/permissions`. Errors use `ErrorBody` with `contextId` equal to the
+//! `ININ-Correlation-Id` header (§2, §6). 429s use the normalized body with `Retry-After` (§6).
+//!
+//! Where the contract is silent, this simulator assumes (and the adapter README lists):
+//! - `LicenseUpdateStatus.result` values: `Success`, `AlreadyAssigned`, `NotAssigned`,
+//!   `UserNotFound`, `LicenseNotFound` (real values are undocumented, §1).
+//! - `GET /license/users` accepts `pageSize` ≤ 100 (400 `invalid.value` above, §4) and lists every
+//!   user, licensed or not.
+//! - `POST /license/organization` accepts at most `max_batch_user_ids` user ids in total (400
+//!   `invalid.value` above; undocumented, §4).
+//! - `POST /license/users` answers `{userId: {"id", "licenses": [licenseId]}}` for known ids.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{CallCounter, Running};
+
+/// A license definition as seeded.
+#[derive(Debug, Clone)]
+pub struct SimLicense {
+    pub id: String,
+    pub description: String,
+    pub permissions: Vec<String>,
+    pub prerequisites: Vec<String>,
+}
+
+impl SimLicense {
+    pub fn new(id: &str, description: &str, permissions: &[&str]) -> Self {
+        SimLicense {
+            id: id.into(),
+            description: description.into(),
+            permissions: permissions.iter().map(|p| p.to_string()).collect(),
+            prerequisites: Vec::new(),
+        }
+    }
+}
+
+/// What the simulated org holds at start.
+#[derive(Debug, Clone, Default)]
+pub struct GenesysSeed {
+    pub licenses: Vec<SimLicense>,
+    /// User ids, with the licenses each holds.
+    pub users: Vec<(String, Vec<String>)>,
+    /// Role id -> license ids it implies (for `/license/infer`).
+    pub roles: Vec<(String, Vec<String>)>,
+}
+
+impl GenesysSeed {
+    /// A small org: CX1/CX2/CX3 and a WEM add-on, `users` users (ids are UUID-shaped), the
+    /// first third holding cloudCX2.
+    pub fn demo(users: usize) -> Self {
+        let licenses = vec![
+            SimLicense::new("cloudCX1", "Genesys Cloud CX 1", &["routing:queue:view"]),
+            SimLicense::new(
+                "cloudCX2",
+                "Genesys Cloud CX 2",
+                &["routing:queue:view", "conversation:communication:accept"],
+            ),
+            SimLicense::new(
+                "cloudCX3",
+                "Genesys Cloud CX 3",
+                &[
+                    "routing:queue:view",
+                    "wfm:schedule:view",
+                    "quality:evaluation:view",
+                ],
+            ),
+            SimLicense {
+                prerequisites: vec!["cloudCX2".into()],
+                ..SimLicense::new(
+                    "gc2WEMupgrade",
+                    "Genesys Cloud CX 2 WEM Add-on",
+                    &["wfm:schedule:view"],
+                )
+            },
+        ];
+        let users = (0..users)
+            .map(|i| {
+                let held = if i % 3 == 0 {
+                    vec!["cloudCX2".to_string()]
+                } else {
+                    vec![]
+                };
+                (user_id(i), held)
+            })
+            .collect();
+        GenesysSeed {
+            licenses,
+            users,
+            roles: vec![
+                ("role-agent".into(), vec!["cloudCX2".into()]),
+                ("role-supervisor".into(), vec!["cloudCX3".into()]),
+            ],
+        }
+    }
+}
+
+/// A UUID-shaped user id for index `i` (Genesys user ids are UUIDs).
+pub fn user_id(i: usize) -> String {
+    format!("{:08x}-0000-4000-8000-{:012x}", 0x5e0_0000 + i, i)
+}
+
+/// Knobs of the simulator.
+#[derive(Debug, Clone)]
+pub struct GenesysSimConfig {
+    pub client_id: String,
+    pub client_secret: String,
+    /// `expires_in` of issued tokens.
+    pub token_lifetime: Duration,
+    pub max_page_size: usize,
+    pub max_batch_user_ids: usize,
+    /// Requests per 60 s per token; `None` = unlimited (the real default is 300, §4).
+    pub rate_limit_per_minute: Option<usize>,
+}
+
+impl Default for GenesysSimConfig {
+    fn default() -> Self {
+        GenesysSimConfig {
+            client_id: "sim-client".into(),
+            client_secret: "sim-secret".into(),
+            token_lifetime: Duration::from_secs(86_400),
+            max_page_size: 100,
+            max_batch_user_ids: 100,
+            rate_limit_per_minute: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Token {
+    expires_at: Instant,
+    recent: VecDeque<Instant>,
+}
+
+#[derive(Debug, Default)]
+struct OrgState {
+    licenses: BTreeMap<String, SimLicense>,
+    users: BTreeMap<String, BTreeSet<String>>,
+    roles: BTreeMap<String, Vec<String>>,
+    tokens: HashMap<String, Token>,
+    tokens_issued: u64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: GenesysSimConfig,
+    state: Mutex<OrgState>,
+    calls: CallCounter,
+    correlation: AtomicU64,
+    rate_limited: AtomicU64,
+}
+
+/// A running Genesys simulator. Dropping it stops the server.
+#[derive(Debug)]
+pub struct GenesysSim {
+    inner: Arc<Inner>,
+    running: Running,
+}
+
+#[derive(Clone, Debug)]
+struct CorrelationId(String);
+
+impl GenesysSim {
+    pub async fn start(seed: GenesysSeed, config: GenesysSimConfig) -> std::io::Result<Self> {
+        let mut state = OrgState::default();
+        for l in seed.licenses {
+            state.licenses.insert(l.id.clone(), l);
+        }
+        for (user, held) in seed.users {
+            state.users.insert(user, held.into_iter().collect());
+        }
+        state.roles = seed.roles.into_iter().collect();
+        let inner = Arc::new(Inner {
+            config,
+            state: Mutex::new(state),
+            calls: CallCounter::default(),
+            correlation: AtomicU64::new(1),
+            rate_limited: AtomicU64::new(0),
+        });
+        let running = Running::serve(router(inner.clone())).await?;
+        Ok(GenesysSim { inner, running })
+    }
+
+    /// Base URL for both the API and the token endpoint (`http://127.0.0.1:PORT`).
+    pub fn base_url(&self) -> String {
+        self.running.base_url()
+    }
+
+    pub fn calls(&self) -> &CallCounter {
+        &self.inner.calls
+    }
+
+    pub fn config(&self) -> &GenesysSimConfig {
+        &self.inner.config
+    }
+
+    /// Tokens issued so far.
+    pub fn tokens_issued(&self) -> u64 {
+        self.inner.lock().tokens_issued
+    }
+
+    /// 429s answered so far.
+    pub fn rate_limited(&self) -> u64 {
+        self.inner.rate_limited.load(Ordering::SeqCst)
+    }
+
+    /// Makes every issued token expire now (the next API call answers 401 `bad.credentials`).
+    pub fn expire_tokens(&self) {
+        let now = Instant::now();
+        for t in self.inner.lock().tokens.values_mut() {
+            t.expires_at = now;
+        }
+    }
+
+    /// Licenses a user holds (`None` for an unknown user).
+    pub fn licenses_of(&self, user: &str) -> Option<BTreeSet<String>> {
+        self.inner.lock().users.get(user).cloned()
+    }
+
+    /// Users holding a license.
+    pub fn holders_of(&self, license: &str) -> BTreeSet<String> {
+        self.inner
+            .lock()
+            .users
+            .iter()
+            .filter(|(_, held)| held.contains(license))
+            .map(|(u, _)| u.clone())
+            .collect()
+    }
+
+    /// Adds a user (with no licenses).
+    pub fn add_user(&self, user: &str) {
+        self.inner.lock().users.entry(user.to_owned()).or_default();
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, OrgState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn router(inner: Arc<Inner>) -> Router {
+    let api = Router::new()
+        .route("/api/v2/license/definitions", get(get_definitions))
+        .route(
+            "/api/v2/license/definitions/{licenseId}",
+            get(get_definition),
+        )
+        .route("/api/v2/license/users", get(get_users).post(post_users))
+        .route("/api/v2/license/users/{userId}", get(get_user))
+        .route(
+            "/api/v2/license/organization",
+            get(get_organization_removed).post(post_organization),
+        )
+        .route(
+            "/api/v2/license/toggles/{featureName}",
+            get(toggle).post(toggle),
+        )
+        .route("/api/v2/license/infer", post(post_infer))
+        .route(
+            "/api/v2/license/infer/permissions",
+            post(post_infer_permissions),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            inner.clone(),
+            require_bearer,
+        ));
+    Router::new()
+        .route("/oauth/token", post(post_token))
+        .merge(api)
+        .fallback(unexpected)
+        .layer(middleware::from_fn_with_state(
+            inner.clone(),
+            correlate_and_count,
+        ))
+        .with_state(inner)
+}
+
+/// `ErrorBody` (spec §2).
+fn error(status: StatusCode, code: &str, message: &str, ctx: &CorrelationId) -> Response {
+    let body = json!({
+        "message": message,
+        "code": code,
+        "status": status.as_u16(),
+        "contextId": ctx.0,
+        "details": [],
+        "errors": [],
+    });
+    (status, Json(body)).into_response()
+}
+
+async fn correlate_and_count(
+    State(inner): State<Arc<Inner>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let n = inner.correlation.fetch_add(1, Ordering::SeqCst);
+    let id = CorrelationId(format!("{:08x}-sim0-4000-8000-{n:012x}", n));
+    let route = match request.extensions().get::<MatchedPath>() {
+        Some(p) => format!("{} {}", request.method(), p.as_str()),
+        None => format!("{} {} (unmatched)", request.method(), request.uri().path()),
+    };
+    inner.calls.record(&route);
+    request.extensions_mut().insert(id.clone());
+    let mut response = next.run(request).await;
+    if let Ok(v) = HeaderValue::from_str(&id.0) {
+        response.headers_mut().insert("ININ-Correlation-Id", v);
+    }
+    response
+}
+
+async fn require_bearer(State(inner): State<Arc<Inner>>, request: Request, next: Next) -> Response {
+    let ctx = request
+        .extensions()
+        .get::<CorrelationId>()
+        .cloned()
+        .unwrap_or(CorrelationId("none".into()));
+    let header = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let token = match header.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => {
+            token
+        }
+        _ => {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "authentication.required",
+                "No authentication bearer token specified in authorization header.",
+                &ctx,
+            );
+        }
+    };
+    let now = Instant::now();
+    let retry_after = {
+        let mut state = inner.lock();
+        let Some(t) = state.tokens.get_mut(token).filter(|t| t.expires_at > now) else {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "bad.credentials",
+                "Invalid login credentials.",
+                &ctx,
+            );
+        };
+        match inner.config.rate_limit_per_minute {
+            None => None,
+            Some(limit) => {
+                let window = Duration::from_secs(60);
+                while t
+                    .recent
+                    .front()
+                    .is_some_and(|at| now.duration_since(*at) >= window)
+                {
+                    t.recent.pop_front();
+                }
+                if t.recent.len() >= limit {
+                    let oldest = *t.recent.front().expect("limit >= 1");
+                    Some((window - now.duration_since(oldest)).as_secs().max(1))
+                } else {
+                    t.recent.push_back(now);
+                    None
+                }
+            }
+        }
+    };
+    if let Some(seconds) = retry_after {
+        inner.rate_limited.fetch_add(1, Ordering::SeqCst);
+        let mut response = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too.many.requests.retry.after",
+            &format!("Rate limit exceeded the maximum. Retry the request in [{seconds}] seconds"),
+            &ctx,
+        );
+        response
+            .headers_mut()
+            .insert("Retry-After", HeaderValue::from(seconds));
+        return response;
+    }
+    next.run(request).await
+}
+
+async fn unexpected(
+    method: Method,
+    uri: axum::http::Uri,
+    ctx: Option<axum::Extension<CorrelationId>>,
+) -> Response {
+    let ctx = ctx.map(|c| c.0).unwrap_or(CorrelationId("none".into()));
+    error(
+        StatusCode::NOT_FOUND,
+        "not.found",
+        &format!(
+            "The requested resource was not found. (simulator: no route for {method} {})",
+            uri.path()
+        ),
+        &ctx,
+    )
+}
+
+async fn post_token(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    let oauth_error = |status: StatusCode, code: &str, description: &str| {
+        (
+            status,
+            Json(json!({"error": code, "description": description, "error_description": description})),
+        )
+            .into_response()
+    };
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "grant type not supported",
+        );
+    }
+    let credentials = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .and_then(|raw| String::from_utf8(raw).ok());
+    let Some((id, secret)) = credentials.as_deref().and_then(|c| c.split_once(':')) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "client not found",
+        );
+    };
+    // Unknown client -> 400, wrong secret -> 401 (GCX live tests, spec §5).
+    if id != inner.config.client_id {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "client not found",
+        );
+    }
+    if secret != inner.config.client_secret {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "authentication failed",
+        );
+    }
+    let mut state = inner.lock();
+    state.tokens_issued += 1;
+    let token = format!(
+        "sim-genesys-token-{}-{:x}",
+        state.tokens_issued,
+        inner.correlation.load(Ordering::SeqCst) * 7919
+    );
+    state.tokens.insert(
+        token.clone(),
+        Token {
+            expires_at: Instant::now() + inner.config.token_lifetime,
+            recent: VecDeque::new(),
+        },
+    );
+    Json(json!({
+        "access_token": token,
+        "token_type": "bearer",
+        "expires_in": inner.config.token_lifetime.as_secs(),
+    }))
+    .into_response()
+}
+
+fn definition_json(l: &SimLicense) -> Value {
+    json!({
+        "id": l.id,
+        "description": l.description,
+        "permissions": {"ids": l.permissions},
+        "prerequisites": l.prerequisites.iter().map(|p| json!({
+            "id": p, "selfUri": format!("/api/v2/license/definitions/{p}")
+        })).collect::<Vec<_>>(),
+        "comprises": [],
+        "selfUri": format!("/api/v2/license/definitions/{}", l.id),
+    })
+}
+
+async fn get_definitions(State(inner): State<Arc<Inner>>) -> Response {
+    let state = inner.lock();
+    Json(Value::Array(
+        state.licenses.values().map(definition_json).collect(),
+    ))
+    .into_response()
+}
+
+async fn get_definition(
+    State(inner): State<Arc<Inner>>,
+    Path(license_id): Path<String>,
+    axum::Extension(ctx): axum::Extension<CorrelationId>,
+) -> Response {
+    match inner.lock().licenses.get(&license_id) {
+        Some(l) => Json(definition_json(l)).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "not.found",
+            "The requested resource was not found.",
+            &ctx,
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    #[serde(rename = "pageSize")]
+    page_size: Option<String>,
+    #[serde(rename = "pageNumber")]
+    page_number: Option<String>,
+}
+
+async fn get_users(
+    State(inner): State<Arc<Inner>>,
+    Query(q): Query<PageQuery>,
+    axum::Extension(ctx): axum::Extension<CorrelationId>,
+) -> Response {
+    let parse = |v: Option<String>, default: usize, name: &str| -> Result<usize, Response> {
+        match v {
+            None => Ok(default),
+            Some(s) => s.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid.value",
+                    &format!("Value [{s}] is not valid for field type [{name}]."),
+                    &ctx,
+                )
+            }),
+        }
+    };
+    let page_size = match parse(q.page_size, 25, "pageSize") {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let page_number = match parse(q.page_number, 1, "pageNumber") {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    if page_size > inner.config.max_page_size {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid.value",
+            &format!(
+                "Value [{page_size}] is not valid for field type [pageSize]. Allowable values are: 1 to {}",
+                inner.config.max_page_size
+            ),
+            &ctx,
+        );
+    }
+    let state = inner.lock();
+    let total = state.users.len();
+    let entities: Vec<Value> = state
+        .users
+        .iter()
+        .skip((page_number - 1).saturating_mul(page_size))
+        .take(page_size)
+        .map(|(id, held)| json!({"id": id, "licenses": held, "selfUri": format!("/api/v2/license/users/{id}")}))
+        .collect();
+    Json(json!({
+        "entities": entities,
+        "pageSize": page_size,
+        "pageNumber": page_number,
+        "total": total,
+        "pageCount": total.div_ceil(page_size),
+    }))
+    .into_response()
+}
+
+async fn get_user(
+    State(inner): State<Arc<Inner>>,
+    Path(user): Path<String>,
+    axum::Extension(ctx): axum::Extension<CorrelationId>,
+) -> Response {
+    let state = inner.lock();
+    match state.users.get(&user) {
+        Some(held) => Json(json!({
+            "id": user,
+            "licenses": held.iter().filter_map(|l| state.licenses.get(l)).map(definition_json).collect::<Vec<_>>(),
+            "selfUri": format!("/api/v2/license/users/{user}"),
+        }))
+        .into_response(),
+        None => error(StatusCode::NOT_FOUND, "not.found", "The requested resource was not found.", &ctx),
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    ctx: &CorrelationId,
+) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "bad.request",
+            &format!(
+                "The request could not be understood by the server due to malformed syntax. ({e})"
+            ),
+            ctx,
+        )
+    })
+}
+
+async fn post_users(
+    State(inner): State<Arc<Inner>>,
+    axum::Extension(ctx): axum::Extension<CorrelationId>,
+    body: Bytes,
+) -> Response {
+    let ids: Vec<String> = match parse_json(&body, &ctx) {
+        Ok(ids) => ids,
+        Err(r) => return r,
+    };
+    if ids.len() > inner.config.max_batch_user_ids {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid.value",
+            "Too many user ids",
+            &ctx,
+        );
+    }
+    let state = inner.lock();
+    let map: serde_json::Map<String, Value> = ids
+        .into_iter()
+        .filter_map(|id| {
+            let held = state.users.get(&id)?;
+            Some((id.clone(), json!({"id": id, "licenses": held})))
+        })
+        .collect();
+    Json(Value::Object(map)).into_response()
+}
+
+async fn get_organization_removed(
+    axum::Extension(ctx): axum::Extension<CorrelationId>,
+) -> Response {
+    // Removed in SDK 57 (2019-06), spec §1 row 7.
+    error(
+        StatusCode::NOT_FOUND,
+        "not.found",
+        "The requested resource was not found.",
+        &ctx,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchRequest {
+    assignments: Vec<AssignmentRequest>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AssignmentRequest {
+    license_id: String,
+    user_ids_add: Vec<String>,
+    user_ids_remove: Vec<String>,
+}
+
+async fn post_organization(
+    State(inner): State<Arc<Inner>>,
+    axum::Extension(ctx): axum::Extension<CorrelationId>,
+    body: Bytes,
+) -> Response {
+    // All three fields of each assignment are required (spec §2): serde rejects a missing one.
+    let request: BatchRequest = match parse_json(&body, &ctx) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let total: usize = request
+        .assignments
+        .iter()
+        .map(|a| a.user_ids_add.len() + a.user_ids_remove.len())
+        .sum();
+    if total > inner.config.max_batch_user_ids {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid.value",
+            &format!(
+                "A batch may name at most {} user ids; this one names {total}.",
+                inner.config.max_batch_user_ids
+            ),
+            &ctx,
+        );
+    }
+    let mut state = inner.lock();
+    let mut statuses = Vec::with_capacity(total);
+    for a in request.assignments {
+        let known_license = state.licenses.contains_key(&a.license_id);
+        for (user, add) in a
+            .user_ids_add
+            .iter()
+            .map(|u| (u, true))
+            .chain(a.user_ids_remove.iter().map(|u| (u, false)))
+        {
+            let result = if !known_license {
+                "LicenseNotFound"
+            } else {
+                match state.users.get_mut(user) {
+                    None => "UserNotFound",
+                    Some(held) if add => {
+                        if held.insert(a.license_id.clone()) {
+                            "Success"
+                        } else {
+                            "AlreadyAssigned"
+                        }
+                    }
+                    Some(held) => {
+                        if held.remove(&a.license_id) {
+                            "Success"
+                        } else {
+                            "NotAssigned"
+                        }
+                    }
+                }
+            };
+            statuses.push(json!({"userId": user, "licenseId": a.license_id, "result": result}));
+        }
+    }
+    Json(Value::Array(statuses)).into_response()
+}
+
+async fn toggle(Path(feature): Path<String>) -> Response {
+    // Deprecated: always enabled, changes nothing (spec §1).
+    Json(json!({"featureName": feature, "enabled": true})).into_response()
+}
+
+async fn post_infer(
+    State(inner): State<Arc<Inner>>,
+    axum::Extension(ctx): axum::Extension<CorrelationId>,
+    body: Bytes,
+) -> Response {
+    let roles: Vec<String> = match parse_json(&body, &ctx) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let state = inner.lock();
+    let licenses: BTreeSet<&String> = roles
+        .iter()
+        .filter_map(|r| state.roles.get(r))
+        .flatten()
+        .collect();
+    Json(json!(licenses)).into_response()
+}
+
+async fn post_infer_permissions(
+    State(inner): State<Arc<Inner>>,
+    axum::Extension(ctx): axum::Extension<CorrelationId>,
+    body: Bytes,
+) -> Response {
+    let permissions: Vec<String> = match parse_json(&body, &ctx) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let state = inner.lock();
+    let licenses: Vec<&String> = state
+        .licenses
+        .values()
+        .filter(|l| permissions.iter().any(|p| l.permissions.contains(p)))
+        .map(|l| &l.id)
+        .collect();
+    Json(json!(licenses)).into_response()
+}

@@ -1,0 +1,96 @@
+//! In-process simulators of the vendor license APIs, faithful to each vendor's documented wire
+//! format (paths, query parameters, JSON field names, pagination, error bodies, auth). They serve
+//! on `127.0.0.1:0`, keep state, count calls per route and can be seeded and inspected from tests.
+//!
+//! Each module is an independent reading of its vendor's contract (`shared/vendor-specs/`); none
+//! imports an adapter's types.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::task::JoinHandle;
+
+// Handlers return `Result<T, Response>` (axum's idiom for early error answers); the size of a
+// `Response` in the error variant does not matter on a simulator's request path.
+#[cfg(feature = "genesys")]
+#[allow(clippy::result_large_err)]
+pub mod genesys;
+
+/// Requests served, by route template (e.g. `POST /api/v2/license/organization`).
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter {
+    counts: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+impl CallCounter {
+    pub fn record(&self, route: &str) {
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(route.to_owned())
+            .or_default() += 1;
+    }
+
+    /// Calls of one route so far.
+    pub fn get(&self, route: &str) -> u64 {
+        self.snapshot().get(route).copied().unwrap_or(0)
+    }
+
+    /// Calls of every route so far.
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// All calls so far.
+    pub fn total(&self) -> u64 {
+        self.snapshot().values().sum()
+    }
+
+    pub fn reset(&self) {
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+/// A running simulator: its address and the task serving it (aborted on drop).
+#[derive(Debug)]
+pub struct Running {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Serves `router` on a fresh loopback port.
+    pub async fn serve(router: axum::Router) -> std::io::Result<Running> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "simulator stopped");
+            }
+        });
+        Ok(Running { addr, task })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
