@@ -23,6 +23,8 @@ pub enum AnyProvider {
     Memory(InMemoryProvider),
     #[cfg(feature = "genesys")]
     Genesys(licensekit_genesys::GenesysProvider),
+    #[cfg(feature = "salesforce")]
+    Salesforce(licensekit_salesforce::SalesforceProvider),
 }
 
 #[cfg(test)]

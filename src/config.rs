@@ -32,7 +32,11 @@ pub enum ProviderConfig {
     /// Genesys Cloud, compiled out: building it gives `FeatureNotEnabled`.
     #[cfg(not(feature = "genesys"))]
     Genesys(serde_json::Map<String, serde_json::Value>),
-    /// Salesforce (not compiled into this build yet).
+    /// Salesforce ([`licensekit_salesforce::SalesforceConfig`]).
+    #[cfg(feature = "salesforce")]
+    Salesforce(licensekit_salesforce::SalesforceConfig),
+    /// Salesforce, compiled out: building it gives `FeatureNotEnabled`.
+    #[cfg(not(feature = "salesforce"))]
     Salesforce(serde_json::Map<String, serde_json::Value>),
 }
 
@@ -56,6 +60,10 @@ impl AnyProvider {
             ProviderConfig::Genesys(genesys) => {
                 Ok(licensekit_genesys::GenesysProvider::new(genesys)?.into())
             }
+            #[cfg(feature = "salesforce")]
+            ProviderConfig::Salesforce(salesforce) => {
+                Ok(licensekit_salesforce::SalesforceProvider::new(salesforce)?.into())
+            }
             other => Err(Error::FeatureNotEnabled(other.kind())),
         }
     }
@@ -68,10 +76,9 @@ mod tests {
 
     #[test]
     fn a_provider_not_compiled_in_is_feature_not_enabled() {
-        let config: ProviderConfig = serde_json::from_value(
-            serde_json::json!({"provider": "salesforce", "instance_url": "x"}),
-        )
-        .unwrap();
+        let config: ProviderConfig =
+            serde_json::from_value(serde_json::json!({"provider": "apple-vpp", "token": "x"}))
+                .unwrap();
         let err = AnyProvider::from_config(config).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::FeatureNotEnabled);
     }

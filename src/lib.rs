@@ -19,3 +19,7 @@ pub use config::ProviderConfig;
 /// The Genesys Cloud adapter (feature `genesys`).
 #[cfg(feature = "genesys")]
 pub use licensekit_genesys as genesys;
+
+/// The Salesforce adapter (feature `salesforce`).
+#[cfg(feature = "salesforce")]
+pub use licensekit_salesforce as salesforce;

@@ -84,3 +84,42 @@ fn genesys_config_refuses_plain_http_without_the_flag() {
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(!err.to_string().contains("canary-client-secret"));
 }
+
+/// Salesforce, configured from JSON with an existing session, through `AnyProvider`.
+#[cfg(feature = "salesforce")]
+#[tokio::test]
+async fn salesforce_through_any_provider_passes_the_suite() {
+    use licensekit::testkit::Fixture;
+    use licensekit::{HolderId, ProductId, ProviderConfig, ProviderKind};
+    use licensekit_sim::salesforce::{SalesforceSeed, SalesforceSim, SalesforceSimConfig, ids};
+
+    let sim = SalesforceSim::start(
+        SalesforceSeed::demo(400, 1000),
+        SalesforceSimConfig::default(),
+    )
+    .await
+    .unwrap();
+    sim.add_token("any-provider-session");
+    let config: ProviderConfig = serde_json::from_value(serde_json::json!({
+        "provider": "salesforce",
+        "allow_http": true,
+        "auth": {"flow": "access_token", "instance_url": sim.base_url(), "access_token": "any-provider-session"},
+    }))
+    .unwrap();
+    let any = AnyProvider::from_config(config).unwrap();
+    assert_eq!(any.kind(), ProviderKind::Salesforce);
+    let all = sim.user_ids();
+    let fixture = Fixture {
+        // Canonical ids as listed (a namespace is accepted as an alias, but listings use ids).
+        product: ProductId::new(sim.package_id("acme").unwrap()),
+        scarce_product: Some((ProductId::new(sim.package_id("crm_tools").unwrap()), 2)),
+        users: (0..400)
+            .filter(|i| i % 10 != 9 && ![0, 2, 4].contains(i))
+            .map(|i| HolderId::user(all[i].clone()))
+            .collect(),
+        devices: vec![],
+        unknown_user: Some(HolderId::user(ids::make("005", 424_242))),
+        unknown_product: ProductId::new("nosuchpkg"),
+    };
+    run_all(&any, &fixture).await;
+}

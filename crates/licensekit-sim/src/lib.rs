@@ -16,6 +16,9 @@ use tokio::task::JoinHandle;
 #[cfg(feature = "genesys")]
 #[allow(clippy::result_large_err)]
 pub mod genesys;
+#[cfg(feature = "salesforce")]
+#[allow(clippy::result_large_err)]
+pub mod salesforce;
 
 /// Requests served, by route template (e.g. `POST /api/v2/license/organization`).
 #[derive(Debug, Clone, Default)]

@@ -244,8 +244,9 @@ impl OAuth2ClientCredentials {
     }
 }
 
-/// Runs one oauth2 request through reqwest.
-async fn send_oauth_request(
+/// Runs one `oauth2` crate request through our reqwest client (redirects off), for adapters
+/// whose grant needs a custom token response type.
+pub async fn send_oauth_request(
     http: &reqwest::Client,
     request: oauth2::HttpRequest,
 ) -> std::result::Result<oauth2::HttpResponse, reqwest::Error> {

@@ -28,7 +28,7 @@ use crate::model::ProviderKind;
 
 pub use credential::{
     AccessToken, ClientAuthStyle, CredentialProvider, OAuth2ClientCredentials, StaticToken,
-    TokenCache, TokenSource,
+    TokenCache, TokenSource, send_oauth_request,
 };
 pub use limit::{Pacer, RateLimit, RequestLimiter};
 pub use pagination::{Page, items, pages};
@@ -47,6 +47,9 @@ pub enum FailureMeaning {
     RateLimited,
     /// Transient vendor failure: retried when the request is idempotent.
     Unavailable,
+    /// A quota that will not reset soon (Salesforce's daily API allocation): reported as
+    /// `RateLimited` but never retried.
+    QuotaExhausted,
     /// Anything else: returned as `Error::Vendor`.
     Other,
 }
@@ -144,6 +147,11 @@ pub fn failure_to_error(failure: VendorFailure, retry_after: Option<Duration>) -
         FailureMeaning::RateLimited => Error::RateLimited {
             provider,
             retry_after,
+            source,
+        },
+        FailureMeaning::QuotaExhausted => Error::RateLimited {
+            provider,
+            retry_after: None,
             source,
         },
         FailureMeaning::Unavailable => Error::Unavailable {

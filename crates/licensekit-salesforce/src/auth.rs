@@ -1,0 +1,315 @@
+//! Salesforce server-to-server auth (spec §3): OAuth2 client credentials (My Domain host only),
+//! the JWT bearer flow, or a session the caller already has. Tokens carry no expiry: they are
+//! re-fetched once on 401 `INVALID_SESSION_ID` (§2.8). Every answer names the `instance_url` the
+//! API calls must go to.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use licensekit_core::client::{AccessToken, TokenSource, send_oauth_request};
+use licensekit_core::{Error, ProviderKind, Result};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::wire::{OAuthError, TokenResponse};
+
+const KIND: ProviderKind = ProviderKind::Salesforce;
+
+/// Which grant to run, and where.
+#[derive(Clone)]
+pub(crate) enum Grant {
+    ClientCredentials {
+        token_url: String,
+        client_id: String,
+        client_secret: SecretString,
+    },
+    JwtBearer {
+        token_url: String,
+        client_id: String,
+        username: String,
+        private_key_pem: SecretString,
+        audience: String,
+    },
+}
+
+impl fmt::Debug for Grant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Grant::ClientCredentials {
+                token_url,
+                client_id,
+                ..
+            } => f
+                .debug_struct("ClientCredentials")
+                .field("token_url", token_url)
+                .field("client_id", client_id)
+                .field("client_secret", &"[REDACTED]")
+                .finish(),
+            Grant::JwtBearer {
+                token_url,
+                client_id,
+                username,
+                audience,
+                ..
+            } => f
+                .debug_struct("JwtBearer")
+                .field("token_url", token_url)
+                .field("client_id", client_id)
+                .field("username", username)
+                .field("audience", audience)
+                .field("private_key_pem", &"[REDACTED]")
+                .finish(),
+        }
+    }
+}
+
+/// Runs the grant; remembers the latest `instance_url`.
+#[derive(Debug)]
+pub(crate) struct SalesforceTokenSource {
+    grant: Grant,
+    http: reqwest::Client,
+    instance_url: Arc<Mutex<Option<String>>>,
+}
+
+impl SalesforceTokenSource {
+    pub(crate) fn new(grant: Grant, http: reqwest::Client) -> Self {
+        SalesforceTokenSource {
+            grant,
+            http,
+            instance_url: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The `instance_url` of the last token response.
+    pub(crate) fn instance_url(&self) -> Option<String> {
+        self.instance_url
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    async fn client_credentials(
+        &self,
+        token_url: &str,
+        client_id: &str,
+        client_secret: &SecretString,
+    ) -> Result<TokenResponse> {
+        use oauth2::basic::{
+            BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+            BasicTokenType,
+        };
+        use oauth2::{
+            AuthType, ClientId, ClientSecret, RequestTokenError, StandardRevocableToken,
+            StandardTokenResponse, TokenResponse as _, TokenUrl,
+        };
+
+        /// Salesforce adds `instance_url`, `id`, `issued_at` to the standard token response.
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+        struct Extra {
+            instance_url: String,
+            #[serde(default)]
+            id: Option<String>,
+            #[serde(default)]
+            issued_at: Option<String>,
+        }
+        impl oauth2::ExtraTokenFields for Extra {}
+
+        type Client = oauth2::Client<
+            BasicErrorResponse,
+            StandardTokenResponse<Extra, BasicTokenType>,
+            BasicTokenIntrospectionResponse,
+            StandardRevocableToken,
+            BasicRevocationErrorResponse,
+        >;
+
+        let token_url = TokenUrl::new(token_url.to_owned()).map_err(|e| Error::Config {
+            message: format!("salesforce: invalid token URL `{token_url}`"),
+            source: Some(Box::new(e)),
+        })?;
+        let client = Client::new(ClientId::new(client_id.to_owned()))
+            .set_client_secret(ClientSecret::new(client_secret.expose_secret().to_owned()))
+            .set_token_uri(token_url)
+            // Basic auth is one of the two documented ways (§3.2).
+            .set_auth_type(AuthType::BasicAuth);
+        let http = self.http.clone();
+        let send = move |req: oauth2::HttpRequest| {
+            let http = http.clone();
+            async move { send_oauth_request(&http, req).await }
+        };
+        let response = client
+            .exchange_client_credentials()
+            .request_async(&send)
+            .await
+            .map_err(|e| match e {
+                RequestTokenError::ServerResponse(body) => Error::Unauthenticated {
+                    provider: KIND,
+                    message: format!(
+                        "the token endpoint refused the client credentials ({}{})",
+                        body.error(),
+                        body.error_description()
+                            .map(|d| format!(": {d}"))
+                            .unwrap_or_default()
+                    ),
+                    source: None,
+                },
+                RequestTokenError::Request(e) => Error::Transport {
+                    provider: KIND,
+                    message: "could not reach the token endpoint".into(),
+                    source: Some(Box::new(e)),
+                },
+                RequestTokenError::Parse(e, _) => Error::Decode {
+                    provider: KIND,
+                    message: "the token endpoint's answer lacks access_token or instance_url"
+                        .into(),
+                    source: Some(Box::new(e)),
+                },
+                RequestTokenError::Other(m) => Error::Unauthenticated {
+                    provider: KIND,
+                    message: m,
+                    source: None,
+                },
+            })?;
+        let extra = response.extra_fields();
+        Ok(TokenResponse {
+            access_token: response.access_token().secret().to_owned(),
+            instance_url: extra.instance_url.clone(),
+            id: extra.id.clone(),
+            token_type: Some("Bearer".into()),
+            issued_at: extra.issued_at.clone(),
+        })
+    }
+
+    /// JWT bearer (§3.3): an RS256 assertion with iss = consumer key, sub = username, aud = login
+    /// host, exp within 3 minutes, POSTed as a form (the oauth2 crate has no JWT grant).
+    async fn jwt_bearer(
+        &self,
+        token_url: &str,
+        client_id: &str,
+        username: &str,
+        private_key_pem: &SecretString,
+        audience: &str,
+    ) -> Result<TokenResponse> {
+        #[derive(serde::Serialize)]
+        struct Claims<'a> {
+            iss: &'a str,
+            sub: &'a str,
+            aud: &'a str,
+            exp: u64,
+        }
+        let key =
+            jsonwebtoken::EncodingKey::from_rsa_pem(private_key_pem.expose_secret().as_bytes())
+                .map_err(|_| {
+                    Error::config(
+                        "salesforce: private_key_pem is not an RSA private key in PEM form",
+                    )
+                })?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let claims = Claims {
+            iss: client_id,
+            sub: username,
+            aud: audience,
+            exp: now + 170,
+        };
+        let assertion = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+            &claims,
+            &key,
+        )
+        .map_err(|e| Error::Config {
+            message: "salesforce: could not sign the JWT assertion".into(),
+            source: Some(Box::new(e)),
+        })?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
+            .append_pair("assertion", &assertion)
+            .finish();
+        let response = self
+            .http
+            .post(token_url)
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| Error::Transport {
+                provider: KIND,
+                message: "could not reach the token endpoint".into(),
+                source: Some(Box::new(e.without_url())),
+            })?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| Error::Transport {
+            provider: KIND,
+            message: "the token endpoint broke off".into(),
+            source: Some(Box::new(e.without_url())),
+        })?;
+        if !status.is_success() {
+            let reason = serde_json::from_slice::<OAuthError>(&bytes)
+                .map(|e| {
+                    format!(
+                        "{}{}",
+                        e.error,
+                        e.error_description
+                            .map(|d| format!(": {d}"))
+                            .unwrap_or_default()
+                    )
+                })
+                .unwrap_or_else(|_| format!("HTTP {}", status.as_u16()));
+            return Err(Error::Unauthenticated {
+                provider: KIND,
+                message: format!("the JWT bearer grant was refused ({reason})"),
+                source: None,
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
+            provider: KIND,
+            message: "the token endpoint's answer lacks access_token or instance_url".into(),
+            source: Some(Box::new(e)),
+        })
+    }
+}
+
+#[async_trait]
+impl TokenSource for SalesforceTokenSource {
+    async fn fetch(&self) -> Result<AccessToken> {
+        let span = tracing::debug_span!(
+            "salesforce_token",
+            grant = match self.grant {
+                Grant::ClientCredentials { .. } => "client_credentials",
+                Grant::JwtBearer { .. } => "jwt_bearer",
+            }
+        );
+        let _guard = span.enter();
+        let response = match &self.grant {
+            Grant::ClientCredentials {
+                token_url,
+                client_id,
+                client_secret,
+            } => {
+                self.client_credentials(token_url, client_id, client_secret)
+                    .await?
+            }
+            Grant::JwtBearer {
+                token_url,
+                client_id,
+                username,
+                private_key_pem,
+                audience,
+            } => {
+                self.jwt_bearer(token_url, client_id, username, private_key_pem, audience)
+                    .await?
+            }
+        };
+        *self.instance_url.lock().unwrap_or_else(|p| p.into_inner()) = Some(response.instance_url);
+        // Salesforce tokens carry no lifetime: kept until a 401 says otherwise.
+        Ok(AccessToken::new(
+            SecretString::from(response.access_token),
+            None,
+        ))
+    }
+}

@@ -1,0 +1,875 @@
+//! [`SalesforceProvider`]: PackageLicense / UserPackageLicense normalized into licensekit's model.
+//!
+//! - Products are `PackageLicense` rows (id `050…`; a namespace prefix is accepted wherever a
+//!   product id is), named by namespace; `AllowedLicenses = -1` is a site license: unlimited,
+//!   every user is licensed, and seats cannot be managed per user (spec §1.4).
+//! - Assignments are `UserPackageLicense` rows with the user's Username, Email, Name, IsActive,
+//!   read in one paged query (never one per user).
+//! - Assign creates rows through sObject Collections (≤ 200 per call, `allOrNone=false`) after
+//!   one lookup of who already holds a seat and a check of free seats: the shortfall is reported
+//!   per item without sending doomed requests. Revoke looks the row ids up in one query per 300
+//!   users and deletes them ≤ 200 per call.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use http::Method;
+use licensekit_core::client::{
+    ApiRequest, ApiResponse, HttpClient, RequestLimiter, RetryConfig, StaticToken, TokenCache,
+    check_url, items, pages,
+};
+use licensekit_core::{
+    Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, Error, Holder,
+    HolderId, LicenseProvider, Outcome, Product, ProductId, ProviderKind, Result, SeatTotal, Seats,
+    UniqueHolders, VendorError,
+};
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+use tokio::sync::OnceCell;
+
+use crate::auth::{Grant, SalesforceTokenSource};
+use crate::config::{SalesforceAuth, SalesforceConfig};
+use crate::error::SalesforceErrors;
+use crate::ids::{PACKAGE_LICENSE_PREFIX, SalesforceId, USER_PACKAGE_LICENSE_PREFIX, USER_PREFIX};
+use crate::soql;
+use crate::wire::{
+    CollectionResult, PackageLicenseRecord, QueryPage, UserPackageLicenseRecord, UserRecord,
+};
+
+const KIND: ProviderKind = ProviderKind::Salesforce;
+
+/// (UserPackageLicense id, user id).
+type Row = (SalesforceId, SalesforceId);
+/// One collections call: the items it carried and its answer.
+type CallResult<T> = (Vec<T>, Result<Vec<CollectionResult>>);
+/// sObject Collections limit (spec §2.4).
+pub const MAX_COLLECTION: usize = 200;
+/// Ids per `IN (…)` lookup, keeping the URL well under 16,384 bytes (spec §2.2).
+pub const MAX_IDS_PER_QUERY: usize = 300;
+const PACKAGE_FIELDS: &str =
+    "Id, NamespacePrefix, Status, AllowedLicenses, UsedLicenses, ExpirationDate";
+const ASSIGNMENT_FIELDS: &str = "Id, PackageLicenseId, UserId, CreatedDate, User.Username, User.Email, User.Name, User.IsActive";
+
+/// The org's rolling 24-hour API usage from `Sforce-Limit-Info: api-usage=USED/MAX` (§2.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiUsage {
+    /// Calls used so far (the first number).
+    pub used: u64,
+    /// The allocation (the second number).
+    pub max: u64,
+}
+
+impl ApiUsage {
+    /// Parses the header value; `None` when it has no `api-usage` part.
+    pub fn parse(header: &str) -> Option<ApiUsage> {
+        let part = header
+            .split(',')
+            .find_map(|p| p.trim().strip_prefix("api-usage="))?;
+        let (used, max) = part.split_once('/')?;
+        Some(ApiUsage {
+            used: used.trim().parse().ok()?,
+            max: max.trim().parse().ok()?,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    version: String,
+    allow_http: bool,
+    max_concurrency: usize,
+    timeout: Duration,
+    retry: RetryConfig,
+    /// Set at construction for a given session, or after the first token for a grant.
+    http: OnceCell<HttpClient>,
+    grant: Option<Arc<TokenCache<SalesforceTokenSource>>>,
+    api_usage: Mutex<Option<ApiUsage>>,
+}
+
+/// The Salesforce provider. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SalesforceProvider {
+    inner: Arc<Inner>,
+}
+
+impl SalesforceProvider {
+    pub fn new(config: SalesforceConfig) -> Result<Self> {
+        Self::with_retry(config, RetryConfig::default())
+    }
+
+    pub fn with_retry(config: SalesforceConfig, retry: RetryConfig) -> Result<Self> {
+        let version = config.validated_version()?.to_owned();
+        let timeout = Duration::from_secs(config.timeout_secs);
+        let mut inner = Inner {
+            version,
+            allow_http: config.allow_http,
+            max_concurrency: config.max_concurrency.max(1),
+            timeout,
+            retry,
+            http: OnceCell::new(),
+            grant: None,
+            api_usage: Mutex::new(None),
+        };
+        let grant = match config.auth {
+            SalesforceAuth::AccessToken {
+                instance_url,
+                access_token,
+            } => {
+                let http = build_http(&inner, &instance_url)?
+                    .with_credentials(Arc::new(StaticToken::new(access_token)));
+                inner.http.set(http).expect("fresh cell");
+                None
+            }
+            SalesforceAuth::ClientCredentials {
+                login_url,
+                client_id,
+                client_secret,
+            } => Some((
+                login_url.clone(),
+                Grant::ClientCredentials {
+                    token_url: token_url(&login_url),
+                    client_id,
+                    client_secret,
+                },
+            )),
+            SalesforceAuth::JwtBearer {
+                login_url,
+                client_id,
+                username,
+                private_key_pem,
+                audience,
+            } => {
+                let audience = audience.unwrap_or_else(|| {
+                    if login_url.contains("test.salesforce.com") {
+                        "https://test.salesforce.com".into()
+                    } else {
+                        "https://login.salesforce.com".into()
+                    }
+                });
+                Some((
+                    login_url.clone(),
+                    Grant::JwtBearer {
+                        token_url: token_url(&login_url),
+                        client_id,
+                        username,
+                        private_key_pem,
+                        audience,
+                    },
+                ))
+            }
+        };
+        if let Some((login_url, grant)) = grant {
+            // The token host gets the same client rules (HTTPS unless allowed, no redirects).
+            let login = build_http(&inner, &login_url)?;
+            let source = SalesforceTokenSource::new(grant, login.reqwest().clone());
+            inner.grant = Some(Arc::new(TokenCache::new(source)));
+        }
+        Ok(SalesforceProvider {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The API client, built once the instance URL is known (after the first token of a grant).
+    async fn http(&self) -> Result<&HttpClient> {
+        self.inner
+            .http
+            .get_or_try_init(|| async {
+                let cache = self
+                    .inner
+                    .grant
+                    .clone()
+                    .expect("a grant when no session was given");
+                use licensekit_core::client::CredentialProvider;
+                cache.token().await?;
+                let instance = cache.source().instance_url().ok_or_else(|| {
+                    Error::decode(
+                        KIND,
+                        "the token response had no instance_url",
+                        "missing field",
+                    )
+                })?;
+                Ok(build_http(&self.inner, &instance)?.with_credentials(cache))
+            })
+            .await
+    }
+
+    async fn send(&self, request: ApiRequest) -> Result<ApiResponse> {
+        let response = self.http().await?.send(request).await?;
+        if let Some(usage) = response
+            .header("sforce-limit-info")
+            .and_then(ApiUsage::parse)
+        {
+            *self
+                .inner
+                .api_usage
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(usage);
+        }
+        Ok(response)
+    }
+
+    /// The org's API usage as last reported by Salesforce.
+    pub fn api_usage(&self) -> Option<ApiUsage> {
+        *self
+            .inner
+            .api_usage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Streams every record of a SOQL query, following `nextRecordsUrl` page by page.
+    pub fn query<T: DeserializeOwned + Send + 'static>(
+        &self,
+        soql: String,
+    ) -> BoxStream<'static, Result<T>> {
+        let this = self.clone();
+        let listing = pages(KIND, None, move |next: Option<String>| {
+            let this = this.clone();
+            let soql = soql.clone();
+            async move {
+                let request = match next {
+                    None => ApiRequest::get("query").query("q", &soql),
+                    Some(path) => {
+                        let url = this.http().await?.base_url().join(&path).map_err(|e| {
+                            Error::decode(KIND, format!("bad nextRecordsUrl `{path}`"), e)
+                        })?;
+                        ApiRequest::absolute(Method::GET, url, "GET query/{locator}")
+                    }
+                };
+                let page: QueryPage<T> = this.send(request).await?.json()?;
+                let next = match (page.done, page.next_records_url) {
+                    (true, _) => None,
+                    (false, Some(url)) => Some(url),
+                    (false, None) => {
+                        return Err(Error::decode(
+                            KIND,
+                            "a query page says not done but has no nextRecordsUrl",
+                            "missing field",
+                        ));
+                    }
+                };
+                Ok((page.records, next))
+            }
+        });
+        items(listing)
+    }
+
+    /// Every `PackageLicense` row.
+    pub async fn package_licenses(&self) -> Result<Vec<PackageLicenseRecord>> {
+        self.query(format!(
+            "SELECT {PACKAGE_FIELDS} FROM PackageLicense ORDER BY NamespacePrefix"
+        ))
+        .try_collect()
+        .await
+    }
+
+    /// The package a product id names: a `050…` id or a namespace prefix.
+    pub async fn package(&self, product: &ProductId) -> Result<PackageLicenseRecord> {
+        let condition = package_condition("", product)?;
+        let rows: Vec<PackageLicenseRecord> = self
+            .query(format!(
+                "SELECT {PACKAGE_FIELDS} FROM PackageLicense WHERE {condition} LIMIT 1"
+            ))
+            .try_collect()
+            .await?;
+        rows.into_iter()
+            .next()
+            .ok_or_else(|| Error::not_found(KIND, format!("package license {product}")))
+    }
+
+    /// Active users whose profile is named `profile_name` (escaped into the query).
+    pub async fn active_users_with_profile(&self, profile_name: &str) -> Result<Vec<HolderId>> {
+        let soql = format!(
+            "SELECT Id FROM User WHERE Profile.Name = {} AND IsActive = true",
+            soql::quote(profile_name)?
+        );
+        self.query::<UserRecord>(soql)
+            .try_filter_map(|u| async move { Ok(u.id.map(HolderId::User)) })
+            .try_collect()
+            .await
+    }
+
+    /// Assigns `product` to every active user of a profile, in one step (the help article's
+    /// "all salespeople by profile").
+    pub async fn assign_by_profile(
+        &self,
+        product: &ProductId,
+        profile_name: &str,
+    ) -> Result<ChangeReport> {
+        let users = self.active_users_with_profile(profile_name).await?;
+        self.assign(product, &users).await
+    }
+
+    /// Revokes `product` from every active user of a profile.
+    pub async fn revoke_by_profile(
+        &self,
+        product: &ProductId,
+        profile_name: &str,
+    ) -> Result<ChangeReport> {
+        let users = self.active_users_with_profile(profile_name).await?;
+        self.revoke(product, &users).await
+    }
+
+    /// Who of `users` holds `package`: user id -> UserPackageLicense id. One query per 300 users.
+    async fn current_rows(
+        &self,
+        package: &SalesforceId,
+        users: &[SalesforceId],
+    ) -> Result<HashMap<SalesforceId, SalesforceId>> {
+        let mut held = HashMap::new();
+        for chunk in users.chunks(MAX_IDS_PER_QUERY) {
+            let soql = format!(
+                "SELECT Id, UserId FROM UserPackageLicense WHERE PackageLicenseId = {} AND UserId IN {}",
+                soql::id(package),
+                soql::id_list(chunk)
+            );
+            let mut rows = self.query::<UserPackageLicenseRecord>(soql);
+            while let Some(row) = rows.try_next().await? {
+                let user = SalesforceId::parse(
+                    row.user_id.as_deref().unwrap_or_default(),
+                    Some(USER_PREFIX),
+                )?;
+                held.insert(
+                    user,
+                    SalesforceId::parse(&row.id, Some(USER_PACKAGE_LICENSE_PREFIX))?,
+                );
+            }
+        }
+        Ok(held)
+    }
+
+    async fn change(
+        &self,
+        action: ChangeAction,
+        product: &ProductId,
+        holders: &[HolderId],
+    ) -> Result<ChangeReport> {
+        self.capabilities().check_holders(KIND, holders)?;
+        let plan = UniqueHolders::new(holders);
+        let mut outcomes: HashMap<HolderId, Outcome> = HashMap::new();
+        // Validated id -> the request's holders that named it (15- and 18-char forms are one user).
+        let mut wanted: Vec<SalesforceId> = Vec::new();
+        let mut named_by: HashMap<SalesforceId, Vec<HolderId>> = HashMap::new();
+        for holder in plan.unique() {
+            match SalesforceId::parse(holder.as_str(), Some(USER_PREFIX)) {
+                Ok(id) => {
+                    let entry = named_by.entry(id.clone()).or_default();
+                    if entry.is_empty() {
+                        wanted.push(id);
+                    }
+                    entry.push(holder.clone());
+                }
+                Err(e) => {
+                    outcomes.insert(holder.clone(), Outcome::failed(e));
+                }
+            }
+        }
+        let mut by_user: HashMap<SalesforceId, Outcome> = HashMap::new();
+        if !wanted.is_empty() {
+            let package = self.package(product).await?;
+            let package_id = SalesforceId::parse(&package.id, Some(PACKAGE_LICENSE_PREFIX))?;
+            let allowed = package.allowed_licenses.unwrap_or(0);
+            if allowed < 0 {
+                // Site license: Salesforce licenses every user and seats cannot be managed.
+                match action {
+                    ChangeAction::Assign => {
+                        for user in &wanted {
+                            by_user.insert(user.clone(), Outcome::AlreadyInState);
+                        }
+                    }
+                    ChangeAction::Revoke => {
+                        return Err(Error::unsupported(
+                            KIND,
+                            format!(
+                                "revoking seats of {product}: it has a site license, which licenses every user"
+                            ),
+                        ));
+                    }
+                }
+            } else {
+                let held = self.current_rows(&package_id, &wanted).await?;
+                match action {
+                    ChangeAction::Assign => {
+                        let free = (allowed - package.used_licenses.unwrap_or(0)).max(0) as usize;
+                        self.create_rows(&package_id, &wanted, &held, free, &mut by_user)
+                            .await;
+                    }
+                    ChangeAction::Revoke => self.delete_rows(&wanted, &held, &mut by_user).await,
+                }
+            }
+        }
+        for (user, outcome) in by_user {
+            for holder in named_by.remove(&user).unwrap_or_default() {
+                outcomes.insert(holder, outcome.clone());
+            }
+        }
+        Ok(plan.into_report(KIND, product.clone(), action, outcomes))
+    }
+
+    async fn create_rows(
+        &self,
+        package: &SalesforceId,
+        wanted: &[SalesforceId],
+        held: &HashMap<SalesforceId, SalesforceId>,
+        free: usize,
+        by_user: &mut HashMap<SalesforceId, Outcome>,
+    ) {
+        let new: Vec<SalesforceId> = wanted
+            .iter()
+            .filter(|u| !held.contains_key(*u))
+            .cloned()
+            .collect();
+        for user in wanted.iter().filter(|u| held.contains_key(*u)) {
+            by_user.insert(user.clone(), Outcome::AlreadyInState);
+        }
+        // Seats are checked before sending: the shortfall fails per item, nothing doomed is sent.
+        let (to_send, short) = new.split_at(new.len().min(free));
+        let shortfall = Arc::new(Error::InsufficientSeats {
+            provider: KIND,
+            product: package.to_string(),
+            requested: new.len() as u64,
+            available: free as u64,
+            source: None,
+        });
+        for user in short {
+            by_user.insert(user.clone(), Outcome::Failed(shortfall.clone()));
+        }
+        let chunks: Vec<Vec<SalesforceId>> =
+            to_send.chunks(MAX_COLLECTION).map(<[_]>::to_vec).collect();
+        let results: Vec<CallResult<SalesforceId>> = stream::iter(chunks)
+            .map(|chunk| async move {
+                let records: Vec<serde_json::Value> = chunk
+                    .iter()
+                    .map(|u| {
+                        serde_json::json!({
+                            "attributes": {"type": "UserPackageLicense"},
+                            "PackageLicenseId": package.as_str(),
+                            "UserId": u.as_str(),
+                        })
+                    })
+                    .collect();
+                let body = serde_json::json!({"allOrNone": false, "records": records});
+                // Safe to resend: a row that was created answers DUPLICATE_VALUE, reported as
+                // AlreadyInState, so a lost response never consumes a second seat.
+                let result = async {
+                    let request = ApiRequest::post("composite/sobjects")
+                        .json(&body)?
+                        .idempotent(true);
+                    self.send(request).await?.json::<Vec<CollectionResult>>()
+                }
+                .await;
+                (chunk, result)
+            })
+            .buffer_unordered(self.inner.max_concurrency)
+            .collect()
+            .await;
+        for (chunk, result) in results {
+            match result {
+                Ok(rows) => {
+                    for (user, row) in chunk.iter().zip(rows) {
+                        by_user.insert(user.clone(), create_outcome(package, user, &row));
+                    }
+                }
+                Err(e) => {
+                    let e = Arc::new(e);
+                    for user in chunk {
+                        by_user.insert(user, Outcome::Failed(e.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn delete_rows(
+        &self,
+        wanted: &[SalesforceId],
+        held: &HashMap<SalesforceId, SalesforceId>,
+        by_user: &mut HashMap<SalesforceId, Outcome>,
+    ) {
+        let mut rows: Vec<(SalesforceId, SalesforceId)> = Vec::new();
+        for user in wanted {
+            match held.get(user) {
+                Some(row) => rows.push((row.clone(), user.clone())),
+                None => {
+                    by_user.insert(user.clone(), Outcome::AlreadyInState);
+                }
+            }
+        }
+        let chunks: Vec<Vec<(SalesforceId, SalesforceId)>> =
+            rows.chunks(MAX_COLLECTION).map(<[_]>::to_vec).collect();
+        let results: Vec<CallResult<Row>> = stream::iter(chunks)
+            .map(|chunk| async move {
+                let ids: Vec<&str> = chunk.iter().map(|(row, _)| row.as_str()).collect();
+                let request = ApiRequest::delete("composite/sobjects")
+                    .query("ids", ids.join(","))
+                    .query("allOrNone", "false");
+                let result =
+                    async { self.send(request).await?.json::<Vec<CollectionResult>>() }.await;
+                (chunk, result)
+            })
+            .buffer_unordered(self.inner.max_concurrency)
+            .collect()
+            .await;
+        for (chunk, result) in results {
+            match result {
+                Ok(answers) => {
+                    for ((_, user), row) in chunk.iter().zip(answers) {
+                        by_user.insert(user.clone(), delete_outcome(user, &row));
+                    }
+                }
+                Err(e) => {
+                    let e = Arc::new(e);
+                    for (_, user) in chunk {
+                        by_user.insert(user, Outcome::Failed(e.clone()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn token_url(login_url: &str) -> String {
+    format!("{}/services/oauth2/token", login_url.trim_end_matches('/'))
+}
+
+fn build_http(inner: &Inner, instance_url: &str) -> Result<HttpClient> {
+    let instance = check_url(KIND, instance_url, inner.allow_http)?;
+    let base = format!(
+        "{}/services/data/v{}/",
+        instance.as_str().trim_end_matches('/'),
+        inner.version
+    );
+    HttpClient::builder(KIND, base)
+        .allow_http(inner.allow_http)
+        .timeout(inner.timeout)
+        .retry(inner.retry)
+        .limiter(RequestLimiter::unpaced(inner.max_concurrency))
+        .classifier(Arc::new(SalesforceErrors))
+        .build()
+}
+
+/// `WHERE` condition naming a package by id or namespace; `rel` prefixes the field names
+/// (`PackageLicense.` when filtering UserPackageLicense rows).
+fn package_condition(rel: &str, product: &ProductId) -> Result<String> {
+    let raw = product.as_str();
+    if raw.len() == 15 || raw.len() == 18 {
+        if let Ok(id) = SalesforceId::parse(raw, Some(PACKAGE_LICENSE_PREFIX)) {
+            let field = if rel.is_empty() {
+                "Id".to_owned()
+            } else {
+                format!("{rel}Id")
+            };
+            return Ok(format!("{field} = {}", soql::id(&id)));
+        }
+    }
+    soql::validate_namespace(raw)?;
+    Ok(format!("{rel}NamespacePrefix = {}", soql::quote(raw)?))
+}
+
+fn row_vendor_error(row: &CollectionResult) -> (String, VendorError) {
+    let first = row.errors.first();
+    let code = first.map(|e| e.status_code.clone()).unwrap_or_default();
+    let message = first
+        .map(|e| e.message.clone())
+        .unwrap_or_else(|| "failed without an error".into());
+    (
+        code.clone(),
+        VendorError::new(KIND, Some(200), message).with_code(code),
+    )
+}
+
+/// One created row's result (status codes: spec §1.6).
+fn create_outcome(package: &SalesforceId, user: &SalesforceId, row: &CollectionResult) -> Outcome {
+    if row.success {
+        return Outcome::Applied;
+    }
+    let (code, vendor) = row_vendor_error(row);
+    let source = Some(Box::new(vendor.clone()) as licensekit_core::BoxError);
+    Outcome::failed(match code.as_str() {
+        "DUPLICATE_VALUE" => return Outcome::AlreadyInState,
+        "LICENSE_LIMIT_EXCEEDED" => Error::InsufficientSeats {
+            provider: KIND,
+            product: package.to_string(),
+            requested: 1,
+            available: 0,
+            source,
+        },
+        "INVALID_CROSS_REFERENCE_KEY" => Error::NotFound {
+            provider: KIND,
+            what: format!("user {user}"),
+            source,
+        },
+        "INACTIVE_OWNER_OR_USER" => Error::InvalidInput {
+            message: format!("user {user} is inactive and cannot hold a license"),
+            source,
+        },
+        "MALFORMED_ID" | "REQUIRED_FIELD_MISSING" | "FIELD_INTEGRITY_EXCEPTION" => {
+            Error::InvalidInput {
+                message: format!(
+                    "Salesforce refused the license row for user {user}: {}",
+                    vendor.message
+                ),
+                source,
+            }
+        }
+        _ => Error::Vendor(vendor),
+    })
+}
+
+/// One deleted row's result: a row already gone means the user is already without a seat.
+fn delete_outcome(user: &SalesforceId, row: &CollectionResult) -> Outcome {
+    if row.success {
+        return Outcome::Applied;
+    }
+    let (code, vendor) = row_vendor_error(row);
+    match code.as_str() {
+        "ENTITY_IS_DELETED" | "INVALID_CROSS_REFERENCE_KEY" => Outcome::AlreadyInState,
+        _ => Outcome::failed(Error::Vendor(
+            VendorError::new(
+                KIND,
+                vendor.status,
+                format!("revoking from user {user}: {}", vendor.message),
+            )
+            .with_code(code),
+        )),
+    }
+}
+
+fn product_of(row: PackageLicenseRecord) -> Product {
+    let seats = match row.allowed_licenses {
+        Some(n) if n < 0 => Seats::reported(
+            SeatTotal::Unlimited,
+            row.used_licenses.unwrap_or(0).max(0) as u64,
+        ),
+        Some(n) => Seats::reported(
+            SeatTotal::Limited(n as u64),
+            row.used_licenses.unwrap_or(0).max(0) as u64,
+        ),
+        None => Seats::unknown(),
+    };
+    let name = row
+        .namespace_prefix
+        .clone()
+        .unwrap_or_else(|| row.id.clone());
+    let mut product = Product::new(KIND, row.id.clone(), name, seats);
+    if let Some(status) = row.status {
+        product.vendor.insert("status".into(), status.into());
+    }
+    product
+        .vendor
+        .insert("expiration_date".into(), row.expiration_date.into());
+    if let Some(ns) = row.namespace_prefix {
+        product.vendor.insert("namespace_prefix".into(), ns.into());
+    }
+    product
+}
+
+fn parse_datetime(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .ok()
+        .map(|d| d.with_timezone(&chrono::Utc))
+}
+
+fn holder_of(id: String, user: Option<UserRecord>) -> Holder {
+    let mut holder = Holder::new(HolderId::User(id));
+    if let Some(u) = user {
+        holder.email = u.email;
+        holder.display_name = u.name;
+        holder.active = u.is_active;
+        if let Some(username) = u.username {
+            holder.vendor.insert("username".into(), username.into());
+        }
+        if let Some(profile) = u.profile.and_then(|p| p.name) {
+            holder.vendor.insert("profile".into(), profile.into());
+        }
+    }
+    holder
+}
+
+#[async_trait]
+impl LicenseProvider for SalesforceProvider {
+    fn kind(&self) -> ProviderKind {
+        KIND
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities::NONE;
+        caps.user_holders = true;
+        caps.seat_totals_reported = true;
+        caps.seat_limits_enforced = true;
+        caps.max_assign_batch = Some(MAX_COLLECTION);
+        caps.max_revoke_batch = Some(MAX_COLLECTION);
+        caps.list_page_size = Some(2000);
+        caps.holder_directory = true;
+        caps.filter_by_holder = true;
+        caps
+    }
+
+    #[tracing::instrument(skip_all, fields(provider = "salesforce"))]
+    async fn products(&self) -> Result<Vec<Product>> {
+        Ok(self
+            .package_licenses()
+            .await?
+            .into_iter()
+            .map(product_of)
+            .collect())
+    }
+
+    fn assignments(&self, filter: AssignmentFilter) -> BoxStream<'static, Result<Assignment>> {
+        let mut conditions = Vec::new();
+        if let Some(product) = &filter.product {
+            match package_condition("PackageLicense.", product) {
+                Ok(c) => conditions.push(c.replace("PackageLicense.Id =", "PackageLicenseId =")),
+                Err(e) => return stream::once(async { Err(e) }).boxed(),
+            }
+        }
+        match &filter.holder {
+            Some(HolderId::Device(_)) => {
+                return stream::once(async { Err(Error::unsupported(KIND, "device holders")) })
+                    .boxed();
+            }
+            Some(HolderId::User(user)) => match SalesforceId::parse(user, Some(USER_PREFIX)) {
+                Ok(id) => conditions.push(format!("UserId = {}", soql::id(&id))),
+                Err(e) => return stream::once(async { Err(e) }).boxed(),
+            },
+            None => {}
+        }
+        let mut soql = format!("SELECT {ASSIGNMENT_FIELDS} FROM UserPackageLicense");
+        if !conditions.is_empty() {
+            soql.push_str(" WHERE ");
+            soql.push_str(&conditions.join(" AND "));
+        }
+        self.query::<UserPackageLicenseRecord>(soql)
+            .map_ok(|row| {
+                let product = ProductId::new(row.package_license_id.clone().unwrap_or_default());
+                let user = row.user_id.clone().unwrap_or_default();
+                let mut a = Assignment::new(KIND, product, holder_of(user, row.user))
+                    .with_assigned_at(row.created_date.as_deref().and_then(parse_datetime));
+                a.vendor
+                    .insert("user_package_license_id".into(), row.id.into());
+                a
+            })
+            .boxed()
+    }
+
+    fn holders(&self) -> BoxStream<'static, Result<Holder>> {
+        self.query::<UserRecord>(
+            "SELECT Id, Username, Email, Name, IsActive, Profile.Name FROM User".into(),
+        )
+        .map_ok(|u| {
+            let id = u.id.clone().unwrap_or_default();
+            holder_of(id, Some(u))
+        })
+        .boxed()
+    }
+
+    #[tracing::instrument(skip_all, fields(provider = "salesforce", product = %product, holders = holders.len()))]
+    async fn assign(&self, product: &ProductId, holders: &[HolderId]) -> Result<ChangeReport> {
+        self.change(ChangeAction::Assign, product, holders).await
+    }
+
+    #[tracing::instrument(skip_all, fields(provider = "salesforce", product = %product, holders = holders.len()))]
+    async fn revoke(&self, product: &ProductId, holders: &[HolderId]) -> Result<ChangeReport> {
+        self.change(ChangeAction::Revoke, product, holders).await
+    }
+}
+
+/// A session-id provider for tests and callers that already hold a token.
+pub fn session(instance_url: &str, access_token: &str) -> SalesforceConfig {
+    SalesforceConfig::new(SalesforceAuth::AccessToken {
+        instance_url: instance_url.to_owned(),
+        access_token: SecretString::from(access_token.to_owned()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_info_header() {
+        assert_eq!(
+            ApiUsage::parse("api-usage=10018/100000"),
+            Some(ApiUsage {
+                used: 10018,
+                max: 100000
+            })
+        );
+        assert_eq!(
+            ApiUsage::parse("api-usage=25/5000, per-app-api-usage=17/250(appName=sample)"),
+            Some(ApiUsage {
+                used: 25,
+                max: 5000
+            })
+        );
+        assert_eq!(ApiUsage::parse("per-app-api-usage=1/2"), None);
+    }
+
+    #[test]
+    fn row_results_map_to_outcomes() {
+        use licensekit_core::{ErrorKind, OutcomeStatus};
+        let package = SalesforceId::parse("05070000000PHmC", None).unwrap();
+        let user = SalesforceId::parse("005D0000001QX8W", None).unwrap();
+        let row = |code: &str| -> CollectionResult {
+            serde_json::from_value(serde_json::json!({
+                "success": false, "errors": [{"statusCode": code, "message": "m", "fields": []}]
+            }))
+            .unwrap()
+        };
+        let ok: CollectionResult = serde_json::from_value(
+            serde_json::json!({"id": "0510m00000008psAAA", "success": true, "errors": []}),
+        )
+        .unwrap();
+        assert_eq!(
+            create_outcome(&package, &user, &ok).status(),
+            OutcomeStatus::Applied
+        );
+        assert_eq!(
+            create_outcome(&package, &user, &row("DUPLICATE_VALUE")).status(),
+            OutcomeStatus::AlreadyInState,
+            "a retried insert the vendor answers duplicate is not a failure"
+        );
+        let kind = |code: &str| {
+            create_outcome(&package, &user, &row(code))
+                .error()
+                .map(Error::kind)
+        };
+        assert_eq!(
+            kind("LICENSE_LIMIT_EXCEEDED"),
+            Some(ErrorKind::InsufficientSeats)
+        );
+        assert_eq!(
+            kind("INVALID_CROSS_REFERENCE_KEY"),
+            Some(ErrorKind::NotFound)
+        );
+        assert_eq!(
+            kind("INACTIVE_OWNER_OR_USER"),
+            Some(ErrorKind::InvalidInput)
+        );
+        assert_eq!(kind("SOMETHING_NEW"), Some(ErrorKind::Vendor));
+        assert_eq!(
+            delete_outcome(&user, &row("ENTITY_IS_DELETED")).status(),
+            OutcomeStatus::AlreadyInState
+        );
+        assert_eq!(
+            delete_outcome(&user, &row("INSUFFICIENT_ACCESS")).status(),
+            OutcomeStatus::Failed
+        );
+    }
+
+    #[test]
+    fn package_conditions_validate_before_quoting() {
+        assert_eq!(
+            package_condition("", &ProductId::new("05070000000PHmC")).unwrap(),
+            "Id = '05070000000PHmCAAW'"
+        );
+        assert_eq!(
+            package_condition("PackageLicense.", &ProductId::new("acme_101")).unwrap(),
+            "PackageLicense.NamespacePrefix = 'acme_101'"
+        );
+        assert!(package_condition("", &ProductId::new("x' OR Id != '")).is_err());
+    }
+}

@@ -1,0 +1,141 @@
+//! Salesforce REST shapes (spec §2): query pages, the records this adapter selects, sObject
+//! Collections results, error arrays, token responses. Unknown fields are ignored.
+
+use serde::{Deserialize, Serialize};
+
+/// A query page (§2.2, P-1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct QueryPage<T> {
+    #[serde(default)]
+    pub total_size: u64,
+    #[serde(default)]
+    pub done: bool,
+    #[serde(default)]
+    pub next_records_url: Option<String>,
+    #[serde(default = "Vec::new")]
+    pub records: Vec<T>,
+}
+
+/// `PackageLicense` as selected by this adapter.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+#[non_exhaustive]
+pub struct PackageLicenseRecord {
+    pub id: String,
+    #[serde(default)]
+    pub namespace_prefix: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    /// `-1` = site license (unlimited).
+    #[serde(default)]
+    pub allowed_licenses: Option<i64>,
+    #[serde(default)]
+    pub used_licenses: Option<i64>,
+    #[serde(default)]
+    pub expiration_date: Option<String>,
+}
+
+/// `User` fields reached through a relationship or selected directly.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+#[non_exhaustive]
+pub struct UserRecord {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub is_active: Option<bool>,
+    #[serde(default)]
+    pub profile: Option<ProfileRecord>,
+}
+
+/// `Profile` reached through `User.Profile`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+#[non_exhaustive]
+pub struct ProfileRecord {
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `UserPackageLicense` with its user.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+#[non_exhaustive]
+pub struct UserPackageLicenseRecord {
+    pub id: String,
+    #[serde(default)]
+    pub package_license_id: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub created_date: Option<String>,
+    #[serde(default)]
+    pub user: Option<UserRecord>,
+}
+
+/// One row of an sObject Collections answer (§2.4): note `statusCode`, not `errorCode`.
+#[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
+pub struct CollectionResult {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub success: bool,
+    #[serde(default)]
+    pub errors: Vec<RowError>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct RowError {
+    #[serde(default)]
+    pub status_code: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub fields: Vec<String>,
+}
+
+/// One element of a top-level REST error array (§2.6).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct RestError {
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub error_code: String,
+}
+
+/// The token endpoint's answer (§3.5).
+#[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub instance_url: String,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub token_type: Option<String>,
+    #[serde(default)]
+    pub issued_at: Option<String>,
+}
+
+/// An OAuth error (§3.5): an object, not an array.
+#[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
+pub struct OAuthError {
+    #[serde(default)]
+    pub error: String,
+    #[serde(default)]
+    pub error_description: Option<String>,
+}

@@ -1,0 +1,1303 @@
+//! Salesforce REST API for managed-package licenses (`shared/vendor-specs/salesforce.md`).
+//!
+//! Routes: `POST /services/oauth2/token` (client credentials, Basic or body; JWT bearer with an
+//! RS256 assertion verified against a configured public key: iss/sub/aud/exp, §3), and under
+//! `/services/data/vXX.X/`: `query?q=` with `nextRecordsUrl` paging and `Sforce-Query-Options:
+//! batchSize` (§2.2), `query/{locator}`, `composite/sobjects` POST (create ≤ 200) and DELETE
+//! (`?ids=` ≤ 200) with per-record results (§2.4). Every data response carries
+//! `Sforce-Limit-Info: api-usage=USED/MAX` (§2.7); past the daily limit: 403
+//! `REQUEST_LIMIT_EXCEEDED`. Errors are JSON arrays of `{message, errorCode}` (§2.6).
+//!
+//! Business rules (§1.6): `LICENSE_LIMIT_EXCEEDED` past `AllowedLicenses`, `UsedLicenses` kept in
+//! step. Assumed where the spec is uncertain (listed in the adapter README): a duplicate
+//! (user, package) is `DUPLICATE_VALUE`; an inactive user is `INACTIVE_OWNER_OR_USER`; an unknown
+//! user or package is `INVALID_CROSS_REFERENCE_KEY`; a site license (`-1`) rejects inserts with
+//! `FIELD_INTEGRITY_EXCEPTION` (configurable); deleting a deleted row is `ENTITY_IS_DELETED`;
+//! more than 200 records is 400 `EXCEEDED_ID_LIMIT`.
+
+pub mod ids;
+pub mod soql;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use axum::body::Bytes;
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use serde_json::{Map, Value, json};
+
+use crate::{CallCounter, Running};
+use soql::{Cond, Literal, Op, SoqlError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FieldType {
+    Id,
+    Ref {
+        target: &'static str,
+        rel: &'static str,
+    },
+    Str,
+    Bool,
+    Int,
+    DateTime,
+}
+
+type Schema = &'static [(&'static str, FieldType)];
+
+const PACKAGE_LICENSE: Schema = &[
+    ("Id", FieldType::Id),
+    ("NamespacePrefix", FieldType::Str),
+    ("Status", FieldType::Str),
+    ("AllowedLicenses", FieldType::Int),
+    ("UsedLicenses", FieldType::Int),
+    ("ExpirationDate", FieldType::DateTime),
+    ("IsProvisioned", FieldType::Bool),
+    ("CreatedDate", FieldType::DateTime),
+];
+const USER_PACKAGE_LICENSE: Schema = &[
+    ("Id", FieldType::Id),
+    (
+        "PackageLicenseId",
+        FieldType::Ref {
+            target: "PackageLicense",
+            rel: "PackageLicense",
+        },
+    ),
+    (
+        "UserId",
+        FieldType::Ref {
+            target: "User",
+            rel: "User",
+        },
+    ),
+    ("IsRevoked", FieldType::Bool),
+    ("CreatedDate", FieldType::DateTime),
+];
+const USER: Schema = &[
+    ("Id", FieldType::Id),
+    ("Username", FieldType::Str),
+    ("Email", FieldType::Str),
+    ("Name", FieldType::Str),
+    ("IsActive", FieldType::Bool),
+    (
+        "ProfileId",
+        FieldType::Ref {
+            target: "Profile",
+            rel: "Profile",
+        },
+    ),
+    ("LastLoginDate", FieldType::DateTime),
+];
+const PROFILE: Schema = &[("Id", FieldType::Id), ("Name", FieldType::Str)];
+
+const OBJECTS: &[(&str, &str, Schema)] = &[
+    ("PackageLicense", "050", PACKAGE_LICENSE),
+    ("UserPackageLicense", "051", USER_PACKAGE_LICENSE),
+    ("User", "005", USER),
+    ("Profile", "00e", PROFILE),
+];
+
+fn object(name: &str) -> Option<(&'static str, &'static str, Schema)> {
+    OBJECTS
+        .iter()
+        .copied()
+        .find(|(n, _, _)| n.eq_ignore_ascii_case(name))
+}
+
+/// A managed package installed in the org.
+#[derive(Debug, Clone)]
+pub struct SimPackage {
+    pub namespace: String,
+    /// `-1` = site license.
+    pub allowed: i64,
+    pub status: String,
+    pub expiration: Option<String>,
+}
+
+/// A user of the org.
+#[derive(Debug, Clone)]
+pub struct SimUser {
+    pub username: String,
+    pub email: String,
+    pub name: String,
+    pub active: bool,
+    pub profile: String,
+}
+
+/// What the simulated org holds at start.
+#[derive(Debug, Clone, Default)]
+pub struct SalesforceSeed {
+    pub packages: Vec<SimPackage>,
+    pub users: Vec<SimUser>,
+    /// (namespace, index into `users`).
+    pub assignments: Vec<(String, usize)>,
+}
+
+impl SalesforceSeed {
+    /// A demo org: packages `acme` (`seats` seats), `crm_tools` (5 seats, 3 used), `sitewide`
+    /// (site license), and `users` users, every 10th inactive, profiles "Sales User" / "Standard
+    /// User" alternating.
+    pub fn demo(users: usize, seats: i64) -> Self {
+        let package = |ns: &str, allowed: i64| SimPackage {
+            namespace: ns.into(),
+            allowed,
+            status: "Active".into(),
+            expiration: None,
+        };
+        SalesforceSeed {
+            packages: vec![
+                package("acme", seats),
+                package("crm_tools", 5),
+                package("sitewide", -1),
+            ],
+            users: (0..users)
+                .map(|i| SimUser {
+                    username: format!("user{i}@example.com.sim"),
+                    email: format!("user{i}@example.com"),
+                    name: format!("User {i}"),
+                    active: i % 10 != 9,
+                    profile: if i % 2 == 0 {
+                        "Sales User".into()
+                    } else {
+                        "Standard User".into()
+                    },
+                })
+                .collect(),
+            assignments: vec![
+                ("crm_tools".into(), 0),
+                ("crm_tools".into(), 2),
+                ("crm_tools".into(), 4),
+            ],
+        }
+    }
+}
+
+/// What a site license does with an insert (§1.6: uncertain; configurable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SiteLicenseInserts {
+    Reject,
+    Accept,
+}
+
+/// Knobs of the simulator.
+#[derive(Debug, Clone)]
+pub struct SalesforceSimConfig {
+    pub client_id: String,
+    pub client_secret: String,
+    /// PEM public key that verifies JWT bearer assertions; `None` disables the flow.
+    pub jwt_public_key_pem: Option<String>,
+    /// Accepted `aud` values.
+    pub jwt_audiences: Vec<String>,
+    /// The username client-credentials tokens run as.
+    pub run_as_username: Option<String>,
+    /// Records per query page unless `Sforce-Query-Options: batchSize` says otherwise.
+    pub default_batch_size: usize,
+    pub daily_api_limit: u64,
+    pub site_license_inserts: SiteLicenseInserts,
+}
+
+impl Default for SalesforceSimConfig {
+    fn default() -> Self {
+        SalesforceSimConfig {
+            client_id: "sim-consumer-key".into(),
+            client_secret: "sim-consumer-secret".into(),
+            jwt_public_key_pem: None,
+            jwt_audiences: vec![
+                "https://login.salesforce.com".into(),
+                "https://test.salesforce.com".into(),
+            ],
+            run_as_username: None,
+            default_batch_size: 2000,
+            daily_api_limit: 100_000,
+            site_license_inserts: SiteLicenseInserts::Reject,
+        }
+    }
+}
+
+type Record = Map<String, Value>;
+
+#[derive(Debug, Default)]
+struct Org {
+    records: BTreeMap<&'static str, BTreeMap<String, Record>>,
+    next_id: u64,
+    tokens: HashSet<String>,
+    tokens_issued: u64,
+    api_used: u64,
+    cursors: HashMap<String, (Vec<Value>, usize)>,
+    deleted: HashSet<String>,
+    duplicate_attempts: u64,
+    queries: Vec<String>,
+}
+
+impl Org {
+    fn insert(&mut self, object: &'static str, mut record: Record) -> String {
+        let prefix = OBJECTS
+            .iter()
+            .find(|(n, _, _)| *n == object)
+            .map(|o| o.1)
+            .expect("known object");
+        self.next_id += 1;
+        let id = ids::make(prefix, self.next_id);
+        record.insert("Id".into(), json!(id));
+        self.records
+            .entry(object)
+            .or_default()
+            .insert(id.clone(), record);
+        id
+    }
+
+    fn table(&self, object: &str) -> impl Iterator<Item = (&String, &Record)> {
+        self.records.get(object).into_iter().flatten()
+    }
+
+    fn get(&self, object: &str, id: &str) -> Option<&Record> {
+        self.records.get(object)?.get(id)
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: SalesforceSimConfig,
+    org: Mutex<Org>,
+    calls: CallCounter,
+    base_url: OnceLock<String>,
+    cursor_seq: AtomicU64,
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, Org> {
+        self.org.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A running Salesforce simulator. Dropping it stops the server.
+#[derive(Debug)]
+pub struct SalesforceSim {
+    inner: Arc<Inner>,
+    running: Running,
+}
+
+impl SalesforceSim {
+    pub async fn start(seed: SalesforceSeed, config: SalesforceSimConfig) -> std::io::Result<Self> {
+        let mut org = Org::default();
+        let mut profiles: HashMap<String, String> = HashMap::new();
+        let mut user_ids = Vec::new();
+        for u in &seed.users {
+            let profile_id = match profiles.get(&u.profile) {
+                Some(id) => id.clone(),
+                None => {
+                    let mut r = Record::new();
+                    r.insert("Name".into(), json!(u.profile));
+                    let id = org.insert("Profile", r);
+                    profiles.insert(u.profile.clone(), id.clone());
+                    id
+                }
+            };
+            let mut r = Record::new();
+            r.insert("Username".into(), json!(u.username));
+            r.insert("Email".into(), json!(u.email));
+            r.insert("Name".into(), json!(u.name));
+            r.insert("IsActive".into(), json!(u.active));
+            r.insert("ProfileId".into(), json!(profile_id));
+            r.insert("LastLoginDate".into(), Value::Null);
+            user_ids.push(org.insert("User", r));
+        }
+        let mut packages = HashMap::new();
+        for p in &seed.packages {
+            let mut r = Record::new();
+            r.insert("NamespacePrefix".into(), json!(p.namespace));
+            r.insert("Status".into(), json!(p.status));
+            r.insert("AllowedLicenses".into(), json!(p.allowed));
+            r.insert("UsedLicenses".into(), json!(0));
+            r.insert("ExpirationDate".into(), json!(p.expiration));
+            r.insert("IsProvisioned".into(), json!(true));
+            r.insert("CreatedDate".into(), json!("2026-01-05T10:00:00.000+0000"));
+            packages.insert(p.namespace.clone(), org.insert("PackageLicense", r));
+        }
+        for (ns, user) in &seed.assignments {
+            let package = packages[ns].clone();
+            create_upl(
+                &mut org,
+                &package,
+                &user_ids[*user],
+                SiteLicenseInserts::Accept,
+            )
+            .map_err(|(code, msg)| std::io::Error::other(format!("bad seed: {code} {msg}")))?;
+        }
+        let inner = Arc::new(Inner {
+            config,
+            org: Mutex::new(org),
+            calls: CallCounter::default(),
+            base_url: OnceLock::new(),
+            cursor_seq: AtomicU64::new(1),
+        });
+        let running = Running::serve(router(inner.clone())).await?;
+        inner.base_url.set(running.base_url()).expect("set once");
+        Ok(SalesforceSim { inner, running })
+    }
+
+    /// The instance URL (also the token host).
+    pub fn base_url(&self) -> String {
+        self.running.base_url()
+    }
+
+    pub fn calls(&self) -> &CallCounter {
+        &self.inner.calls
+    }
+
+    /// The 18-char id of the package with this namespace.
+    pub fn package_id(&self, namespace: &str) -> Option<String> {
+        self.find("PackageLicense", "NamespacePrefix", namespace)
+    }
+
+    /// The 18-char id of the user with this username.
+    pub fn user_id(&self, username: &str) -> Option<String> {
+        self.find("User", "Username", username)
+    }
+
+    /// Every user id, in seed order.
+    pub fn user_ids(&self) -> Vec<String> {
+        self.inner
+            .lock()
+            .table("User")
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    fn find(&self, object: &str, field: &str, value: &str) -> Option<String> {
+        self.inner
+            .lock()
+            .table(object)
+            .find(|(_, r)| r.get(field).and_then(Value::as_str) == Some(value))
+            .map(|(id, _)| id.clone())
+    }
+
+    /// User ids holding the package.
+    pub fn holders_of(&self, package_id: &str) -> Vec<String> {
+        let org = self.inner.lock();
+        let mut v: Vec<String> = org
+            .table("UserPackageLicense")
+            .filter(|(_, r)| r["PackageLicenseId"] == json!(package_id))
+            .map(|(_, r)| r["UserId"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// `(AllowedLicenses, UsedLicenses)` of a package.
+    pub fn seats(&self, package_id: &str) -> Option<(i64, i64)> {
+        let org = self.inner.lock();
+        let r = org.get("PackageLicense", package_id)?;
+        Some((r["AllowedLicenses"].as_i64()?, r["UsedLicenses"].as_i64()?))
+    }
+
+    /// Insert attempts answered `DUPLICATE_VALUE`.
+    pub fn duplicate_attempts(&self) -> u64 {
+        self.inner.lock().duplicate_attempts
+    }
+
+    /// The SOQL text of every query received, in order.
+    pub fn queries(&self) -> Vec<String> {
+        self.inner.lock().queries.clone()
+    }
+
+    pub fn tokens_issued(&self) -> u64 {
+        self.inner.lock().tokens_issued
+    }
+
+    /// Invalidates every issued token (the next call answers 401 `INVALID_SESSION_ID`).
+    pub fn expire_tokens(&self) {
+        self.inner.lock().tokens.clear();
+    }
+
+    /// Adds a valid access token (for callers that bring their own session).
+    pub fn add_token(&self, token: &str) {
+        self.inner.lock().tokens.insert(token.to_owned());
+    }
+
+    /// API calls counted against the daily limit so far.
+    pub fn api_used(&self) -> u64 {
+        self.inner.lock().api_used
+    }
+
+    /// Sets the daily usage counter (to test the limit).
+    pub fn set_api_used(&self, used: u64) {
+        self.inner.lock().api_used = used;
+    }
+}
+
+fn router(inner: Arc<Inner>) -> Router {
+    let data = Router::new()
+        .route("/services/data/{version}/query", get(query))
+        .route("/services/data/{version}/query/{locator}", get(query_more))
+        .route(
+            "/services/data/{version}/composite/sobjects",
+            post(collection_create).delete(collection_delete),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            inner.clone(),
+            require_session,
+        ));
+    Router::new()
+        .route("/services/oauth2/token", post(token))
+        .merge(data)
+        .fallback(unexpected)
+        .layer(middleware::from_fn_with_state(inner.clone(), count))
+        .with_state(inner)
+}
+
+/// A REST error body: an array of `{message, errorCode}` (§2.6).
+fn rest_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!([{"message": message, "errorCode": code}])),
+    )
+        .into_response()
+}
+
+fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": code, "error_description": description})),
+    )
+        .into_response()
+}
+
+async fn count(State(inner): State<Arc<Inner>>, request: Request, next: Next) -> Response {
+    let route = match request.extensions().get::<MatchedPath>() {
+        Some(p) => format!(
+            "{} {}",
+            request.method(),
+            p.as_str().replace("{version}", "vXX.X")
+        ),
+        None => format!("{} {} (unmatched)", request.method(), request.uri().path()),
+    };
+    inner.calls.record(&route);
+    next.run(request).await
+}
+
+async fn require_session(
+    State(inner): State<Arc<Inner>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let token = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("OAuth "))
+        })
+        .map(str::to_owned);
+    let (used, max) = {
+        let mut org = inner.lock();
+        if !token.is_some_and(|t| org.tokens.contains(&t)) {
+            return rest_error(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_SESSION_ID",
+                "Session expired or invalid",
+            );
+        }
+        org.api_used += 1;
+        (org.api_used, inner.config.daily_api_limit)
+    };
+    let mut response = if used > max {
+        rest_error(
+            StatusCode::FORBIDDEN,
+            "REQUEST_LIMIT_EXCEEDED",
+            "TotalRequests Limit exceeded.",
+        )
+    } else {
+        next.run(request).await
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!("api-usage={}/{max}", used.min(max))) {
+        response.headers_mut().insert("Sforce-Limit-Info", v);
+    }
+    response
+}
+
+async fn unexpected(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    rest_error(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        &format!(
+            "The requested resource does not exist (simulator: no route for {method} {})",
+            uri.path()
+        ),
+    )
+}
+
+async fn token(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let config = &inner.config;
+    let username = match form.get("grant_type").map(String::as_str) {
+        Some("client_credentials") => {
+            let basic = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Basic "))
+                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                .and_then(|raw| String::from_utf8(raw).ok())
+                .and_then(|s| s.split_once(':').map(|(a, b)| (a.to_owned(), b.to_owned())));
+            let (id, secret) = basic.unwrap_or_else(|| {
+                (
+                    form.get("client_id").cloned().unwrap_or_default(),
+                    form.get("client_secret").cloned().unwrap_or_default(),
+                )
+            });
+            if id != config.client_id {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_client_id",
+                    "client identifier invalid",
+                );
+            }
+            if secret != config.client_secret {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_client",
+                    "invalid client credentials",
+                );
+            }
+            match &config.run_as_username {
+                Some(u) => u.clone(),
+                None => {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "no client credentials user enabled",
+                    );
+                }
+            }
+        }
+        Some("urn:ietf:params:oauth:grant-type:jwt-bearer") => {
+            match verify_assertion(
+                &inner,
+                form.get("assertion").map(String::as_str).unwrap_or(""),
+            ) {
+                Ok(username) => username,
+                Err(description) => {
+                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &description);
+                }
+            }
+        }
+        _ => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "grant type not supported",
+            );
+        }
+    };
+    let mut org = inner.lock();
+    let Some(user_id) = org
+        .table("User")
+        .find(|(_, r)| r["Username"] == json!(username) && r["IsActive"] == json!(true))
+        .map(|(id, _)| id.clone())
+    else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "user is inactive or unknown",
+        );
+    };
+    org.tokens_issued += 1;
+    let token = format!(
+        "00DSIM0000000001!AQ{}x{:08}",
+        org.tokens_issued, org.next_id
+    );
+    org.tokens.insert(token.clone());
+    let base = inner.base_url.get().cloned().unwrap_or_default();
+    Json(json!({
+        "access_token": token,
+        "signature": "c2ltdWxhdGVkLXNpZ25hdHVyZQ==",
+        "scope": "api",
+        "instance_url": base,
+        "id": format!("{base}/id/00DSIM0000000001AAA/{user_id}"),
+        "token_type": "Bearer",
+        "issued_at": "1767225600000",
+    }))
+    .into_response()
+}
+
+/// Verifies a JWT bearer assertion (§3.3): RS256 only, signed by the configured key, `iss` =
+/// consumer key, `aud` accepted, `exp` in the future and at most 3 minutes ahead, `sub` a user.
+fn verify_assertion(inner: &Inner, assertion: &str) -> Result<String, String> {
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        sub: String,
+        exp: u64,
+    }
+    let config = &inner.config;
+    let pem = config
+        .jwt_public_key_pem
+        .as_deref()
+        .ok_or("JWT bearer flow not enabled")?;
+    let key =
+        DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| format!("bad simulator key: {e}"))?;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_issuer(&[&config.client_id]);
+    validation.set_audience(&config.jwt_audiences);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.leeway = 0;
+    let data = decode::<Claims>(assertion, &key, &validation)
+        .map_err(|e| format!("invalid assertion: {e}"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    if data.claims.exp > now + 180 + 5 {
+        return Err("expiration time must be within 3 minutes".into());
+    }
+    Ok(data.claims.sub)
+}
+
+/// A resolved field path: the relationship hops (reference field, relationship name), the
+/// field, and its type.
+type Resolved = (Vec<(&'static str, &'static str)>, &'static str, FieldType);
+
+/// Resolves a field path on an object: relationship names, then a field.
+fn resolve(object: &'static str, path: &[String]) -> Result<Resolved, SoqlError> {
+    let mut current = object;
+    let mut hops = Vec::new();
+    for (i, part) in path.iter().enumerate() {
+        let (_, _, schema) = object_schema(current);
+        if i + 1 == path.len() {
+            let (name, ty) = schema
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(part))
+                .ok_or_else(|| no_such_column(part, current))?;
+            return Ok((hops, name, *ty));
+        }
+        let (field, target) = schema
+            .iter()
+            .find_map(|(n, t)| match t {
+                FieldType::Ref { target, rel } if rel.eq_ignore_ascii_case(part) => {
+                    Some((*n, *target))
+                }
+                _ => None,
+            })
+            .ok_or_else(|| no_such_column(part, current))?;
+        hops.push((field, rel_name(current, field)));
+        current = target;
+    }
+    Err(SoqlError {
+        code: "MALFORMED_QUERY",
+        message: "empty field".into(),
+    })
+}
+
+fn rel_name(object: &str, field: &str) -> &'static str {
+    object_schema(object)
+        .2
+        .iter()
+        .find_map(|(n, t)| match t {
+            FieldType::Ref { rel, .. } if *n == field => Some(*rel),
+            _ => None,
+        })
+        .unwrap_or("")
+}
+
+fn object_schema(name: &str) -> (&'static str, &'static str, Schema) {
+    object(name).expect("resolved objects are known")
+}
+
+fn no_such_column(part: &str, object: &str) -> SoqlError {
+    SoqlError {
+        code: "INVALID_FIELD",
+        message: format!(
+            "No such column '{part}' on entity '{object}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name."
+        ),
+    }
+}
+
+fn target_of(object: &str, field: &str) -> &'static str {
+    object_schema(object)
+        .2
+        .iter()
+        .find_map(|(n, t)| match t {
+            FieldType::Ref { target, .. } if *n == field => Some(*target),
+            _ => None,
+        })
+        .unwrap_or("")
+}
+
+/// The value of `path` for a record (following relationships), or null.
+fn value_at(org: &Org, object: &'static str, record: &Record, path: &[String]) -> Value {
+    let (hops, field, _) = match resolve(object, path) {
+        Ok(r) => r,
+        Err(_) => return Value::Null,
+    };
+    let mut current_object = object;
+    let mut current = record;
+    for (ref_field, _) in hops {
+        let target = target_of(current_object, ref_field);
+        let Some(id) = current.get(ref_field).and_then(Value::as_str) else {
+            return Value::Null;
+        };
+        let Some(next) = org.get(target, id) else {
+            return Value::Null;
+        };
+        current = next;
+        current_object = target;
+    }
+    current.get(field).cloned().unwrap_or(Value::Null)
+}
+
+/// Checks a literal against a field type; ids are normalised to 18 characters.
+fn coerce(ty: FieldType, literal: &Literal) -> Result<Value, SoqlError> {
+    let mismatch = || SoqlError {
+        code: "MALFORMED_QUERY",
+        message: format!("value {literal:?} does not fit the field type"),
+    };
+    Ok(match (ty, literal) {
+        (_, Literal::Null) => Value::Null,
+        (FieldType::Id | FieldType::Ref { .. }, Literal::Str(s)) => {
+            json!(ids::to_18(s).ok_or_else(|| SoqlError {
+                code: "INVALID_QUERY_FILTER_OPERATOR",
+                message: format!("invalid ID field: {s}"),
+            })?)
+        }
+        (FieldType::Str | FieldType::DateTime, Literal::Str(s)) => json!(s),
+        (FieldType::Bool, Literal::Bool(b)) => json!(b),
+        (FieldType::Int, Literal::Int(n)) => json!(n),
+        _ => return Err(mismatch()),
+    })
+}
+
+fn check_cond(object: &'static str, cond: &Cond) -> Result<(), SoqlError> {
+    match cond {
+        Cond::And(a, b) | Cond::Or(a, b) => {
+            check_cond(object, a)?;
+            check_cond(object, b)
+        }
+        Cond::Cmp(path, _, lit) => {
+            let (_, _, ty) = resolve(object, path)?;
+            coerce(ty, lit).map(|_| ())
+        }
+        Cond::In(path, lits, _) => {
+            let (_, _, ty) = resolve(object, path)?;
+            lits.iter().try_for_each(|l| coerce(ty, l).map(|_| ()))
+        }
+    }
+}
+
+fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_i64()?.partial_cmp(&y.as_i64()?),
+        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
+        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
+}
+
+fn eval(org: &Org, object: &'static str, record: &Record, cond: &Cond) -> bool {
+    match cond {
+        Cond::And(a, b) => eval(org, object, record, a) && eval(org, object, record, b),
+        Cond::Or(a, b) => eval(org, object, record, a) || eval(org, object, record, b),
+        Cond::Cmp(path, op, lit) => {
+            let (_, _, ty) = resolve(object, path).expect("checked");
+            let want = coerce(ty, lit).expect("checked");
+            let have = value_at(org, object, record, path);
+            match op {
+                Op::Eq => have == want,
+                Op::Ne => have != want,
+                Op::Lt => compare(&have, &want) == Some(std::cmp::Ordering::Less),
+                Op::Gt => compare(&have, &want) == Some(std::cmp::Ordering::Greater),
+                Op::Le => matches!(
+                    compare(&have, &want),
+                    Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+                ),
+                Op::Ge => matches!(
+                    compare(&have, &want),
+                    Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)
+                ),
+            }
+        }
+        Cond::In(path, lits, negated) => {
+            let (_, _, ty) = resolve(object, path).expect("checked");
+            let have = value_at(org, object, record, path);
+            let found = lits.iter().any(|l| coerce(ty, l).expect("checked") == have);
+            found != *negated
+        }
+    }
+}
+
+fn attributes(object: &str, id: &str, version: &str) -> Value {
+    json!({"type": object, "url": format!("/services/data/{version}/sobjects/{object}/{id}")})
+}
+
+/// Projects a record onto the selected fields, nesting relationship fields (§2.2, P-1).
+fn project(
+    org: &Org,
+    object: &'static str,
+    record: &Record,
+    fields: &[Vec<String>],
+    version: &str,
+) -> Value {
+    let id = record.get("Id").and_then(Value::as_str).unwrap_or_default();
+    let mut out = Map::new();
+    out.insert("attributes".into(), attributes(object, id, version));
+    for path in fields {
+        insert_path(org, object, record, path, &mut out, version);
+    }
+    Value::Object(out)
+}
+
+fn insert_path(
+    org: &Org,
+    object: &'static str,
+    record: &Record,
+    path: &[String],
+    out: &mut Map<String, Value>,
+    version: &str,
+) {
+    let Ok((hops, field, _)) = resolve(object, path) else {
+        return;
+    };
+    if hops.is_empty() {
+        out.insert(
+            field.into(),
+            record.get(field).cloned().unwrap_or(Value::Null),
+        );
+        return;
+    }
+    let (ref_field, rel) = hops[0];
+    let target = target_of(object, ref_field);
+    let parent = record
+        .get(ref_field)
+        .and_then(Value::as_str)
+        .and_then(|id| org.get(target, id).map(|r| (id, r)));
+    match parent {
+        None => {
+            out.insert(rel.into(), Value::Null);
+        }
+        Some((id, parent_record)) => {
+            let entry = out.entry(rel.to_owned()).or_insert_with(|| {
+                let mut m = Map::new();
+                m.insert("attributes".into(), attributes(target, id, version));
+                Value::Object(m)
+            });
+            if let Value::Object(m) = entry {
+                insert_path(org, target, parent_record, &path[1..], m, version);
+            }
+        }
+    }
+}
+
+fn batch_size(headers: &HeaderMap, default: usize) -> usize {
+    headers
+        .get("sforce-query-options")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split(',')
+                .find_map(|kv| kv.trim().strip_prefix("batchSize="))
+        })
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .map(|n| n.clamp(200, 2000))
+        .unwrap_or(default)
+}
+
+/// Rows not yet served of one query: where they start in the full result, and its size.
+struct Remaining {
+    rows: Vec<Value>,
+    offset: usize,
+    total: usize,
+    /// The query locator, once one was handed out.
+    locator: Option<String>,
+}
+
+/// Serves up to `size` rows; the rest is kept under a query locator (§2.2).
+fn page(inner: &Inner, org: &mut Org, batch: Remaining, size: usize, version: &str) -> Response {
+    let Remaining {
+        mut rows,
+        offset,
+        total,
+        locator,
+    } = batch;
+    let rest = rows.split_off(size.min(rows.len()));
+    let done = rest.is_empty();
+    let mut body = json!({"totalSize": total, "done": done, "records": rows});
+    if !done {
+        let base = locator.unwrap_or_else(|| {
+            format!(
+                "01gSIM{:012}",
+                inner.cursor_seq.fetch_add(1, Ordering::SeqCst)
+            )
+        });
+        let next_offset = offset + size;
+        body["nextRecordsUrl"] = json!(format!(
+            "/services/data/{version}/query/{base}-{next_offset}"
+        ));
+        org.cursors.insert(base, (rest, total));
+    }
+    Json(body).into_response()
+}
+
+fn valid_version(version: &str) -> bool {
+    version
+        .strip_prefix('v')
+        .and_then(|v| v.split_once('.'))
+        .is_some_and(|(major, minor)| major.parse::<u32>().is_ok_and(|m| m >= 42) && minor == "0")
+}
+
+async fn query(
+    State(inner): State<Arc<Inner>>,
+    Path(version): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if !valid_version(&version) {
+        return rest_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "The requested resource does not exist",
+        );
+    }
+    let Some(q) = params.get("q") else {
+        return rest_error(
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_QUERY",
+            "A query string has to be specified",
+        );
+    };
+    let mut org = inner.lock();
+    org.queries.push(q.clone());
+    let parsed = match soql::parse(q) {
+        Ok(p) => p,
+        Err(e) => return rest_error(StatusCode::BAD_REQUEST, e.code, &e.message),
+    };
+    let Some((object, _, _)) = object(&parsed.object) else {
+        return rest_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_TYPE",
+            &format!("sObject type '{}' is not supported.", parsed.object),
+        );
+    };
+    for f in &parsed.fields {
+        if let Err(e) = resolve(object, f) {
+            return rest_error(StatusCode::BAD_REQUEST, e.code, &e.message);
+        }
+    }
+    if let Some(c) = &parsed.filter {
+        if let Err(e) = check_cond(object, c) {
+            return rest_error(StatusCode::BAD_REQUEST, e.code, &e.message);
+        }
+    }
+    if let Some((f, _)) = &parsed.order_by {
+        if let Err(e) = resolve(object, f) {
+            return rest_error(StatusCode::BAD_REQUEST, e.code, &e.message);
+        }
+    }
+    let mut matched: Vec<&Record> = org
+        .table(object)
+        .map(|(_, r)| r)
+        .filter(|r| {
+            parsed
+                .filter
+                .as_ref()
+                .is_none_or(|c| eval(&org, object, r, c))
+        })
+        .collect();
+    if let Some((f, asc)) = &parsed.order_by {
+        matched.sort_by(|a, b| {
+            let o = compare(&value_at(&org, object, a, f), &value_at(&org, object, b, f))
+                .unwrap_or(std::cmp::Ordering::Equal);
+            if *asc { o } else { o.reverse() }
+        });
+    }
+    if let Some(limit) = parsed.limit {
+        matched.truncate(limit);
+    }
+    let rows: Vec<Value> = matched
+        .iter()
+        .map(|r| project(&org, object, r, &parsed.fields, &version))
+        .collect();
+    let total = rows.len();
+    let size = batch_size(&headers, inner.config.default_batch_size);
+    let batch = Remaining {
+        rows,
+        offset: 0,
+        total,
+        locator: None,
+    };
+    page(&inner, &mut org, batch, size, &version)
+}
+
+async fn query_more(
+    State(inner): State<Arc<Inner>>,
+    Path((version, locator)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let Some((base, offset)) = locator
+        .rsplit_once('-')
+        .and_then(|(b, o)| Some((b.to_owned(), o.parse::<usize>().ok()?)))
+    else {
+        return rest_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_QUERY_LOCATOR",
+            "invalid query locator",
+        );
+    };
+    let mut org = inner.lock();
+    let Some((rows, total)) = org.cursors.remove(&base) else {
+        return rest_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_QUERY_LOCATOR",
+            "invalid query locator",
+        );
+    };
+    let size = batch_size(&headers, inner.config.default_batch_size);
+    let batch = Remaining {
+        rows,
+        offset,
+        total,
+        locator: Some(base),
+    };
+    page(&inner, &mut org, batch, size, &version)
+}
+
+/// Inserts one UserPackageLicense, enforcing the business rules; `Err((statusCode, message))`.
+fn create_upl(
+    org: &mut Org,
+    package_id: &str,
+    user_id: &str,
+    site: SiteLicenseInserts,
+) -> Result<String, (&'static str, String)> {
+    let package_id = ids::to_18(package_id).ok_or((
+        "MALFORMED_ID",
+        format!("PackageLicenseId: id value of incorrect type: {package_id}"),
+    ))?;
+    let user_id = ids::to_18(user_id).ok_or((
+        "MALFORMED_ID",
+        format!("UserId: id value of incorrect type: {user_id}"),
+    ))?;
+    let Some(package) = org.get("PackageLicense", &package_id).cloned() else {
+        return Err((
+            "INVALID_CROSS_REFERENCE_KEY",
+            "invalid cross reference id".into(),
+        ));
+    };
+    let Some(user) = org.get("User", &user_id).cloned() else {
+        return Err((
+            "INVALID_CROSS_REFERENCE_KEY",
+            "invalid cross reference id".into(),
+        ));
+    };
+    if user["IsActive"] != json!(true) {
+        return Err((
+            "INACTIVE_OWNER_OR_USER",
+            "operation performed with inactive user".into(),
+        ));
+    }
+    if org
+        .table("UserPackageLicense")
+        .any(|(_, r)| r["PackageLicenseId"] == json!(package_id) && r["UserId"] == json!(user_id))
+    {
+        org.duplicate_attempts += 1;
+        return Err((
+            "DUPLICATE_VALUE",
+            "duplicate value found: UserId duplicates value on record with id".into(),
+        ));
+    }
+    let allowed = package["AllowedLicenses"].as_i64().unwrap_or(0);
+    let used = package["UsedLicenses"].as_i64().unwrap_or(0);
+    if allowed < 0 && site == SiteLicenseInserts::Reject {
+        return Err((
+            "FIELD_INTEGRITY_EXCEPTION",
+            "licenses of a site-licensed package cannot be assigned".into(),
+        ));
+    }
+    if allowed >= 0 && used >= allowed {
+        return Err((
+            "LICENSE_LIMIT_EXCEEDED",
+            format!("License Limit Exceeded: {allowed} allowed, {used} used"),
+        ));
+    }
+    let mut r = Record::new();
+    r.insert("PackageLicenseId".into(), json!(package_id));
+    r.insert("UserId".into(), json!(user_id));
+    r.insert("IsRevoked".into(), json!(false));
+    r.insert("CreatedDate".into(), json!("2026-11-24T10:00:00.000+0000"));
+    let id = org.insert("UserPackageLicense", r);
+    if let Some(p) = org
+        .records
+        .get_mut("PackageLicense")
+        .and_then(|t| t.get_mut(&package_id))
+    {
+        p.insert("UsedLicenses".into(), json!(used + 1));
+    }
+    Ok(id)
+}
+
+fn row_error(code: &str, message: &str) -> Value {
+    json!({"success": false, "errors": [{"statusCode": code, "message": message, "fields": []}]})
+}
+
+async fn collection_create(
+    State(inner): State<Arc<Inner>>,
+    Path(version): Path<String>,
+    body: Bytes,
+) -> Response {
+    if !valid_version(&version) {
+        return rest_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "The requested resource does not exist",
+        );
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return rest_error(
+            StatusCode::BAD_REQUEST,
+            "JSON_PARSER_ERROR",
+            "Unexpected character in the request body",
+        );
+    };
+    let all_or_none = body
+        .get("allOrNone")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let Some(records) = body.get("records").and_then(Value::as_array) else {
+        return rest_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_FIELD",
+            "records is required",
+        );
+    };
+    if records.len() > 200 {
+        return rest_error(
+            StatusCode::BAD_REQUEST,
+            "EXCEEDED_ID_LIMIT",
+            "record limit reached. cannot submit more than 200 records into this call",
+        );
+    }
+    let mut org = inner.lock();
+    let mut results = Vec::with_capacity(records.len());
+    let mut created = Vec::new();
+    for record in records {
+        let ty = record.pointer("/attributes/type").and_then(Value::as_str);
+        let result = match ty {
+            None => Err((
+                "INVALID_TYPE",
+                "Must send a concrete entity type.".to_owned(),
+            )),
+            Some(t) if t != "UserPackageLicense" => Err((
+                "INVALID_TYPE_FOR_OPERATION",
+                format!("entity type {t} does not support create in the simulator"),
+            )),
+            Some(_) if record.get("Id").is_some() => {
+                Err(("INVALID_FIELD", "Id not allowed on create".to_owned()))
+            }
+            Some(_) => match (
+                record.get("PackageLicenseId").and_then(Value::as_str),
+                record.get("UserId").and_then(Value::as_str),
+            ) {
+                (Some(p), Some(u)) => create_upl(&mut org, p, u, inner.config.site_license_inserts),
+                _ => Err((
+                    "REQUIRED_FIELD_MISSING",
+                    "Required fields are missing: [PackageLicenseId, UserId]".to_owned(),
+                )),
+            },
+        };
+        match result {
+            Ok(id) => {
+                created.push(id.clone());
+                results.push(json!({"id": id, "success": true, "errors": []}));
+            }
+            Err((code, message)) => results.push(row_error(code, &message)),
+        }
+    }
+    if all_or_none && created.len() < records.len() {
+        // Roll back and mark the would-be successes (P-4).
+        for id in &created {
+            delete_upl(&mut org, id).ok();
+        }
+        for r in results.iter_mut().filter(|r| r["success"] == json!(true)) {
+            *r = row_error(
+                "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                "Record rolled back because not all records were valid and the request was using AllOrNone header",
+            );
+        }
+    }
+    Json(Value::Array(results)).into_response()
+}
+
+fn delete_upl(org: &mut Org, id: &str) -> Result<(), (&'static str, String)> {
+    let id = ids::to_18(id).ok_or(("MALFORMED_ID", format!("malformed id {id}")))?;
+    if org.deleted.contains(&id) {
+        return Err(("ENTITY_IS_DELETED", "entity is deleted".into()));
+    }
+    let Some(record) = org
+        .records
+        .get_mut("UserPackageLicense")
+        .and_then(|t| t.remove(&id))
+    else {
+        return Err((
+            "INVALID_CROSS_REFERENCE_KEY",
+            "invalid cross reference id".into(),
+        ));
+    };
+    org.deleted.insert(id);
+    let package = record["PackageLicenseId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(p) = org
+        .records
+        .get_mut("PackageLicense")
+        .and_then(|t| t.get_mut(&package))
+    {
+        let used = p["UsedLicenses"].as_i64().unwrap_or(1);
+        p.insert("UsedLicenses".into(), json!((used - 1).max(0)));
+    }
+    Ok(())
+}
+
+async fn collection_delete(
+    State(inner): State<Arc<Inner>>,
+    Path(version): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    if !valid_version(&version) {
+        return rest_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "The requested resource does not exist",
+        );
+    }
+    let ids: Vec<&str> = params
+        .get("ids")
+        .map(|s| s.split(',').filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    if ids.is_empty() {
+        return rest_error(StatusCode::BAD_REQUEST, "MALFORMED_ID", "ids is required");
+    }
+    if ids.len() > 200 {
+        return rest_error(
+            StatusCode::BAD_REQUEST,
+            "EXCEEDED_ID_LIMIT",
+            "record limit reached. cannot submit more than 200 records into this call",
+        );
+    }
+    let mut org = inner.lock();
+    let results: Vec<Value> = ids
+        .into_iter()
+        .map(|id| match delete_upl(&mut org, id) {
+            Ok(()) => json!({"id": id, "success": true, "errors": []}),
+            Err((code, message)) => {
+                let mut r = row_error(code, &message);
+                r["id"] = json!(id);
+                r
+            }
+        })
+        .collect();
+    Json(Value::Array(results)).into_response()
+}
