@@ -6,7 +6,8 @@ use licensekit_core::{Error, ErrorKind, ProviderKind, Result};
 
 use crate::wire::{
     LicenseAssignmentRequest, LicenseBatchAssignmentRequest, LicenseDefinition, LicenseOrgToggle,
-    LicenseOrganization, LicenseUpdateStatus, LicenseUser, UserLicensesEntityListing,
+    LicenseOrganization, LicenseUpdateStatus, LicenseUser, UserEntityListing,
+    UserLicensesEntityListing,
 };
 
 const DEFINITIONS: &str = "/api/v2/license/definitions";
@@ -15,6 +16,7 @@ const ORGANIZATION: &str = "/api/v2/license/organization";
 const TOGGLES: &str = "/api/v2/license/toggles";
 const INFER: &str = "/api/v2/license/infer";
 const INFER_PERMISSIONS: &str = "/api/v2/license/infer/permissions";
+const DIRECTORY: &str = "/api/v2/users";
 
 /// The Genesys License API over the shared client layer.
 #[derive(Debug, Clone)]
@@ -157,5 +159,22 @@ impl GenesysClient {
             "POST /api/v2/license/infer/permissions",
             "a preview route",
         ))
+    }
+
+    /// `GET /api/v2/users?state=any` (Users API, outside the LicenseApi): the directory with
+    /// names, emails and states, so reports can match people and find inactive holders.
+    pub async fn directory_page(
+        &self,
+        page_size: u32,
+        page_number: u32,
+    ) -> Result<UserEntityListing> {
+        self.http
+            .json(
+                ApiRequest::get(DIRECTORY)
+                    .query("pageSize", page_size)
+                    .query("pageNumber", page_number)
+                    .query("state", "any"),
+            )
+            .await
     }
 }

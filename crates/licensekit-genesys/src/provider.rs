@@ -241,6 +241,7 @@ impl LicenseProvider for GenesysProvider {
         caps.max_revoke_batch = Some(self.max_batch);
         caps.list_page_size = Some(self.page_size as usize);
         caps.filter_by_holder = true;
+        caps.holder_directory = true;
         caps
     }
 
@@ -334,7 +335,32 @@ impl LicenseProvider for GenesysProvider {
     }
 
     fn holders(&self) -> BoxStream<'static, Result<Holder>> {
-        stream::once(async { Err(Error::unsupported(KIND, "listing the user directory")) }).boxed()
+        let client = self.client.clone();
+        let page_size = self.page_size;
+        let listing = pages(KIND, None, move |page: Option<u32>| {
+            let client = client.clone();
+            async move {
+                let number = page.unwrap_or(1);
+                let listing = client.directory_page(page_size, number).await?;
+                let next = listing
+                    .page_count
+                    .filter(|count| number < *count)
+                    .map(|_| number + 1);
+                Ok((listing.entities, next))
+            }
+        });
+        items(listing)
+            .map_ok(|u| {
+                let mut holder = Holder::new(HolderId::User(u.id));
+                holder.email = u.email;
+                holder.display_name = u.name;
+                holder.active = u.state.as_deref().map(|s| s == "active");
+                if let Some(state) = u.state {
+                    holder.vendor.insert("state".into(), state.into());
+                }
+                holder
+            })
+            .boxed()
     }
 
     #[tracing::instrument(skip_all, fields(provider = "genesys", product = %product, holders = holders.len()))]

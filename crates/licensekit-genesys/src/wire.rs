@@ -183,3 +183,34 @@ pub struct ErrorBody {
     #[serde(default)]
     pub entity_name: Option<String>,
 }
+
+/// A user of the Users API (`GET /api/v2/users`), as far as licensekit reads it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct DirectoryUser {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// `active`, `inactive` or `deleted`.
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+/// `UserEntityListing`: paged by number like the license listing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct UserEntityListing {
+    #[serde(default)]
+    pub entities: Vec<DirectoryUser>,
+    #[serde(default)]
+    pub page_number: Option<u32>,
+    #[serde(default)]
+    pub page_count: Option<u32>,
+    #[serde(default)]
+    pub total: Option<u64>,
+}

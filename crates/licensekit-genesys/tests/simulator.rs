@@ -324,3 +324,22 @@ async fn listing_survives_token_expiry_midway() {
     assert_eq!(n, 17, "users 0,3,..,48 hold cloudCX2");
     assert_eq!(sim.tokens_issued(), 2);
 }
+
+#[tokio::test]
+async fn the_directory_lists_every_user_with_email_and_state() {
+    let (sim, provider) = setup(30, 7).await;
+    sim.set_user_state(&user_id(4), "inactive");
+    let holders = provider.all_holders().await.unwrap();
+    assert_eq!(holders.len(), 30);
+    assert_eq!(
+        sim.calls().get("GET /api/v2/users"),
+        5,
+        "ceil(30 / 7) pages"
+    );
+    let h4 = holders
+        .iter()
+        .find(|h| h.id == HolderId::user(user_id(4)))
+        .unwrap();
+    assert_eq!(h4.active, Some(false));
+    assert_eq!(h4.email.as_deref(), Some("agent4@example.com"));
+}

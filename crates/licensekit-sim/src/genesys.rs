@@ -61,6 +61,8 @@ pub struct GenesysSeed {
     pub licenses: Vec<SimLicense>,
     /// User ids, with the licenses each holds.
     pub users: Vec<(String, Vec<String>)>,
+    /// Directory entries (Users API) by user id; users without one get a generated entry.
+    pub directory: Vec<SimDirectoryUser>,
     /// Role id -> license ids it implies (for `/license/infer`).
     pub roles: Vec<(String, Vec<String>)>,
 }
@@ -107,6 +109,7 @@ impl GenesysSeed {
         GenesysSeed {
             licenses,
             users,
+            directory: Vec::new(),
             roles: vec![
                 ("role-agent".into(), vec!["cloudCX2".into()]),
                 ("role-supervisor".into(), vec!["cloudCX3".into()]),
@@ -118,6 +121,16 @@ impl GenesysSeed {
 /// A UUID-shaped user id for index `i` (Genesys user ids are UUIDs).
 pub fn user_id(i: usize) -> String {
     format!("{:08x}-0000-4000-8000-{:012x}", 0x5e0_0000 + i, i)
+}
+
+/// A user as the Users API (`GET /api/v2/users`) shows it.
+#[derive(Debug, Clone)]
+pub struct SimDirectoryUser {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    /// `active`, `inactive` or `deleted`.
+    pub state: String,
 }
 
 /// Knobs of the simulator.
@@ -156,6 +169,7 @@ struct Token {
 struct OrgState {
     licenses: BTreeMap<String, SimLicense>,
     users: BTreeMap<String, BTreeSet<String>>,
+    directory: BTreeMap<String, SimDirectoryUser>,
     roles: BTreeMap<String, Vec<String>>,
     tokens: HashMap<String, Token>,
     tokens_issued: u64,
@@ -186,8 +200,21 @@ impl GenesysSim {
         for l in seed.licenses {
             state.licenses.insert(l.id.clone(), l);
         }
-        for (user, held) in seed.users {
+        for (i, (user, held)) in seed.users.into_iter().enumerate() {
+            state.directory.insert(
+                user.clone(),
+                SimDirectoryUser {
+                    id: user.clone(),
+                    name: format!("Agent {i}"),
+                    email: format!("agent{i}@example.com"),
+                    state: "active".into(),
+                },
+            );
             state.users.insert(user, held.into_iter().collect());
+        }
+        for entry in seed.directory {
+            state.users.entry(entry.id.clone()).or_default();
+            state.directory.insert(entry.id.clone(), entry);
         }
         state.roles = seed.roles.into_iter().collect();
         let inner = Arc::new(Inner {
@@ -252,6 +279,13 @@ impl GenesysSim {
     pub fn add_user(&self, user: &str) {
         self.inner.lock().users.entry(user.to_owned()).or_default();
     }
+
+    /// Sets a directory user's state (`active`, `inactive`, `deleted`).
+    pub fn set_user_state(&self, user: &str, new_state: &str) {
+        if let Some(u) = self.inner.lock().directory.get_mut(user) {
+            u.state = new_state.to_owned();
+        }
+    }
 }
 
 impl Inner {
@@ -278,6 +312,7 @@ fn router(inner: Arc<Inner>) -> Router {
             get(toggle).post(toggle),
         )
         .route("/api/v2/license/infer", post(post_infer))
+        .route("/api/v2/users", get(get_directory))
         .route(
             "/api/v2/license/infer/permissions",
             post(post_infer_permissions),
@@ -528,6 +563,63 @@ struct PageQuery {
     page_size: Option<String>,
     #[serde(rename = "pageNumber")]
     page_number: Option<String>,
+    /// Users API only: `active` (default), `inactive`, `deleted`, `any`.
+    state: Option<String>,
+}
+
+/// `GET /api/v2/users` (Users API, outside the LicenseApi): the org's directory, paged by
+/// number like the license listing, filtered by `state` (default `active`).
+async fn get_directory(
+    State(inner): State<Arc<Inner>>,
+    Query(q): Query<PageQuery>,
+    axum::Extension(ctx): axum::Extension<CorrelationId>,
+) -> Response {
+    let page_size = q
+        .page_size
+        .as_deref()
+        .map_or(Some(25), |s| s.parse::<usize>().ok());
+    let page_number = q
+        .page_number
+        .as_deref()
+        .map_or(Some(1), |s| s.parse::<usize>().ok());
+    let (Some(page_size @ 1..=500), Some(page_number @ 1..)) = (page_size, page_number) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid.value",
+            "Invalid paging parameters.",
+            &ctx,
+        );
+    };
+    let wanted = q.state.unwrap_or_else(|| "active".into());
+    if !["active", "inactive", "deleted", "any"].contains(&wanted.as_str()) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid.value",
+            &format!("Invalid state [{wanted}]."),
+            &ctx,
+        );
+    }
+    let state = inner.lock();
+    let matching: Vec<&SimDirectoryUser> = state
+        .directory
+        .values()
+        .filter(|u| wanted == "any" || u.state == wanted)
+        .collect();
+    let total = matching.len();
+    let entities: Vec<Value> = matching
+        .into_iter()
+        .skip((page_number - 1) * page_size)
+        .take(page_size)
+        .map(|u| json!({"id": u.id, "name": u.name, "email": u.email, "state": u.state, "selfUri": format!("/api/v2/users/{}", u.id)}))
+        .collect();
+    Json(json!({
+        "entities": entities,
+        "pageSize": page_size,
+        "pageNumber": page_number,
+        "total": total,
+        "pageCount": total.div_ceil(page_size),
+    }))
+    .into_response()
 }
 
 async fn get_users(
