@@ -12,6 +12,7 @@ pub use licensekit_core::*;
 
 mod any;
 mod config;
+pub mod report;
 
 pub use any::AnyProvider;
 

@@ -280,6 +280,12 @@ impl GenesysSim {
         self.inner.lock().users.entry(user.to_owned()).or_default();
     }
 
+    /// Removes a user from the Users API directory while keeping their licenses (a holder the
+    /// directory no longer knows).
+    pub fn remove_directory_entry(&self, user: &str) {
+        self.inner.lock().directory.remove(user);
+    }
+
     /// Sets a directory user's state (`active`, `inactive`, `deleted`).
     pub fn set_user_state(&self, user: &str, new_state: &str) {
         if let Some(u) = self.inner.lock().directory.get_mut(user) {

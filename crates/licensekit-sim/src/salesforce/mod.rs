@@ -322,11 +322,13 @@ impl SalesforceSim {
         }
         for (ns, user) in &seed.assignments {
             let package = packages[ns].clone();
+            // Seeds may give seats to users deactivated since (deactivation keeps the seat, §1.4).
             create_upl(
                 &mut org,
                 &package,
                 &user_ids[*user],
                 SiteLicenseInserts::Accept,
+                false,
             )
             .map_err(|(code, msg)| std::io::Error::other(format!("bad seed: {code} {msg}")))?;
         }
@@ -1071,6 +1073,7 @@ fn create_upl(
     package_id: &str,
     user_id: &str,
     site: SiteLicenseInserts,
+    require_active: bool,
 ) -> Result<String, (&'static str, String)> {
     let package_id = ids::to_18(package_id).ok_or((
         "MALFORMED_ID",
@@ -1092,7 +1095,7 @@ fn create_upl(
             "invalid cross reference id".into(),
         ));
     };
-    if user["IsActive"] != json!(true) {
+    if require_active && user["IsActive"] != json!(true) {
         return Err((
             "INACTIVE_OWNER_OR_USER",
             "operation performed with inactive user".into(),
@@ -1200,7 +1203,9 @@ async fn collection_create(
                 record.get("PackageLicenseId").and_then(Value::as_str),
                 record.get("UserId").and_then(Value::as_str),
             ) {
-                (Some(p), Some(u)) => create_upl(&mut org, p, u, inner.config.site_license_inserts),
+                (Some(p), Some(u)) => {
+                    create_upl(&mut org, p, u, inner.config.site_license_inserts, true)
+                }
                 _ => Err((
                     "REQUIRED_FIELD_MISSING",
                     "Required fields are missing: [PackageLicenseId, UserId]".to_owned(),
