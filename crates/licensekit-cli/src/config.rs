@@ -1,0 +1,169 @@
+//! `licensekit.toml`: which providers to use, how to reach them, identity aliases.
+//!
+//! Credentials are referenced from the environment: any key ending in `_env` names a variable
+//! whose value becomes the key without the suffix (`client_secret_env = "GENESYS_SECRET"` gives
+//! `client_secret`). Secrets may be written in the file directly, but never need to be.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use licensekit::ProviderConfig;
+use serde_json::Value;
+
+/// A configuration problem, naming the file and the key (exit code 2).
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The loaded configuration.
+#[derive(Debug, Default)]
+pub struct Config {
+    pub providers: Vec<ProviderConfig>,
+    pub aliases: HashMap<String, String>,
+}
+
+/// The default location: `licensekit.toml` in the working directory.
+pub fn default_path() -> PathBuf {
+    PathBuf::from("licensekit.toml")
+}
+
+pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    let file = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError(format!(
+            "cannot read {file}: {e}; create it (see the README's configuration section) or pass --config PATH, or use --sandbox"
+        ))
+    })?;
+    parse(&text, &file.to_string(), env)
+}
+
+pub fn parse(
+    text: &str,
+    file: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let doc: toml::Table = toml::from_str(text).map_err(|e| ConfigError(format!("{file}: {e}")))?;
+    let mut config = Config::default();
+    for key in doc.keys() {
+        if key != "providers" && key != "identity" {
+            return Err(ConfigError(format!(
+                "{file}: unknown top-level key `{key}` (expected `providers` or `identity`)"
+            )));
+        }
+    }
+    if let Some(identity) = doc.get("identity") {
+        let aliases = identity
+            .get("aliases")
+            .and_then(toml::Value::as_table)
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "{file}: `identity` must hold an `aliases` table of alias = canonical email"
+                ))
+            })?;
+        for (alias, canonical) in aliases {
+            let canonical = canonical.as_str().ok_or_else(|| {
+                ConfigError(format!(
+                    "{file}: identity.aliases.\"{alias}\" must be an email string"
+                ))
+            })?;
+            config.aliases.insert(alias.clone(), canonical.to_owned());
+        }
+    }
+    let providers = match doc.get("providers") {
+        None => return Err(ConfigError(format!("{file}: no [[providers]] configured"))),
+        Some(toml::Value::Array(a)) => a,
+        Some(_) => {
+            return Err(ConfigError(format!(
+                "{file}: `providers` must be an array of tables ([[providers]])"
+            )));
+        }
+    };
+    for (i, entry) in providers.iter().enumerate() {
+        let mut json = serde_json::to_value(entry)
+            .map_err(|e| ConfigError(format!("{file}: providers[{i}]: {e}")))?;
+        resolve_env(&mut json, &format!("providers[{i}]"), file, env)?;
+        let kind = json
+            .get("provider")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_owned();
+        let provider: ProviderConfig = serde_json::from_value(json)
+            .map_err(|e| ConfigError(format!("{file}: providers[{i}] ({kind}): {e}")))?;
+        config.providers.push(provider);
+    }
+    Ok(config)
+}
+
+/// Replaces every `x_env = "VAR"` with `x = $VAR`.
+fn resolve_env(
+    value: &mut Value,
+    at: &str,
+    file: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    let Value::Object(map) = value else {
+        return Ok(());
+    };
+    let keys: Vec<String> = map.keys().cloned().collect();
+    for key in keys {
+        if let Some(target) = key.strip_suffix("_env") {
+            let var = map[&key]
+                .as_str()
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "{file}: {at}.{key} must name an environment variable"
+                    ))
+                })?
+                .to_owned();
+            let secret = env(&var).ok_or_else(|| {
+                ConfigError(format!(
+                    "{file}: {at}.{key} names the environment variable {var}, which is not set"
+                ))
+            })?;
+            map.remove(&key);
+            map.insert(target.to_owned(), Value::String(secret));
+        } else if let Some(child) = map.get_mut(&key) {
+            resolve_env(child, &format!("{at}.{key}"), file, env)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_references_and_errors_name_the_key() {
+        let env = |k: &str| (k == "SECRET").then(|| "s3cret".to_string());
+        let text = r#"
+[identity.aliases]
+"ada.l@example.com" = "ada@example.com"
+
+[[providers]]
+provider = "memory"
+"#;
+        let c = parse(text, "licensekit.toml", &env).unwrap();
+        assert_eq!(c.providers.len(), 1);
+        assert_eq!(c.aliases["ada.l@example.com"], "ada@example.com");
+
+        let missing = "[[providers]]\nprovider = \"genesys\"\nclient_id = \"x\"\nclient_secret_env = \"NOPE\"\n";
+        let err = parse(missing, "licensekit.toml", &env).unwrap_err().0;
+        assert!(
+            err.contains("providers[0].client_secret_env") && err.contains("NOPE"),
+            "{err}"
+        );
+
+        let typo = "[[providers]]\nprovider = \"memory\"\nprodcts = []\n";
+        let err = parse(typo, "licensekit.toml", &env).unwrap_err().0;
+        assert!(
+            err.contains("licensekit.toml: providers[0] (memory)") && err.contains("prodcts"),
+            "{err}"
+        );
+    }
+}

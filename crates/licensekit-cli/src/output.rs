@@ -1,0 +1,331 @@
+//! What the CLI prints: tables for people, JSON and CSV for tools, progress on stderr.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use licensekit::report::Report;
+use licensekit::{Assignment, ChangeReport, Product, ProviderKind, SeatTotal};
+use serde::Serialize;
+
+/// A spinner on stderr with items read per provider. Hidden with `--quiet` and when stderr is
+/// not a terminal (indicatif draws only to terminals).
+pub struct Progress {
+    bar: ProgressBar,
+    counts: Mutex<BTreeMap<ProviderKind, u64>>,
+}
+
+impl Progress {
+    pub fn new(quiet: bool) -> Self {
+        let target = if quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        let bar = ProgressBar::with_draw_target(None, target);
+        bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Progress {
+            bar,
+            counts: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn update(&self, provider: ProviderKind, items: u64) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts.insert(provider, items);
+        let message: Vec<String> = counts
+            .iter()
+            .map(|(p, n)| format!("{p}: {n} assignments"))
+            .collect();
+        self.bar.set_message(message.join(", "));
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY)
+        .set_header(header.iter().copied());
+    t
+}
+
+fn total_text(total: Option<u64>, unlimited: bool) -> String {
+    match (total, unlimited) {
+        (Some(n), _) => n.to_string(),
+        (None, true) => "unlimited".into(),
+        (None, false) => "unknown".into(),
+    }
+}
+
+/// The report for people: totals, products, matching, reclaim candidates.
+pub fn report_table(report: &Report) -> String {
+    let mut out = String::new();
+    let mut totals = table(&[
+        "provider",
+        "products",
+        "seats owned",
+        "seats assigned",
+        "assignments",
+        "directory",
+    ]);
+    for p in &report.providers {
+        let mut owned = p.seats_total.to_string();
+        if p.products_unlimited > 0 {
+            owned.push_str(&format!(" + {} unlimited", p.products_unlimited));
+        }
+        if p.products_total_unknown > 0 {
+            owned.push_str(&format!(" + {} unknown", p.products_total_unknown));
+        }
+        totals.add_row(vec![
+            p.provider.to_string(),
+            p.products.to_string(),
+            owned,
+            p.seats_assigned.to_string(),
+            p.assignments.to_string(),
+            p.holders_in_directory
+                .map_or("-".into(), |n| format!("{n} users")),
+        ]);
+    }
+    out.push_str(&format!("Vendors\n{totals}\n\n"));
+
+    let mut products = table(&[
+        "provider", "product", "total", "assigned", "free", "used %", "note",
+    ]);
+    for p in &report.products {
+        let mut note = Vec::new();
+        if let Some(over) = p.over_allocated_by {
+            note.push(format!("OVER-ALLOCATED by {over}"));
+        } else if p.utilization_pct.is_some_and(|u| u >= 90.0) {
+            note.push("near capacity".to_string());
+        }
+        note.push(
+            format!(
+                "total: {:?}, assigned: {:?}",
+                p.total_source, p.assigned_source
+            )
+            .to_lowercase(),
+        );
+        products.add_row(vec![
+            p.provider.to_string(),
+            format!("{} ({})", p.name, p.product_id),
+            total_text(p.total, p.unlimited),
+            p.assigned.to_string(),
+            p.available.map_or("-".into(), |n| n.to_string()),
+            p.utilization_pct.map_or("-".into(), |u| format!("{u:.1}")),
+            note.join("; "),
+        ]);
+    }
+    out.push_str(&format!("Products\n{products}\n\n"));
+
+    let multi = report.people.iter().filter(|p| {
+        let mut vendors: Vec<ProviderKind> = p.accounts.iter().map(|a| a.provider).collect();
+        vendors.dedup();
+        vendors.len() > 1
+    });
+    out.push_str(&format!(
+        "People: {} matched by email ({} in more than one vendor); {} holders unmatched; {} devices\n",
+        report.people.len(),
+        multi.count(),
+        report.unmatched.len(),
+        report.devices.len()
+    ));
+    if !report.unmatched.is_empty() {
+        let mut unmatched = table(&["provider", "holder", "name", "products"]);
+        for u in &report.unmatched {
+            unmatched.add_row(vec![
+                u.provider.to_string(),
+                u.holder_id.clone(),
+                u.display_name.clone().unwrap_or_default(),
+                u.products
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]);
+        }
+        out.push_str(&format!(
+            "Unmatched holders (no usable email)\n{unmatched}\n"
+        ));
+    }
+    out.push('\n');
+
+    let mut reclaim = table(&["provider", "product", "holder", "name / email", "reason"]);
+    for r in &report.reclaim {
+        reclaim.add_row(vec![
+            r.provider.to_string(),
+            r.product_name.clone(),
+            r.holder.as_str().to_owned(),
+            r.holder_name
+                .clone()
+                .or_else(|| r.email.clone())
+                .unwrap_or_default(),
+            format!("{:?}", r.reason),
+        ]);
+    }
+    out.push_str(&format!(
+        "Reclaim candidates: {}\n{reclaim}\n",
+        report.reclaim.len()
+    ));
+    for e in &report.errors {
+        out.push_str(&format!("\nERROR {}: {}\n", e.provider, e.error));
+    }
+    out
+}
+
+fn seats_text(p: &Product) -> (String, String) {
+    let total = match p.seats.total {
+        SeatTotal::Limited(n) => n.to_string(),
+        SeatTotal::Unlimited => "unlimited".into(),
+        SeatTotal::Unknown => "unknown".into(),
+    };
+    (
+        total,
+        p.seats.assigned.map_or("-".into(), |n| n.to_string()),
+    )
+}
+
+pub fn products_table(rows: &[Product]) -> String {
+    let mut t = table(&[
+        "provider",
+        "product id",
+        "name",
+        "total",
+        "assigned",
+        "free",
+    ]);
+    for p in rows {
+        let (total, assigned) = seats_text(p);
+        t.add_row(vec![
+            p.provider.to_string(),
+            p.id.to_string(),
+            p.name.clone(),
+            total,
+            assigned,
+            p.seats.available().map_or("-".into(), |n| n.to_string()),
+        ]);
+    }
+    t.to_string()
+}
+
+#[derive(Serialize)]
+struct ProductLine<'a> {
+    provider: ProviderKind,
+    product_id: &'a str,
+    name: &'a str,
+    total: String,
+    assigned: String,
+}
+
+pub fn products_csv(rows: &[Product]) -> String {
+    csv_of(rows.iter().map(|p| {
+        let (total, assigned) = seats_text(p);
+        ProductLine {
+            provider: p.provider,
+            product_id: p.id.as_str(),
+            name: &p.name,
+            total,
+            assigned,
+        }
+    }))
+}
+
+#[derive(Serialize)]
+struct AssignmentLine<'a> {
+    provider: ProviderKind,
+    product_id: &'a str,
+    holder_kind: licensekit::HolderKind,
+    holder_id: &'a str,
+    email: Option<&'a str>,
+    name: Option<&'a str>,
+    active: Option<bool>,
+    assigned_at: Option<String>,
+}
+
+fn assignment_line(a: &Assignment) -> AssignmentLine<'_> {
+    AssignmentLine {
+        provider: a.provider,
+        product_id: a.product.as_str(),
+        holder_kind: a.holder.id.kind(),
+        holder_id: a.holder.id.as_str(),
+        email: a.holder.email.as_deref(),
+        name: a.holder.display_name.as_deref(),
+        active: a.holder.active,
+        assigned_at: a.assigned_at.map(|t| t.to_rfc3339()),
+    }
+}
+
+pub fn assignments_table(rows: &[Assignment]) -> String {
+    let mut t = table(&["provider", "product", "holder", "email", "name", "active"]);
+    for a in rows {
+        let l = assignment_line(a);
+        t.add_row(vec![
+            l.provider.to_string(),
+            l.product_id.to_owned(),
+            a.holder.id.to_string(),
+            l.email.unwrap_or("").to_owned(),
+            l.name.unwrap_or("").to_owned(),
+            l.active.map_or("-".into(), |b| b.to_string()),
+        ]);
+    }
+    format!("{t}\n{} assignments", rows.len())
+}
+
+pub fn assignments_csv(rows: &[Assignment]) -> String {
+    csv_of(rows.iter().map(assignment_line))
+}
+
+#[derive(Serialize)]
+struct OutcomeLine<'a> {
+    holder_kind: licensekit::HolderKind,
+    holder_id: &'a str,
+    status: licensekit::OutcomeStatus,
+    reference: Option<&'a str>,
+    error_kind: Option<licensekit::ErrorKind>,
+    error: Option<String>,
+}
+
+fn outcome_lines(report: &ChangeReport) -> impl Iterator<Item = OutcomeLine<'_>> {
+    report.items.iter().map(|i| OutcomeLine {
+        holder_kind: i.holder.kind(),
+        holder_id: i.holder.as_str(),
+        status: i.outcome.status(),
+        reference: match &i.outcome {
+            licensekit::Outcome::Pending { reference } => Some(reference.as_str()),
+            _ => None,
+        },
+        error_kind: i.outcome.error().map(|e| e.kind()),
+        error: i.outcome.error().map(ToString::to_string),
+    })
+}
+
+pub fn change_csv(report: &ChangeReport) -> String {
+    csv_of(outcome_lines(report))
+}
+
+pub fn change_table(report: &ChangeReport) -> String {
+    let mut t = table(&["holder", "outcome", "detail"]);
+    for l in outcome_lines(report) {
+        t.add_row(vec![
+            l.holder_id.to_owned(),
+            format!("{:?}", l.status),
+            l.error
+                .or(l.reference.map(|r| format!("reference {r}")))
+                .unwrap_or_default(),
+        ]);
+    }
+    format!("{t}\n")
+}
+
+fn csv_of<T: Serialize>(rows: impl Iterator<Item = T>) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        w.serialize(row).expect("rows serialize to CSV");
+    }
+    String::from_utf8(w.into_inner().expect("in-memory writer")).expect("UTF-8")
+}

@@ -1,0 +1,183 @@
+//! `--sandbox`: the simulators of every compiled-in vendor, started in-process and seeded with
+//! one demo organisation, with the providers pointed at them. No network, no credentials.
+//!
+//! The demo org (deterministic, so tests can assert exact figures): 300 people
+//! `person000@example.com` … `person299@example.com`.
+//! - Genesys: people 0–239 as agents (every 15th from 7 inactive; every 20th under an alias email;
+//!   emails in mixed case), plus 3 bots without email and one license holder that is no longer in
+//!   the directory. cloudCX2 for even people (125 seats configured), cloudCX3 for every 6th from 1
+//!   (36 seats configured: over-allocated), the WEM add-on for every 10th, cloudCX1 for the bots.
+//! - Salesforce: people 100–299 as users (every 25th from 3 inactive); `acme` (110 seats) for even
+//!   people, `crm_tools` (20 seats, full) for people 100–119, `sitewide` (site license).
+
+use std::collections::HashMap;
+
+use licensekit::AnyProvider;
+
+/// The people of the demo org.
+pub const PEOPLE: usize = 300;
+
+pub fn email(i: usize) -> String {
+    format!("person{i:03}@example.com")
+}
+
+/// Running simulators and the providers pointed at them. Dropping it stops the simulators.
+pub struct Sandbox {
+    pub providers: Vec<AnyProvider>,
+    pub aliases: HashMap<String, String>,
+    #[cfg(feature = "genesys")]
+    _genesys: licensekit_sim::genesys::GenesysSim,
+    #[cfg(feature = "salesforce")]
+    _salesforce: licensekit_sim::salesforce::SalesforceSim,
+}
+
+pub async fn start() -> std::io::Result<Sandbox> {
+    #[allow(unused_mut)]
+    let mut providers: Vec<AnyProvider> = Vec::new();
+    #[allow(unused_mut)]
+    let mut aliases = HashMap::new();
+    #[cfg(feature = "genesys")]
+    let genesys = {
+        let (sim, provider) = genesys(&mut aliases).await?;
+        providers.push(provider);
+        sim
+    };
+    #[cfg(feature = "salesforce")]
+    let salesforce = {
+        let (sim, provider) = salesforce().await?;
+        providers.push(provider);
+        sim
+    };
+    Ok(Sandbox {
+        providers,
+        aliases,
+        #[cfg(feature = "genesys")]
+        _genesys: genesys,
+        #[cfg(feature = "salesforce")]
+        _salesforce: salesforce,
+    })
+}
+
+fn to_io(e: licensekit::Error) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+#[cfg(feature = "genesys")]
+async fn genesys(
+    aliases: &mut HashMap<String, String>,
+) -> std::io::Result<(licensekit_sim::genesys::GenesysSim, AnyProvider)> {
+    use licensekit::genesys::{GenesysConfig, GenesysProvider};
+    use licensekit_sim::genesys::{
+        GenesysSeed, GenesysSim, GenesysSimConfig, SimDirectoryUser, user_id,
+    };
+
+    let mut seed = GenesysSeed::demo(0);
+    for i in 0..240 {
+        let mut licenses = Vec::new();
+        if i % 2 == 0 {
+            licenses.push("cloudCX2".to_string());
+        }
+        if i % 6 == 1 {
+            licenses.push("cloudCX3".to_string());
+        }
+        if i % 10 == 0 {
+            licenses.push("gc2WEMupgrade".to_string());
+        }
+        let id = user_id(i);
+        let address = if i % 20 == 0 {
+            let alias = format!("agent.{i}@example.com");
+            aliases.insert(alias.clone(), email(i));
+            alias
+        } else {
+            // Mixed case and padding: identity matching folds both.
+            format!(" Person{i:03}@Example.com")
+        };
+        seed.users.push((id.clone(), licenses));
+        seed.directory.push(SimDirectoryUser {
+            id,
+            name: format!("Person {i}"),
+            email: address,
+            state: if i % 15 == 7 {
+                "inactive".into()
+            } else {
+                "active".into()
+            },
+        });
+    }
+    for bot in 0..3 {
+        let id = user_id(900 + bot);
+        seed.users.push((id.clone(), vec!["cloudCX1".to_string()]));
+        seed.directory.push(SimDirectoryUser {
+            id,
+            name: format!("IVR bot {bot}"),
+            email: String::new(),
+            state: "active".into(),
+        });
+    }
+    let departed = user_id(950);
+    seed.users
+        .push((departed.clone(), vec!["cloudCX2".to_string()]));
+    let sim = GenesysSim::start(seed, GenesysSimConfig::default()).await?;
+    sim.remove_directory_entry(&departed);
+    let config = GenesysConfig::new(
+        GenesysSimConfig::default().client_id,
+        secrecy::SecretString::from(GenesysSimConfig::default().client_secret),
+    )
+    .with_base_url(sim.base_url())
+    .allow_http(true)
+    .with_requests_per_minute(None)
+    .with_seat_total("cloudCX2", 125)
+    .with_seat_total("cloudCX3", 36)
+    .with_seat_total("gc2WEMupgrade", 30);
+    let provider = GenesysProvider::new(config).map_err(to_io)?;
+    Ok((sim, provider.into()))
+}
+
+#[cfg(feature = "salesforce")]
+async fn salesforce() -> std::io::Result<(licensekit_sim::salesforce::SalesforceSim, AnyProvider)> {
+    use licensekit::salesforce::{SalesforceProvider, session};
+    use licensekit_sim::salesforce::{
+        SalesforceSeed, SalesforceSim, SalesforceSimConfig, SimPackage, SimUser,
+    };
+
+    let package = |ns: &str, allowed: i64| SimPackage {
+        namespace: ns.into(),
+        allowed,
+        status: "Active".into(),
+        expiration: None,
+    };
+    let mut seed = SalesforceSeed {
+        packages: vec![
+            package("acme", 110),
+            package("crm_tools", 20),
+            package("sitewide", -1),
+        ],
+        users: Vec::new(),
+        assignments: Vec::new(),
+    };
+    for (index, person) in (100..PEOPLE).enumerate() {
+        seed.users.push(SimUser {
+            username: format!("{}.sandbox", email(person)),
+            email: email(person),
+            name: format!("Person {person}"),
+            active: person % 25 != 3,
+            profile: if person % 2 == 0 {
+                "Sales User".into()
+            } else {
+                "Standard User".into()
+            },
+        });
+        if person % 2 == 0 {
+            seed.assignments.push(("acme".into(), index));
+        }
+        if person < 120 {
+            seed.assignments.push(("crm_tools".into(), index));
+        }
+    }
+    let sim = SalesforceSim::start(seed, SalesforceSimConfig::default()).await?;
+    let token = "00DSANDBOX!sandbox-session";
+    sim.add_token(token);
+    let provider =
+        SalesforceProvider::new(session(&sim.base_url(), token).allow_http(true)).map_err(to_io)?;
+    Ok((sim, provider.into()))
+}

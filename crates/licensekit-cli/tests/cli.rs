@@ -1,0 +1,337 @@
+//! The `licensekit` binary end to end, against the sandbox's simulators.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use licensekit_sim::genesys::user_id;
+use serde_json::Value;
+
+fn licensekit(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_licensekit"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("LICENSEKIT_TEST_SECRET")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[cfg(all(feature = "genesys", feature = "salesforce"))]
+#[test]
+fn report_json_has_the_exact_figures_of_the_demo_org() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = licensekit(
+        &["report", "--sandbox", "--quiet", "--format", "json"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["schema_version"], 1);
+    let totals = |provider: &str| {
+        report["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["provider"] == provider)
+            .unwrap()
+            .clone()
+    };
+    let genesys = totals("genesys");
+    assert_eq!(
+        (
+            genesys["seats_total"].as_u64(),
+            genesys["seats_assigned"].as_u64()
+        ),
+        (Some(191), Some(188))
+    );
+    assert_eq!(genesys["products_total_unknown"], 1);
+    assert_eq!(genesys["holders_in_directory"], 243);
+    let salesforce = totals("salesforce");
+    assert_eq!(
+        (
+            salesforce["seats_total"].as_u64(),
+            salesforce["seats_assigned"].as_u64()
+        ),
+        (Some(130), Some(120))
+    );
+    assert_eq!(salesforce["products_unlimited"], 1);
+
+    let product = |name: &str| {
+        report["products"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let cx3 = product("Genesys Cloud CX 3");
+    assert_eq!(
+        (
+            cx3["total"].as_u64(),
+            cx3["assigned"].as_u64(),
+            cx3["over_allocated_by"].as_u64()
+        ),
+        (Some(36), Some(40), Some(4))
+    );
+    assert_eq!(
+        (
+            cx3["total_source"].as_str(),
+            cx3["assigned_source"].as_str()
+        ),
+        (Some("configured"), Some("counted"))
+    );
+    let cx1 = product("Genesys Cloud CX 1");
+    assert_eq!(
+        (cx1["total"].is_null(), cx1["total_source"].as_str()),
+        (true, Some("unknown"))
+    );
+    let acme = product("acme");
+    assert_eq!(
+        (
+            acme["total"].as_u64(),
+            acme["assigned"].as_u64(),
+            acme["available"].as_u64()
+        ),
+        (Some(110), Some(100), Some(10))
+    );
+    assert_eq!(acme["assigned_source"], "vendor");
+    assert_eq!(product("sitewide")["unlimited"], true);
+
+    // 160 Genesys holders + 110 Salesforce holders, 73 in both.
+    let people = report["people"].as_array().unwrap();
+    assert_eq!(people.len(), 197);
+    let multi = people.iter().filter(|p| {
+        let accounts = p["accounts"].as_array().unwrap();
+        accounts.iter().any(|a| a["provider"] == "genesys")
+            && accounts.iter().any(|a| a["provider"] == "salesforce")
+    });
+    assert_eq!(multi.count(), 73);
+    // Person 100 is in Genesys under an alias ("agent.100@…") and in Salesforce by their email.
+    let p100 = people
+        .iter()
+        .find(|p| p["email"] == "person100@example.com")
+        .unwrap();
+    assert_eq!(p100["accounts"].as_array().unwrap().len(), 2, "{p100}");
+    // Bots without email and a holder missing from the directory: unmatched, never guessed.
+    assert_eq!(report["unmatched"].as_array().unwrap().len(), 4);
+
+    let reclaim = report["reclaim"].as_array().unwrap();
+    assert_eq!(reclaim.len(), 22);
+    let by_reason = |r: &str| reclaim.iter().filter(|c| c["reason"] == r).count();
+    assert_eq!(by_reason("holder_inactive"), 21);
+    assert_eq!(by_reason("holder_unknown_to_directory"), 1);
+    assert!(
+        reclaim
+            .iter()
+            .all(|c| c["holder"]["id"].is_string() && c["product_id"].is_string())
+    );
+}
+
+#[cfg(all(feature = "genesys", feature = "salesforce"))]
+#[test]
+fn report_csv_and_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = licensekit(
+        &["report", "--sandbox", "-q", "--format", "csv"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let csv = stdout(&out);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "provider,product_id,name,total,total_source,assigned,assigned_source,available,utilization_pct,over_allocated_by"
+    );
+    assert_eq!(lines.len(), 8, "7 products");
+    assert!(
+        lines.contains(&"genesys,cloudCX3,Genesys Cloud CX 3,36,configured,40,counted,0,111.1,4"),
+        "{csv}"
+    );
+
+    let out = licensekit(
+        &[
+            "report",
+            "--sandbox",
+            "-q",
+            "--format",
+            "csv",
+            "--section",
+            "reclaim",
+            "--output",
+            "reclaim.csv",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let written = std::fs::read_to_string(dir.path().join("reclaim.csv")).unwrap();
+    assert_eq!(written.lines().count(), 23, "header + 22 candidates");
+
+    let out = licensekit(&["report", "--sandbox", "-q"], dir.path());
+    let table = stdout(&out);
+    assert!(table.contains("OVER-ALLOCATED by 4"), "{table}");
+    assert!(table.contains("Reclaim candidates: 22"), "{table}");
+    assert!(
+        table.contains("197 matched by email (73 in more than one vendor); 4 holders unmatched"),
+        "{table}"
+    );
+}
+
+#[cfg(feature = "genesys")]
+#[test]
+fn assign_with_valid_duplicate_and_unknown_holders_exits_1_with_a_full_report() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("users.csv"),
+        format!("user_id,comment\n{},holds cloudCX3 already\n00000000-0000-4000-8000-00000000dead,unknown\n", user_id(1)),
+    )
+    .unwrap();
+    let out = licensekit(
+        &[
+            "assign",
+            "--sandbox",
+            "-q",
+            "--provider",
+            "genesys",
+            "--product",
+            "cloudCX3",
+            &user_id(3),
+            "bad/id",
+            "--users-file",
+            "users.csv",
+            "--output",
+            "outcomes.json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "partial failure: {}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains(
+            "assign cloudCX3 at genesys: 1 applied, 1 already so, 0 pending, 2 failed (of 4)"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("outcomes.json")).unwrap())
+            .unwrap();
+    let items = report["items"].as_array().unwrap();
+    let statuses: Vec<&str> = items
+        .iter()
+        .map(|i| i["outcome"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        vec!["applied", "failed", "already_in_state", "failed"]
+    );
+    assert_eq!(items[1]["outcome"]["error_kind"], "invalid_input");
+    assert_eq!(items[3]["outcome"]["error_kind"], "not_found");
+
+    let out = licensekit(
+        &[
+            "revoke",
+            "--sandbox",
+            "-q",
+            "--provider",
+            "genesys",
+            "--product",
+            "cloudCX3",
+            &user_id(1),
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("1 applied"), "{}", stdout(&out));
+}
+
+#[test]
+fn config_errors_exit_2_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = licensekit(&["products"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot read licensekit.toml"),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::write(
+        dir.path().join("licensekit.toml"),
+        "[[providers]]\nprovider = \"memory\"\nprodcts = []\n",
+    )
+    .unwrap();
+    let out = licensekit(&["products"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("licensekit.toml: providers[0] (memory)")
+            && stderr(&out).contains("prodcts"),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::write(
+        dir.path().join("other.toml"),
+        "[[providers]]\nprovider = \"genesys\"\nclient_id = \"x\"\nclient_secret_env = \"LICENSEKIT_TEST_SECRET\"\n",
+    )
+    .unwrap();
+    let out = licensekit(&["--config", "other.toml", "report"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("other.toml: providers[0].client_secret_env names the environment variable LICENSEKIT_TEST_SECRET, which is not set"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = licensekit(&["assign", "--product", "x"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
+}
+
+#[test]
+fn a_memory_provider_from_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("licensekit.toml"),
+        r#"
+[identity.aliases]
+"ada.l@example.com" = "ada@example.com"
+
+[[providers]]
+provider = "memory"
+products = [{ id = "app", name = "App", seats = 2 }]
+users = [{ id = "ada", email = "ada.l@example.com" }, { id = "bob", email = "bob@example.com" }]
+assignments = [{ product = "app", holder = { kind = "user", id = "ada" } }]
+"#,
+    )
+    .unwrap();
+    let out = licensekit(
+        &["report", "-q", "--format", "csv", "--section", "holdings"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "email,provider,product_id,product_name\nada@example.com,memory,app,App\n"
+    );
+    let out = licensekit(
+        &["assign", "-q", "--product", "app", "bob", "carol"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("1 applied, 0 already so, 0 pending, 1 failed (of 2)"),
+        "{}",
+        stdout(&out)
+    );
+}
