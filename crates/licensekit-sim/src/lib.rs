@@ -13,6 +13,9 @@ use tokio::task::JoinHandle;
 
 // Handlers return `Result<T, Response>` (axum's idiom for early error answers); the size of a
 // `Response` in the error variant does not matter on a simulator's request path.
+#[cfg(feature = "apple-vpp")]
+#[allow(clippy::result_large_err)]
+pub mod apple;
 #[cfg(feature = "genesys")]
 #[allow(clippy::result_large_err)]
 pub mod genesys;

@@ -1,0 +1,1008 @@
+//! [`AppleVppProvider`]: Apple's v2 service normalized into licensekit's model.
+//!
+//! - Products are assets, id `adamId:pricingParam` (`361309726:STDQ`; a bare adamId means
+//!   `STDQ`); seats are `totalCount`/`assignedCount` (2147483647 = unlimited, §3.4).
+//! - Holders are users (clientUserId; they must be registered first, see [`AppleVppProvider::create_users`])
+//!   and devices (serial numbers).
+//! - Assign/revoke are asynchronous at Apple: the adapter lists the asset's current holders
+//!   once, checks free seats, sends associate/disassociate requests split at the service-config
+//!   limits, polls each event and maps per-holder failures; an event still pending when the wait
+//!   runs out is reported `Pending` with its event id — never a guessed success or failure.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use licensekit_core::client::{
+    HttpClient, RequestLimiter, RetryConfig, StaticToken, check_url, items, pages,
+};
+use licensekit_core::{
+    Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, Error, ErrorKind,
+    Holder, HolderId, ItemOutcome, LicenseProvider, Outcome, Product, ProductId, ProviderKind,
+    Result, SeatTotal, Seats, UniqueHolders, VendorError,
+};
+use tokio::sync::OnceCell;
+
+use crate::client::{AppleClient, EventOutcome, Limits, UserAction};
+use crate::config::AppleVppConfig;
+use crate::error::{AppleResponses, Observed};
+use crate::token::{self, TokenInfo, parse_apple_date};
+use crate::wire::{
+    AssetRef, MdmInfo, RequestUser, ResponseAsset, ResponseAssignment, StatusResponse,
+};
+
+const KIND: ProviderKind = ProviderKind::AppleVpp;
+const UNLIMITED: i64 = 2_147_483_647;
+
+#[derive(Debug)]
+struct Inner {
+    client: AppleClient,
+    token: TokenInfo,
+    mdm_info: Option<MdmInfo>,
+    ready: OnceCell<()>,
+    observed: Arc<Mutex<Observed>>,
+    max_concurrency: usize,
+}
+
+/// The Apple VPP provider. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppleVppProvider {
+    inner: Arc<Inner>,
+}
+
+/// Assignments listed with the `versionId` to resume from (spec §5).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct VersionedAssignments {
+    pub assignments: Vec<Assignment>,
+    /// Pass it as `since` next time to get only what changed.
+    pub version_id: Option<String>,
+}
+
+/// The legacy v1 "manage licenses" request (spec §9.2): on one asset, first disassociate one list,
+/// then associate one list. At most one list of each kind: the legacy service calls more
+/// undefined, so more is refused up front.
+#[derive(Debug, Clone, Default)]
+pub struct ManageLicensesRequest {
+    pub disassociate_client_user_ids: Vec<String>,
+    pub disassociate_serial_numbers: Vec<String>,
+    /// v1 license ids: v2 has none, so a non-empty list is `Unsupported`.
+    pub disassociate_license_ids: Vec<String>,
+    pub associate_client_user_ids: Vec<String>,
+    pub associate_serial_numbers: Vec<String>,
+}
+
+/// What a [`ManageLicensesRequest`] did: the disassociations, then the associations.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ManageLicensesReport {
+    pub disassociations: Option<ChangeReport>,
+    pub associations: Option<ChangeReport>,
+}
+
+/// `adamId[:pricingParam]` -> the asset reference.
+pub fn parse_product(product: &ProductId) -> Result<AssetRef> {
+    let (adam, pricing) = product
+        .as_str()
+        .split_once(':')
+        .unwrap_or((product.as_str(), "STDQ"));
+    let adam_ok = !adam.is_empty() && adam.len() <= 20 && adam.bytes().all(|b| b.is_ascii_digit());
+    if !adam_ok || !matches!(pricing, "STDQ" | "PLUS") {
+        return Err(Error::invalid_input(format!(
+            "`{}` is not an Apple asset id (adamId digits, optionally `:STDQ` or `:PLUS`)",
+            product.as_str().escape_debug()
+        )));
+    }
+    Ok(AssetRef {
+        adam_id: adam.to_owned(),
+        pricing_param: pricing.to_owned(),
+    })
+}
+
+fn product_id(adam_id: &str, pricing: &str) -> ProductId {
+    ProductId::new(format!("{adam_id}:{pricing}"))
+}
+
+/// clientUserIds are the MDM's own ids; serials are alphanumeric. Anything else is refused.
+fn validate_holder(holder: &HolderId) -> Result<()> {
+    let ok = match holder {
+        HolderId::User(id) => {
+            !id.trim().is_empty() && id.chars().count() <= 256 && !id.chars().any(char::is_control)
+        }
+        HolderId::Device(serial) => {
+            !serial.is_empty()
+                && serial.len() <= 64
+                && serial
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid_input(format!(
+            "`{}` is not a valid {}",
+            holder.as_str().escape_debug(),
+            match holder {
+                HolderId::User(_) => "clientUserId",
+                HolderId::Device(_) => "serial number",
+            }
+        )))
+    }
+}
+
+fn holder_of(a: &ResponseAssignment) -> Option<HolderId> {
+    match (&a.client_user_id, &a.serial_number) {
+        (Some(u), _) => Some(HolderId::User(u.clone())),
+        (None, Some(s)) => Some(HolderId::Device(s.clone())),
+        _ => None,
+    }
+}
+
+/// Per-holder error of an event failure (spec §7.2).
+fn event_error(number: i64, message: &str, holder: &HolderId, product: &ProductId) -> Error {
+    let vendor = VendorError::new(KIND, None, message).with_code(number.to_string());
+    let source = Some(Box::new(vendor.clone()) as licensekit_core::BoxError);
+    match number {
+        9609 => Error::NotFound {
+            provider: KIND,
+            what: format!("registered {holder} (create the user at Apple first)"),
+            source,
+        },
+        9709 => Error::InsufficientSeats {
+            provider: KIND,
+            product: product.to_string(),
+            requested: 1,
+            available: 0,
+            source,
+        },
+        9716 => Error::AlreadyInState {
+            provider: KIND,
+            what: format!("{holder}"),
+            source,
+        },
+        _ => Error::Vendor(vendor),
+    }
+}
+
+/// Outcomes of the holders one event carried, as far as the event says.
+fn outcomes_of_event(
+    result: Result<EventOutcome>,
+    holders: &[HolderId],
+    product: &ProductId,
+) -> Vec<(HolderId, Outcome)> {
+    let status: StatusResponse = match result {
+        Err(e) => {
+            let e = Arc::new(e);
+            return holders
+                .iter()
+                .map(|h| (h.clone(), Outcome::Failed(e.clone())))
+                .collect();
+        }
+        Ok(EventOutcome::StillPending { event_id }) => {
+            return holders
+                .iter()
+                .map(|h| {
+                    (
+                        h.clone(),
+                        Outcome::Pending {
+                            reference: event_id.clone(),
+                        },
+                    )
+                })
+                .collect();
+        }
+        Ok(EventOutcome::Finished(status)) => status,
+    };
+    let mut failed: HashMap<HolderId, Outcome> = HashMap::new();
+    let mut unattributed = Vec::new();
+    for failure in &status.failures {
+        let info = failure.error_info.clone().unwrap_or_default();
+        let named: Vec<HolderId> = info
+            .client_user_ids
+            .iter()
+            .map(|u| HolderId::User(u.clone()))
+            .chain(
+                info.serial_numbers
+                    .iter()
+                    .map(|s| HolderId::Device(s.clone())),
+            )
+            .collect();
+        if named.is_empty() {
+            unattributed.push(format!(
+                "{} {}",
+                failure.error_number, failure.error_message
+            ));
+        }
+        for h in named {
+            let outcome = match failure.error_number {
+                9716 => Outcome::AlreadyInState,
+                n => Outcome::failed(event_error(n, &failure.error_message, &h, product)),
+            };
+            failed.insert(h, outcome);
+        }
+    }
+    holders
+        .iter()
+        .map(|h| {
+            let outcome = match failed.remove(h) {
+                Some(o) => o,
+                // A FAILED event is often a partial success: holders it does not name completed.
+                None if unattributed.is_empty() => Outcome::Applied,
+                None => Outcome::failed(Error::Vendor(VendorError::new(
+                    KIND,
+                    None,
+                    format!(
+                        "the event failed without naming holders ({}; {} of {} completed); list assignments to see the state of {h}",
+                        unattributed.join(", "),
+                        status.num_completed.unwrap_or(0),
+                        status.num_requested.unwrap_or(0)
+                    ),
+                ))),
+            };
+            (h.clone(), outcome)
+        })
+        .collect()
+}
+
+/// Splits users and serials into requests: request i carries the i-th chunk of each.
+fn split(
+    users: &[String],
+    serials: &[String],
+    max_users: usize,
+    max_serials: usize,
+) -> Vec<(Vec<String>, Vec<String>)> {
+    let u: Vec<&[String]> = users.chunks(max_users.max(1)).collect();
+    let s: Vec<&[String]> = serials.chunks(max_serials.max(1)).collect();
+    (0..u.len().max(s.len()))
+        .map(|i| {
+            (
+                u.get(i).map(|c| c.to_vec()).unwrap_or_default(),
+                s.get(i).map(|c| c.to_vec()).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+impl AppleVppProvider {
+    pub fn new(config: AppleVppConfig) -> Result<Self> {
+        Self::with_retry(config, RetryConfig::default())
+    }
+
+    pub fn with_retry(config: AppleVppConfig, retry: RetryConfig) -> Result<Self> {
+        let token = token::decode(&config.stoken)?;
+        token::check_not_expired(&token, Utc::now())?;
+        check_url(KIND, &config.base_url, config.allow_http)?;
+        let observed = Arc::new(Mutex::new(Observed::default()));
+        let inspector = AppleResponses {
+            our_mdm_id: config.mdm_info.as_ref().map(|m| m.id.clone()),
+            observed: observed.clone(),
+        };
+        let http = HttpClient::builder(KIND, &config.base_url)
+            .allow_http(config.allow_http)
+            .timeout(std::time::Duration::from_secs(config.timeout_secs))
+            .retry(retry)
+            .limiter(RequestLimiter::unpaced(config.max_concurrency.max(1)))
+            .classifier(Arc::new(inspector))
+            .credentials(Arc::new(StaticToken::new(config.stoken.clone())))
+            .build()?;
+        Ok(AppleVppProvider {
+            inner: Arc::new(Inner {
+                client: AppleClient::new(http, config.poll_interval(), config.poll_timeout()),
+                token,
+                mdm_info: config.mdm_info,
+                ready: OnceCell::new(),
+                observed,
+                max_concurrency: config.max_concurrency.max(1),
+            }),
+        })
+    }
+
+    /// What the location token says: organisation and expiry.
+    pub fn token_info(&self) -> &TokenInfo {
+        &self.inner.token
+    }
+
+    /// The `tokenExpirationDate` Apple last sent (it does within 15 days of expiry): warn on it.
+    pub fn token_expiration_warning(&self) -> Option<DateTime<Utc>> {
+        let observed = self
+            .inner
+            .observed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        observed
+            .token_expiration_date
+            .as_deref()
+            .and_then(parse_apple_date)
+    }
+
+    /// The typed v2 API.
+    pub fn client(&self) -> &AppleClient {
+        &self.inner.client
+    }
+
+    /// Once per provider: refuse a location another service owns, and claim it for ours.
+    async fn ready(&self) -> Result<()> {
+        self.inner
+            .ready
+            .get_or_try_init(|| async {
+                // A conflicting owner is already refused by the response inspector.
+                let config = self.inner.client.client_config().await?;
+                if let (None, Some(ours)) = (&config.mdm_info, &self.inner.mdm_info) {
+                    self.inner.client.set_mdm_info(ours).await?;
+                }
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    async fn asset(&self, asset: &AssetRef) -> Result<ResponseAsset> {
+        let query = [
+            ("adamId", asset.adam_id.clone()),
+            ("pricingParam", asset.pricing_param.clone()),
+        ];
+        let page = self.inner.client.assets_page(&query, 0).await?;
+        page.items
+            .into_iter()
+            .find(|a| a.adam_id == asset.adam_id && a.pricing_param == asset.pricing_param)
+            .ok_or_else(|| {
+                Error::not_found(
+                    KIND,
+                    format!("asset {}:{}", asset.adam_id, asset.pricing_param),
+                )
+            })
+    }
+
+    /// Streams a page-indexed listing, refusing to mix versions: if `versionId` changes between
+    /// pages, the stream ends with an error saying so (spec §5).
+    fn versioned_pages<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        path: &'static str,
+        query: Vec<(&'static str, String)>,
+        version: Arc<Mutex<Option<String>>>,
+    ) -> BoxStream<'static, Result<T>> {
+        let this = self.clone();
+        let listing = pages(KIND, None, move |page: Option<u32>| {
+            let this = this.clone();
+            let query = query.clone();
+            let version = version.clone();
+            async move {
+                this.ready().await?;
+                let index = page.unwrap_or(0);
+                let page: crate::wire::Page<T> = match path {
+                    "assets" | "assignments" | "users" => {
+                        let request = licensekit_core::client::ApiRequest::get(path)
+                            .query("pageIndex", index);
+                        let request = query.iter().fold(request, |r, (k, v)| r.query(k, v));
+                        this.inner.client.http().json(request).await?
+                    }
+                    _ => unreachable!("only listing paths"),
+                };
+                {
+                    let mut seen = version.lock().unwrap_or_else(|p| p.into_inner());
+                    match (&*seen, &page.version_id) {
+                        (Some(first), Some(now)) if first != now => {
+                            return Err(Error::Unavailable {
+                                provider: KIND,
+                                message: format!(
+                                    "the {path} changed while being listed (versionId {first} became {now}); list again"
+                                ),
+                                source: None,
+                            });
+                        }
+                        (None, Some(now)) => *seen = Some(now.clone()),
+                        _ => {}
+                    }
+                }
+                Ok((page.items, page.next_page_index))
+            }
+        });
+        items(listing)
+    }
+
+    fn assignment_stream(
+        &self,
+        filter: &AssignmentFilter,
+        since: Option<String>,
+        version: Arc<Mutex<Option<String>>>,
+    ) -> Result<BoxStream<'static, Result<Assignment>>> {
+        let mut query = Vec::new();
+        let mut wanted_pricing = None;
+        if let Some(product) = &filter.product {
+            let asset = parse_product(product)?;
+            query.push(("adamId", asset.adam_id.clone()));
+            wanted_pricing = Some(asset.pricing_param);
+        }
+        match &filter.holder {
+            Some(h @ HolderId::User(id)) => {
+                validate_holder(h)?;
+                query.push(("clientUserId", id.clone()));
+            }
+            Some(h @ HolderId::Device(serial)) => {
+                validate_holder(h)?;
+                query.push(("serialNumber", serial.clone()));
+            }
+            None => {}
+        }
+        if let Some(v) = since {
+            query.push(("sinceVersionId", v));
+        }
+        Ok(self
+            .versioned_pages::<ResponseAssignment>("assignments", query, version)
+            .try_filter_map(move |a| {
+                let keep = wanted_pricing
+                    .as_ref()
+                    .is_none_or(|p| *p == a.pricing_param);
+                let assignment = holder_of(&a).filter(|_| keep).map(|h| {
+                    Assignment::new(
+                        KIND,
+                        product_id(&a.adam_id, &a.pricing_param),
+                        Holder::new(h),
+                    )
+                });
+                futures::future::ready(Ok(assignment))
+            })
+            .boxed())
+    }
+
+    /// Assignments with the `versionId` to resume from; with `since`, only what changed since that
+    /// version (Apple lists additions; removals are not represented in deltas, spec §5).
+    pub async fn assignments_since(
+        &self,
+        filter: AssignmentFilter,
+        since: Option<String>,
+    ) -> Result<VersionedAssignments> {
+        let version = Arc::new(Mutex::new(None));
+        let assignments = self
+            .assignment_stream(&filter, since, version.clone())?
+            .try_collect()
+            .await?;
+        let version_id = version.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Ok(VersionedAssignments {
+            assignments,
+            version_id,
+        })
+    }
+
+    async fn current_holders(&self, asset: &AssetRef) -> Result<HashSet<HolderId>> {
+        let filter = AssignmentFilter::product(product_id(&asset.adam_id, &asset.pricing_param));
+        self.assignment_stream(&filter, None, Arc::default())?
+            .map_ok(|a| a.holder.id)
+            .try_collect()
+            .await
+    }
+
+    /// Sends one kind of manage request per chunk, waits for every event, maps outcomes.
+    async fn run_events(
+        &self,
+        action: ChangeAction,
+        asset: &AssetRef,
+        product: &ProductId,
+        holders: Vec<HolderId>,
+        limits: Limits,
+    ) -> Vec<(HolderId, Outcome)> {
+        let users: Vec<String> = holders
+            .iter()
+            .filter_map(|h| match h {
+                HolderId::User(u) => Some(u.clone()),
+                _ => None,
+            })
+            .collect();
+        let serials: Vec<String> = holders
+            .iter()
+            .filter_map(|h| match h {
+                HolderId::Device(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        let requests = split(
+            &users,
+            &serials,
+            limits.max_client_user_ids,
+            limits.max_serial_numbers,
+        );
+        let assets = vec![asset.clone()];
+        let results: Vec<Vec<(HolderId, Outcome)>> = stream::iter(requests)
+            .map(|(users, serials)| {
+                let assets = assets.clone();
+                async move {
+                    let carried: Vec<HolderId> = users
+                        .iter()
+                        .cloned()
+                        .map(HolderId::User)
+                        .chain(serials.iter().cloned().map(HolderId::Device))
+                        .collect();
+                    let result = async {
+                        let event = match action {
+                            ChangeAction::Assign => {
+                                self.inner
+                                    .client
+                                    .associate(&assets, &users, &serials)
+                                    .await?
+                            }
+                            ChangeAction::Revoke => {
+                                self.inner
+                                    .client
+                                    .disassociate(&assets, &users, &serials)
+                                    .await?
+                            }
+                        };
+                        self.inner.client.wait(&event).await
+                    }
+                    .await;
+                    outcomes_of_event(result, &carried, product)
+                }
+            })
+            .buffer_unordered(self.inner.max_concurrency)
+            .collect()
+            .await;
+        results.into_iter().flatten().collect()
+    }
+
+    async fn change(
+        &self,
+        action: ChangeAction,
+        product: &ProductId,
+        holders: &[HolderId],
+    ) -> Result<ChangeReport> {
+        let plan = UniqueHolders::new(holders);
+        let mut outcomes: HashMap<HolderId, Outcome> = HashMap::new();
+        let mut valid = Vec::new();
+        for h in plan.unique() {
+            match validate_holder(h) {
+                Ok(()) => valid.push(h.clone()),
+                Err(e) => {
+                    outcomes.insert(h.clone(), Outcome::failed(e));
+                }
+            }
+        }
+        if !valid.is_empty() {
+            let asset_ref = parse_product(product)?;
+            self.ready().await?;
+            let asset = self.asset(&asset_ref).await?;
+            if action == ChangeAction::Revoke && asset.revocable == Some(false) {
+                return Err(Error::unsupported(
+                    KIND,
+                    format!(
+                        "revoking {product}: Apple marks it irrevocable (books cannot be taken back)"
+                    ),
+                ));
+            }
+            let limits = self.inner.client.limits().await?;
+            let current = self.current_holders(&asset_ref).await?;
+            let mut to_send = Vec::new();
+            for h in valid {
+                let held = current.contains(&h);
+                match (action, held) {
+                    (ChangeAction::Assign, true) | (ChangeAction::Revoke, false) => {
+                        outcomes.insert(h, Outcome::AlreadyInState);
+                    }
+                    (ChangeAction::Assign, false)
+                        if matches!(h, HolderId::Device(_))
+                            && asset.device_assignable == Some(false) =>
+                    {
+                        outcomes.insert(h, Outcome::failed(Error::invalid_input(format!("{product} cannot be assigned to devices (Apple: not device-assignable)"))));
+                    }
+                    _ => to_send.push(h),
+                }
+            }
+            if action == ChangeAction::Assign {
+                let total = asset.total_count.unwrap_or(0);
+                let free = if total >= UNLIMITED {
+                    usize::MAX
+                } else {
+                    asset.available_count.unwrap_or(0).max(0) as usize
+                };
+                if to_send.len() > free {
+                    let shortfall = Arc::new(Error::InsufficientSeats {
+                        provider: KIND,
+                        product: product.to_string(),
+                        requested: to_send.len() as u64,
+                        available: free as u64,
+                        source: None,
+                    });
+                    for h in to_send.split_off(free) {
+                        outcomes.insert(h, Outcome::Failed(shortfall.clone()));
+                    }
+                }
+            }
+            for (h, o) in self
+                .run_events(action, &asset_ref, product, to_send, limits)
+                .await
+            {
+                outcomes.insert(h, o);
+            }
+        }
+        Ok(plan.into_report(KIND, product.clone(), action, outcomes))
+    }
+
+    /// `POST /assets/revoke`: takes every revocable asset from these users and devices (split at
+    /// the revoke limits, 100 each). The report's product is `*`.
+    pub async fn revoke_assets(&self, holders: &[HolderId]) -> Result<ChangeReport> {
+        let plan = UniqueHolders::new(holders);
+        let product = ProductId::new("*");
+        let mut outcomes = HashMap::new();
+        let mut users = Vec::new();
+        let mut serials = Vec::new();
+        for h in plan.unique() {
+            match (validate_holder(h), h) {
+                (Err(e), _) => {
+                    outcomes.insert(h.clone(), Outcome::failed(e));
+                }
+                (Ok(()), HolderId::User(u)) => users.push(u.clone()),
+                (Ok(()), HolderId::Device(s)) => serials.push(s.clone()),
+            }
+        }
+        if !users.is_empty() || !serials.is_empty() {
+            self.ready().await?;
+            let limits = self.inner.client.limits().await?;
+            for (users, serials) in split(
+                &users,
+                &serials,
+                limits.max_revoke_client_user_ids,
+                limits.max_revoke_serial_numbers,
+            ) {
+                let carried: Vec<HolderId> = users
+                    .iter()
+                    .cloned()
+                    .map(HolderId::User)
+                    .chain(serials.iter().cloned().map(HolderId::Device))
+                    .collect();
+                let result = async {
+                    let event = self.inner.client.revoke_assets(&users, &serials).await?;
+                    self.inner.client.wait(&event).await
+                }
+                .await;
+                outcomes.extend(outcomes_of_event(result, &carried, &product));
+            }
+        }
+        Ok(plan.into_report(KIND, product, ChangeAction::Revoke, outcomes))
+    }
+
+    /// The legacy single-asset "manage licenses" (spec §9.2) on top of v2: disassociate one list,
+    /// then associate one list.
+    pub async fn manage_licenses(
+        &self,
+        product: &ProductId,
+        request: ManageLicensesRequest,
+    ) -> Result<ManageLicensesReport> {
+        let lists = |v: [&Vec<String>; 3]| v.iter().filter(|l| !l.is_empty()).count();
+        let r = &request;
+        if lists([
+            &r.disassociate_client_user_ids,
+            &r.disassociate_serial_numbers,
+            &r.disassociate_license_ids,
+        ]) > 1
+        {
+            return Err(Error::invalid_input(
+                "manage licenses takes at most one disassociate list (the legacy service calls more undefined behaviour)",
+            ));
+        }
+        if lists([
+            &r.associate_client_user_ids,
+            &r.associate_serial_numbers,
+            &Vec::new(),
+        ]) > 1
+        {
+            return Err(Error::invalid_input(
+                "manage licenses takes at most one associate list (the legacy service calls more undefined behaviour)",
+            ));
+        }
+        if !r.disassociate_license_ids.is_empty() {
+            return Err(Error::unsupported(
+                KIND,
+                "disassociating by license id (the v2 service has no license ids)",
+            ));
+        }
+        let to_holders = |users: &[String], serials: &[String]| -> Vec<HolderId> {
+            users
+                .iter()
+                .cloned()
+                .map(HolderId::User)
+                .chain(serials.iter().cloned().map(HolderId::Device))
+                .collect()
+        };
+        let off = to_holders(
+            &r.disassociate_client_user_ids,
+            &r.disassociate_serial_numbers,
+        );
+        let on = to_holders(&r.associate_client_user_ids, &r.associate_serial_numbers);
+        if off.is_empty() && on.is_empty() {
+            return Err(Error::invalid_input(
+                "manage licenses needs a disassociate or an associate list",
+            ));
+        }
+        let disassociations = if off.is_empty() {
+            None
+        } else {
+            Some(self.revoke(product, &off).await?)
+        };
+        let associations = if on.is_empty() {
+            None
+        } else {
+            Some(self.assign(product, &on).await?)
+        };
+        Ok(ManageLicensesReport {
+            disassociations,
+            associations,
+        })
+    }
+
+    async fn manage_users(
+        &self,
+        action: UserAction,
+        users: Vec<RequestUser>,
+    ) -> Result<Vec<ItemOutcome>> {
+        let holders: Vec<HolderId> = users
+            .iter()
+            .map(|u| HolderId::User(u.client_user_id.clone()))
+            .collect();
+        let plan = UniqueHolders::new(&holders);
+        let mut outcomes = HashMap::new();
+        let mut by_id: BTreeMap<String, RequestUser> = BTreeMap::new();
+        for u in users {
+            let h = HolderId::User(u.client_user_id.clone());
+            match validate_holder(&h) {
+                Ok(()) => {
+                    by_id.entry(u.client_user_id.clone()).or_insert(u);
+                }
+                Err(e) => {
+                    outcomes.insert(h, Outcome::failed(e));
+                }
+            }
+        }
+        if !by_id.is_empty() {
+            self.ready().await?;
+            let limits = self.inner.client.limits().await?;
+            let all: Vec<RequestUser> = by_id.into_values().collect();
+            for chunk in all.chunks(limits.max_users.max(1)) {
+                let carried: Vec<HolderId> = chunk
+                    .iter()
+                    .map(|u| HolderId::User(u.client_user_id.clone()))
+                    .collect();
+                let result = async {
+                    let event = self.inner.client.manage_users(action, chunk).await?;
+                    self.inner.client.wait(&event).await
+                }
+                .await;
+                outcomes.extend(outcomes_of_event(
+                    result,
+                    &carried,
+                    &ProductId::new("users"),
+                ));
+            }
+        }
+        let report = plan.into_report(
+            KIND,
+            ProductId::new("users"),
+            ChangeAction::Assign,
+            outcomes,
+        );
+        Ok(report.items)
+    }
+
+    /// `POST /users/create` (≤ 100 per request): users must be registered before they can hold
+    /// user licenses. An existing registered user is `AlreadyInState`.
+    pub async fn create_users(&self, users: Vec<RequestUser>) -> Result<Vec<ItemOutcome>> {
+        self.manage_users(UserAction::Create, users).await
+    }
+
+    /// `POST /users/update`: change email or managed Apple Account.
+    pub async fn update_users(&self, users: Vec<RequestUser>) -> Result<Vec<ItemOutcome>> {
+        self.manage_users(UserAction::Update, users).await
+    }
+
+    /// `POST /users/retire`: retires users; Apple releases their revocable licenses.
+    pub async fn retire_users(&self, client_user_ids: &[String]) -> Result<Vec<ItemOutcome>> {
+        self.manage_users(
+            UserAction::Retire,
+            client_user_ids
+                .iter()
+                .map(|id| RequestUser::new(id.clone(), None))
+                .collect(),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl LicenseProvider for AppleVppProvider {
+    fn kind(&self) -> ProviderKind {
+        KIND
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let defaults = Limits::default();
+        let mut caps = Capabilities::NONE;
+        caps.user_holders = true;
+        caps.device_holders = true;
+        caps.seat_totals_reported = true;
+        caps.seat_limits_enforced = true;
+        caps.async_completion = true;
+        caps.max_assign_batch = Some(defaults.max_client_user_ids);
+        caps.max_revoke_batch = Some(defaults.max_client_user_ids);
+        caps.incremental_listing = true;
+        caps.holder_directory = true;
+        caps.filter_by_holder = true;
+        caps
+    }
+
+    #[tracing::instrument(skip_all, fields(provider = "apple-vpp"))]
+    async fn products(&self) -> Result<Vec<Product>> {
+        let assets: Vec<ResponseAsset> = self
+            .versioned_pages("assets", Vec::new(), Arc::default())
+            .try_collect()
+            .await?;
+        Ok(assets
+            .into_iter()
+            .map(|a| {
+                let total = a.total_count.unwrap_or(0);
+                let seats = Seats::reported(
+                    if total >= UNLIMITED {
+                        SeatTotal::Unlimited
+                    } else {
+                        SeatTotal::Limited(total.max(0) as u64)
+                    },
+                    a.assigned_count.unwrap_or(0).max(0) as u64,
+                );
+                let kind = a.product_type.clone().unwrap_or_else(|| "Asset".into());
+                let mut p = Product::new(
+                    KIND,
+                    product_id(&a.adam_id, &a.pricing_param),
+                    format!("{kind} {} ({})", a.adam_id, a.pricing_param),
+                    seats,
+                );
+                p.vendor.insert("product_type".into(), kind.into());
+                p.vendor
+                    .insert("device_assignable".into(), a.device_assignable.into());
+                p.vendor.insert("revocable".into(), a.revocable.into());
+                p.vendor
+                    .insert("retired_count".into(), a.retired_count.into());
+                p.vendor
+                    .insert("supported_platforms".into(), a.supported_platforms.into());
+                p
+            })
+            .collect())
+    }
+
+    fn assignments(&self, filter: AssignmentFilter) -> BoxStream<'static, Result<Assignment>> {
+        match self.assignment_stream(&filter, None, Arc::default()) {
+            Ok(s) => s,
+            Err(e) => stream::once(async { Err(e) }).boxed(),
+        }
+    }
+
+    fn holders(&self) -> BoxStream<'static, Result<Holder>> {
+        // One clientUserId may have several records (retired ones plus one current, §3.10): the
+        // current record wins, so the whole directory is read before anything is yielded.
+        let users =
+            self.versioned_pages::<crate::wire::ResponseUser>("users", Vec::new(), Arc::default());
+        stream::once(async move {
+            let all: Vec<crate::wire::ResponseUser> = users.try_collect().await?;
+            let mut by_id: BTreeMap<String, Holder> = BTreeMap::new();
+            for u in all {
+                let retired = u.status.as_deref() == Some("Retired");
+                if retired
+                    && by_id
+                        .get(&u.client_user_id)
+                        .is_some_and(|h| h.active == Some(true))
+                {
+                    continue;
+                }
+                let mut h =
+                    Holder::new(HolderId::User(u.client_user_id.clone())).with_active(!retired);
+                h.email = u.email;
+                if let Some(status) = u.status {
+                    h.vendor.insert("status".into(), status.into());
+                }
+                by_id.insert(u.client_user_id, h);
+            }
+            Ok::<_, Error>(stream::iter(by_id.into_values().map(Ok)))
+        })
+        .try_flatten()
+        .boxed()
+    }
+
+    #[tracing::instrument(skip_all, fields(provider = "apple-vpp", product = %product, holders = holders.len()))]
+    async fn assign(&self, product: &ProductId, holders: &[HolderId]) -> Result<ChangeReport> {
+        self.change(ChangeAction::Assign, product, holders).await
+    }
+
+    #[tracing::instrument(skip_all, fields(provider = "apple-vpp", product = %product, holders = holders.len()))]
+    async fn revoke(&self, product: &ProductId, holders: &[HolderId]) -> Result<ChangeReport> {
+        self.change(ChangeAction::Revoke, product, holders).await
+    }
+}
+
+/// Whether an error means the location belongs to another service (for callers that alert).
+pub fn is_mdm_conflict(error: &Error) -> bool {
+    error.kind() == ErrorKind::PermissionDenied
+        && error.vendor_error().and_then(|v| v.code.as_deref()) == Some("mdmInfo-conflict")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ErrorResponse;
+
+    #[test]
+    fn product_ids() {
+        assert_eq!(
+            parse_product(&ProductId::new("361309726"))
+                .unwrap()
+                .pricing_param,
+            "STDQ"
+        );
+        assert_eq!(
+            parse_product(&ProductId::new("361309726:PLUS"))
+                .unwrap()
+                .pricing_param,
+            "PLUS"
+        );
+        for bad in ["", "abc", "1:XYZ", "1/2", "12&adamId=3"] {
+            assert!(parse_product(&ProductId::new(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_failed_event_is_a_partial_success() {
+        // P-31: FAILED, 14 of 16 completed, client-4 not found.
+        let status: StatusResponse = serde_json::from_str(r#"{
+            "eventStatus": "FAILED", "eventType": "ASSOCIATE",
+            "failures": [{"errorInfo": {"clientUserIds": ["client-4"]}, "errorNumber": 9609, "errorMessage": "Registered user not found"}],
+            "numCompleted": 14, "numRequested": 16, "uId": "2049025000431439"}"#).unwrap();
+        let holders = vec![
+            HolderId::user("client-3"),
+            HolderId::user("client-4"),
+            HolderId::device("serial-1"),
+        ];
+        let p = ProductId::new("408709785:STDQ");
+        let outcomes = outcomes_of_event(Ok(EventOutcome::Finished(status)), &holders, &p);
+        assert_eq!(outcomes[0].1, Outcome::Applied);
+        assert_eq!(
+            outcomes[1].1.error().map(Error::kind),
+            Some(ErrorKind::NotFound)
+        );
+        assert_eq!(outcomes[2].1, Outcome::Applied);
+        let pending = outcomes_of_event(
+            Ok(EventOutcome::StillPending {
+                event_id: "ev-1".into(),
+            }),
+            &holders,
+            &p,
+        );
+        assert!(pending.iter().all(|(_, o)| *o
+            == Outcome::Pending {
+                reference: "ev-1".into()
+            }));
+        // A failure naming nobody: the unnamed holders are not guessed to be done.
+        let vague = StatusResponse {
+            failures: vec![
+                serde_json::from_str::<ErrorResponse>(
+                    r#"{"errorNumber": 9603, "errorMessage": "internal"}"#,
+                )
+                .unwrap(),
+            ],
+            ..serde_json::from_str(r#"{"eventStatus": "FAILED"}"#).unwrap()
+        };
+        let outcomes = outcomes_of_event(Ok(EventOutcome::Finished(vague)), &holders, &p);
+        assert!(
+            outcomes
+                .iter()
+                .all(|(_, o)| o.status() == licensekit_core::OutcomeStatus::Failed)
+        );
+    }
+
+    #[test]
+    fn requests_split_at_both_limits() {
+        let users: Vec<String> = (0..2500).map(|i| format!("u{i}")).collect();
+        let serials: Vec<String> = (0..900).map(|i| format!("S{i}")).collect();
+        let r = split(&users, &serials, 1000, 1000);
+        assert_eq!(r.len(), 3);
+        assert_eq!((r[0].0.len(), r[0].1.len()), (1000, 900));
+        assert_eq!((r[2].0.len(), r[2].1.len()), (500, 0));
+    }
+}

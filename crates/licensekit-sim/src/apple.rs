@@ -1,0 +1,1324 @@
+//! Apple Apps and Books for Organizations (VPP) web service, v2 (`shared/vendor-specs/apple-vpp.md`).
+//!
+//! Routes under `/mdm/v2`: `service/config` (no auth), `client/config` (GET, POST with `mdmInfo`),
+//! `assets`, `assignments` (page-indexed, `versionId`, `sinceVersionId`), `assets/associate`,
+//! `assets/disassociate`, `assets/revoke` (asynchronous: an `eventId`), `status?eventId=`,
+//! `users`, `users/create|update|retire` (asynchronous). Auth: `Authorization: Bearer <sToken>`
+//! where the sToken is base64 of `{token, expDate, orgName}` (§2.1); a malformed header is 9722,
+//! an unknown token 9622, a revoked one 9625, an expired one 9621 (§2.2). Errors are
+//! `{errorNumber, errorMessage}` with the HTTP status of §7.1. Responses carry `uId`,
+//! `tokenExpirationDate` within 15 days of expiry, and `mdmInfo` once set (§2.3).
+//!
+//! Assumptions where the spec is unsure (listed in the adapter README): events are processed when
+//! submitted and report `PENDING` for a configurable number of status polls; re-associating an
+//! existing pair and disassociating a missing one are completed no-ops; an unknown asset in a
+//! manage request is a synchronous 9602; `sinceVersionId` deltas list assignments created since
+//! that version (removals are not represented, §5: undocumented); `numRequested` = assets ×
+//! (users + serials) (§3.9 inference).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::body::Bytes;
+use axum::extract::{MatchedPath, Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::{CallCounter, Running};
+
+/// Unlimited (free) assets report this total (§3.4).
+pub const UNLIMITED: i64 = 2_147_483_647;
+
+/// An asset owned by the location.
+#[derive(Debug, Clone)]
+pub struct SimAsset {
+    pub adam_id: String,
+    pub pricing_param: String,
+    /// `App` or `Book`.
+    pub product_type: String,
+    pub total: i64,
+    pub device_assignable: bool,
+    pub revocable: bool,
+    pub platforms: Vec<String>,
+}
+
+impl SimAsset {
+    pub fn app(adam_id: &str, total: i64) -> Self {
+        SimAsset {
+            adam_id: adam_id.into(),
+            pricing_param: "STDQ".into(),
+            product_type: "App".into(),
+            total,
+            device_assignable: true,
+            revocable: true,
+            platforms: vec!["iOS".into(), "macOS".into()],
+        }
+    }
+
+    pub fn book(adam_id: &str, total: i64) -> Self {
+        SimAsset {
+            product_type: "Book".into(),
+            device_assignable: false,
+            revocable: false,
+            platforms: vec!["iOS".into()],
+            ..SimAsset::app(adam_id, total)
+        }
+    }
+}
+
+/// A registered user of the location.
+#[derive(Debug, Clone)]
+pub struct SimVppUser {
+    pub client_user_id: String,
+    pub email: Option<String>,
+    /// `Registered`, `Associated` or `Retired`.
+    pub status: String,
+}
+
+impl SimVppUser {
+    pub fn registered(client_user_id: &str, email: &str) -> Self {
+        SimVppUser {
+            client_user_id: client_user_id.into(),
+            email: Some(email.into()),
+            status: "Registered".into(),
+        }
+    }
+}
+
+/// A holder of an Apple assignment.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SimHolder {
+    User(String),
+    Serial(String),
+}
+
+/// What the location holds at start.
+#[derive(Debug, Clone, Default)]
+pub struct AppleSeed {
+    pub org_name: String,
+    pub location_name: String,
+    pub assets: Vec<SimAsset>,
+    pub users: Vec<SimVppUser>,
+    /// (adamId, pricingParam, holder).
+    pub assignments: Vec<(String, String, SimHolder)>,
+}
+
+impl AppleSeed {
+    /// Three apps (1000, 50 and unlimited seats), one book (20 seats), `users` registered users
+    /// `user-0000`… (every 10th retired).
+    pub fn demo(users: usize) -> Self {
+        AppleSeed {
+            org_name: "Example School".into(),
+            location_name: "Main Campus".into(),
+            assets: vec![
+                SimAsset::app("361309726", 1000),
+                SimAsset::app("408709785", 50),
+                SimAsset::app("284882215", UNLIMITED),
+                SimAsset::book("1439786743", 20),
+            ],
+            users: (0..users)
+                .map(|i| SimVppUser {
+                    client_user_id: format!("user-{i:04}"),
+                    email: Some(format!("user{i}@school.example")),
+                    status: if i % 10 == 9 {
+                        "Retired".into()
+                    } else {
+                        "Registered".into()
+                    },
+                })
+                .collect(),
+            assignments: Vec::new(),
+        }
+    }
+}
+
+/// Knobs of the simulator.
+#[derive(Debug, Clone)]
+pub struct AppleSimConfig {
+    /// Items per page (Apple's is server-chosen: 549–1000 seen, §5).
+    pub page_size: usize,
+    /// Status polls answering `PENDING` before an event's final status.
+    pub polls_until_complete: u32,
+    /// When the location token expires.
+    pub token_expires: DateTime<Utc>,
+    /// Answer an unknown token (9622) with HTTP 200 (Fleet's observation) instead of 401.
+    pub invalid_token_http_200: bool,
+    /// Send `tokenExpirationDate` on every response, not only within 15 days of expiry.
+    pub always_send_expiration: bool,
+}
+
+impl Default for AppleSimConfig {
+    fn default() -> Self {
+        AppleSimConfig {
+            page_size: 549,
+            polls_until_complete: 1,
+            token_expires: Utc::now() + Duration::days(300),
+            invalid_token_http_200: false,
+            always_send_expiration: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Event {
+    event_type: &'static str,
+    polls_left: u32,
+    requested: u64,
+    completed: u64,
+    /// errorNumber -> (message, info)
+    failures: BTreeMap<i64, (String, Value)>,
+}
+
+#[derive(Debug)]
+struct Location {
+    token: String,
+    revoked: BTreeSet<String>,
+    expires: DateTime<Utc>,
+    org_name: String,
+    location_name: String,
+    uid: String,
+    mdm_info: Option<Value>,
+    client_config: Map<String, Value>,
+    assets: BTreeMap<(String, String), SimAsset>,
+    users: Vec<(SimVppUser, u64)>,
+    /// (adamId, pricingParam, holder) -> version when assigned
+    assignments: BTreeMap<(String, String, SimHolder), u64>,
+    version: u64,
+    events: HashMap<String, Event>,
+}
+
+impl Location {
+    fn assigned_count(&self, adam_id: &str, pricing: &str) -> i64 {
+        self.assignments
+            .keys()
+            .filter(|(a, p, _)| a == adam_id && p == pricing)
+            .count() as i64
+    }
+
+    fn bump(&mut self) -> u64 {
+        self.version += 1;
+        self.version
+    }
+
+    fn user_active(&self, id: &str) -> bool {
+        self.users
+            .iter()
+            .any(|(u, _)| u.client_user_id == id && u.status != "Retired")
+    }
+}
+
+fn version_id(v: u64) -> String {
+    format!("{:08x}-5a7b-11eb-b9e4-{:012x}", v, v)
+}
+
+fn parse_version(s: &str) -> Option<u64> {
+    let (head, tail) = s.split_once('-')?;
+    let v = u64::from_str_radix(head, 16).ok()?;
+    (version_id(v) == s && !tail.is_empty()).then_some(v)
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: AppleSimConfig,
+    location: Mutex<Location>,
+    calls: CallCounter,
+    events: AtomicU64,
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, Location> {
+        self.location.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A running Apple VPP simulator. Dropping it stops the server.
+#[derive(Debug)]
+pub struct AppleSim {
+    inner: Arc<Inner>,
+    running: Running,
+}
+
+/// The outer base64 sToken for a location token and expiry (§2.1, P-01).
+pub fn make_stoken(token: &str, expires: DateTime<Utc>, org_name: &str) -> String {
+    let json = json!({
+        "token": token,
+        "expDate": expires.format("%Y-%m-%dT%H:%M:%S%z").to_string(),
+        "orgName": org_name,
+    });
+    base64::engine::general_purpose::STANDARD.encode(json.to_string())
+}
+
+impl AppleSim {
+    pub async fn start(seed: AppleSeed, config: AppleSimConfig) -> std::io::Result<Self> {
+        let mut location = Location {
+            token: "c2ltdWxhdGVkLWxvY2F0aW9uLXRva2Vu".into(),
+            revoked: BTreeSet::new(),
+            expires: config.token_expires,
+            org_name: seed.org_name,
+            location_name: seed.location_name,
+            uid: "2049025000431439".into(),
+            mdm_info: None,
+            client_config: Map::new(),
+            assets: seed
+                .assets
+                .into_iter()
+                .map(|a| ((a.adam_id.clone(), a.pricing_param.clone()), a))
+                .collect(),
+            users: seed.users.into_iter().map(|u| (u, 1)).collect(),
+            assignments: BTreeMap::new(),
+            version: 1,
+            events: HashMap::new(),
+        };
+        for (adam, pricing, holder) in seed.assignments {
+            location.assignments.insert((adam, pricing, holder), 1);
+        }
+        let inner = Arc::new(Inner {
+            config,
+            location: Mutex::new(location),
+            calls: CallCounter::default(),
+            events: AtomicU64::new(1),
+        });
+        let running = Running::serve(router(inner.clone())).await?;
+        Ok(AppleSim { inner, running })
+    }
+
+    /// The v2 base URL, `http://127.0.0.1:PORT/mdm/v2`.
+    pub fn base_url(&self) -> String {
+        format!("{}/mdm/v2", self.running.base_url())
+    }
+
+    pub fn calls(&self) -> &CallCounter {
+        &self.inner.calls
+    }
+
+    /// The location's valid sToken.
+    pub fn stoken(&self) -> String {
+        let l = self.inner.lock();
+        make_stoken(&l.token, l.expires, &l.org_name)
+    }
+
+    /// Revokes the current token (as downloading a new one does, §2.2) and returns the new one.
+    pub fn rotate_token(&self) -> String {
+        let mut l = self.inner.lock();
+        let rotated = format!("{}-rotated", l.token);
+        let old = std::mem::replace(&mut l.token, rotated);
+        l.revoked.insert(old);
+        make_stoken(&l.token, l.expires, &l.org_name)
+    }
+
+    /// Sets mdmInfo as another MDM would (to test ownership conflicts).
+    pub fn set_mdm_info(&self, id: &str, name: &str) {
+        let mut l = self.inner.lock();
+        l.mdm_info = Some(json!({"id": id, "name": name, "metadata": "other"}));
+    }
+
+    pub fn mdm_info(&self) -> Option<Value> {
+        self.inner.lock().mdm_info.clone()
+    }
+
+    /// Holders of an asset.
+    pub fn holders_of(&self, adam_id: &str, pricing: &str) -> Vec<SimHolder> {
+        self.inner
+            .lock()
+            .assignments
+            .keys()
+            .filter(|(a, p, _)| a == adam_id && p == pricing)
+            .map(|(_, _, h)| h.clone())
+            .collect()
+    }
+
+    /// `(total, assigned)` of an asset.
+    pub fn counts(&self, adam_id: &str, pricing: &str) -> Option<(i64, i64)> {
+        let l = self.inner.lock();
+        let asset = l.assets.get(&(adam_id.to_owned(), pricing.to_owned()))?;
+        Some((asset.total, l.assigned_count(adam_id, pricing)))
+    }
+
+    /// Status of a registered user (latest record).
+    pub fn user_status(&self, client_user_id: &str) -> Option<String> {
+        self.inner
+            .lock()
+            .users
+            .iter()
+            .rev()
+            .find(|(u, _)| u.client_user_id == client_user_id)
+            .map(|(u, _)| u.status.clone())
+    }
+
+    /// Adds an assignment directly (a change made by another tool).
+    pub fn assign_directly(&self, adam_id: &str, pricing: &str, holder: SimHolder) {
+        let mut l = self.inner.lock();
+        let v = l.bump();
+        l.assignments
+            .insert((adam_id.into(), pricing.into(), holder), v);
+    }
+
+    pub fn current_version_id(&self) -> String {
+        version_id(self.inner.lock().version)
+    }
+}
+
+fn router(inner: Arc<Inner>) -> Router {
+    let authed = Router::new()
+        .route(
+            "/mdm/v2/client/config",
+            get(get_client_config).post(post_client_config),
+        )
+        .route("/mdm/v2/assets", get(get_assets))
+        .route("/mdm/v2/assignments", get(get_assignments))
+        .route("/mdm/v2/assets/associate", post(associate))
+        .route("/mdm/v2/assets/disassociate", post(disassociate))
+        .route("/mdm/v2/assets/revoke", post(revoke))
+        .route("/mdm/v2/status", get(status))
+        .route("/mdm/v2/users", get(get_users))
+        .route("/mdm/v2/users/create", post(create_users))
+        .route("/mdm/v2/users/update", post(update_users))
+        .route("/mdm/v2/users/retire", post(retire_users))
+        .route_layer(middleware::from_fn_with_state(inner.clone(), require_token));
+    Router::new()
+        .route("/mdm/v2/service/config", get(service_config))
+        .merge(authed)
+        .fallback(unexpected)
+        .layer(middleware::from_fn_with_state(inner.clone(), count))
+        .with_state(inner)
+}
+
+fn apple_error(status: StatusCode, number: i64, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"errorNumber": number, "errorMessage": message})),
+    )
+        .into_response()
+}
+
+fn bad(number: i64, message: &str) -> Response {
+    apple_error(StatusCode::BAD_REQUEST, number, message)
+}
+
+async fn count(State(inner): State<Arc<Inner>>, request: Request, next: Next) -> Response {
+    let route = match request.extensions().get::<MatchedPath>() {
+        Some(p) => format!("{} {}", request.method(), p.as_str()),
+        None => format!("{} {} (unmatched)", request.method(), request.uri().path()),
+    };
+    inner.calls.record(&route);
+    next.run(request).await
+}
+
+async fn unexpected(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    apple_error(
+        StatusCode::NOT_FOUND,
+        9634,
+        &format!(
+            "The requested service is no longer available (simulator: no route for {method} {})",
+            uri.path()
+        ),
+    )
+}
+
+async fn require_token(State(inner): State<Arc<Inner>>, request: Request, next: Next) -> Response {
+    let header = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some(outer) = header.strip_prefix("Bearer ").filter(|t| !t.is_empty()) else {
+        return apple_error(
+            StatusCode::UNAUTHORIZED,
+            9722,
+            "The Authorization header is not in the format Bearer {sToken}.",
+        );
+    };
+    #[derive(Deserialize)]
+    struct Decoded {
+        token: String,
+        #[serde(rename = "expDate")]
+        exp_date: String,
+    }
+    let decoded: Option<Decoded> = base64::engine::general_purpose::STANDARD
+        .decode(outer.trim())
+        .ok()
+        .and_then(|raw| serde_json::from_slice(&raw).ok());
+    let invalid = || {
+        let status = if inner.config.invalid_token_http_200 {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        apple_error(status, 9622, "Invalid authentication token")
+    };
+    let Some(decoded) = decoded else {
+        return invalid();
+    };
+    {
+        let l = inner.lock();
+        if l.revoked.contains(&decoded.token) {
+            return apple_error(
+                StatusCode::UNAUTHORIZED,
+                9625,
+                "The server has revoked the sToken.",
+            );
+        }
+        if decoded.token != l.token {
+            return invalid();
+        }
+        let expired = DateTime::parse_from_str(&decoded.exp_date, "%Y-%m-%dT%H:%M:%S%z")
+            .map(|d| d <= Utc::now())
+            .unwrap_or(true)
+            || l.expires <= Utc::now();
+        if expired {
+            return apple_error(StatusCode::UNAUTHORIZED, 9621, "The sToken has expired.");
+        }
+    }
+    next.run(request).await
+}
+
+/// Adds the fields every v2 response carries (§3).
+fn envelope(inner: &Inner, l: &Location, mut body: Value) -> Response {
+    if let Value::Object(m) = &mut body {
+        m.insert("uId".into(), json!(l.uid));
+        if inner.config.always_send_expiration || l.expires - Utc::now() <= Duration::days(15) {
+            m.insert(
+                "tokenExpirationDate".into(),
+                json!(l.expires.format("%Y-%m-%dT%H:%M:%S%z").to_string()),
+            );
+        }
+        if let Some(info) = &l.mdm_info {
+            m.insert("mdmInfo".into(), info.clone());
+        }
+    }
+    Json(body).into_response()
+}
+
+const LIMITS: &[(&str, i64)] = &[
+    ("maxAssets", 25),
+    ("maxUsers", 100),
+    ("maxNotificationLength", 512),
+    ("maxRevokeClientUserIds", 100),
+    ("maxClientUserIds", 1000),
+    ("maxSerialNumbers", 1000),
+    ("maxRevokeSerialNumbers", 100),
+    ("maxSubscriptions", 25),
+    ("maxSubscriptionClientUserIds", 1000),
+    ("maxMdmNameLength", 100),
+    ("maxMdmMetadataLength", 255),
+    ("maxMdmIdLength", 100),
+];
+
+fn limit(name: &str) -> usize {
+    LIMITS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| *v as usize)
+        .unwrap_or(0)
+}
+
+async fn service_config() -> Response {
+    let base = "https://vpp.itunes.apple.com/mdm/v2";
+    let limits: Map<String, Value> = LIMITS
+        .iter()
+        .map(|(k, v)| ((*k).into(), json!(v)))
+        .collect();
+    Json(json!({
+        "errorCodes": [
+            {"errorNumber": 9601, "errorMessage": "Login required"},
+            {"errorNumber": 9609, "errorMessage": "Registered user not found"},
+            {"errorNumber": 9621, "errorMessage": "The sToken has expired."},
+            {"errorNumber": 9646, "errorMessage": "There are too many requests for this organization."},
+            {"errorNumber": 9709, "errorMessage": "There are not enough licenses available."},
+        ],
+        "limits": limits,
+        "notificationTypes": ["ASSET_MANAGEMENT", "USER_MANAGEMENT", "USER_ASSOCIATED", "ASSET_COUNT"],
+        "urls": {
+            "clientConfig": format!("{base}/client/config"),
+            "getAssets": format!("{base}/assets"),
+            "getAssignments": format!("{base}/assignments"),
+            "associateAssets": format!("{base}/assets/associate"),
+            "disassociateAssets": format!("{base}/assets/disassociate"),
+            "revokeAssets": format!("{base}/assets/revoke"),
+            "eventStatus": format!("{base}/status"),
+            "getUsers": format!("{base}/users"),
+            "createUsers": format!("{base}/users/create"),
+            "updateUsers": format!("{base}/users/update"),
+            "retireUsers": format!("{base}/users/retire"),
+        },
+    }))
+    .into_response()
+}
+
+async fn get_client_config(State(inner): State<Arc<Inner>>) -> Response {
+    let l = inner.lock();
+    let mut body = json!({
+        "countryISO2ACode": "US",
+        "defaultPlatform": "volumestore",
+        "locationName": l.location_name,
+        "subscribedNotificationTypes": [],
+    });
+    for (k, v) in &l.client_config {
+        body[k] = v.clone();
+    }
+    envelope(&inner, &l, body)
+}
+
+async fn post_client_config(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return bad(9602, "Invalid argument");
+    };
+    let mut l = inner.lock();
+    if let Some(info) = request.get("mdmInfo") {
+        let field = |k: &str| info.get(k).and_then(Value::as_str).map(str::to_owned);
+        let (Some(id), Some(name), Some(metadata)) =
+            (field("id"), field("name"), field("metadata"))
+        else {
+            return bad(9723, "The mdmInfo must include id, name and metadata.");
+        };
+        if id.chars().count() > limit("maxMdmIdLength") {
+            return bad(9724, "The mdmInfo id is too long.");
+        }
+        if name.chars().count() > limit("maxMdmNameLength") {
+            return bad(9725, "The mdmInfo name is too long.");
+        }
+        if metadata.chars().count() > limit("maxMdmMetadataLength") {
+            return bad(9713, "The mdmInfo metadata is too long.");
+        }
+        l.mdm_info = Some(json!({"id": id, "name": name, "metadata": metadata}));
+    }
+    for key in [
+        "notificationUrl",
+        "notificationAuthToken",
+        "notificationTypes",
+    ] {
+        if let Some(v) = request.get(key) {
+            l.client_config.insert(key.into(), v.clone());
+        }
+    }
+    let body = json!({"locationName": l.location_name});
+    envelope(&inner, &l, body)
+}
+
+fn page_of<T: Clone>(
+    items: &[T],
+    page_index: usize,
+    page_size: usize,
+) -> Result<(Vec<T>, usize), Response> {
+    let total_pages = items.len().div_ceil(page_size);
+    if page_index > 0 && page_index >= total_pages {
+        return Err(bad(
+            9650,
+            "The page index must be greater than 0 and less than the total number of pages.",
+        ));
+    }
+    Ok((
+        items
+            .iter()
+            .skip(page_index * page_size)
+            .take(page_size)
+            .cloned()
+            .collect(),
+        total_pages,
+    ))
+}
+
+fn paged_body(
+    key: &str,
+    items: Vec<Value>,
+    page_index: usize,
+    total_pages: usize,
+    version: u64,
+) -> Value {
+    let mut body = json!({
+        key: items,
+        "currentPageIndex": page_index,
+        "size": items_len(&items),
+        "totalPages": total_pages,
+        "versionId": version_id(version),
+    });
+    if page_index + 1 < total_pages {
+        body["nextPageIndex"] = json!(page_index + 1);
+    }
+    body
+}
+
+fn items_len(items: &[Value]) -> usize {
+    items.len()
+}
+
+fn param<'a>(q: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
+    q.get(key).map(String::as_str)
+}
+
+fn page_index(q: &HashMap<String, String>) -> Result<usize, Response> {
+    match param(q, "pageIndex") {
+        None => Ok(0),
+        Some(s) => s.parse::<usize>().map_err(|_| {
+            bad(
+                9650,
+                "The page index must be greater than 0 and less than the total number of pages.",
+            )
+        }),
+    }
+}
+
+fn asset_json(a: &SimAsset, assigned: i64) -> Value {
+    json!({
+        "adamId": a.adam_id,
+        "pricingParam": a.pricing_param,
+        "productType": a.product_type,
+        "assignedCount": assigned,
+        "availableCount": (a.total - assigned).max(0),
+        "retiredCount": 0,
+        "totalCount": a.total,
+        "deviceAssignable": a.device_assignable,
+        "revocable": a.revocable,
+        "supportedPlatforms": a.platforms,
+    })
+}
+
+async fn get_assets(
+    State(inner): State<Arc<Inner>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let index = match page_index(&q) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let l = inner.lock();
+    let bool_param = |k: &str| param(&q, k).map(|v| v == "true");
+    let int_param = |k: &str| param(&q, k).and_then(|v| v.parse::<i64>().ok());
+    let matching: Vec<Value> = l
+        .assets
+        .values()
+        .filter(|a| param(&q, "adamId").is_none_or(|v| v == a.adam_id))
+        .filter(|a| param(&q, "pricingParam").is_none_or(|v| v == a.pricing_param))
+        .filter(|a| param(&q, "productType").is_none_or(|v| v == a.product_type))
+        .filter(|a| bool_param("deviceAssignable").is_none_or(|v| v == a.device_assignable))
+        .filter(|a| bool_param("revocable").is_none_or(|v| v == a.revocable))
+        .filter(|a| {
+            let assigned = l.assigned_count(&a.adam_id, &a.pricing_param);
+            let available = a.total - assigned;
+            int_param("minAvailableCount").is_none_or(|m| available >= m)
+                && int_param("maxAvailableCount").is_none_or(|m| available <= m)
+                && int_param("minAssignedCount").is_none_or(|m| assigned >= m)
+                && int_param("maxAssignedCount").is_none_or(|m| assigned <= m)
+        })
+        .map(|a| asset_json(a, l.assigned_count(&a.adam_id, &a.pricing_param)))
+        .collect();
+    let (items, total_pages) = match page_of(&matching, index, inner.config.page_size) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let body = paged_body("assets", items, index, total_pages, l.version);
+    envelope(&inner, &l, body)
+}
+
+async fn get_assignments(
+    State(inner): State<Arc<Inner>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let index = match page_index(&q) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let l = inner.lock();
+    let since = match param(&q, "sinceVersionId") {
+        None => None,
+        Some(s) => match parse_version(s).filter(|v| *v <= l.version) {
+            Some(v) => Some(v),
+            None => return bad(9721, "The versionId is invalid."),
+        },
+    };
+    let matching: Vec<Value> = l
+        .assignments
+        .iter()
+        .filter(|((a, p, h), v)| {
+            param(&q, "adamId").is_none_or(|x| x == a)
+                && param(&q, "pricingParam").is_none_or(|x| x == p)
+                && param(&q, "clientUserId").is_none_or(|x| *h == SimHolder::User(x.to_owned()))
+                && param(&q, "serialNumber").is_none_or(|x| *h == SimHolder::Serial(x.to_owned()))
+                && since.is_none_or(|s| **v > s)
+        })
+        .map(|((a, p, h), _)| {
+            let mut j = json!({"adamId": a, "pricingParam": p});
+            match h {
+                SimHolder::User(u) => j["clientUserId"] = json!(u),
+                SimHolder::Serial(s) => j["serialNumber"] = json!(s),
+            }
+            j
+        })
+        .collect();
+    let (items, total_pages) = match page_of(&matching, index, inner.config.page_size) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let body = paged_body("assignments", items, index, total_pages, l.version);
+    envelope(&inner, &l, body)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ManageRequest {
+    #[serde(default)]
+    assets: Vec<AssetRef>,
+    #[serde(default)]
+    client_user_ids: Vec<String>,
+    #[serde(default)]
+    serial_numbers: Vec<String>,
+}
+
+#[derive(Deserialize, Clone, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+struct AssetRef {
+    adam_id: String,
+    #[serde(default)]
+    pricing_param: Option<String>,
+}
+
+fn has_duplicates<T: std::hash::Hash + Eq>(v: &[T]) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    !v.iter().all(|x| seen.insert(x))
+}
+
+/// Synchronous checks of associate/disassociate (§3.6): nothing is processed when one fails.
+fn validate_manage(
+    body: &[u8],
+    l: &Location,
+    associate: bool,
+) -> Result<(ManageRequest, Vec<(String, String)>), Response> {
+    let request: ManageRequest =
+        serde_json::from_slice(body).map_err(|_| bad(9602, "Invalid argument"))?;
+    if request.assets.is_empty() {
+        return Err(bad(9718, "The request must include at least one asset."));
+    }
+    if request.client_user_ids.is_empty() && request.serial_numbers.is_empty() {
+        return Err(bad(
+            9719,
+            "The request must include clientUserIds or serialNumbers.",
+        ));
+    }
+    if request.assets.len() > limit("maxAssets") {
+        return Err(bad(9700, "Too many assets."));
+    }
+    if request.client_user_ids.len() > limit("maxClientUserIds") {
+        return Err(bad(9701, "Too many clientUserIds."));
+    }
+    if request.serial_numbers.len() > limit("maxSerialNumbers") {
+        return Err(bad(9702, "Too many serialNumbers."));
+    }
+    if has_duplicates(&request.assets) {
+        return Err(bad(9703, "Duplicate assets."));
+    }
+    if has_duplicates(&request.client_user_ids) {
+        return Err(bad(9704, "Duplicate clientUserIds."));
+    }
+    if has_duplicates(&request.serial_numbers) {
+        return Err(bad(9705, "Duplicate serialNumbers."));
+    }
+    let mut keys = Vec::new();
+    for a in &request.assets {
+        let key = (
+            a.adam_id.clone(),
+            a.pricing_param.clone().unwrap_or_else(|| "STDQ".into()),
+        );
+        let Some(asset) = l.assets.get(&key) else {
+            return Err(bad(
+                9602,
+                &format!("Invalid argument: unknown asset {}", a.adam_id),
+            ));
+        };
+        if associate && !request.serial_numbers.is_empty() && !asset.device_assignable {
+            return Err(bad(9707, "The asset can't be assigned to a device."));
+        }
+        if !associate && !asset.revocable {
+            return Err(bad(9706, "The asset isn't revocable."));
+        }
+        keys.push(key);
+    }
+    Ok((request, keys))
+}
+
+fn new_event(
+    inner: &Inner,
+    l: &mut Location,
+    event_type: &'static str,
+    requested: u64,
+    failures: BTreeMap<i64, (String, Value)>,
+) -> Response {
+    let failed: u64 = failures
+        .values()
+        .map(|(_, info)| info["count"].as_u64().unwrap_or(0))
+        .sum();
+    let id = format!(
+        "{:08x}-8b2e-4c3f-91d9-{:012x}",
+        inner.events.fetch_add(1, Ordering::SeqCst),
+        l.version
+    );
+    l.events.insert(
+        id.clone(),
+        Event {
+            event_type,
+            polls_left: inner.config.polls_until_complete,
+            requested,
+            completed: requested - failed,
+            failures,
+        },
+    );
+    envelope(inner, l, json!({"eventId": id}))
+}
+
+/// Records a failed (asset, holder) pair under its error number.
+fn fail(
+    failures: &mut BTreeMap<i64, (String, Value)>,
+    number: i64,
+    message: &str,
+    asset: &(String, String),
+    holder: &SimHolder,
+) {
+    let entry = failures.entry(number).or_insert_with(|| {
+        (
+            message.to_owned(),
+            json!({"assets": [], "clientUserIds": [], "serialNumbers": [], "count": 0}),
+        )
+    });
+    let info = &mut entry.1;
+    let asset_json = json!({"adamId": asset.0, "pricingParam": asset.1});
+    if !info["assets"]
+        .as_array()
+        .is_some_and(|a| a.contains(&asset_json))
+    {
+        info["assets"]
+            .as_array_mut()
+            .expect("array")
+            .push(asset_json);
+    }
+    let (key, id) = match holder {
+        SimHolder::User(u) => ("clientUserIds", u),
+        SimHolder::Serial(s) => ("serialNumbers", s),
+    };
+    if !info[key].as_array().is_some_and(|a| a.contains(&json!(id))) {
+        info[key].as_array_mut().expect("array").push(json!(id));
+    }
+    info["count"] = json!(info["count"].as_u64().unwrap_or(0) + 1);
+}
+
+fn holders_of(request: &ManageRequest) -> Vec<SimHolder> {
+    request
+        .client_user_ids
+        .iter()
+        .map(|u| SimHolder::User(u.clone()))
+        .chain(
+            request
+                .serial_numbers
+                .iter()
+                .map(|s| SimHolder::Serial(s.clone())),
+        )
+        .collect()
+}
+
+async fn associate(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+    let mut l = inner.lock();
+    let (request, assets) = match validate_manage(&body, &l, true) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let holders = holders_of(&request);
+    let mut failures = BTreeMap::new();
+    for asset in &assets {
+        for holder in &holders {
+            if let SimHolder::User(u) = holder {
+                if !l.user_active(u) {
+                    fail(
+                        &mut failures,
+                        9609,
+                        "Registered user not found",
+                        asset,
+                        holder,
+                    );
+                    continue;
+                }
+            }
+            let key = (asset.0.clone(), asset.1.clone(), holder.clone());
+            if l.assignments.contains_key(&key) {
+                continue; // Already assigned: a completed no-op (assumption).
+            }
+            let total = l.assets[asset].total;
+            if l.assigned_count(&asset.0, &asset.1) >= total {
+                fail(
+                    &mut failures,
+                    9709,
+                    "There are not enough licenses available.",
+                    asset,
+                    holder,
+                );
+                continue;
+            }
+            let v = l.bump();
+            l.assignments.insert(key, v);
+        }
+    }
+    let requested = (assets.len() * holders.len()) as u64;
+    new_event(&inner, &mut l, "ASSOCIATE", requested, failures)
+}
+
+async fn disassociate(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+    let mut l = inner.lock();
+    let (request, assets) = match validate_manage(&body, &l, false) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let holders = holders_of(&request);
+    for asset in &assets {
+        for holder in &holders {
+            if l.assignments
+                .remove(&(asset.0.clone(), asset.1.clone(), holder.clone()))
+                .is_some()
+            {
+                l.bump();
+            }
+        }
+    }
+    let requested = (assets.len() * holders.len()) as u64;
+    new_event(&inner, &mut l, "DISASSOCIATE", requested, BTreeMap::new())
+}
+
+async fn revoke(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct RevokeRequest {
+        #[serde(default)]
+        client_user_ids: Vec<String>,
+        #[serde(default)]
+        serial_numbers: Vec<String>,
+    }
+    let Ok(request) = serde_json::from_slice::<RevokeRequest>(&body) else {
+        return bad(9602, "Invalid argument");
+    };
+    if request.client_user_ids.is_empty() && request.serial_numbers.is_empty() {
+        return bad(
+            9719,
+            "The request must include clientUserIds or serialNumbers.",
+        );
+    }
+    if request.client_user_ids.len() > limit("maxRevokeClientUserIds") {
+        return bad(9701, "Too many clientUserIds.");
+    }
+    if request.serial_numbers.len() > limit("maxRevokeSerialNumbers") {
+        return bad(9702, "Too many serialNumbers.");
+    }
+    let mut l = inner.lock();
+    let holders: BTreeSet<SimHolder> = request
+        .client_user_ids
+        .into_iter()
+        .map(SimHolder::User)
+        .chain(request.serial_numbers.into_iter().map(SimHolder::Serial))
+        .collect();
+    let revocable: BTreeSet<(String, String)> = l
+        .assets
+        .iter()
+        .filter(|(_, a)| a.revocable)
+        .map(|(k, _)| k.clone())
+        .collect();
+    let before = l.assignments.len();
+    l.assignments.retain(|(a, p, h), _| {
+        !(holders.contains(h) && revocable.contains(&(a.clone(), p.clone())))
+    });
+    if l.assignments.len() != before {
+        l.bump();
+    }
+    let requested = holders.len() as u64;
+    new_event(&inner, &mut l, "REVOKE", requested, BTreeMap::new())
+}
+
+async fn status(
+    State(inner): State<Arc<Inner>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let mut l = inner.lock();
+    let Some(event) = param(&q, "eventId").and_then(|id| l.events.get_mut(id)) else {
+        return bad(9708, "The eventId wasn't found.");
+    };
+    let mut body = json!({"eventType": event.event_type, "numRequested": event.requested});
+    if event.polls_left > 0 {
+        event.polls_left -= 1;
+        body["eventStatus"] = json!("PENDING");
+        body["numCompleted"] = json!(0);
+    } else {
+        body["numCompleted"] = json!(event.completed);
+        if event.failures.is_empty() {
+            body["eventStatus"] = json!("COMPLETE");
+        } else {
+            body["eventStatus"] = json!("FAILED");
+            let failures: Vec<Value> = event
+                .failures
+                .iter()
+                .map(|(number, (message, info))| {
+                    let mut error_info = Map::new();
+                    for key in ["assets", "clientUserIds", "serialNumbers"] {
+                        if info[key].as_array().is_some_and(|a| !a.is_empty()) {
+                            error_info.insert(key.into(), info[key].clone());
+                        }
+                    }
+                    json!({"errorNumber": number, "errorMessage": message, "errorInfo": error_info})
+                })
+                .collect();
+            body["failures"] = json!(failures);
+        }
+    }
+    let l = &*l;
+    envelope(&inner, l, body)
+}
+
+async fn get_users(
+    State(inner): State<Arc<Inner>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let index = match page_index(&q) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let l = inner.lock();
+    let since = match param(&q, "sinceVersionId") {
+        None => None,
+        Some(s) => match parse_version(s).filter(|v| *v <= l.version) {
+            Some(v) => Some(v),
+            None => return bad(9721, "The versionId is invalid."),
+        },
+    };
+    let matching: Vec<Value> = l
+        .users
+        .iter()
+        .filter(|(u, v)| {
+            (param(&q, "activeOnly") != Some("true") || u.status != "Retired")
+                && (param(&q, "retiredOnly") != Some("true") || u.status == "Retired")
+                && param(&q, "clientUserId").is_none_or(|x| x == u.client_user_id)
+                && since.is_none_or(|s| *v > s)
+        })
+        .map(|(u, _)| {
+            let mut j = json!({"clientUserId": u.client_user_id, "status": u.status});
+            if let Some(e) = &u.email {
+                j["email"] = json!(e);
+            }
+            if u.status == "Registered" {
+                j["inviteCode"] = json!(format!("{:032x}", u.client_user_id.len() * 7919));
+            }
+            j
+        })
+        .collect();
+    let (items, total_pages) = match page_of(&matching, index, inner.config.page_size) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let body = paged_body("users", items, index, total_pages, l.version);
+    envelope(&inner, &l, body)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UsersRequest {
+    #[serde(default)]
+    users: Vec<RequestUser>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestUser {
+    client_user_id: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    managed_apple_id: Option<String>,
+}
+
+fn validate_users(body: &[u8]) -> Result<UsersRequest, Response> {
+    let request: UsersRequest =
+        serde_json::from_slice(body).map_err(|_| bad(9602, "Invalid argument"))?;
+    if request.users.is_empty() {
+        return Err(bad(9720, "The request must include users."));
+    }
+    if request.users.len() > limit("maxUsers") {
+        return Err(bad(9714, "Too many users."));
+    }
+    let ids: Vec<&str> = request
+        .users
+        .iter()
+        .map(|u| u.client_user_id.as_str())
+        .collect();
+    if has_duplicates(&ids) {
+        return Err(bad(9715, "Duplicate users."));
+    }
+    if request
+        .users
+        .iter()
+        .any(|u| u.email.as_deref().is_some_and(|e| !e.contains('@')))
+    {
+        return Err(bad(9717, "Invalid email."));
+    }
+    Ok(request)
+}
+
+fn user_failure(
+    failures: &mut BTreeMap<i64, (String, Value)>,
+    number: i64,
+    message: &str,
+    id: &str,
+) {
+    let entry = failures.entry(number).or_insert_with(|| {
+        (
+            message.to_owned(),
+            json!({"assets": [], "clientUserIds": [], "serialNumbers": [], "count": 0}),
+        )
+    });
+    entry.1["clientUserIds"]
+        .as_array_mut()
+        .expect("array")
+        .push(json!(id));
+    entry.1["count"] = json!(entry.1["count"].as_u64().unwrap_or(0) + 1);
+}
+
+async fn create_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+    let request = match validate_users(&body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let mut l = inner.lock();
+    let mut failures = BTreeMap::new();
+    let requested = request.users.len() as u64;
+    for u in request.users {
+        if l.user_active(&u.client_user_id) {
+            user_failure(
+                &mut failures,
+                9716,
+                "A registered user with that clientUserId already exists.",
+                &u.client_user_id,
+            );
+            continue;
+        }
+        let v = l.bump();
+        let status = if u.managed_apple_id.is_some() {
+            "Associated"
+        } else {
+            "Registered"
+        };
+        l.users.push((
+            SimVppUser {
+                client_user_id: u.client_user_id,
+                email: u.email,
+                status: status.into(),
+            },
+            v,
+        ));
+    }
+    new_event(&inner, &mut l, "CREATE", requested, failures)
+}
+
+async fn update_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+    let request = match validate_users(&body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let mut l = inner.lock();
+    let mut failures = BTreeMap::new();
+    let requested = request.users.len() as u64;
+    for u in request.users {
+        let v = l.bump();
+        match l
+            .users
+            .iter_mut()
+            .rev()
+            .find(|(x, _)| x.client_user_id == u.client_user_id && x.status != "Retired")
+        {
+            Some((user, version)) => {
+                if u.email.is_some() {
+                    user.email = u.email;
+                }
+                if u.managed_apple_id.is_some() {
+                    user.status = "Associated".into();
+                }
+                *version = v;
+            }
+            None => user_failure(
+                &mut failures,
+                9609,
+                "Registered user not found",
+                &u.client_user_id,
+            ),
+        }
+    }
+    new_event(&inner, &mut l, "UPDATE", requested, failures)
+}
+
+async fn retire_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+    let request = match validate_users(&body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let mut l = inner.lock();
+    let mut failures = BTreeMap::new();
+    let requested = request.users.len() as u64;
+    let revocable: BTreeSet<(String, String)> = l
+        .assets
+        .iter()
+        .filter(|(_, a)| a.revocable)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for u in request.users {
+        let v = l.bump();
+        match l
+            .users
+            .iter_mut()
+            .rev()
+            .find(|(x, _)| x.client_user_id == u.client_user_id && x.status != "Retired")
+        {
+            Some((user, version)) => {
+                user.status = "Retired".into();
+                *version = v;
+                // Retiring releases the user's revocable licenses (§9.3).
+                let holder = SimHolder::User(u.client_user_id.clone());
+                l.assignments.retain(|(a, p, h), _| {
+                    !(h == &holder && revocable.contains(&(a.clone(), p.clone())))
+                });
+            }
+            None => user_failure(
+                &mut failures,
+                9609,
+                "Registered user not found",
+                &u.client_user_id,
+            ),
+        }
+    }
+    new_event(&inner, &mut l, "RETIRE", requested, failures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_ids_round_trip() {
+        for v in [1, 42, 123_456] {
+            assert_eq!(parse_version(&version_id(v)), Some(v));
+        }
+        assert_eq!(parse_version("658a45d0-5a7b-11eb-b9e4-d782eaed4cfb"), None);
+    }
+
+    #[test]
+    fn stoken_decodes_like_the_documented_one() {
+        let t = make_stoken(
+            "abc",
+            DateTime::parse_from_rfc3339("2030-11-08T22:33:22Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            "ORG12345",
+        );
+        let raw = base64::engine::general_purpose::STANDARD.decode(t).unwrap();
+        let v: Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(v["expDate"], "2030-11-08T22:33:22+0000");
+        assert_eq!(v["orgName"], "ORG12345");
+    }
+}
