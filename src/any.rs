@@ -21,6 +21,8 @@ mod dispatch_registry {
 #[non_exhaustive]
 pub enum AnyProvider {
     Memory(InMemoryProvider),
+    #[cfg(feature = "apple-vpp")]
+    AppleVpp(licensekit_apple_vpp::AppleVppProvider),
     #[cfg(feature = "genesys")]
     Genesys(licensekit_genesys::GenesysProvider),
     #[cfg(feature = "salesforce")]

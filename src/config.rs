@@ -24,7 +24,11 @@ use crate::AnyProvider;
 #[non_exhaustive]
 pub enum ProviderConfig {
     Memory(MemoryConfig),
-    /// Apple VPP (not compiled into this build yet: the adapter arrives with its own crate).
+    /// Apple VPP ([`licensekit_apple_vpp::AppleVppConfig`]).
+    #[cfg(feature = "apple-vpp")]
+    AppleVpp(licensekit_apple_vpp::AppleVppConfig),
+    /// Apple VPP, compiled out: building it gives `FeatureNotEnabled`.
+    #[cfg(not(feature = "apple-vpp"))]
     AppleVpp(serde_json::Map<String, serde_json::Value>),
     /// Genesys Cloud ([`licensekit_genesys::GenesysConfig`]).
     #[cfg(feature = "genesys")]
@@ -56,6 +60,10 @@ impl AnyProvider {
     pub fn from_config(config: ProviderConfig) -> Result<AnyProvider> {
         match config {
             ProviderConfig::Memory(memory) => Ok(InMemoryProvider::new(memory)?.into()),
+            #[cfg(feature = "apple-vpp")]
+            ProviderConfig::AppleVpp(apple) => {
+                Ok(licensekit_apple_vpp::AppleVppProvider::new(apple)?.into())
+            }
             #[cfg(feature = "genesys")]
             ProviderConfig::Genesys(genesys) => {
                 Ok(licensekit_genesys::GenesysProvider::new(genesys)?.into())
@@ -64,6 +72,8 @@ impl AnyProvider {
             ProviderConfig::Salesforce(salesforce) => {
                 Ok(licensekit_salesforce::SalesforceProvider::new(salesforce)?.into())
             }
+            // Reachable whenever a vendor's feature is off.
+            #[allow(unreachable_patterns)]
             other => Err(Error::FeatureNotEnabled(other.kind())),
         }
     }
@@ -74,13 +84,23 @@ mod tests {
     use super::*;
     use licensekit_core::ErrorKind;
 
+    /// Every vendor tag parses in every build; a compiled-out vendor is `FeatureNotEnabled`.
+    /// (CI runs this with `--no-default-features`, where all three are compiled out.)
     #[test]
     fn a_provider_not_compiled_in_is_feature_not_enabled() {
-        let config: ProviderConfig =
-            serde_json::from_value(serde_json::json!({"provider": "apple-vpp", "token": "x"}))
-                .unwrap();
-        let err = AnyProvider::from_config(config).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::FeatureNotEnabled);
+        #[allow(unused_mut)]
+        let mut compiled_out: Vec<serde_json::Value> = Vec::new();
+        #[cfg(not(feature = "apple-vpp"))]
+        compiled_out.push(serde_json::json!({"provider": "apple-vpp", "stoken": "x"}));
+        #[cfg(not(feature = "genesys"))]
+        compiled_out.push(serde_json::json!({"provider": "genesys", "region": "x"}));
+        #[cfg(not(feature = "salesforce"))]
+        compiled_out.push(serde_json::json!({"provider": "salesforce", "auth": {}}));
+        for value in compiled_out {
+            let config: ProviderConfig = serde_json::from_value(value).unwrap();
+            let err = AnyProvider::from_config(config).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::FeatureNotEnabled);
+        }
     }
 
     #[test]

@@ -17,6 +17,10 @@ pub mod report;
 pub use any::AnyProvider;
 
 pub use config::ProviderConfig;
+/// The Apple VPP adapter (feature `apple-vpp`).
+#[cfg(feature = "apple-vpp")]
+pub use licensekit_apple_vpp as apple_vpp;
+
 /// The Genesys Cloud adapter (feature `genesys`).
 #[cfg(feature = "genesys")]
 pub use licensekit_genesys as genesys;

@@ -123,3 +123,55 @@ async fn salesforce_through_any_provider_passes_the_suite() {
     };
     run_all(&any, &fixture).await;
 }
+
+/// Apple VPP, configured from JSON, through `AnyProvider` (events polled every millisecond).
+#[cfg(feature = "apple-vpp")]
+#[tokio::test]
+async fn apple_vpp_through_any_provider_passes_the_suite() {
+    use licensekit::testkit::Fixture;
+    use licensekit::{HolderId, ProductId, ProviderConfig, ProviderKind};
+    use licensekit_sim::apple::{AppleSeed, AppleSim, AppleSimConfig, SimAsset};
+
+    let seed = AppleSeed {
+        assets: vec![
+            SimAsset::app("361309726", 5000),
+            SimAsset::app("408709785", 30),
+        ],
+        ..AppleSeed::demo(1700)
+    };
+    let sim = AppleSim::start(
+        seed,
+        AppleSimConfig {
+            page_size: 300,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let config: ProviderConfig = serde_json::from_value(serde_json::json!({
+        "provider": "apple-vpp",
+        "stoken": sim.stoken(),
+        "base_url": sim.base_url(),
+        "allow_http": true,
+        "poll_interval_secs": 0.001,
+        "poll_timeout_secs": 5,
+        "mdm_info": {"id": "licensekit-conformance", "name": "licensekit", "metadata": "test"},
+    }))
+    .unwrap();
+    let any = AnyProvider::from_config(config).unwrap();
+    assert_eq!(any.kind(), ProviderKind::AppleVpp);
+    let fixture = Fixture {
+        product: ProductId::new("361309726:STDQ"),
+        scarce_product: Some((ProductId::new("408709785:STDQ"), 30)),
+        users: (0..1700)
+            .filter(|i| i % 10 != 9)
+            .map(|i| HolderId::user(format!("user-{i:04}")))
+            .collect(),
+        devices: (0..4)
+            .map(|i| HolderId::device(format!("DMPX{i:04}")))
+            .collect(),
+        unknown_user: Some(HolderId::user("nobody-here")),
+        unknown_product: ProductId::new("123:STDQ"),
+    };
+    run_all(&any, &fixture).await;
+}

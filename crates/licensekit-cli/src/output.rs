@@ -125,6 +125,7 @@ pub fn report_table(report: &Report) -> String {
 
     let multi = report.people.iter().filter(|p| {
         let mut vendors: Vec<ProviderKind> = p.accounts.iter().map(|a| a.provider).collect();
+        vendors.sort();
         vendors.dedup();
         vendors.len() > 1
     });

@@ -7,6 +7,9 @@
 //!   emails in mixed case), plus 3 bots without email and one license holder that is no longer in
 //!   the directory. cloudCX2 for even people (125 seats configured), cloudCX3 for every 6th from 1
 //!   (36 seats configured: over-allocated), the WEM add-on for every 10th, cloudCX1 for the bots.
+//! - Apple VPP: people 0–149 as managed users `person-000`… (every 40th from 11 retired); an app
+//!   (120 seats) for odd people, a book (20 seats) for even people below 40, and a second app
+//!   (40 seats) on 38 shared iPads (devices).
 //! - Salesforce: people 100–299 as users (every 25th from 3 inactive); `acme` (110 seats) for even
 //!   people, `crm_tools` (20 seats, full) for people 100–119, `sitewide` (site license).
 
@@ -14,9 +17,14 @@ use std::collections::HashMap;
 
 use licensekit::AnyProvider;
 
-/// The people of the demo org.
+/// The people of the demo org (Salesforce's users run up to the last of them).
+#[cfg_attr(not(feature = "salesforce"), allow(dead_code))]
 pub const PEOPLE: usize = 300;
 
+#[cfg_attr(
+    not(any(feature = "apple-vpp", feature = "genesys", feature = "salesforce")),
+    allow(dead_code)
+)]
 pub fn email(i: usize) -> String {
     format!("person{i:03}@example.com")
 }
@@ -25,6 +33,8 @@ pub fn email(i: usize) -> String {
 pub struct Sandbox {
     pub providers: Vec<AnyProvider>,
     pub aliases: HashMap<String, String>,
+    #[cfg(feature = "apple-vpp")]
+    _apple: licensekit_sim::apple::AppleSim,
     #[cfg(feature = "genesys")]
     _genesys: licensekit_sim::genesys::GenesysSim,
     #[cfg(feature = "salesforce")]
@@ -36,6 +46,12 @@ pub async fn start() -> std::io::Result<Sandbox> {
     let mut providers: Vec<AnyProvider> = Vec::new();
     #[allow(unused_mut)]
     let mut aliases = HashMap::new();
+    #[cfg(feature = "apple-vpp")]
+    let apple = {
+        let (sim, provider) = apple().await?;
+        providers.push(provider);
+        sim
+    };
     #[cfg(feature = "genesys")]
     let genesys = {
         let (sim, provider) = genesys(&mut aliases).await?;
@@ -51,6 +67,8 @@ pub async fn start() -> std::io::Result<Sandbox> {
     Ok(Sandbox {
         providers,
         aliases,
+        #[cfg(feature = "apple-vpp")]
+        _apple: apple,
         #[cfg(feature = "genesys")]
         _genesys: genesys,
         #[cfg(feature = "salesforce")]
@@ -58,8 +76,72 @@ pub async fn start() -> std::io::Result<Sandbox> {
     })
 }
 
+#[cfg_attr(
+    not(any(feature = "apple-vpp", feature = "genesys", feature = "salesforce")),
+    allow(dead_code)
+)]
 fn to_io(e: licensekit::Error) -> std::io::Error {
     std::io::Error::other(e.to_string())
+}
+
+#[cfg(feature = "apple-vpp")]
+async fn apple() -> std::io::Result<(licensekit_sim::apple::AppleSim, AnyProvider)> {
+    use licensekit::apple_vpp::{AppleVppConfig, AppleVppProvider};
+    use licensekit_sim::apple::{
+        AppleSeed, AppleSim, AppleSimConfig, SimAsset, SimHolder, SimVppUser,
+    };
+
+    let mut seed = AppleSeed {
+        org_name: "Example Org".into(),
+        location_name: "Headquarters".into(),
+        assets: vec![
+            SimAsset::app("361309726", 120),
+            SimAsset::app("408709785", 40),
+            SimAsset::book("1439786743", 20),
+        ],
+        users: Vec::new(),
+        assignments: Vec::new(),
+    };
+    for i in 0..150 {
+        let id = format!("person-{i:03}");
+        seed.users.push(SimVppUser {
+            client_user_id: id.clone(),
+            email: Some(email(i)),
+            status: if i % 40 == 11 {
+                "Retired".into()
+            } else {
+                "Registered".into()
+            },
+        });
+        if i % 2 == 1 {
+            seed.assignments.push((
+                "361309726".into(),
+                "STDQ".into(),
+                SimHolder::User(id.clone()),
+            ));
+        }
+        if i % 2 == 0 && i < 40 {
+            seed.assignments
+                .push(("1439786743".into(), "STDQ".into(), SimHolder::User(id)));
+        }
+    }
+    for ipad in 0..38 {
+        seed.assignments.push((
+            "408709785".into(),
+            "STDQ".into(),
+            SimHolder::Serial(format!("DMPSBX{ipad:04}")),
+        ));
+    }
+    let sim = AppleSim::start(seed, AppleSimConfig::default()).await?;
+    let config = AppleVppConfig::new(secrecy::SecretString::from(sim.stoken()))
+        .with_base_url(sim.base_url())
+        .allow_http(true)
+        .with_polling(
+            std::time::Duration::from_millis(20),
+            std::time::Duration::from_secs(30),
+        );
+    let provider = AppleVppProvider::new(config).map_err(to_io)?;
+    Ok((sim, provider.into()))
 }
 
 #[cfg(feature = "genesys")]

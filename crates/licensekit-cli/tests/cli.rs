@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+#[cfg(feature = "genesys")]
 use licensekit_sim::genesys::user_id;
+#[cfg(feature = "genesys")]
 use serde_json::Value;
 
 fn licensekit(args: &[&str], dir: &Path) -> Output {
@@ -23,7 +25,7 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-#[cfg(all(feature = "genesys", feature = "salesforce"))]
+#[cfg(all(feature = "apple-vpp", feature = "genesys", feature = "salesforce"))]
 #[test]
 fn report_json_has_the_exact_figures_of_the_demo_org() {
     let dir = tempfile::tempdir().unwrap();
@@ -105,9 +107,37 @@ fn report_json_has_the_exact_figures_of_the_demo_org() {
     assert_eq!(acme["assigned_source"], "vendor");
     assert_eq!(product("sitewide")["unlimited"], true);
 
-    // 160 Genesys holders + 110 Salesforce holders, 73 in both.
+    let apple = totals("apple-vpp");
+    assert_eq!(
+        (
+            apple["seats_total"].as_u64(),
+            apple["seats_assigned"].as_u64()
+        ),
+        (Some(180), Some(133))
+    );
+    assert_eq!(apple["holders_in_directory"], 150);
+    assert_eq!(
+        report["devices"].as_array().unwrap().len(),
+        38,
+        "shared iPads are devices, not people"
+    );
+
+    // Holders: 160 in Genesys, 110 in Salesforce, 95 in Apple; 240 people, 73 in both Genesys and
+    // Salesforce, 122 in at least two vendors.
     let people = report["people"].as_array().unwrap();
-    assert_eq!(people.len(), 197);
+    assert_eq!(people.len(), 240);
+    let in_two_or_more = people.iter().filter(|p| {
+        let mut vendors: Vec<&str> = p["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["provider"].as_str().unwrap())
+            .collect();
+        vendors.sort();
+        vendors.dedup();
+        vendors.len() >= 2
+    });
+    assert_eq!(in_two_or_more.count(), 122);
     let multi = people.iter().filter(|p| {
         let accounts = p["accounts"].as_array().unwrap();
         accounts.iter().any(|a| a["provider"] == "genesys")
@@ -124,9 +154,13 @@ fn report_json_has_the_exact_figures_of_the_demo_org() {
     assert_eq!(report["unmatched"].as_array().unwrap().len(), 4);
 
     let reclaim = report["reclaim"].as_array().unwrap();
-    assert_eq!(reclaim.len(), 22);
+    assert_eq!(reclaim.len(), 26);
     let by_reason = |r: &str| reclaim.iter().filter(|c| c["reason"] == r).count();
-    assert_eq!(by_reason("holder_inactive"), 21);
+    assert_eq!(
+        by_reason("holder_inactive"),
+        25,
+        "17 Genesys, 5 Salesforce, 4 retired Apple users"
+    );
     assert_eq!(by_reason("holder_unknown_to_directory"), 1);
     assert!(
         reclaim
@@ -135,7 +169,7 @@ fn report_json_has_the_exact_figures_of_the_demo_org() {
     );
 }
 
-#[cfg(all(feature = "genesys", feature = "salesforce"))]
+#[cfg(all(feature = "apple-vpp", feature = "genesys", feature = "salesforce"))]
 #[test]
 fn report_csv_and_table() {
     let dir = tempfile::tempdir().unwrap();
@@ -150,7 +184,7 @@ fn report_csv_and_table() {
         lines[0],
         "provider,product_id,name,total,total_source,assigned,assigned_source,available,utilization_pct,over_allocated_by"
     );
-    assert_eq!(lines.len(), 8, "7 products");
+    assert_eq!(lines.len(), 11, "10 products");
     assert!(
         lines.contains(&"genesys,cloudCX3,Genesys Cloud CX 3,36,configured,40,counted,0,111.1,4"),
         "{csv}"
@@ -172,14 +206,16 @@ fn report_csv_and_table() {
     );
     assert_eq!(out.status.code(), Some(0));
     let written = std::fs::read_to_string(dir.path().join("reclaim.csv")).unwrap();
-    assert_eq!(written.lines().count(), 23, "header + 22 candidates");
+    assert_eq!(written.lines().count(), 27, "header + 26 candidates");
 
     let out = licensekit(&["report", "--sandbox", "-q"], dir.path());
     let table = stdout(&out);
     assert!(table.contains("OVER-ALLOCATED by 4"), "{table}");
-    assert!(table.contains("Reclaim candidates: 22"), "{table}");
+    assert!(table.contains("Reclaim candidates: 26"), "{table}");
     assert!(
-        table.contains("197 matched by email (73 in more than one vendor); 4 holders unmatched"),
+        table.contains(
+            "240 matched by email (122 in more than one vendor); 4 holders unmatched; 38 devices"
+        ),
         "{table}"
     );
 }
