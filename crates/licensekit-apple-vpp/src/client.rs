@@ -174,11 +174,14 @@ impl AppleClient {
         self.page("users", query, page_index).await
     }
 
-    async fn event<B: Serialize>(&self, path: &'static str, body: &B) -> Result<String> {
-        // Not idempotent at the transport level: a repeat submits a second event. Repeating the
-        // *work* is harmless (associating an assigned pair is a no-op), but the adapter re-checks
-        // state rather than resend blindly.
-        let response: EventResponse = self.http.json(ApiRequest::post(path).json(body)?).await?;
+    async fn event<B: Serialize>(
+        &self,
+        path: &'static str,
+        body: &B,
+        idempotent: bool,
+    ) -> Result<String> {
+        let request = ApiRequest::post(path).json(body)?.idempotent(idempotent);
+        let response: EventResponse = self.http.json(request).await?;
         Ok(response.event_id)
     }
 
@@ -190,7 +193,9 @@ impl AppleClient {
         serial_numbers: &[String],
     ) -> Result<String> {
         let body = serde_json::json!({"assets": assets, "clientUserIds": client_user_ids, "serialNumbers": serial_numbers});
-        self.event("assets/associate", &body).await
+        // Safe to repeat after a lost response: associating an assigned pair is a no-op, so the
+        // second event completes without a second seat.
+        self.event("assets/associate", &body, true).await
     }
 
     /// `POST /assets/disassociate`: returns the event id.
@@ -201,7 +206,8 @@ impl AppleClient {
         serial_numbers: &[String],
     ) -> Result<String> {
         let body = serde_json::json!({"assets": assets, "clientUserIds": client_user_ids, "serialNumbers": serial_numbers});
-        self.event("assets/disassociate", &body).await
+        // Safe to repeat: disassociating a free pair is a no-op.
+        self.event("assets/disassociate", &body, true).await
     }
 
     /// `POST /assets/revoke`: every revocable asset of these users/devices; returns the event id.
@@ -212,7 +218,7 @@ impl AppleClient {
     ) -> Result<String> {
         let body =
             serde_json::json!({"clientUserIds": client_user_ids, "serialNumbers": serial_numbers});
-        self.event("assets/revoke", &body).await
+        self.event("assets/revoke", &body, true).await
     }
 
     /// `POST /users/create|update|retire`: returns the event id.
@@ -222,7 +228,9 @@ impl AppleClient {
             UserAction::Update => "users/update",
             UserAction::Retire => "users/retire",
         };
-        self.event(path, &serde_json::json!({"users": users})).await
+        // Not repeated on an unknown outcome: a retried retire would answer "user not found".
+        self.event(path, &serde_json::json!({"users": users}), false)
+            .await
     }
 
     /// `GET /status?eventId=`.

@@ -54,6 +54,14 @@ pub struct GenesysConfig {
     /// Per-request timeout in seconds (default 30).
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// Pause when `inin-ratelimit-count` reaches `inin-ratelimit-allowed`, until
+    /// `inin-ratelimit-reset` (default true).
+    #[serde(default = "default_true")]
+    pub honor_rate_limit_headers: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_page_size() -> u32 {
@@ -87,6 +95,7 @@ impl GenesysConfig {
             max_concurrency: default_concurrency(),
             seat_totals: BTreeMap::new(),
             timeout_secs: default_timeout(),
+            honor_rate_limit_headers: true,
         }
     }
 
@@ -118,6 +127,17 @@ impl GenesysConfig {
 
     pub fn with_requests_per_minute(mut self, rpm: Option<u32>) -> Self {
         self.requests_per_minute = rpm;
+        self
+    }
+
+    /// Per-request timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout_secs = timeout.as_secs().max(1);
+        self
+    }
+
+    pub fn with_rate_limit_headers(mut self, honor: bool) -> Self {
+        self.honor_rate_limit_headers = honor;
         self
     }
 
@@ -166,12 +186,20 @@ impl GenesysConfig {
         self.validate()?;
         let token_url = self.token_url();
         check_url(ProviderKind::Genesys, &token_url, self.allow_http)?;
-        let pacer = self.requests_per_minute.map(|rpm| {
+        let rate = self.requests_per_minute.map(|rpm| {
             let rpm = NonZeroU32::new(rpm).expect("validated");
             // No burst: a fixed 60 s window on the vendor side must never see more than `rpm`.
-            Arc::new(RateLimit::per_minute(rpm, NonZeroU32::MIN))
-                as Arc<dyn licensekit_core::client::Pacer>
+            RateLimit::per_minute(rpm, NonZeroU32::MIN)
         });
+        let pacer: Option<Arc<dyn licensekit_core::client::Pacer>> =
+            if rate.is_none() && !self.honor_rate_limit_headers {
+                None
+            } else {
+                Some(Arc::new(crate::pacing::GenesysPacer::new(
+                    rate,
+                    self.honor_rate_limit_headers,
+                )))
+            };
         let base = HttpClient::builder(ProviderKind::Genesys, self.api_base_url())
             .allow_http(self.allow_http)
             .timeout(Duration::from_secs(self.timeout_secs))

@@ -8,6 +8,7 @@
 mod client;
 mod config;
 mod error;
+mod pacing;
 mod provider;
 pub mod region;
 pub mod wire;

@@ -196,19 +196,21 @@ impl SalesforceProvider {
             .await
     }
 
-    async fn send(&self, request: ApiRequest) -> Result<ApiResponse> {
-        let response = self.http().await?.send(request).await?;
-        if let Some(usage) = response
-            .header("sforce-limit-info")
-            .and_then(ApiUsage::parse)
-        {
-            *self
-                .inner
-                .api_usage
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) = Some(usage);
-        }
-        Ok(response)
+    /// Sends a request and decodes its JSON, recording `Sforce-Limit-Info` on the way.
+    async fn call<T: DeserializeOwned>(&self, request: ApiRequest) -> Result<T> {
+        let usage = &self.inner.api_usage;
+        self.http()
+            .await?
+            .send_with(request, |response: ApiResponse| {
+                if let Some(u) = response
+                    .header("sforce-limit-info")
+                    .and_then(ApiUsage::parse)
+                {
+                    *usage.lock().unwrap_or_else(|p| p.into_inner()) = Some(u);
+                }
+                response.json()
+            })
+            .await
     }
 
     /// The org's API usage as last reported by Salesforce.
@@ -239,7 +241,7 @@ impl SalesforceProvider {
                         ApiRequest::absolute(Method::GET, url, "GET query/{locator}")
                     }
                 };
-                let page: QueryPage<T> = this.send(request).await?.json()?;
+                let page: QueryPage<T> = this.call(request).await?;
                 let next = match (page.done, page.next_records_url) {
                     (true, _) => None,
                     (false, Some(url)) => Some(url),
@@ -458,7 +460,7 @@ impl SalesforceProvider {
                     let request = ApiRequest::post("composite/sobjects")
                         .json(&body)?
                         .idempotent(true);
-                    self.send(request).await?.json::<Vec<CollectionResult>>()
+                    self.call::<Vec<CollectionResult>>(request).await
                 }
                 .await;
                 (chunk, result)
@@ -506,8 +508,7 @@ impl SalesforceProvider {
                 let request = ApiRequest::delete("composite/sobjects")
                     .query("ids", ids.join(","))
                     .query("allOrNone", "false");
-                let result =
-                    async { self.send(request).await?.json::<Vec<CollectionResult>>() }.await;
+                let result = self.call::<Vec<CollectionResult>>(request).await;
                 (chunk, result)
             })
             .buffer_unordered(self.inner.max_concurrency)

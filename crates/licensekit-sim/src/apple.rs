@@ -32,7 +32,36 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::faults::{Fault, FaultInjector, Faults, VendorFaults};
 use crate::{CallCounter, Running};
+
+/// Apple's own fault answers (§7.1, §7.3).
+struct AppleFaultBodies;
+
+impl VendorFaults for AppleFaultBodies {
+    fn throttled(&self, retry_after: axum::http::HeaderValue) -> Response {
+        let mut r = apple_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            9646,
+            "There are too many requests for this organization.",
+        );
+        r.headers_mut().insert("Retry-After", retry_after);
+        r
+    }
+    fn server_error(&self) -> Response {
+        apple_error(StatusCode::INTERNAL_SERVER_ERROR, 9603, "Internal error")
+    }
+    fn unavailable(&self) -> Response {
+        apple_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            9729,
+            "The service is temporarily unavailable.",
+        )
+    }
+    fn token_expired(&self) -> Response {
+        apple_error(StatusCode::UNAUTHORIZED, 9621, "The sToken has expired.")
+    }
+}
 
 /// Unlimited (free) assets report this total (§3.4).
 pub const UNLIMITED: i64 = 2_147_483_647;
@@ -231,6 +260,7 @@ struct Inner {
     location: Mutex<Location>,
     calls: CallCounter,
     events: AtomicU64,
+    faults: FaultInjector,
 }
 
 impl Inner {
@@ -285,6 +315,7 @@ impl AppleSim {
             location: Mutex::new(location),
             calls: CallCounter::default(),
             events: AtomicU64::new(1),
+            faults: FaultInjector::new(AppleFaultBodies),
         });
         let running = Running::serve(router(inner.clone())).await?;
         Ok(AppleSim { inner, running })
@@ -297,6 +328,16 @@ impl AppleSim {
 
     pub fn calls(&self) -> &CallCounter {
         &self.inner.calls
+    }
+
+    /// Injects faults into authenticated requests (`None` turns them off).
+    pub fn set_faults(&self, faults: Option<Faults>) {
+        self.inner.faults.set(faults);
+    }
+
+    /// Faults injected so far.
+    pub fn faults_injected(&self) -> BTreeMap<Fault, u64> {
+        self.inner.faults.injected()
     }
 
     /// The location's valid sToken.
@@ -382,7 +423,11 @@ fn router(inner: Arc<Inner>) -> Router {
         .route("/mdm/v2/users/create", post(create_users))
         .route("/mdm/v2/users/update", post(update_users))
         .route("/mdm/v2/users/retire", post(retire_users))
-        .route_layer(middleware::from_fn_with_state(inner.clone(), require_token));
+        .route_layer(middleware::from_fn_with_state(inner.clone(), require_token))
+        .route_layer(middleware::from_fn_with_state(
+            inner.faults.clone(),
+            crate::faults::inject,
+        ));
     Router::new()
         .route("/mdm/v2/service/config", get(service_config))
         .merge(authed)

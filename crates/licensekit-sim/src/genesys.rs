@@ -33,7 +33,49 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::faults::{Fault, FaultInjector, Faults, VendorFaults};
 use crate::{CallCounter, Running};
+
+/// Genesys's own fault answers (spec §2, §6).
+struct GenesysFaultBodies;
+
+impl VendorFaults for GenesysFaultBodies {
+    fn throttled(&self, retry_after: HeaderValue) -> Response {
+        let ctx = CorrelationId("fault-429".into());
+        let mut r = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too.many.requests.retry.after",
+            "Rate limit exceeded the maximum. Retry the request in [1] seconds",
+            &ctx,
+        );
+        r.headers_mut().insert("Retry-After", retry_after);
+        r
+    }
+    fn server_error(&self) -> Response {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal.server.error",
+            "The server encountered an unexpected condition.",
+            &CorrelationId("fault-500".into()),
+        )
+    }
+    fn unavailable(&self) -> Response {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service.unavailable",
+            "Service Unavailable",
+            &CorrelationId("fault-503".into()),
+        )
+    }
+    fn token_expired(&self) -> Response {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "bad.credentials",
+            "Invalid login credentials.",
+            &CorrelationId("fault-401".into()),
+        )
+    }
+}
 
 /// A license definition as seeded.
 #[derive(Debug, Clone)]
@@ -142,8 +184,11 @@ pub struct GenesysSimConfig {
     pub token_lifetime: Duration,
     pub max_page_size: usize,
     pub max_batch_user_ids: usize,
-    /// Requests per 60 s per token; `None` = unlimited (the real default is 300, §4).
+    /// Requests per `rate_limit_window` per token; `None` = unlimited (the real limit is 300 per
+    /// minute, §4). When set, successful responses carry `inin-ratelimit-count/allowed/reset`.
     pub rate_limit_per_minute: Option<usize>,
+    /// The window of `rate_limit_per_minute` (60 s unless a test shortens it).
+    pub rate_limit_window: Duration,
 }
 
 impl Default for GenesysSimConfig {
@@ -155,6 +200,7 @@ impl Default for GenesysSimConfig {
             max_page_size: 100,
             max_batch_user_ids: 100,
             rate_limit_per_minute: None,
+            rate_limit_window: Duration::from_secs(60),
         }
     }
 }
@@ -182,6 +228,7 @@ struct Inner {
     calls: CallCounter,
     correlation: AtomicU64,
     rate_limited: AtomicU64,
+    faults: FaultInjector,
 }
 
 /// A running Genesys simulator. Dropping it stops the server.
@@ -223,6 +270,7 @@ impl GenesysSim {
             calls: CallCounter::default(),
             correlation: AtomicU64::new(1),
             rate_limited: AtomicU64::new(0),
+            faults: FaultInjector::new(GenesysFaultBodies),
         });
         let running = Running::serve(router(inner.clone())).await?;
         Ok(GenesysSim { inner, running })
@@ -239,6 +287,16 @@ impl GenesysSim {
 
     pub fn config(&self) -> &GenesysSimConfig {
         &self.inner.config
+    }
+
+    /// Injects faults into API requests (`None` turns them off).
+    pub fn set_faults(&self, faults: Option<Faults>) {
+        self.inner.faults.set(faults);
+    }
+
+    /// Faults injected so far.
+    pub fn faults_injected(&self) -> BTreeMap<Fault, u64> {
+        self.inner.faults.injected()
     }
 
     /// Tokens issued so far.
@@ -326,6 +384,11 @@ fn router(inner: Arc<Inner>) -> Router {
         .route_layer(middleware::from_fn_with_state(
             inner.clone(),
             require_bearer,
+        ))
+        // Outermost: faults strike before authentication, as a gateway's would.
+        .route_layer(middleware::from_fn_with_state(
+            inner.faults.clone(),
+            crate::faults::inject,
         ));
     Router::new()
         .route("/oauth/token", post(post_token))
@@ -396,6 +459,7 @@ async fn require_bearer(State(inner): State<Arc<Inner>>, request: Request, next:
         }
     };
     let now = Instant::now();
+    let mut usage: Option<(usize, usize, u64)> = None;
     let retry_after = {
         let mut state = inner.lock();
         let Some(t) = state.tokens.get_mut(token).filter(|t| t.expires_at > now) else {
@@ -409,7 +473,7 @@ async fn require_bearer(State(inner): State<Arc<Inner>>, request: Request, next:
         match inner.config.rate_limit_per_minute {
             None => None,
             Some(limit) => {
-                let window = Duration::from_secs(60);
+                let window = inner.config.rate_limit_window;
                 while t
                     .recent
                     .front()
@@ -422,6 +486,11 @@ async fn require_bearer(State(inner): State<Arc<Inner>>, request: Request, next:
                     Some((window - now.duration_since(oldest)).as_secs().max(1))
                 } else {
                     t.recent.push_back(now);
+                    let oldest = *t.recent.front().expect("just pushed");
+                    let reset = (window.saturating_sub(now.duration_since(oldest)))
+                        .as_secs()
+                        .max(1);
+                    usage = Some((t.recent.len(), limit, reset));
                     None
                 }
             }
@@ -440,7 +509,15 @@ async fn require_bearer(State(inner): State<Arc<Inner>>, request: Request, next:
             .insert("Retry-After", HeaderValue::from(seconds));
         return response;
     }
-    next.run(request).await
+    let mut response = next.run(request).await;
+    if let Some((count, allowed, reset)) = usage {
+        // Rate-limit headers of successful calls (spec §6; whether still sent live is uncertain).
+        let headers = response.headers_mut();
+        headers.insert("inin-ratelimit-count", HeaderValue::from(count as u64));
+        headers.insert("inin-ratelimit-allowed", HeaderValue::from(allowed as u64));
+        headers.insert("inin-ratelimit-reset", HeaderValue::from(reset));
+    }
+    response
 }
 
 async fn unexpected(

@@ -13,6 +13,8 @@ use tokio::task::JoinHandle;
 
 // Handlers return `Result<T, Response>` (axum's idiom for early error answers); the size of a
 // `Response` in the error variant does not matter on a simulator's request path.
+pub mod faults;
+
 #[cfg(feature = "apple-vpp")]
 #[allow(clippy::result_large_err)]
 pub mod apple;

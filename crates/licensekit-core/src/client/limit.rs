@@ -13,6 +13,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub trait Pacer: Send + Sync + fmt::Debug {
     /// Waits until one more request may start.
     async fn until_ready(&self);
+
+    /// Sees every response's headers, so a pacer can follow the vendor's rate-limit headers.
+    fn observe(&self, _headers: &http::HeaderMap) {}
 }
 
 /// A token-bucket rate from a vendor's documented limit (governor).
@@ -78,6 +81,13 @@ impl RequestLimiter {
 
     pub fn max_in_flight(&self) -> usize {
         self.max_in_flight
+    }
+
+    /// Passes a response's headers to the pacer.
+    pub fn observe(&self, headers: &http::HeaderMap) {
+        if let Some(pacer) = &self.pacer {
+            pacer.observe(headers);
+        }
     }
 
     /// Waits for a slot and the pacer; the slot is held until the permit drops.

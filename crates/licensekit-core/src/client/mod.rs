@@ -560,15 +560,27 @@ impl HttpClient {
         }
     }
 
-    /// Sends `request` and decodes the JSON answer.
+    /// Sends `request` and decodes the JSON answer (see [`HttpClient::send_with`]).
     pub async fn json<T: DeserializeOwned>(&self, request: ApiRequest) -> Result<T> {
-        self.send(request).await?.json()
+        self.send_with(request, |response| response.json()).await
+    }
+
+    /// Sends `request` and returns the response undecoded.
+    pub async fn send(&self, request: ApiRequest) -> Result<ApiResponse> {
+        self.send_with(request, Ok).await
     }
 
     /// Sends `request`, retrying as [`classify`] decides within the [`RetryConfig`] budget, with
-    /// one credential re-fetch on 401. Returns the response, or the error of the last attempt
-    /// (wrapped in `RetriesExhausted` when it was retried).
-    pub async fn send(&self, request: ApiRequest) -> Result<ApiResponse> {
+    /// one credential re-fetch on 401, and hands the response to `finish` (usually a decoder).
+    /// A response `finish` cannot decode — truncated JSON, an HTML page from a proxy — is treated
+    /// like a broken connection: the request may have been applied, so it is retried only when
+    /// idempotent. Returns `finish`'s value, or the error of the last attempt (wrapped in
+    /// `RetriesExhausted` when it was retried).
+    pub async fn send_with<T>(
+        &self,
+        request: ApiRequest,
+        mut finish: impl FnMut(ApiResponse) -> Result<T>,
+    ) -> Result<T> {
         let inner = &self.inner;
         let url = self.url_for(&request)?;
         let started = tokio::time::Instant::now();
@@ -590,7 +602,13 @@ impl HttpClient {
                 .instrument(span.clone())
                 .await?;
             let (error, failure, rejected_token) = match outcome {
-                Attempt::Done(response) => return Ok(response),
+                Attempt::Done(response) => match finish(response) {
+                    Ok(value) => return Ok(value),
+                    Err(e) if e.kind() == crate::ErrorKind::Decode => {
+                        (e, Failure::Transport { sent: true }, None)
+                    }
+                    Err(e) => return Err(e),
+                },
                 Attempt::Failed {
                     error,
                     failure,
@@ -718,6 +736,7 @@ impl HttpClient {
         let status = response.status();
         tracing::Span::current().record("status", status.as_u16());
         let headers = response.headers().clone();
+        inner.limiter.observe(&headers);
         let body = match read_limited(response, inner.max_body_bytes).await {
             Ok(body) => body,
             Err(BodyError::TooLarge) => {

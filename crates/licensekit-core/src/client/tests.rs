@@ -305,7 +305,7 @@ async fn next_page_links_must_stay_on_the_same_origin() {
 
 #[tokio::test]
 async fn oversized_bodies_and_non_json_answers_are_decode_errors() {
-    let (base, _server) = serve(|_, _, path| {
+    let (base, server) = serve(|_, _, path| {
         if path == "/big" {
             json(200, &format!("\"{}\"", "x".repeat(5000)))
         } else {
@@ -319,12 +319,18 @@ async fn oversized_bodies_and_non_json_answers_are_decode_errors() {
     .await;
     let c = HttpClient::builder(ProviderKind::Genesys, &base)
         .allow_http(true)
+        .retry(fast_retry())
         .max_body_bytes(1024)
         .build()
         .unwrap();
     let err = c.send(ApiRequest::get("/big")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Decode);
     assert!(err.to_string().contains("more than 1024 bytes"), "{err}");
+    assert_eq!(
+        server.calls.load(Ordering::SeqCst),
+        1,
+        "a size limit is not retried"
+    );
     let err = c
         .json::<serde_json::Value>(ApiRequest::get("/html"))
         .await
@@ -334,6 +340,37 @@ async fn oversized_bodies_and_non_json_answers_are_decode_errors() {
         err.to_string().contains("text/html") && err.to_string().contains("genesys"),
         "{err}"
     );
+    assert_eq!(
+        server.calls.load(Ordering::SeqCst),
+        5,
+        "an undecodable answer to a GET is retried"
+    );
+}
+
+#[tokio::test]
+async fn a_truncated_answer_is_retried_only_when_idempotent() {
+    let (base, server) = serve(|n, _, _| {
+        if n % 2 == 1 {
+            json(200, r#"{"ok": tr"#)
+        } else {
+            json(200, r#"{"ok": true}"#)
+        }
+    })
+    .await;
+    let c = client(&base);
+    let v: serde_json::Value = c
+        .json(ApiRequest::post("/x").idempotent(true))
+        .await
+        .unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(server.calls.load(Ordering::SeqCst), 2);
+    // A non-idempotent mutation whose answer was cut may have been applied: not resent.
+    let err = c
+        .json::<serde_json::Value>(ApiRequest::post("/x"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert_eq!(server.calls.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]

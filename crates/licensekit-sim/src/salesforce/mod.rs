@@ -32,7 +32,45 @@ use axum::{Json, Router};
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
+use crate::faults::{Fault, FaultInjector, Faults, VendorFaults};
 use crate::{CallCounter, Running};
+
+/// Salesforce's own fault answers (§2.6, §2.8). Salesforce documents no 429; an edge answering
+/// 429 is modelled with an error code the daily-quota meaning does not use.
+struct SalesforceFaultBodies;
+
+impl VendorFaults for SalesforceFaultBodies {
+    fn throttled(&self, retry_after: HeaderValue) -> Response {
+        let mut r = rest_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_REQUESTS",
+            "Too many requests; retry later",
+        );
+        r.headers_mut().insert("Retry-After", retry_after);
+        r
+    }
+    fn server_error(&self) -> Response {
+        rest_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UNKNOWN_EXCEPTION",
+            "An unexpected error occurred. Please include this ErrorId if you contact support.",
+        )
+    }
+    fn unavailable(&self) -> Response {
+        rest_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVER_UNAVAILABLE",
+            "Server is temporarily unavailable",
+        )
+    }
+    fn token_expired(&self) -> Response {
+        rest_error(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_SESSION_ID",
+            "Session expired or invalid",
+        )
+    }
+}
 use soql::{Cond, Literal, Op, SoqlError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,11 +207,12 @@ impl SalesforceSeed {
                     },
                 })
                 .collect(),
-            assignments: vec![
-                ("crm_tools".into(), 0),
-                ("crm_tools".into(), 2),
-                ("crm_tools".into(), 4),
-            ],
+            // Users 0, 2 and 4 hold crm_tools, when the org has them.
+            assignments: [0, 2, 4]
+                .into_iter()
+                .filter(|i| *i < users)
+                .map(|i| ("crm_tools".into(), i))
+                .collect(),
         }
     }
 }
@@ -229,8 +268,12 @@ struct Org {
     tokens: HashSet<String>,
     tokens_issued: u64,
     api_used: u64,
-    cursors: HashMap<String, (Vec<Value>, usize)>,
+    /// Query locator -> the whole result; pages are read by offset, so a locator can be read
+    /// again (a client retrying a lost page). The oldest results are dropped past a cap.
+    cursors: BTreeMap<String, Arc<Vec<Value>>>,
     deleted: HashSet<String>,
+    /// (PackageLicenseId, UserId) -> UserPackageLicense id: the uniqueness Salesforce enforces.
+    upl_by_pair: HashMap<(String, String), String>,
     duplicate_attempts: u64,
     queries: Vec<String>,
 }
@@ -268,6 +311,7 @@ struct Inner {
     calls: CallCounter,
     base_url: OnceLock<String>,
     cursor_seq: AtomicU64,
+    faults: FaultInjector,
 }
 
 impl Inner {
@@ -338,6 +382,7 @@ impl SalesforceSim {
             calls: CallCounter::default(),
             base_url: OnceLock::new(),
             cursor_seq: AtomicU64::new(1),
+            faults: FaultInjector::new(SalesforceFaultBodies),
         });
         let running = Running::serve(router(inner.clone())).await?;
         inner.base_url.set(running.base_url()).expect("set once");
@@ -351,6 +396,16 @@ impl SalesforceSim {
 
     pub fn calls(&self) -> &CallCounter {
         &self.inner.calls
+    }
+
+    /// Injects faults into API requests (`None` turns them off).
+    pub fn set_faults(&self, faults: Option<Faults>) {
+        self.inner.faults.set(faults);
+    }
+
+    /// Faults injected so far.
+    pub fn faults_injected(&self) -> BTreeMap<Fault, u64> {
+        self.inner.faults.injected()
     }
 
     /// The 18-char id of the package with this namespace.
@@ -445,6 +500,11 @@ fn router(inner: Arc<Inner>) -> Router {
         .route_layer(middleware::from_fn_with_state(
             inner.clone(),
             require_session,
+        ))
+        // Outermost: faults strike before authentication, as a gateway's would.
+        .route_layer(middleware::from_fn_with_state(
+            inner.faults.clone(),
+            crate::faults::inject,
         ));
     Router::new()
         .route("/services/oauth2/token", post(token))
@@ -775,23 +835,6 @@ fn coerce(ty: FieldType, literal: &Literal) -> Result<Value, SoqlError> {
     })
 }
 
-fn check_cond(object: &'static str, cond: &Cond) -> Result<(), SoqlError> {
-    match cond {
-        Cond::And(a, b) | Cond::Or(a, b) => {
-            check_cond(object, a)?;
-            check_cond(object, b)
-        }
-        Cond::Cmp(path, _, lit) => {
-            let (_, _, ty) = resolve(object, path)?;
-            coerce(ty, lit).map(|_| ())
-        }
-        Cond::In(path, lits, _) => {
-            let (_, _, ty) = resolve(object, path)?;
-            lits.iter().try_for_each(|l| coerce(ty, l).map(|_| ()))
-        }
-    }
-}
-
 fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_i64()?.partial_cmp(&y.as_i64()?),
@@ -801,34 +844,61 @@ fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
     }
 }
 
-fn eval(org: &Org, object: &'static str, record: &Record, cond: &Cond) -> bool {
-    match cond {
-        Cond::And(a, b) => eval(org, object, record, a) && eval(org, object, record, b),
-        Cond::Or(a, b) => eval(org, object, record, a) || eval(org, object, record, b),
+/// A checked condition with its literals coerced once (ids normalised, `IN` lists hashed).
+enum Compiled {
+    And(Box<Compiled>, Box<Compiled>),
+    Or(Box<Compiled>, Box<Compiled>),
+    Cmp(Vec<String>, Op, Value),
+    In(Vec<String>, HashSet<String>, bool),
+}
+
+fn compile(object: &'static str, cond: &Cond) -> Result<Compiled, SoqlError> {
+    Ok(match cond {
+        Cond::And(a, b) => {
+            Compiled::And(Box::new(compile(object, a)?), Box::new(compile(object, b)?))
+        }
+        Cond::Or(a, b) => {
+            Compiled::Or(Box::new(compile(object, a)?), Box::new(compile(object, b)?))
+        }
         Cond::Cmp(path, op, lit) => {
-            let (_, _, ty) = resolve(object, path).expect("checked");
-            let want = coerce(ty, lit).expect("checked");
+            let (_, _, ty) = resolve(object, path)?;
+            Compiled::Cmp(path.clone(), *op, coerce(ty, lit)?)
+        }
+        Cond::In(path, lits, negated) => {
+            let (_, _, ty) = resolve(object, path)?;
+            let set = lits
+                .iter()
+                .map(|l| coerce(ty, l).map(|v| v.to_string()))
+                .collect::<Result<_, _>>()?;
+            Compiled::In(path.clone(), set, *negated)
+        }
+    })
+}
+
+fn eval(org: &Org, object: &'static str, record: &Record, cond: &Compiled) -> bool {
+    match cond {
+        Compiled::And(a, b) => eval(org, object, record, a) && eval(org, object, record, b),
+        Compiled::Or(a, b) => eval(org, object, record, a) || eval(org, object, record, b),
+        Compiled::Cmp(path, op, want) => {
             let have = value_at(org, object, record, path);
+            let ordering = compare(&have, want);
             match op {
-                Op::Eq => have == want,
-                Op::Ne => have != want,
-                Op::Lt => compare(&have, &want) == Some(std::cmp::Ordering::Less),
-                Op::Gt => compare(&have, &want) == Some(std::cmp::Ordering::Greater),
+                Op::Eq => &have == want,
+                Op::Ne => &have != want,
+                Op::Lt => ordering == Some(std::cmp::Ordering::Less),
+                Op::Gt => ordering == Some(std::cmp::Ordering::Greater),
                 Op::Le => matches!(
-                    compare(&have, &want),
+                    ordering,
                     Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
                 ),
                 Op::Ge => matches!(
-                    compare(&have, &want),
+                    ordering,
                     Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)
                 ),
             }
         }
-        Cond::In(path, lits, negated) => {
-            let (_, _, ty) = resolve(object, path).expect("checked");
-            let have = value_at(org, object, record, path);
-            let found = lits.iter().any(|l| coerce(ty, l).expect("checked") == have);
-            found != *negated
+        Compiled::In(path, set, negated) => {
+            set.contains(&value_at(org, object, record, path).to_string()) != *negated
         }
     }
 }
@@ -908,26 +978,26 @@ fn batch_size(headers: &HeaderMap, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Rows not yet served of one query: where they start in the full result, and its size.
-struct Remaining {
-    rows: Vec<Value>,
+/// Where a page starts in a query result, and the result's locator once one was handed out.
+struct Slice {
+    rows: Arc<Vec<Value>>,
     offset: usize,
-    total: usize,
-    /// The query locator, once one was handed out.
     locator: Option<String>,
 }
 
-/// Serves up to `size` rows; the rest is kept under a query locator (§2.2).
-fn page(inner: &Inner, org: &mut Org, batch: Remaining, size: usize, version: &str) -> Response {
-    let Remaining {
-        mut rows,
+/// Serves rows `offset..offset + size` of a query result, keeping the result under a locator
+/// while pages remain (§2.2).
+fn page(inner: &Inner, org: &mut Org, slice: Slice, size: usize, version: &str) -> Response {
+    let Slice {
+        rows,
         offset,
-        total,
         locator,
-    } = batch;
-    let rest = rows.split_off(size.min(rows.len()));
-    let done = rest.is_empty();
-    let mut body = json!({"totalSize": total, "done": done, "records": rows});
+    } = slice;
+    let total = rows.len();
+    let end = (offset + size).min(total);
+    let records: Vec<Value> = rows.get(offset..end).unwrap_or(&[]).to_vec();
+    let done = end >= total;
+    let mut body = json!({"totalSize": total, "done": done, "records": records});
     if !done {
         let base = locator.unwrap_or_else(|| {
             format!(
@@ -935,11 +1005,11 @@ fn page(inner: &Inner, org: &mut Org, batch: Remaining, size: usize, version: &s
                 inner.cursor_seq.fetch_add(1, Ordering::SeqCst)
             )
         });
-        let next_offset = offset + size;
-        body["nextRecordsUrl"] = json!(format!(
-            "/services/data/{version}/query/{base}-{next_offset}"
-        ));
-        org.cursors.insert(base, (rest, total));
+        body["nextRecordsUrl"] = json!(format!("/services/data/{version}/query/{base}-{end}"));
+        org.cursors.insert(base, rows);
+        while org.cursors.len() > 256 {
+            org.cursors.pop_first();
+        }
     }
     Json(body).into_response()
 }
@@ -989,11 +1059,15 @@ async fn query(
             return rest_error(StatusCode::BAD_REQUEST, e.code, &e.message);
         }
     }
-    if let Some(c) = &parsed.filter {
-        if let Err(e) = check_cond(object, c) {
-            return rest_error(StatusCode::BAD_REQUEST, e.code, &e.message);
-        }
-    }
+    let filter = match parsed
+        .filter
+        .as_ref()
+        .map(|c| compile(object, c))
+        .transpose()
+    {
+        Ok(f) => f,
+        Err(e) => return rest_error(StatusCode::BAD_REQUEST, e.code, &e.message),
+    };
     if let Some((f, _)) = &parsed.order_by {
         if let Err(e) = resolve(object, f) {
             return rest_error(StatusCode::BAD_REQUEST, e.code, &e.message);
@@ -1002,12 +1076,7 @@ async fn query(
     let mut matched: Vec<&Record> = org
         .table(object)
         .map(|(_, r)| r)
-        .filter(|r| {
-            parsed
-                .filter
-                .as_ref()
-                .is_none_or(|c| eval(&org, object, r, c))
-        })
+        .filter(|r| filter.as_ref().is_none_or(|c| eval(&org, object, r, c)))
         .collect();
     if let Some((f, asc)) = &parsed.order_by {
         matched.sort_by(|a, b| {
@@ -1023,15 +1092,13 @@ async fn query(
         .iter()
         .map(|r| project(&org, object, r, &parsed.fields, &version))
         .collect();
-    let total = rows.len();
     let size = batch_size(&headers, inner.config.default_batch_size);
-    let batch = Remaining {
-        rows,
+    let slice = Slice {
+        rows: Arc::new(rows),
         offset: 0,
-        total,
         locator: None,
     };
-    page(&inner, &mut org, batch, size, &version)
+    page(&inner, &mut org, slice, size, &version)
 }
 
 async fn query_more(
@@ -1050,7 +1117,7 @@ async fn query_more(
         );
     };
     let mut org = inner.lock();
-    let Some((rows, total)) = org.cursors.remove(&base) else {
+    let Some(rows) = org.cursors.get(&base).cloned() else {
         return rest_error(
             StatusCode::BAD_REQUEST,
             "INVALID_QUERY_LOCATOR",
@@ -1058,13 +1125,12 @@ async fn query_more(
         );
     };
     let size = batch_size(&headers, inner.config.default_batch_size);
-    let batch = Remaining {
+    let slice = Slice {
         rows,
         offset,
-        total,
         locator: Some(base),
     };
-    page(&inner, &mut org, batch, size, &version)
+    page(&inner, &mut org, slice, size, &version)
 }
 
 /// Inserts one UserPackageLicense, enforcing the business rules; `Err((statusCode, message))`.
@@ -1102,8 +1168,8 @@ fn create_upl(
         ));
     }
     if org
-        .table("UserPackageLicense")
-        .any(|(_, r)| r["PackageLicenseId"] == json!(package_id) && r["UserId"] == json!(user_id))
+        .upl_by_pair
+        .contains_key(&(package_id.clone(), user_id.clone()))
     {
         org.duplicate_attempts += 1;
         return Err((
@@ -1131,6 +1197,8 @@ fn create_upl(
     r.insert("IsRevoked".into(), json!(false));
     r.insert("CreatedDate".into(), json!("2026-11-24T10:00:00.000+0000"));
     let id = org.insert("UserPackageLicense", r);
+    org.upl_by_pair
+        .insert((package_id.clone(), user_id.clone()), id.clone());
     if let Some(p) = org
         .records
         .get_mut("PackageLicense")

@@ -1,0 +1,233 @@
+//! Fault injection shared by every simulator: a seeded fraction of API requests fail in the ways
+//! real vendor APIs do, so tests can prove nothing is lost or doubled under faults.
+//!
+//! Each simulator supplies its vendor's own bodies for throttling, server errors and expired
+//! tokens ([`VendorFaults`]); the kinds that are vendor-neutral (dropped connections, lost
+//! responses, truncated JSON, HTML pages from a proxy) are built here.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// One kind of fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Fault {
+    /// 429 with `Retry-After` in seconds (1); nothing applied.
+    ThrottleSeconds,
+    /// 429 with `Retry-After` as an HTTP-date one second ahead; nothing applied.
+    ThrottleHttpDate,
+    /// 503; nothing applied.
+    Unavailable,
+    /// 500 with the vendor's error body; nothing applied.
+    ServerError,
+    /// The connection breaks before a response body arrives; nothing applied.
+    DropConnection,
+    /// The request is applied, then the response is delayed past the client's timeout.
+    LostResponse,
+    /// 401 as for an expired access token; nothing applied.
+    TokenExpired,
+    /// The request is applied and the JSON answer truncated.
+    TruncatedJson,
+    /// An HTML error page with status 200 (a captive proxy); nothing applied.
+    HtmlPage200,
+    /// An HTML error page with status 502 (a gateway); nothing applied.
+    HtmlPage502,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 10] = [
+        Fault::ThrottleSeconds,
+        Fault::ThrottleHttpDate,
+        Fault::Unavailable,
+        Fault::ServerError,
+        Fault::DropConnection,
+        Fault::LostResponse,
+        Fault::TokenExpired,
+        Fault::TruncatedJson,
+        Fault::HtmlPage200,
+        Fault::HtmlPage502,
+    ];
+}
+
+/// Which faults, how often, deterministic under `seed`.
+#[derive(Debug, Clone)]
+pub struct Faults {
+    pub seed: u64,
+    /// Fraction of requests that fail (0.0–1.0).
+    pub rate: f64,
+    pub kinds: Vec<Fault>,
+    /// How long a lost response is held (longer than the client's timeout).
+    pub lost_response_delay: Duration,
+}
+
+impl Faults {
+    pub fn new(seed: u64, rate: f64, kinds: &[Fault]) -> Self {
+        Faults {
+            seed,
+            rate,
+            kinds: kinds.to_vec(),
+            lost_response_delay: Duration::from_millis(800),
+        }
+    }
+}
+
+/// The vendor-specific fault answers.
+pub trait VendorFaults: Send + Sync + 'static {
+    fn throttled(&self, retry_after: HeaderValue) -> Response;
+    fn server_error(&self) -> Response;
+    fn unavailable(&self) -> Response;
+    fn token_expired(&self) -> Response;
+}
+
+/// Shared state of a simulator's fault layer.
+#[derive(Clone)]
+pub struct FaultInjector {
+    inner: Arc<InjectorInner>,
+}
+
+struct InjectorInner {
+    faults: Mutex<Option<Faults>>,
+    counter: AtomicU64,
+    injected: Mutex<BTreeMap<Fault, u64>>,
+    vendor: Box<dyn VendorFaults>,
+}
+
+impl std::fmt::Debug for FaultInjector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultInjector")
+            .field("injected", &self.injected())
+            .finish_non_exhaustive()
+    }
+}
+
+/// splitmix64: a well-mixed hash of the seed and the request number.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+impl FaultInjector {
+    pub fn new(vendor: impl VendorFaults) -> Self {
+        FaultInjector {
+            inner: Arc::new(InjectorInner {
+                faults: Mutex::new(None),
+                counter: AtomicU64::new(0),
+                injected: Mutex::new(BTreeMap::new()),
+                vendor: Box::new(vendor),
+            }),
+        }
+    }
+
+    /// Turns faults on (or off with `None`); the request counter restarts, so a seed replays.
+    pub fn set(&self, faults: Option<Faults>) {
+        *self.inner.faults.lock().unwrap_or_else(|p| p.into_inner()) = faults;
+        self.inner.counter.store(0, Ordering::SeqCst);
+    }
+
+    /// Faults injected so far, by kind.
+    pub fn injected(&self) -> BTreeMap<Fault, u64> {
+        self.inner
+            .injected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn pick(&self) -> Option<(Fault, Duration)> {
+        let faults = self
+            .inner
+            .faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        if faults.kinds.is_empty() {
+            return None;
+        }
+        let n = self.inner.counter.fetch_add(1, Ordering::SeqCst);
+        let roll = mix(faults.seed ^ mix(n));
+        if (roll >> 11) as f64 / (1u64 << 53) as f64 >= faults.rate {
+            return None;
+        }
+        let kind = faults.kinds[(mix(roll) % faults.kinds.len() as u64) as usize];
+        *self
+            .inner
+            .injected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(kind)
+            .or_default() += 1;
+        Some((kind, faults.lost_response_delay))
+    }
+}
+
+fn html(status: StatusCode) -> Response {
+    (
+        status,
+        [("content-type", "text/html")],
+        "<html><body><h1>Service error</h1></body></html>",
+    )
+        .into_response()
+}
+
+/// The axum middleware: `middleware::from_fn_with_state(injector, inject)` on a simulator's API
+/// routes.
+pub async fn inject(
+    State(injector): State<FaultInjector>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some((fault, delay)) = injector.pick() else {
+        return next.run(request).await;
+    };
+    let vendor = &injector.inner.vendor;
+    match fault {
+        Fault::ThrottleSeconds => vendor.throttled(HeaderValue::from_static("1")),
+        Fault::ThrottleHttpDate => {
+            let at = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(1));
+            vendor.throttled(HeaderValue::from_str(&at).expect("an HTTP-date is a valid header"))
+        }
+        Fault::Unavailable => vendor.unavailable(),
+        Fault::ServerError => vendor.server_error(),
+        Fault::TokenExpired => vendor.token_expired(),
+        Fault::HtmlPage200 => html(StatusCode::OK),
+        Fault::HtmlPage502 => html(StatusCode::BAD_GATEWAY),
+        Fault::DropConnection => {
+            let broken = futures::stream::once(async {
+                Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other(
+                    "injected: connection dropped",
+                ))
+            });
+            (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                Body::from_stream(broken),
+            )
+                .into_response()
+        }
+        Fault::LostResponse => {
+            let response = next.run(request).await;
+            tokio::time::sleep(delay).await;
+            response
+        }
+        Fault::TruncatedJson => {
+            let response = next.run(request).await;
+            let (parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let cut = bytes.slice(..bytes.len() / 2);
+            let mut response = Response::from_parts(parts, Body::from(cut));
+            response.headers_mut().remove("content-length");
+            response
+        }
+    }
+}
