@@ -1323,6 +1323,8 @@ fn delete_upl(org: &mut Org, id: &str) -> Result<(), (&'static str, String)> {
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    let user = record["UserId"].as_str().unwrap_or_default().to_owned();
+    org.upl_by_pair.remove(&(package.clone(), user));
     if let Some(p) = org
         .records
         .get_mut("PackageLicense")
