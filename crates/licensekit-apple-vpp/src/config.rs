@@ -37,6 +37,12 @@ pub struct AppleVppConfig {
     pub max_concurrency: usize,
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// Largest response body accepted, in bytes (default 8 MiB); larger is a `Decode` error.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: usize,
+}
+fn default_max_response_bytes() -> usize {
+    8 * 1024 * 1024
 }
 
 fn default_base_url() -> String {
@@ -66,6 +72,7 @@ impl AppleVppConfig {
             poll_timeout_secs: default_poll_timeout(),
             max_concurrency: default_concurrency(),
             timeout_secs: default_timeout(),
+            max_response_bytes: default_max_response_bytes(),
         }
     }
 

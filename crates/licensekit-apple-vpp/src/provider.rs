@@ -286,6 +286,7 @@ impl AppleVppProvider {
             .retry(retry)
             .limiter(RequestLimiter::unpaced(config.max_concurrency.max(1)))
             .classifier(Arc::new(inspector))
+            .max_body_bytes(config.max_response_bytes)
             .credentials(Arc::new(StaticToken::new(config.stoken.clone())))
             .build()?;
         Ok(AppleVppProvider {

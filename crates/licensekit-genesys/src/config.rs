@@ -58,6 +58,12 @@ pub struct GenesysConfig {
     /// `inin-ratelimit-reset` (default true).
     #[serde(default = "default_true")]
     pub honor_rate_limit_headers: bool,
+    /// Largest response body accepted, in bytes (default 8 MiB); larger is a `Decode` error.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: usize,
+}
+fn default_max_response_bytes() -> usize {
+    8 * 1024 * 1024
 }
 
 fn default_true() -> bool {
@@ -96,6 +102,7 @@ impl GenesysConfig {
             seat_totals: BTreeMap::new(),
             timeout_secs: default_timeout(),
             honor_rate_limit_headers: true,
+            max_response_bytes: default_max_response_bytes(),
         }
     }
 
@@ -206,6 +213,7 @@ impl GenesysConfig {
             .retry(retry)
             .limiter(RequestLimiter::new(self.max_concurrency, pacer))
             .classifier(Arc::new(GenesysErrors))
+            .max_body_bytes(self.max_response_bytes)
             .build()?;
         let oauth = OAuth2ClientCredentials::new(
             ProviderKind::Genesys,

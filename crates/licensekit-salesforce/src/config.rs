@@ -57,6 +57,12 @@ pub struct SalesforceConfig {
     /// Per-request timeout in seconds (default 60).
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// Largest response body accepted, in bytes (default 8 MiB); larger is a `Decode` error.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: usize,
+}
+fn default_max_response_bytes() -> usize {
+    8 * 1024 * 1024
 }
 
 fn default_version() -> String {
@@ -77,6 +83,7 @@ impl SalesforceConfig {
             allow_http: false,
             max_concurrency: default_concurrency(),
             timeout_secs: default_timeout(),
+            max_response_bytes: default_max_response_bytes(),
         }
     }
 

@@ -82,6 +82,7 @@ struct Inner {
     allow_http: bool,
     max_concurrency: usize,
     timeout: Duration,
+    max_response_bytes: usize,
     retry: RetryConfig,
     /// Set at construction for a given session, or after the first token for a grant.
     http: OnceCell<HttpClient>,
@@ -108,6 +109,7 @@ impl SalesforceProvider {
             allow_http: config.allow_http,
             max_concurrency: config.max_concurrency.max(1),
             timeout,
+            max_response_bytes: config.max_response_bytes,
             retry,
             http: OnceCell::new(),
             grant: None,
@@ -549,6 +551,7 @@ fn build_http(inner: &Inner, instance_url: &str) -> Result<HttpClient> {
         .retry(inner.retry)
         .limiter(RequestLimiter::unpaced(inner.max_concurrency))
         .classifier(Arc::new(SalesforceErrors))
+        .max_body_bytes(inner.max_response_bytes)
         .build()
 }
 
