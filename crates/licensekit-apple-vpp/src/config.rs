@@ -40,6 +40,9 @@ pub struct AppleVppConfig {
     /// Largest response body accepted, in bytes (default 8 MiB); larger is a `Decode` error.
     #[serde(default = "default_max_response_bytes")]
     pub max_response_bytes: usize,
+    /// Requests per minute (Apple publishes no rate; 9646 answers excess). Default: unpaced.
+    #[serde(default)]
+    pub requests_per_minute: Option<u32>,
 }
 fn default_max_response_bytes() -> usize {
     8 * 1024 * 1024
@@ -73,6 +76,7 @@ impl AppleVppConfig {
             max_concurrency: default_concurrency(),
             timeout_secs: default_timeout(),
             max_response_bytes: default_max_response_bytes(),
+            requests_per_minute: None,
         }
     }
 

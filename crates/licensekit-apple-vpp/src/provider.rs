@@ -276,6 +276,19 @@ impl AppleVppProvider {
         token::check_not_expired(&token, Utc::now())?;
         check_url(KIND, &config.base_url, config.allow_http)?;
         let observed = Arc::new(Mutex::new(Observed::default()));
+        let pacer: Option<Arc<dyn licensekit_core::client::Pacer>> =
+            match config.requests_per_minute {
+                None => None,
+                Some(rpm) => {
+                    let rpm = std::num::NonZeroU32::new(rpm).ok_or_else(|| {
+                        Error::config("apple-vpp: requests_per_minute must be at least 1")
+                    })?;
+                    Some(Arc::new(licensekit_core::client::RateLimit::per_minute(
+                        rpm,
+                        std::num::NonZeroU32::MIN,
+                    )))
+                }
+            };
         let inspector = AppleResponses {
             our_mdm_id: config.mdm_info.as_ref().map(|m| m.id.clone()),
             observed: observed.clone(),
@@ -284,7 +297,7 @@ impl AppleVppProvider {
             .allow_http(config.allow_http)
             .timeout(std::time::Duration::from_secs(config.timeout_secs))
             .retry(retry)
-            .limiter(RequestLimiter::unpaced(config.max_concurrency.max(1)))
+            .limiter(RequestLimiter::new(config.max_concurrency.max(1), pacer))
             .classifier(Arc::new(inspector))
             .max_body_bytes(config.max_response_bytes)
             .credentials(Arc::new(StaticToken::new(config.stoken.clone())))

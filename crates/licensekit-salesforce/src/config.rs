@@ -60,6 +60,9 @@ pub struct SalesforceConfig {
     /// Largest response body accepted, in bytes (default 8 MiB); larger is a `Decode` error.
     #[serde(default = "default_max_response_bytes")]
     pub max_response_bytes: usize,
+    /// Requests per minute, when the org's allocation should be spread (default: unpaced).
+    #[serde(default)]
+    pub requests_per_minute: Option<u32>,
 }
 fn default_max_response_bytes() -> usize {
     8 * 1024 * 1024
@@ -84,6 +87,7 @@ impl SalesforceConfig {
             max_concurrency: default_concurrency(),
             timeout_secs: default_timeout(),
             max_response_bytes: default_max_response_bytes(),
+            requests_per_minute: None,
         }
     }
 

@@ -83,6 +83,7 @@ struct Inner {
     max_concurrency: usize,
     timeout: Duration,
     max_response_bytes: usize,
+    pacer: Option<Arc<dyn licensekit_core::client::Pacer>>,
     retry: RetryConfig,
     /// Set at construction for a given session, or after the first token for a grant.
     http: OnceCell<HttpClient>,
@@ -110,6 +111,7 @@ impl SalesforceProvider {
             max_concurrency: config.max_concurrency.max(1),
             timeout,
             max_response_bytes: config.max_response_bytes,
+            pacer: per_minute_pacer(config.requests_per_minute)?,
             retry,
             http: OnceCell::new(),
             grant: None,
@@ -534,6 +536,16 @@ impl SalesforceProvider {
     }
 }
 
+/// An even pace of `rpm` requests per minute without bursts, shared by all requests.
+fn per_minute_pacer(rpm: Option<u32>) -> Result<Option<Arc<dyn licensekit_core::client::Pacer>>> {
+    let Some(rpm) = rpm else { return Ok(None) };
+    let rpm = std::num::NonZeroU32::new(rpm)
+        .ok_or_else(|| Error::config("salesforce: requests_per_minute must be at least 1"))?;
+    Ok(Some(Arc::new(
+        licensekit_core::client::RateLimit::per_minute(rpm, std::num::NonZeroU32::MIN),
+    )))
+}
+
 fn token_url(login_url: &str) -> String {
     format!("{}/services/oauth2/token", login_url.trim_end_matches('/'))
 }
@@ -549,7 +561,10 @@ fn build_http(inner: &Inner, instance_url: &str) -> Result<HttpClient> {
         .allow_http(inner.allow_http)
         .timeout(inner.timeout)
         .retry(inner.retry)
-        .limiter(RequestLimiter::unpaced(inner.max_concurrency))
+        .limiter(RequestLimiter::new(
+            inner.max_concurrency,
+            inner.pacer.clone(),
+        ))
         .classifier(Arc::new(SalesforceErrors))
         .max_body_bytes(inner.max_response_bytes)
         .build()

@@ -222,6 +222,8 @@ struct Location {
     assignments: BTreeMap<(String, String, SimHolder), u64>,
     version: u64,
     events: HashMap<String, Event>,
+    /// All assignment keys in listing order at `.0` (a version), for unfiltered listings.
+    order: Mutex<Option<(u64, Arc<Vec<(String, String, SimHolder)>>)>>,
 }
 
 impl Location {
@@ -306,6 +308,7 @@ impl AppleSim {
             assignments: BTreeMap::new(),
             version: 1,
             events: HashMap::new(),
+            order: Mutex::new(None),
         };
         for (adam, pricing, holder) in seed.assignments {
             location.assignments.insert((adam, pricing, holder), 1);
@@ -333,6 +336,11 @@ impl AppleSim {
     /// Injects faults into authenticated requests (`None` turns them off).
     pub fn set_faults(&self, faults: Option<Faults>) {
         self.inner.faults.set(faults);
+    }
+
+    /// The fault, latency and rate-limit layer of this simulator's API.
+    pub fn network(&self) -> &FaultInjector {
+        &self.inner.faults
     }
 
     /// Faults injected so far.
@@ -779,7 +787,40 @@ async fn get_assignments(
             None => return bad(9721, "The versionId is invalid."),
         },
     };
-    let matching: Vec<Value> = l
+    let unfiltered = [
+        "adamId",
+        "pricingParam",
+        "clientUserId",
+        "serialNumber",
+        "sinceVersionId",
+    ]
+    .iter()
+    .all(|k| param(&q, k).is_none());
+    if unfiltered {
+        // A page of an unfiltered listing is a slice of the cached order (rebuilt on change).
+        let order = {
+            let mut cache = l.order.lock().unwrap_or_else(|p| p.into_inner());
+            match &*cache {
+                Some((v, order)) if *v == l.version && order.len() == l.assignments.len() => {
+                    order.clone()
+                }
+                _ => {
+                    let order = Arc::new(l.assignments.keys().cloned().collect::<Vec<_>>());
+                    *cache = Some((l.version, order.clone()));
+                    order
+                }
+            }
+        };
+        let (keys, total_pages) = match page_of(&order, index, inner.config.page_size) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let items: Vec<Value> = keys.iter().map(assignment_json).collect();
+        let body = paged_body("assignments", items, index, total_pages, l.version);
+        return envelope(&inner, &l, body);
+    }
+    // References first; only the requested page is rendered as JSON.
+    let matching: Vec<&(String, String, SimHolder)> = l
         .assignments
         .iter()
         .filter(|((a, p, h), v)| {
@@ -789,21 +830,24 @@ async fn get_assignments(
                 && param(&q, "serialNumber").is_none_or(|x| *h == SimHolder::Serial(x.to_owned()))
                 && since.is_none_or(|s| **v > s)
         })
-        .map(|((a, p, h), _)| {
-            let mut j = json!({"adamId": a, "pricingParam": p});
-            match h {
-                SimHolder::User(u) => j["clientUserId"] = json!(u),
-                SimHolder::Serial(s) => j["serialNumber"] = json!(s),
-            }
-            j
-        })
+        .map(|(key, _)| key)
         .collect();
-    let (items, total_pages) = match page_of(&matching, index, inner.config.page_size) {
+    let (keys, total_pages) = match page_of(&matching, index, inner.config.page_size) {
         Ok(p) => p,
         Err(r) => return r,
     };
+    let items: Vec<Value> = keys.into_iter().map(assignment_json).collect();
     let body = paged_body("assignments", items, index, total_pages, l.version);
     envelope(&inner, &l, body)
+}
+
+fn assignment_json((a, p, h): &(String, String, SimHolder)) -> Value {
+    let mut j = json!({"adamId": a, "pricingParam": p});
+    match h {
+        SimHolder::User(u) => j["clientUserId"] = json!(u),
+        SimHolder::Serial(s) => j["serialNumber"] = json!(s),
+    }
+    j
 }
 
 #[derive(Deserialize)]

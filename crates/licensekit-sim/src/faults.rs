@@ -97,6 +97,17 @@ struct InjectorInner {
     counter: AtomicU64,
     injected: Mutex<BTreeMap<Fault, u64>>,
     vendor: Box<dyn VendorFaults>,
+    /// Added to every API request, like a network round trip.
+    latency: Mutex<Duration>,
+    /// At most `limit` requests per `window` (all callers together); excess answered 429.
+    rate: Mutex<Option<RateWindow>>,
+    throttled: AtomicU64,
+}
+
+struct RateWindow {
+    limit: usize,
+    window: Duration,
+    recent: std::collections::VecDeque<tokio::time::Instant>,
 }
 
 impl std::fmt::Debug for FaultInjector {
@@ -123,6 +134,9 @@ impl FaultInjector {
                 counter: AtomicU64::new(0),
                 injected: Mutex::new(BTreeMap::new()),
                 vendor: Box::new(vendor),
+                latency: Mutex::new(Duration::ZERO),
+                rate: Mutex::new(None),
+                throttled: AtomicU64::new(0),
             }),
         }
     }
@@ -131,6 +145,52 @@ impl FaultInjector {
     pub fn set(&self, faults: Option<Faults>) {
         *self.inner.faults.lock().unwrap_or_else(|p| p.into_inner()) = faults;
         self.inner.counter.store(0, Ordering::SeqCst);
+    }
+
+    /// Adds `latency` to every API request (benchmarks: a realistic round trip).
+    pub fn set_latency(&self, latency: Duration) {
+        *self.inner.latency.lock().unwrap_or_else(|p| p.into_inner()) = latency;
+    }
+
+    /// Allows at most `limit` API requests per `window`, answering the excess 429 with
+    /// `Retry-After` (for vendors whose own simulator has no rate limit).
+    pub fn set_rate_limit(&self, limit: Option<(usize, Duration)>) {
+        *self.inner.rate.lock().unwrap_or_else(|p| p.into_inner()) =
+            limit.map(|(limit, window)| RateWindow {
+                limit: limit.max(1),
+                window,
+                recent: Default::default(),
+            });
+    }
+
+    /// 429s answered by the rate limit so far.
+    pub fn throttled(&self) -> u64 {
+        self.inner.throttled.load(Ordering::SeqCst)
+    }
+
+    /// Seconds until a request may pass, if the rate limit is full now; records it otherwise.
+    fn admit(&self) -> Option<u64> {
+        let mut rate = self.inner.rate.lock().unwrap_or_else(|p| p.into_inner());
+        let rate = rate.as_mut()?;
+        let now = tokio::time::Instant::now();
+        while rate
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= rate.window)
+        {
+            rate.recent.pop_front();
+        }
+        if rate.recent.len() >= rate.limit {
+            let oldest = *rate.recent.front().expect("limit >= 1");
+            return Some(
+                (rate.window - now.duration_since(oldest))
+                    .as_secs_f64()
+                    .ceil()
+                    .max(1.0) as u64,
+            );
+        }
+        rate.recent.push_back(now);
+        None
     }
 
     /// Faults injected so far, by kind.
@@ -185,6 +245,18 @@ pub async fn inject(
     request: Request,
     next: Next,
 ) -> Response {
+    let latency = *injector
+        .inner
+        .latency
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(seconds) = injector.admit() {
+        injector.inner.throttled.fetch_add(1, Ordering::SeqCst);
+        return injector.inner.vendor.throttled(HeaderValue::from(seconds));
+    }
     let Some((fault, delay)) = injector.pick() else {
         return next.run(request).await;
     };

@@ -215,6 +215,8 @@ struct Token {
 struct OrgState {
     licenses: BTreeMap<String, SimLicense>,
     users: BTreeMap<String, BTreeSet<String>>,
+    /// User ids in listing order, so a page is a slice (rebuilt when users are added).
+    user_order: Option<Arc<Vec<String>>>,
     directory: BTreeMap<String, SimDirectoryUser>,
     roles: BTreeMap<String, Vec<String>>,
     tokens: HashMap<String, Token>,
@@ -294,6 +296,11 @@ impl GenesysSim {
         self.inner.faults.set(faults);
     }
 
+    /// The fault, latency and rate-limit layer of this simulator's API.
+    pub fn network(&self) -> &FaultInjector {
+        &self.inner.faults
+    }
+
     /// Faults injected so far.
     pub fn faults_injected(&self) -> BTreeMap<Fault, u64> {
         self.inner.faults.injected()
@@ -335,7 +342,9 @@ impl GenesysSim {
 
     /// Adds a user (with no licenses).
     pub fn add_user(&self, user: &str) {
-        self.inner.lock().users.entry(user.to_owned()).or_default();
+        let mut state = self.inner.lock();
+        state.users.entry(user.to_owned()).or_default();
+        state.user_order = None;
     }
 
     /// Removes a user from the Users API directory while keeping their licenses (a holder the
@@ -742,14 +751,24 @@ async fn get_users(
             &ctx,
         );
     }
-    let state = inner.lock();
+    let mut state = inner.lock();
     let total = state.users.len();
-    let entities: Vec<Value> = state
-        .users
+    let order = match &state.user_order {
+        Some(order) => order.clone(),
+        None => {
+            let order = Arc::new(state.users.keys().cloned().collect::<Vec<_>>());
+            state.user_order = Some(order.clone());
+            order
+        }
+    };
+    let start = (page_number - 1).saturating_mul(page_size).min(order.len());
+    let end = (start + page_size).min(order.len());
+    let entities: Vec<Value> = order[start..end]
         .iter()
-        .skip((page_number - 1).saturating_mul(page_size))
-        .take(page_size)
-        .map(|(id, held)| json!({"id": id, "licenses": held, "selfUri": format!("/api/v2/license/users/{id}")}))
+        .map(|id| {
+            let held = state.users.get(id).cloned().unwrap_or_default();
+            json!({"id": id, "licenses": held, "selfUri": format!("/api/v2/license/users/{id}")})
+        })
         .collect();
     Json(json!({
         "entities": entities,

@@ -403,6 +403,11 @@ impl SalesforceSim {
         self.inner.faults.set(faults);
     }
 
+    /// The fault, latency and rate-limit layer of this simulator's API.
+    pub fn network(&self) -> &FaultInjector {
+        &self.inner.faults
+    }
+
     /// Faults injected so far.
     pub fn faults_injected(&self) -> BTreeMap<Fault, u64> {
         self.inner.faults.injected()
