@@ -122,6 +122,9 @@ impl SimVppUser {
     }
 }
 
+/// (adamId, pricingParam, holder): one assignment.
+type AssignmentKey = (String, String, SimHolder);
+
 /// A holder of an Apple assignment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SimHolder {
@@ -223,7 +226,7 @@ struct Location {
     version: u64,
     events: HashMap<String, Event>,
     /// All assignment keys in listing order at `.0` (a version), for unfiltered listings.
-    order: Mutex<Option<(u64, Arc<Vec<(String, String, SimHolder)>>)>>,
+    order: Mutex<Option<(u64, Arc<Vec<AssignmentKey>>)>>,
 }
 
 impl Location {

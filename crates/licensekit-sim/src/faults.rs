@@ -94,7 +94,9 @@ pub struct FaultInjector {
 
 struct InjectorInner {
     faults: Mutex<Option<Faults>>,
-    counter: AtomicU64,
+    /// Per request (method, path, query, body): attempts seen and the last fault given, so the
+    /// rolls do not depend on how concurrent requests interleave.
+    attempts: Mutex<std::collections::HashMap<u64, (u64, Option<Fault>)>>,
     injected: Mutex<BTreeMap<Fault, u64>>,
     vendor: Box<dyn VendorFaults>,
     /// Added to every API request, like a network round trip.
@@ -131,7 +133,7 @@ impl FaultInjector {
         FaultInjector {
             inner: Arc::new(InjectorInner {
                 faults: Mutex::new(None),
-                counter: AtomicU64::new(0),
+                attempts: Mutex::new(std::collections::HashMap::new()),
                 injected: Mutex::new(BTreeMap::new()),
                 vendor: Box::new(vendor),
                 latency: Mutex::new(Duration::ZERO),
@@ -141,10 +143,14 @@ impl FaultInjector {
         }
     }
 
-    /// Turns faults on (or off with `None`); the request counter restarts, so a seed replays.
+    /// Turns faults on (or off with `None`); attempt counts restart, so a seed replays.
     pub fn set(&self, faults: Option<Faults>) {
         *self.inner.faults.lock().unwrap_or_else(|p| p.into_inner()) = faults;
-        self.inner.counter.store(0, Ordering::SeqCst);
+        self.inner
+            .attempts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     /// Adds `latency` to every API request (benchmarks: a realistic round trip).
@@ -202,7 +208,17 @@ impl FaultInjector {
             .clone()
     }
 
-    fn pick(&self) -> Option<(Fault, Duration)> {
+    /// Whether faults are on (the request body is only read when they are).
+    fn active(&self) -> bool {
+        self.inner
+            .faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Rolls for the n-th attempt of the request identified by `key`.
+    fn pick(&self, key: u64) -> Option<(Fault, Duration)> {
         let faults = self
             .inner
             .faults
@@ -212,12 +228,23 @@ impl FaultInjector {
         if faults.kinds.is_empty() {
             return None;
         }
-        let n = self.inner.counter.fetch_add(1, Ordering::SeqCst);
-        let roll = mix(faults.seed ^ mix(n));
-        if (roll >> 11) as f64 / (1u64 << 53) as f64 >= faults.rate {
+        let mut attempts = self
+            .inner
+            .attempts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let entry = attempts.entry(key).or_insert((0, None));
+        let n = entry.0;
+        entry.0 += 1;
+        let roll = mix(faults.seed ^ mix(key ^ mix(n)));
+        let kind = faults.kinds[(mix(roll) % faults.kinds.len() as u64) as usize];
+        // A token fetched for the retry cannot have expired already: no expiry twice in a row.
+        let hit = ((roll >> 11) as f64 / (1u64 << 53) as f64) < faults.rate
+            && !(kind == Fault::TokenExpired && entry.1 == Some(Fault::TokenExpired));
+        entry.1 = hit.then_some(kind);
+        if !hit {
             return None;
         }
-        let kind = faults.kinds[(mix(roll) % faults.kinds.len() as u64) as usize];
         *self
             .inner
             .injected
@@ -257,7 +284,25 @@ pub async fn inject(
         injector.inner.throttled.fetch_add(1, Ordering::SeqCst);
         return injector.inner.vendor.throttled(HeaderValue::from(seconds));
     }
-    let Some((fault, delay)) = injector.pick() else {
+    if !injector.active() {
+        return next.run(request).await;
+    }
+    // Identify the request by what it asks, not by when it arrives.
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let key = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        parts.method.as_str().hash(&mut h);
+        parts.uri.path().hash(&mut h);
+        parts.uri.query().hash(&mut h);
+        body.hash(&mut h);
+        h.finish()
+    };
+    let request = Request::from_parts(parts, Body::from(body));
+    let Some((fault, delay)) = injector.pick(key) else {
         return next.run(request).await;
     };
     let vendor = &injector.inner.vendor;
