@@ -172,6 +172,29 @@ impl GenesysProvider {
     }
 }
 
+/// Genesys's page-number paging (spec §2): pages 1, 2, … while `pageNumber < pageCount`.
+/// `fetch(n)` returns page n's items and the `pageCount` it reported.
+fn numbered_pages<T, F, Fut>(mut fetch: F) -> BoxStream<'static, Result<T>>
+where
+    T: Send + 'static,
+    F: FnMut(u32) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<u32>)>> + Send + 'static,
+{
+    items(pages(KIND, None, move |page: Option<u32>| {
+        let number = page.unwrap_or(1);
+        let call = fetch(number);
+        async move {
+            let (entities, page_count) = call.await?;
+            Ok((
+                entities,
+                page_count
+                    .filter(|count| number < *count)
+                    .map(|_| number + 1),
+            ))
+        }
+    }))
+}
+
 /// Genesys user ids are UUIDs; anything that cannot be one is refused before any call.
 fn validate_user_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
@@ -297,39 +320,32 @@ impl LicenseProvider for GenesysProvider {
             None => {
                 let client = self.client.clone();
                 let page_size = self.page_size;
-                let listing = pages(KIND, None, move |page: Option<u32>| {
+                numbered_pages(move |number| {
                     let client = client.clone();
                     async move {
-                        let number = page.unwrap_or(1);
                         let listing = client.users_page(page_size, number).await?;
-                        // Page-number paging: more pages while pageNumber < pageCount (spec §2).
-                        let next = listing
-                            .page_count
-                            .filter(|count| number < *count)
-                            .map(|_| number + 1);
-                        Ok((listing.entities, next))
+                        Ok((listing.entities, listing.page_count))
                     }
-                });
-                items(listing)
-                    .map_ok(move |user| {
-                        let product_filter = filter.product.clone();
-                        stream::iter(
-                            user.licenses
-                                .into_iter()
-                                .map(ProductId::new)
-                                .filter(move |p| product_filter.as_ref().is_none_or(|f| f == p))
-                                .map(move |p| {
-                                    Ok(Assignment::new(
-                                        KIND,
-                                        p,
-                                        Holder::new(HolderId::User(user.id.clone())),
-                                    ))
-                                })
-                                .collect::<Vec<_>>(),
-                        )
-                    })
-                    .try_flatten()
-                    .boxed()
+                })
+                .map_ok(move |user| {
+                    let product_filter = filter.product.clone();
+                    stream::iter(
+                        user.licenses
+                            .into_iter()
+                            .map(ProductId::new)
+                            .filter(move |p| product_filter.as_ref().is_none_or(|f| f == p))
+                            .map(move |p| {
+                                Ok(Assignment::new(
+                                    KIND,
+                                    p,
+                                    Holder::new(HolderId::User(user.id.clone())),
+                                ))
+                            })
+                            .collect::<Vec<_>>(),
+                    )
+                })
+                .try_flatten()
+                .boxed()
             }
         }
     }
@@ -337,30 +353,24 @@ impl LicenseProvider for GenesysProvider {
     fn holders(&self) -> BoxStream<'static, Result<Holder>> {
         let client = self.client.clone();
         let page_size = self.page_size;
-        let listing = pages(KIND, None, move |page: Option<u32>| {
+        numbered_pages(move |number| {
             let client = client.clone();
             async move {
-                let number = page.unwrap_or(1);
                 let listing = client.directory_page(page_size, number).await?;
-                let next = listing
-                    .page_count
-                    .filter(|count| number < *count)
-                    .map(|_| number + 1);
-                Ok((listing.entities, next))
+                Ok((listing.entities, listing.page_count))
             }
-        });
-        items(listing)
-            .map_ok(|u| {
-                let mut holder = Holder::new(HolderId::User(u.id));
-                holder.email = u.email;
-                holder.display_name = u.name;
-                holder.active = u.state.as_deref().map(|s| s == "active");
-                if let Some(state) = u.state {
-                    holder.vendor.insert("state".into(), state.into());
-                }
-                holder
-            })
-            .boxed()
+        })
+        .map_ok(|u| {
+            let mut holder = Holder::new(HolderId::User(u.id));
+            holder.email = u.email;
+            holder.display_name = u.name;
+            holder.active = u.state.as_deref().map(|s| s == "active");
+            if let Some(state) = u.state {
+                holder.vendor.insert("state".into(), state.into());
+            }
+            holder
+        })
+        .boxed()
     }
 
     #[tracing::instrument(skip_all, fields(provider = "genesys", product = %product, holders = holders.len()))]
