@@ -133,7 +133,8 @@ impl AppleClient {
             .await
     }
 
-    async fn page<T: DeserializeOwned>(
+    /// One page of a page-indexed listing (`assets`, `assignments`, `users`).
+    pub(crate) async fn page<T: DeserializeOwned>(
         &self,
         path: &'static str,
         query: &[(&str, String)],

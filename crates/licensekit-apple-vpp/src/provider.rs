@@ -276,19 +276,7 @@ impl AppleVppProvider {
         token::check_not_expired(&token, Utc::now())?;
         check_url(KIND, &config.base_url, config.allow_http)?;
         let observed = Arc::new(Mutex::new(Observed::default()));
-        let pacer: Option<Arc<dyn licensekit_core::client::Pacer>> =
-            match config.requests_per_minute {
-                None => None,
-                Some(rpm) => {
-                    let rpm = std::num::NonZeroU32::new(rpm).ok_or_else(|| {
-                        Error::config("apple-vpp: requests_per_minute must be at least 1")
-                    })?;
-                    Some(Arc::new(licensekit_core::client::RateLimit::per_minute(
-                        rpm,
-                        std::num::NonZeroU32::MIN,
-                    )))
-                }
-            };
+        let pacer = licensekit_core::client::per_minute_pacer(KIND, config.requests_per_minute)?;
         let inspector = AppleResponses {
             our_mdm_id: config.mdm_info.as_ref().map(|m| m.id.clone()),
             observed: observed.clone(),
@@ -386,15 +374,8 @@ impl AppleVppProvider {
             async move {
                 this.ready().await?;
                 let index = page.unwrap_or(0);
-                let page: crate::wire::Page<T> = match path {
-                    "assets" | "assignments" | "users" => {
-                        let request = licensekit_core::client::ApiRequest::get(path)
-                            .query("pageIndex", index);
-                        let request = query.iter().fold(request, |r, (k, v)| r.query(k, v));
-                        this.inner.client.http().json(request).await?
-                    }
-                    _ => unreachable!("only listing paths"),
-                };
+                let page: crate::wire::Page<T> =
+                    this.inner.client.page(path, &query, index).await?;
                 {
                     let mut seen = version.lock().unwrap_or_else(|p| p.into_inner());
                     match (&*seen, &page.version_id) {

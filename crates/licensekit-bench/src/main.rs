@@ -318,7 +318,6 @@ async fn bulk_apple(args: &Args, latency: Duration, devices: bool, rows: &mut Ve
         rows,
     )
     .await;
-    let _ = SimHolder::Serial(String::new());
 }
 
 async fn list_case(

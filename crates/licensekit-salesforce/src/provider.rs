@@ -111,7 +111,7 @@ impl SalesforceProvider {
             max_concurrency: config.max_concurrency.max(1),
             timeout,
             max_response_bytes: config.max_response_bytes,
-            pacer: per_minute_pacer(config.requests_per_minute)?,
+            pacer: licensekit_core::client::per_minute_pacer(KIND, config.requests_per_minute)?,
             retry,
             http: OnceCell::new(),
             grant: None,
@@ -534,16 +534,6 @@ impl SalesforceProvider {
             }
         }
     }
-}
-
-/// An even pace of `rpm` requests per minute without bursts, shared by all requests.
-fn per_minute_pacer(rpm: Option<u32>) -> Result<Option<Arc<dyn licensekit_core::client::Pacer>>> {
-    let Some(rpm) = rpm else { return Ok(None) };
-    let rpm = std::num::NonZeroU32::new(rpm)
-        .ok_or_else(|| Error::config("salesforce: requests_per_minute must be at least 1"))?;
-    Ok(Some(Arc::new(
-        licensekit_core::client::RateLimit::per_minute(rpm, std::num::NonZeroU32::MIN),
-    )))
 }
 
 fn token_url(login_url: &str) -> String {

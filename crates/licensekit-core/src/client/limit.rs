@@ -55,6 +55,21 @@ impl Pacer for RateLimit {
     }
 }
 
+/// An even pace of `rpm` requests per minute without bursts (so a vendor's fixed one-minute
+/// window never sees more than `rpm`), or none. `rpm = Some(0)` is a configuration error.
+pub fn per_minute_pacer(
+    provider: crate::ProviderKind,
+    rpm: Option<u32>,
+) -> crate::Result<Option<Arc<dyn Pacer>>> {
+    let Some(rpm) = rpm else { return Ok(None) };
+    let rpm = NonZeroU32::new(rpm).ok_or_else(|| {
+        crate::Error::config(format!(
+            "{provider}: requests_per_minute must be at least 1"
+        ))
+    })?;
+    Ok(Some(Arc::new(RateLimit::per_minute(rpm, NonZeroU32::MIN))))
+}
+
 /// The limits of one provider's client: at most `max_in_flight` requests at once, paced by an
 /// optional [`Pacer`].
 #[derive(Debug, Clone)]

@@ -30,7 +30,7 @@ pub use credential::{
     AccessToken, ClientAuthStyle, CredentialProvider, OAuth2ClientCredentials, StaticToken,
     TokenCache, TokenSource, send_oauth_request,
 };
-pub use limit::{Pacer, RateLimit, RequestLimiter};
+pub use limit::{Pacer, RateLimit, RequestLimiter, per_minute_pacer};
 pub use pagination::{Page, items, pages};
 pub use retry::{Failure, RetryConfig, RetryDecision, classify, parse_retry_after};
 
