@@ -15,9 +15,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use licensekit_core::client::{
-    HttpClient, RequestLimiter, RetryConfig, StaticToken, check_url, items, pages,
-};
+use licensekit_core::client::{RetryConfig, StandardSignals, StaticToken, check_url, items, pages};
 use licensekit_core::{
     Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, Error, ErrorKind,
     Holder, HolderId, ItemOutcome, LicenseProvider, Outcome, Product, ProductId, ProviderKind,
@@ -267,27 +265,32 @@ fn split(
 }
 
 impl AppleVppProvider {
+    /// Builds the provider; retries as `config.client.retry` says.
     pub fn new(config: AppleVppConfig) -> Result<Self> {
-        Self::with_retry(config, RetryConfig::default())
+        let retry = config.client.retry_config();
+        Self::with_retry(config, retry)
     }
 
+    /// Builds the provider with a retry policy other than `config.client.retry`.
     pub fn with_retry(config: AppleVppConfig, retry: RetryConfig) -> Result<Self> {
         let token = token::decode(&config.stoken)?;
         token::check_not_expired(&token, Utc::now())?;
-        check_url(KIND, &config.base_url, config.allow_http)?;
+        check_url(KIND, &config.base_url, config.client.allow_http)?;
         let observed = Arc::new(Mutex::new(Observed::default()));
-        let pacer = licensekit_core::client::per_minute_pacer(KIND, config.requests_per_minute)?;
+        let max_concurrency = config.max_concurrency();
+        let limiter = config
+            .client
+            .limiter(&crate::config::vendor_defaults(), Arc::new(StandardSignals));
         let inspector = AppleResponses {
             our_mdm_id: config.mdm_info.as_ref().map(|m| m.id.clone()),
             observed: observed.clone(),
         };
-        let http = HttpClient::builder(KIND, &config.base_url)
-            .allow_http(config.allow_http)
-            .timeout(std::time::Duration::from_secs(config.timeout_secs))
+        let http = config
+            .client
+            .client_builder(KIND, &config.base_url)?
             .retry(retry)
-            .limiter(RequestLimiter::new(config.max_concurrency.max(1), pacer))
+            .limiter(limiter)
             .classifier(Arc::new(inspector))
-            .max_body_bytes(config.max_response_bytes)
             .credentials(Arc::new(StaticToken::new(config.stoken.clone())))
             .build()?;
         Ok(AppleVppProvider {
@@ -297,7 +300,7 @@ impl AppleVppProvider {
                 mdm_info: config.mdm_info,
                 ready: OnceCell::new(),
                 observed,
-                max_concurrency: config.max_concurrency.max(1),
+                max_concurrency,
             }),
         })
     }

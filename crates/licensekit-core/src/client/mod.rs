@@ -8,6 +8,7 @@
 
 pub mod credential;
 pub mod limit;
+pub mod options;
 pub mod pagination;
 pub mod retry;
 
@@ -30,7 +31,11 @@ pub use credential::{
     AccessToken, ClientAuthStyle, CredentialProvider, OAuth2ClientCredentials, StaticToken,
     TokenCache, TokenSource, send_oauth_request,
 };
-pub use limit::{Pacer, RateLimit, RequestLimiter, per_minute_pacer};
+pub use limit::{
+    LimitPermit, PacingPolicy, QuotaUsage, RateSignals, RequestLimiter, SignalReader,
+    StandardSignals, WaitTooLong, WindowLimit, WindowUsage,
+};
+pub use options::{ClientOptions, Rate, RetryOptions, VendorDefaults};
 pub use pagination::{Page, items, pages};
 pub use retry::{Failure, RetryConfig, RetryDecision, classify, parse_retry_after};
 
@@ -360,6 +365,7 @@ pub struct HttpClientBuilder {
     classifier: Arc<dyn ErrorClassifier>,
     max_body_bytes: usize,
     auth_scheme: &'static str,
+    root_certificates: Vec<reqwest::Certificate>,
 }
 
 impl fmt::Debug for HttpClientBuilder {
@@ -388,6 +394,7 @@ impl HttpClientBuilder {
             classifier: Arc::new(StatusClassifier(provider)),
             max_body_bytes: 8 * 1024 * 1024,
             auth_scheme: "Bearer",
+            root_certificates: Vec::new(),
         }
     }
 
@@ -423,6 +430,13 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Extra trusted CA certificates, on top of the system's roots
+    /// ([`ClientOptions::ca_file`]).
+    pub fn root_certificates(mut self, certs: Vec<reqwest::Certificate>) -> Self {
+        self.root_certificates = certs;
+        self
+    }
+
     pub fn credentials(mut self, credentials: Arc<dyn CredentialProvider>) -> Self {
         self.credentials = Some(credentials);
         self
@@ -453,6 +467,7 @@ impl HttpClientBuilder {
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
             .user_agent(self.user_agent)
+            .tls_certs_merge(self.root_certificates)
             .build()
             .map_err(|e| Error::Config {
                 message: format!("{provider}: could not build the HTTP client"),
@@ -736,7 +751,7 @@ impl HttpClient {
         let status = response.status();
         tracing::Span::current().record("status", status.as_u16());
         let headers = response.headers().clone();
-        inner.limiter.observe(&headers);
+        inner.limiter.observe(status, &headers);
         let body = match read_limited(response, inner.max_body_bytes).await {
             Ok(body) => body,
             Err(BodyError::TooLarge) => {
