@@ -66,7 +66,11 @@ impl Pacer for GenesysPacer {
 
 impl GenesysPacer {
     fn block_for(&self, wait: Duration) {
-        let until = Instant::now() + wait;
+        // Overflow-safe: `inin-ratelimit-reset: 18446744073709551615` must not panic. A hold
+        // that long is left to the client's budget check, which fails the request at once.
+        let Some(until) = Instant::now().checked_add(wait) else {
+            return;
+        };
         let mut blocked = self.blocked_until.lock().unwrap_or_else(|p| p.into_inner());
         if blocked.is_none_or(|b| b < until) {
             *blocked = Some(until);
