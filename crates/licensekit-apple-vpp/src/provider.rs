@@ -16,7 +16,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use licensekit_core::client::{
-    HttpClient, RequestLimiter, RetryConfig, StaticToken, check_url, items, pages,
+    Declared, HttpClient, PageGuard, RequestLimiter, RetryConfig, StaticToken, Totals, check_url,
+    items, pages,
 };
 use licensekit_core::{
     Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, Error, ErrorKind,
@@ -367,7 +368,11 @@ impl AppleVppProvider {
         version: Arc<Mutex<Option<String>>>,
     ) -> BoxStream<'static, Result<T>> {
         let this = self.clone();
-        let listing = pages(KIND, None, move |page: Option<u32>| {
+        // Apple: "totalPages can change mid-traversal" (spec, pagination): the budget follows
+        // the largest totalPages seen; cycles of page indexes are caught (issue 13, item 2).
+        let guard = PageGuard::new(KIND, path).totals(Totals::Largest);
+        // Starting at Some(0) puts page 0 among the cursors seen, so 0→1→0 is a cycle too.
+        let listing = pages(guard, Some(0), move |page: Option<u32>| {
             let this = this.clone();
             let query = query.clone();
             let version = version.clone();
@@ -392,7 +397,11 @@ impl AppleVppProvider {
                         _ => {}
                     }
                 }
-                Ok((page.items, page.next_page_index))
+                Ok((
+                    page.items,
+                    page.next_page_index,
+                    Declared::pages(page.total_pages),
+                ))
             }
         });
         items(listing)

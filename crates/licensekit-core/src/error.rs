@@ -122,6 +122,16 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// A listing was stopped: its pages formed a cycle, or went on beyond what the vendor's
+    /// declared totals (plus slack) or the hard cap allow. Kind `Decode`: the server's paging
+    /// is broken.
+    #[error("{provider}: {route}: listing stopped at page {page}: {message}")]
+    Pagination {
+        provider: ProviderKind,
+        route: String,
+        page: u64,
+        message: String,
+    },
     /// A vendor error with no more specific meaning.
     #[error(transparent)]
     Vendor(#[from] VendorError),
@@ -184,7 +194,7 @@ impl Error {
             Error::Config { .. } => ErrorKind::Config,
             Error::FeatureNotEnabled(_) => ErrorKind::FeatureNotEnabled,
             Error::Transport { .. } => ErrorKind::Transport,
-            Error::Decode { .. } => ErrorKind::Decode,
+            Error::Decode { .. } | Error::Pagination { .. } => ErrorKind::Decode,
             Error::Vendor(_) => ErrorKind::Vendor,
             Error::RetriesExhausted { last, .. } => last.kind(),
         }

@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use http::Method;
 use licensekit_core::client::{
-    ApiRequest, ApiResponse, HttpClient, RequestLimiter, RetryConfig, StaticToken, TokenCache,
-    check_url, items, pages,
+    ApiRequest, ApiResponse, Declared, HttpClient, PageGuard, RequestLimiter, RetryConfig,
+    StaticToken, TokenCache, check_url, items, pages,
 };
 use licensekit_core::{
     Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, Error, Holder,
@@ -232,34 +232,43 @@ impl SalesforceProvider {
         soql: String,
     ) -> BoxStream<'static, Result<T>> {
         let this = self.clone();
-        let listing = pages(KIND, None, move |next: Option<String>| {
-            let this = this.clone();
-            let soql = soql.clone();
-            async move {
-                let request = match next {
-                    None => ApiRequest::get("query").query("q", &soql),
-                    Some(path) => {
-                        let url = this.http().await?.base_url().join(&path).map_err(|e| {
-                            Error::decode(KIND, format!("bad nextRecordsUrl `{path}`"), e)
-                        })?;
-                        ApiRequest::absolute(Method::GET, url, "GET query/{locator}")
-                    }
-                };
-                let page: QueryPage<T> = this.call(request).await?;
-                let next = match (page.done, page.next_records_url) {
-                    (true, _) => None,
-                    (false, Some(url)) => Some(url),
-                    (false, None) => {
-                        return Err(Error::decode(
-                            KIND,
-                            "a query page says not done but has no nextRecordsUrl",
-                            "missing field",
-                        ));
-                    }
-                };
-                Ok((page.records, next))
-            }
-        });
+        // `totalSize` bounds the listing; cursors (nextRecordsUrl) may never repeat (issue 13,
+        // item 2: an A→B→A cycle would burn the org's daily API allowance).
+        let listing = pages(
+            PageGuard::new(KIND, "GET query"),
+            None,
+            move |next: Option<String>| {
+                let this = this.clone();
+                let soql = soql.clone();
+                async move {
+                    let request = match next {
+                        None => ApiRequest::get("query").query("q", &soql),
+                        Some(path) => {
+                            let url = this.http().await?.base_url().join(&path).map_err(|e| {
+                                Error::decode(KIND, format!("bad nextRecordsUrl `{path}`"), e)
+                            })?;
+                            ApiRequest::absolute(Method::GET, url, "GET query/{locator}")
+                        }
+                    };
+                    let page: QueryPage<T> = this.call(request).await?;
+                    let next = match (page.done, page.next_records_url) {
+                        (true, _) => None,
+                        (false, Some(url)) => Some(url),
+                        (false, None) => {
+                            return Err(Error::decode(
+                                KIND,
+                                "a query page says not done but has no nextRecordsUrl",
+                                "missing field",
+                            ));
+                        }
+                    };
+                    // A missing totalSize decodes as 0: only a positive one is a declaration.
+                    let declared =
+                        Declared::items((page.total_size > 0).then_some(page.total_size));
+                    Ok((page.records, next, declared))
+                }
+            },
+        );
         items(listing)
     }
 
