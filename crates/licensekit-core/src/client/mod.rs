@@ -885,8 +885,15 @@ impl HttpClient {
     ) -> Attempt {
         // The server's own figure, unclamped: a `Retry-After` longer than the budget is
         // reported as it was asked, and `classify` stops on it.
-        let retry_after = parse_retry_after(headers, SystemTime::now());
         let throttled = failure.meaning == FailureMeaning::RateLimited;
+        let retry_after = parse_retry_after(headers, SystemTime::now());
+        // A throttled answer without `Retry-After` may still announce its window's reset
+        // (`inin-ratelimit-reset`): the longer of the two is the server's wait.
+        let retry_after = if throttled {
+            retry_after.max(self.inner.hold.remaining())
+        } else {
+            retry_after
+        };
         let transient = failure.meaning == FailureMeaning::Unavailable;
         // A vendor reporting a transient failure inside a 200 still deserves a retry.
         let status = if transient && !status.is_server_error() {
@@ -980,9 +987,10 @@ impl Budget {
         self.remaining().min(self.max_wait)
     }
 
-    /// The longest hold worth remembering from a header (anything longer fails at once anyway).
+    /// The longest hold remembered from a header: a year. Longer ones are reported as a year
+    /// (they fail at once either way), and the deadline arithmetic cannot overflow.
     fn cap(&self) -> Duration {
-        self.max_elapsed.max(self.max_wait)
+        Duration::from_secs(365 * 24 * 3600)
     }
 }
 
@@ -1057,8 +1065,8 @@ impl ServerHold {
         let Some(wait) = wait.filter(|w| !w.is_zero()) else {
             return;
         };
-        // One second past the cap is enough to fail every request at once.
-        let wait = wait.min(cap.saturating_add(Duration::from_secs(1)));
+        // Capped so the deadline cannot overflow; anything near the cap fails at once anyway.
+        let wait = wait.min(cap);
         let Some(until) = tokio::time::Instant::now().checked_add(wait) else {
             return;
         };
