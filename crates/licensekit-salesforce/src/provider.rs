@@ -186,8 +186,9 @@ impl SalesforceProvider {
                     .grant
                     .clone()
                     .expect("a grant when no session was given");
-                use licensekit_core::client::CredentialProvider;
-                cache.token().await?;
+                // Transient token-endpoint failures are retried within the budget.
+                licensekit_core::client::token_with_retry(KIND, &self.inner.retry, cache.as_ref())
+                    .await?;
                 let instance = cache.source().instance_url().ok_or_else(|| {
                     Error::decode(
                         KIND,

@@ -913,6 +913,42 @@ impl HttpClient {
     }
 }
 
+/// Fetches a token outside any API request (an adapter that needs a token's side data — the
+/// Salesforce `instance_url` — before it can build its client), retrying a transient
+/// token-endpoint failure (429, 5xx, timeout) within `retry`'s budget exactly as a request
+/// would. Bad credentials stop at once.
+pub async fn token_with_retry(
+    provider: ProviderKind,
+    retry: &RetryConfig,
+    credentials: &dyn CredentialProvider,
+) -> Result<AccessToken> {
+    let budget = Budget::start(retry);
+    let mut backoff = retry.backoff();
+    let mut attempt: u32 = 0;
+    loop {
+        attempt += 1;
+        let error = match credentials.token().await {
+            Ok(token) => return Ok(token),
+            Err(error) => error,
+        };
+        let (error, failure) = match token_failure(error) {
+            Err(error) => return Err(give_up(provider, error, attempt, &budget)),
+            Ok(Attempt::Failed { error, failure, .. }) => (error, failure),
+            Ok(Attempt::Done(_)) => unreachable!("token_failure never succeeds"),
+        };
+        let wait = match classify(retry, failure, attempt, true) {
+            RetryDecision::Stop => return Err(give_up(provider, error, attempt, &budget)),
+            RetryDecision::RetryAfter(d) => d,
+            RetryDecision::Backoff => backoff.next().unwrap_or(retry.max_backoff),
+        };
+        if wait > budget.allowed_wait() {
+            return Err(give_up(provider, error, attempt, &budget));
+        }
+        tracing::debug!(%provider, wait_ms = saturating_millis(wait), %error, "token fetch failed; retrying");
+        tokio::time::sleep(wait).await;
+    }
+}
+
 /// After the URL is built and normalised, its last path segments must decode to exactly the
 /// ids given: anything the URL parser dropped, merged or reinterpreted would send the request
 /// to another route.
