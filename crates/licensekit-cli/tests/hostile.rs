@@ -3,8 +3,8 @@
 //! token routes, slow headers, endless trickling bodies, redirects to another origin, page cycles,
 //! lying totals, absurd rate-limit headers, 401 loops, token 429/503, tokens echoed back.
 //!
-//! Every case runs the CLI in its own process, so its peak memory is its own: the test reaps
-//! the child with `wait4` and reads `ru_maxrss`. Every case must end within [`MAX_WALL`] and
+//! Every case runs the CLI in its own process, so its peak memory is its own: the test polls
+//! the child's `VmHWM` (peak resident set) in /proc every 5 ms until it exits. Every case must end within [`MAX_WALL`] and
 //! [`MAX_RSS_KIB`], with a clear error (or success) and no panic (exit 101) or signal.
 //! Run with `--nocapture` to see each case's figures.
 
@@ -131,7 +131,7 @@ async fn handle(State(server): State<Server>, request: Request) -> Response<Body
             response.body(Body::from(body)).unwrap()
         }
         Reply::Endless => {
-            let chunk = bytes::Bytes::from(vec![b' '; 64 * 1024]);
+            let chunk = axum::body::Bytes::from(vec![b' '; 64 * 1024]);
             Response::builder()
                 .status(200)
                 .header("content-type", "application/json")
@@ -143,7 +143,10 @@ async fn handle(State(server): State<Server>, request: Request) -> Response<Body
         Reply::Trickle => {
             let stream = futures::stream::unfold((), |()| async {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                Some((Ok::<_, std::io::Error>(bytes::Bytes::from_static(b" ")), ()))
+                Some((
+                    Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b" ")),
+                    (),
+                ))
             });
             Response::builder()
                 .status(200)
@@ -294,8 +297,18 @@ impl Run {
             self.peak_rss_kib as f64 / 1024.0,
             self.hits.len()
         );
-        assert_eq!(self.signal, None, "{}: killed by a signal\n{}", self.name, self.stderr);
-        assert_ne!(self.code, Some(101), "{}: panicked\n{}", self.name, self.stderr);
+        assert_eq!(
+            self.signal, None,
+            "{}: killed by a signal\n{}",
+            self.name, self.stderr
+        );
+        assert_ne!(
+            self.code,
+            Some(101),
+            "{}: panicked\n{}",
+            self.name,
+            self.stderr
+        );
         assert!(
             !self.stderr.contains("panicked"),
             "{}: panicked\n{}",
@@ -370,6 +383,18 @@ fn run(name: &'static str, vendor: Vendor, server: &Hostile, args: &[&str]) -> R
     run_in(name, dir.path(), server, args)
 }
 
+/// `VmHWM:   12345 kB` from /proc/<pid>/status.
+fn vm_hwm_kib(status: &str) -> Option<i64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
 fn run_in(name: &'static str, dir: &Path, server: &Hostile, args: &[&str]) -> Run {
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_licensekit"))
@@ -381,7 +406,7 @@ fn run_in(name: &'static str, dir: &Path, server: &Hostile, args: &[&str]) -> Ru
         .stderr(Stdio::piped())
         .spawn()
         .expect("the binary runs");
-    let pid = child.id() as libc::pid_t;
+    let status_file = format!("/proc/{}/status", child.id());
     let mut out_pipe = child.stdout.take().unwrap();
     let mut err_pipe = child.stderr.take().unwrap();
     let out_reader = std::thread::spawn(move || {
@@ -394,35 +419,34 @@ fn run_in(name: &'static str, dir: &Path, server: &Hostile, args: &[&str]) -> Ru
         let _ = err_pipe.read_to_end(&mut s);
         s
     });
-    let mut status: libc::c_int = 0;
-    // SAFETY: an all-zero rusage is a valid value; wait4 fills it in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: `pid` is our own child, not yet reaped (std never waits on it: we never call
-        // `Child::wait`), and both out-pointers are valid for the call.
-        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        assert!(reaped >= 0, "wait4 failed");
-        if reaped == pid {
-            break;
+    // VmHWM is the kernel's high-water mark of the process's resident set: it only grows, so
+    // the last value read before the process exits is its peak (to within the poll interval,
+    // after which the mapping is gone). Unsafe code is forbidden here, so no wait4/getrusage.
+    let mut peak_rss_kib = 0;
+    let status = loop {
+        if let Some(kib) = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|s| vm_hwm_kib(&s))
+        {
+            peak_rss_kib = peak_rss_kib.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
         }
         if started.elapsed() > KILL_AFTER {
-            // SAFETY: plain kill(2) of our own, unreaped child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = child.kill();
         }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let wall = started.elapsed();
-    let (code, signal) = if libc::WIFEXITED(status) {
-        (Some(libc::WEXITSTATUS(status)), None)
-    } else {
-        (None, Some(libc::WTERMSIG(status)))
+        std::thread::sleep(Duration::from_millis(5));
     };
+    let wall = started.elapsed();
+    use std::os::unix::process::ExitStatusExt;
+    let (code, signal) = (status.code(), status.signal());
     Run {
         name,
         code,
         signal,
         wall,
-        peak_rss_kib: usage.ru_maxrss,
+        peak_rss_kib,
         stdout: String::from_utf8_lossy(&out_reader.join().unwrap()).into_owned(),
         stderr: String::from_utf8_lossy(&err_reader.join().unwrap()).into_owned(),
         hits: server.hits.lock().unwrap().clone(),
@@ -468,21 +492,36 @@ const LIST_GENESYS: &[&str] = &["assignments", "--provider", "genesys", "--forma
 #[test]
 fn genesys_endless_token_body() {
     let server = genesys(|_| Reply::Endless, |h| genesys_page(h, 1));
-    run("genesys token endless body", Vendor::Genesys, &server, LIST_GENESYS)
-        .bounded()
-        .fails_with(&["65536 bytes"]);
+    run(
+        "genesys token endless body",
+        Vendor::Genesys,
+        &server,
+        LIST_GENESYS,
+    )
+    .bounded()
+    .fails_with(&["65536 bytes"]);
 }
 
 #[test]
 fn genesys_token_trickle_and_slow_headers() {
     let server = genesys(|_| Reply::Trickle, |h| genesys_page(h, 1));
-    run("genesys token trickle", Vendor::Genesys, &server, LIST_GENESYS)
-        .bounded()
-        .fails_with(&["timed out"]);
+    run(
+        "genesys token trickle",
+        Vendor::Genesys,
+        &server,
+        LIST_GENESYS,
+    )
+    .bounded()
+    .fails_with(&["timed out"]);
     let server = genesys(|_| Reply::SlowHeaders, |h| genesys_page(h, 1));
-    run("genesys token slow headers", Vendor::Genesys, &server, LIST_GENESYS)
-        .bounded()
-        .fails_with(&["timed out"]);
+    run(
+        "genesys token slow headers",
+        Vendor::Genesys,
+        &server,
+        LIST_GENESYS,
+    )
+    .bounded()
+    .fails_with(&["timed out"]);
 }
 
 #[test]
@@ -495,7 +534,10 @@ fn genesys_token_429_and_503() {
         .bounded()
         .fails_with(&["rate limited"])
         .never_says("check the credentials");
-    let server = genesys(|_| status(503, r#"{"message":"down"}"#), |h| genesys_page(h, 1));
+    let server = genesys(
+        |_| status(503, r#"{"message":"down"}"#),
+        |h| genesys_page(h, 1),
+    );
     run("genesys token 503", Vendor::Genesys, &server, LIST_GENESYS)
         .bounded()
         .fails_with(&["unavailable", "HTTP 503"])
@@ -511,9 +553,14 @@ fn genesys_token_429_and_503() {
         },
         |h| genesys_page(h, 1),
     );
-    run("genesys token 429 once", Vendor::Genesys, &server, LIST_GENESYS)
-        .bounded()
-        .succeeds();
+    run(
+        "genesys token 429 once",
+        Vendor::Genesys,
+        &server,
+        LIST_GENESYS,
+    )
+    .bounded()
+    .succeeds();
 }
 
 #[test]
@@ -527,35 +574,66 @@ fn genesys_token_invalid_client_keeps_the_description() {
         },
         |h| genesys_page(h, 1),
     );
-    run("genesys token invalid_client", Vendor::Genesys, &server, LIST_GENESYS)
-        .bounded()
-        .fails_with(&["invalid_client: authentication failed", "check the credentials"]);
+    run(
+        "genesys token invalid_client",
+        Vendor::Genesys,
+        &server,
+        LIST_GENESYS,
+    )
+    .bounded()
+    .fails_with(&[
+        "invalid_client: authentication failed",
+        "check the credentials",
+    ]);
 }
 
 #[test]
 fn genesys_endless_api_bodies() {
     let server = genesys(|_| genesys_token(), |_| Reply::Endless);
-    run("genesys api endless body", Vendor::Genesys, &server, LIST_GENESYS)
-        .bounded()
-        .fails_with(&["8388608 bytes"]);
+    run(
+        "genesys api endless body",
+        Vendor::Genesys,
+        &server,
+        LIST_GENESYS,
+    )
+    .bounded()
+    .fails_with(&["8388608 bytes"]);
     let server = genesys(|_| genesys_token(), |_| Reply::Trickle);
-    run("genesys api trickle body", Vendor::Genesys, &server, LIST_GENESYS)
-        .bounded()
-        .fails_with(&["timed out"]);
+    run(
+        "genesys api trickle body",
+        Vendor::Genesys,
+        &server,
+        LIST_GENESYS,
+    )
+    .bounded()
+    .fails_with(&["timed out"]);
     let server = genesys(|_| genesys_token(), |_| Reply::SlowHeaders);
-    run("genesys api slow headers", Vendor::Genesys, &server, LIST_GENESYS)
-        .bounded()
-        .fails_with(&["timed out"]);
+    run(
+        "genesys api slow headers",
+        Vendor::Genesys,
+        &server,
+        LIST_GENESYS,
+    )
+    .bounded()
+    .fails_with(&["timed out"]);
 }
 
 #[test]
 fn genesys_redirect_to_another_origin_is_not_followed() {
     let other = serve(|_| ok("{}"));
     let target = format!("{}/api/v2/license/users", other.base);
-    let server = genesys(|_| genesys_token(), move |_| Reply::Redirect(target.clone()));
-    run("genesys api redirect", Vendor::Genesys, &server, LIST_GENESYS)
-        .bounded()
-        .fails_with(&["302"]);
+    let server = genesys(
+        |_| genesys_token(),
+        move |_| Reply::Redirect(target.clone()),
+    );
+    run(
+        "genesys api redirect",
+        Vendor::Genesys,
+        &server,
+        LIST_GENESYS,
+    )
+    .bounded()
+    .fails_with(&["302"]);
     assert!(
         other.hits.lock().unwrap().is_empty(),
         "the other origin was contacted"
@@ -564,19 +642,27 @@ fn genesys_redirect_to_another_origin_is_not_followed() {
 
 #[test]
 fn genesys_lying_page_counts() {
-    // Every page claims one more page than its number: the first page's count (2) plus slack
-    // bounds the listing.
+    // Every page claims one more page than its number: the first page's figures (2 pages,
+    // total 0 users) plus slack bound the listing to 3 pages.
     let server = genesys(
         |_| genesys_token(),
         |h| {
-            let n: u64 = h.query("pageNumber").and_then(|n| n.parse().ok()).unwrap_or(1);
+            let n: u64 = h
+                .query("pageNumber")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
             genesys_page(h, n + 1)
         },
     );
-    let run = run("genesys growing pageCount", Vendor::Genesys, &server, LIST_GENESYS);
+    let run = run(
+        "genesys growing pageCount",
+        Vendor::Genesys,
+        &server,
+        LIST_GENESYS,
+    );
     run.bounded()
-        .fails_with(&["GET /api/v2/license/users", "listing stopped at page 4"]);
-    assert_eq!(run.hits.len(), 5, "token + 4 pages: {:?}", run.hits);
+        .fails_with(&["GET /api/v2/license/users", "listing stopped at page 3"]);
+    assert_eq!(run.hits.len(), 4, "token + 3 pages: {:?}", run.hits);
 }
 
 /// The users route answers 429 with `name: value` first, then an empty last page.
@@ -615,14 +701,49 @@ fn genesys_retry_after_values() {
 }
 
 #[test]
+fn genesys_huge_headers() {
+    // A 300 KiB Retry-After of digits (beyond any integer), and a 1 MiB header hyper refuses.
+    let huge_number = "9".repeat(300 * 1024);
+    let server = genesys_429_once("retry-after", huge_number);
+    run(
+        "genesys 300 KiB Retry-After",
+        Vendor::Genesys,
+        &server,
+        LIST_GENESYS,
+    )
+    .bounded();
+    let huge = "x".repeat(1024 * 1024);
+    let server = genesys(
+        |_| genesys_token(),
+        move |_| with_headers(200, "{}", &[("x-huge", huge.as_str())]),
+    );
+    run(
+        "genesys 1 MiB header",
+        Vendor::Genesys,
+        &server,
+        LIST_GENESYS,
+    )
+    .bounded()
+    .fails_with(&["genesys"]);
+}
+
+#[test]
 fn genesys_rate_limit_reset_values() {
-    for reset in ["100000".to_owned(), u64::MAX.to_string(), "-1".into(), "x".into()] {
+    for reset in [
+        "100000".to_owned(),
+        u64::MAX.to_string(),
+        "-1".into(),
+        "x".into(),
+    ] {
         // The first page reports the window used up; the second page must not wait for it.
         let value = reset.clone();
         let server = genesys(
             |_| genesys_token(),
             move |h| {
-                let n: u64 = h.query("pageNumber").and_then(|n| n.parse().ok()).unwrap_or(1);
+                let n: u64 = h
+                    .query("pageNumber")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(1);
                 let page = format!(
                     r#"{{"entities":[],"pageSize":25,"pageNumber":{n},"total":0,"pageCount":2}}"#
                 );
@@ -653,12 +774,22 @@ fn genesys_rate_limit_reset_values() {
 fn genesys_401_loop_is_bounded_and_not_blamed_on_the_credentials() {
     let server = genesys(
         |_| genesys_token(),
-        |_| status(401, r#"{"message":"no","code":"bad.credentials","status":401}"#),
+        |_| {
+            status(
+                401,
+                r#"{"message":"no","code":"bad.credentials","status":401}"#,
+            )
+        },
     );
-    run("genesys api 401 loop", Vendor::Genesys, &server, LIST_GENESYS)
-        .bounded()
-        .fails_with(&["rejected"])
-        .never_says("check the credentials");
+    run(
+        "genesys api 401 loop",
+        Vendor::Genesys,
+        &server,
+        LIST_GENESYS,
+    )
+    .bounded()
+    .fails_with(&["rejected"])
+    .never_says("check the credentials");
 }
 
 #[test]
@@ -690,7 +821,14 @@ fn genesys_control_characters_in_ids_never_reach_a_url() {
             "genesys control-character product id",
             Vendor::Genesys,
             &server,
-            &["assign", "--provider", "genesys", "--product", product, user],
+            &[
+                "assign",
+                "--provider",
+                "genesys",
+                "--product",
+                product,
+                user,
+            ],
         );
         run.bounded().fails_with(&["invalid input"]);
         for hit in &run.hits {
@@ -717,9 +855,14 @@ fn genesys_echoed_token_and_secret_are_redacted() {
         },
     );
     // `bounded` asserts neither secret appears in stdout or stderr.
-    run("genesys echoed token", Vendor::Genesys, &server, LIST_GENESYS)
-        .bounded()
-        .fails_with(&["[REDACTED]"]);
+    run(
+        "genesys echoed token",
+        Vendor::Genesys,
+        &server,
+        LIST_GENESYS,
+    )
+    .bounded()
+    .fails_with(&["[REDACTED]"]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -745,7 +888,13 @@ fn salesforce(
     })
 }
 
-const LIST_SALESFORCE: &[&str] = &["assignments", "--provider", "salesforce", "--format", "json"];
+const LIST_SALESFORCE: &[&str] = &[
+    "assignments",
+    "--provider",
+    "salesforce",
+    "--format",
+    "json",
+];
 
 /// Query pages whose `nextRecordsUrl` runs through `cycle` forever.
 fn query_cycle(cycle: &'static [&'static str]) -> impl Fn(&Hit) -> Reply + Send + Sync {
@@ -767,12 +916,14 @@ fn salesforce_next_records_url_cycles() {
     for (cycle, name) in [
         (&["01gA-2000"][..], "salesforce cycle of 1"),
         (&["01gA-2000", "01gB-4000"][..], "salesforce cycle of 2"),
-        (&["01gA-2000", "01gB-4000", "01gC-6000"][..], "salesforce cycle of 3"),
+        (
+            &["01gA-2000", "01gB-4000", "01gC-6000"][..],
+            "salesforce cycle of 3",
+        ),
     ] {
         let server = salesforce(salesforce_token, query_cycle(cycle));
         let run = run(name, Vendor::Salesforce, &server, LIST_SALESFORCE);
-        run.bounded()
-            .fails_with(&["GET query", "cycle"]);
+        run.bounded().fails_with(&["GET query", "cycle"]);
         let queries = run.hits.iter().filter(|h| h.contains("/query")).count();
         assert_eq!(queries, cycle.len() + 1, "{name}: {:?}", run.hits);
     }
@@ -791,7 +942,12 @@ fn salesforce_lying_total_size() {
             r#"{{"totalSize":5,"done":false,"nextRecordsUrl":"/services/data/v66.0/query/01g-{i}","records":[]}}"#
         ))
     });
-    let run = run("salesforce lying totalSize", Vendor::Salesforce, &server, LIST_SALESFORCE);
+    let run = run(
+        "salesforce lying totalSize",
+        Vendor::Salesforce,
+        &server,
+        LIST_SALESFORCE,
+    );
     run.bounded().fails_with(&["GET query", "declared totals"]);
     assert!(run.hits.len() < 20, "{:?}", run.hits);
 }
@@ -799,11 +955,21 @@ fn salesforce_lying_total_size() {
 #[test]
 fn salesforce_token_endless_and_503() {
     let server = salesforce(|_| Reply::Endless, |_| status(404, "[]"));
-    run("salesforce token endless body", Vendor::Salesforce, &server, LIST_SALESFORCE)
-        .bounded()
-        .fails_with(&["65536 bytes"]);
+    run(
+        "salesforce token endless body",
+        Vendor::Salesforce,
+        &server,
+        LIST_SALESFORCE,
+    )
+    .bounded()
+    .fails_with(&["65536 bytes"]);
     let server = salesforce(|_| status(503, "{}"), |_| status(404, "[]"));
-    let run = run("salesforce token 503", Vendor::Salesforce, &server, LIST_SALESFORCE);
+    let run = run(
+        "salesforce token 503",
+        Vendor::Salesforce,
+        &server,
+        LIST_SALESFORCE,
+    );
     run.bounded()
         .fails_with(&["unavailable"])
         .never_says("check the credentials");
@@ -813,9 +979,14 @@ fn salesforce_token_endless_and_503() {
 #[test]
 fn salesforce_endless_api_body() {
     let server = salesforce(salesforce_token, |_| Reply::Endless);
-    run("salesforce api endless body", Vendor::Salesforce, &server, LIST_SALESFORCE)
-        .bounded()
-        .fails_with(&["bytes"]);
+    run(
+        "salesforce api endless body",
+        Vendor::Salesforce,
+        &server,
+        LIST_SALESFORCE,
+    )
+    .bounded()
+    .fails_with(&["bytes"]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -832,7 +1003,10 @@ fn apple(
         if !hit.path().ends_with("/assignments") {
             return ok("{}");
         }
-        let index: u64 = hit.query("pageIndex").and_then(|n| n.parse().ok()).unwrap_or(0);
+        let index: u64 = hit
+            .query("pageIndex")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
         let next = next(index).map_or(String::new(), |n| format!(r#","nextPageIndex":{n}"#));
         ok(format!(
             r#"{{"assignments":[],"currentPageIndex":{index},"totalPages":{},"versionId":"v1"{next}}}"#,
@@ -861,9 +1035,14 @@ fn apple_page_cycles() {
 fn apple_pages_beyond_the_declared_total() {
     // totalPages 3, but the pages go on.
     let server = apple(|i| Some(i + 1), |_| 3);
-    run("apple beyond totalPages", Vendor::Apple, &server, LIST_APPLE)
-        .bounded()
-        .fails_with(&["assignments", "declared totals"]);
+    run(
+        "apple beyond totalPages",
+        Vendor::Apple,
+        &server,
+        LIST_APPLE,
+    )
+    .bounded()
+    .fails_with(&["assignments", "declared totals"]);
 }
 
 #[test]

@@ -117,7 +117,7 @@ pub fn body_excerpt(body: &[u8]) -> String {
     let text: String = text.chars().filter(|c| !c.is_control()).collect();
     let text = crate::error::redact::redact(&text);
     let mut excerpt: String = text.chars().take(MAX).collect();
-    if body.len() > MAX && excerpt.len() < text.len() || body.len() > window {
+    if text.chars().count() > MAX || body.len() > window {
         excerpt.push('…');
     }
     if excerpt.trim().is_empty() {
@@ -805,7 +805,11 @@ impl HttpClient {
                 return Ok(Attempt::Failed {
                     error: Error::Transport {
                         provider,
-                        message: format!("{} broke off while reading the response", request.route),
+                        message: if e.is_timeout() {
+                            format!("{} timed out while reading the response", request.route)
+                        } else {
+                            format!("{} broke off while reading the response", request.route)
+                        },
                         source: Some(Box::new(e.without_url())),
                     },
                     failure: Failure::Transport { sent: true },
