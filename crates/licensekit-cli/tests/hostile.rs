@@ -865,6 +865,64 @@ fn genesys_echoed_token_and_secret_are_redacted() {
     .fails_with(&["[REDACTED]"]);
 }
 
+#[test]
+fn genesys_echoed_token_never_reaches_the_output_report() {
+    // The definition exists; the assignment call answers 400 echoing the bearer token and the
+    // client secret. The per-item report (--output) and the terminal must show neither.
+    let server = genesys(
+        |_| genesys_token(),
+        |h| {
+            if h.path().starts_with("/api/v2/license/definitions") {
+                return ok(r#"{"id":"cloudCX2","name":"Genesys Cloud CX 2","permissions":[]}"#);
+            }
+            if h.path() == "/api/v2/license/users" && h.uri.contains("pageNumber") {
+                return genesys_page(h, 1);
+            }
+            let auth = h.authorization.clone().unwrap_or_default();
+            status(
+                400,
+                format!(
+                    r#"{{"message":"rejected {auth} (secret {CLIENT_SECRET})","code":"bad.request","status":400}}"#
+                ),
+            )
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("licensekit.toml"),
+        config(Vendor::Genesys, &server.base),
+    )
+    .unwrap();
+    let user = "6a3c1b4e-8f57-4d2a-9c1e-0b7d5e2f4a13";
+    let run = run_in(
+        "genesys echoed token in report",
+        dir.path(),
+        &server,
+        &[
+            "assign",
+            "--provider",
+            "genesys",
+            "--product",
+            "cloudCX2",
+            user,
+            "--output",
+            "report.json",
+            "--format",
+            "json",
+        ],
+    );
+    run.bounded();
+    let report = std::fs::read_to_string(dir.path().join("report.json")).unwrap_or_default();
+    for secret in [CLIENT_SECRET, ACCESS_TOKEN] {
+        assert!(!report.contains(secret), "leaked into --output: {report}");
+    }
+    // The vendor's text still reaches the report, with the secrets cut out.
+    assert!(
+        report.contains("rejected Bearer [REDACTED] (secret [REDACTED])"),
+        "{report}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Salesforce
 

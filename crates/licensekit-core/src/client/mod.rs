@@ -959,7 +959,7 @@ pub async fn token_with_retry(
 fn check_segments_kept(url: &Url, segments: &[String]) -> Result<()> {
     let built: Vec<String> = url
         .path_segments()
-        .map(|s| s.map(|seg| percent_encoding_decode(seg)).collect())
+        .map(|s| s.map(percent_encoding_decode).collect())
         .unwrap_or_default();
     let kept = built.len() >= segments.len()
         && built[built.len() - segments.len()..]
