@@ -788,7 +788,7 @@ impl HttpClient {
         tracing::Span::current().record("status", status.as_u16());
         let headers = response.headers().clone();
         inner.limiter.observe(&headers);
-        inner.hold.observe(&headers, budget.cap());
+        inner.hold.observe(status, &headers, budget);
         let body = match read_limited(response, inner.max_body_bytes).await {
             Ok(body) => body,
             Err(BodyError::TooLarge) => {
@@ -1079,18 +1079,22 @@ fn token_failure(error: Error) -> Result<Attempt> {
     })
 }
 
-/// The longest hold the server announced for every request of this client: `Retry-After` on
-/// any response, or a Genesys window reported used up (`inin-ratelimit-count >=
-/// inin-ratelimit-allowed`, then `inin-ratelimit-reset` seconds; genesys spec §6). Parsed
-/// overflow-safe: negative, garbage or absurd values never panic, and a hold is capped so the
-/// deadline arithmetic cannot overflow.
+/// The longest hold the server announced for every request of this client: `Retry-After`, or
+/// a Genesys window reported used up (`inin-ratelimit-count >= inin-ratelimit-allowed`, then
+/// `inin-ratelimit-reset` seconds; genesys spec §6). On an error answer every such hold counts;
+/// on a success it counts only when longer than `max_wait` — ordinary pacing by these headers
+/// is the pacer's job (and an adapter may switch it off), but a wait no request may take must
+/// fail the next requests at once rather than stall them in the pacer. Parsed overflow-safe:
+/// negative, garbage or absurd values never panic, and a hold is capped so the deadline
+/// arithmetic cannot overflow.
 #[derive(Debug, Default)]
 struct ServerHold {
     until: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl ServerHold {
-    fn observe(&self, headers: &HeaderMap, cap: Duration) {
+    fn observe(&self, status: StatusCode, headers: &HeaderMap, budget: &Budget) {
+        let cap = budget.cap();
         let number =
             |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
         let mut wait = parse_retry_after(headers, SystemTime::now());
@@ -1105,6 +1109,9 @@ impl ServerHold {
         let Some(wait) = wait.filter(|w| !w.is_zero()) else {
             return;
         };
+        if status.is_success() && wait <= budget.max_wait {
+            return;
+        }
         // Capped so the deadline cannot overflow; anything near the cap fails at once anyway.
         let wait = wait.min(cap);
         let Some(until) = tokio::time::Instant::now().checked_add(wait) else {
