@@ -15,7 +15,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use futures::TryStreamExt;
 use licensekit::report::{CsvSection, Report, ReportOptions};
 use licensekit::{
-    AnyProvider, AssignmentFilter, HolderId, LicenseProvider, ProductId, ProviderKind,
+    AnyProvider, AssignmentFilter, HolderId, LicenseProvider, LicenseProviderExt, ProductId,
+    ProviderKind,
 };
 
 #[derive(Parser)]
