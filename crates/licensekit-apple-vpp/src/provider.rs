@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use licensekit_core::bulk::{self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared};
+use licensekit_core::bulk::{
+    self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared, StateRead,
+};
 use licensekit_core::client::{
     HttpClient, RequestLimiter, RetryConfig, StaticToken, check_url, items, pages,
 };
@@ -434,15 +436,12 @@ impl BulkBackend for Engine<'_> {
         Ok(answers_of_event(&event, polled, batch, &run.product))
     }
 
-    async fn read_state(&self, run: &Run, holders: &[HolderId]) -> Result<HashSet<HolderId>> {
+    async fn read_state(&self, run: &Run, holders: &[HolderId]) -> Result<StateRead> {
         match (&self.operation, &run.asset) {
             (Operation::Asset, Some(asset)) => {
                 let current = self.provider.current_holders(asset).await?;
-                Ok(holders
-                    .iter()
-                    .filter(|h| current.contains(*h))
-                    .cloned()
-                    .collect())
+                let held = holders.iter().filter(|h| current.contains(*h)).cloned();
+                Ok(StateRead::held(held.collect()))
             }
             (Operation::RevokeAssets, _) => {
                 // Holders with any assignment left still hold something.
@@ -459,7 +458,11 @@ impl BulkBackend for Engine<'_> {
                     .buffer_unordered(provider.inner.max_concurrency)
                     .collect()
                     .await;
-                held.into_iter().filter_map(Result::transpose).collect()
+                let held: HashSet<HolderId> = held
+                    .into_iter()
+                    .filter_map(Result::transpose)
+                    .collect::<Result<_>>()?;
+                Ok(StateRead::held(held))
             }
             _ => Err(Error::unsupported(
                 KIND,
