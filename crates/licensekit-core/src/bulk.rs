@@ -98,13 +98,15 @@ impl ChangeRequest {
 #[non_exhaustive]
 pub struct BulkOptions {
     /// How many times one holder's change may be sent in all, each re-send following a read
-    /// that showed the change missing.
+    /// that showed the change missing. Six, like the attempts of one request under the default
+    /// retry policy: a write is never retried by the HTTP layer once it may have been delivered,
+    /// so these rounds are its retries.
     pub max_sends: u32,
 }
 
 impl Default for BulkOptions {
     fn default() -> Self {
-        BulkOptions { max_sends: 4 }
+        BulkOptions { max_sends: 6 }
     }
 }
 
