@@ -692,6 +692,79 @@ impl AppleVppProvider {
         self.run(Operation::RevokeAssets, request).await
     }
 
+    /// Settles the `Pending` items of an earlier report (Apple event ids as references): each
+    /// event is polled once; a finished event gives its items their outcomes as
+    /// [`AppleVppProvider::assign`] would have (per-holder failures kept), an event still running
+    /// or unreadable leaves them `Pending`. Other items are returned as they were.
+    pub async fn settle_pending(&self, report: ChangeReport) -> Result<ChangeReport> {
+        let mut by_event: BTreeMap<String, Vec<HolderId>> = BTreeMap::new();
+        for item in &report.items {
+            if let Outcome::Pending { reference } = &item.outcome {
+                by_event
+                    .entry(reference.clone())
+                    .or_default()
+                    .push(item.holder.clone());
+            }
+        }
+        let client = &self.inner.client;
+        let product = report.product.clone();
+        let settled: Vec<Vec<ItemAnswer>> = stream::iter(by_event)
+            .map(|(event, holders)| {
+                let product = product.clone();
+                async move {
+                    let polled = match client.status(&event).await {
+                        Ok(status) if status.event_status == "PENDING" => {
+                            Ok(EventOutcome::StillPending {
+                                event_id: event.clone(),
+                            })
+                        }
+                        Ok(status) => Ok(EventOutcome::Finished(status)),
+                        Err(e) => Err(e),
+                    };
+                    answers_of_event(&event, polled, &holders, &product)
+                }
+            })
+            .buffer_unordered(self.inner.max_concurrency)
+            .collect()
+            .await;
+        let mut outcomes: HashMap<HolderId, (Outcome, licensekit_core::VendorFields)> =
+            HashMap::new();
+        for answer in settled.into_iter().flatten() {
+            let outcome = match answer.answer {
+                licensekit_core::bulk::Answer::Settled(o) => o,
+                // The event failed without naming holders: say so, do not guess.
+                licensekit_core::bulk::Answer::Unclear(why) => Outcome::Unconfirmed {
+                    reason: format!("{why}; list assignments to check"),
+                    last_error: None,
+                },
+                licensekit_core::bulk::Answer::Refused(e) => Outcome::failed(e),
+                _ => continue,
+            };
+            outcomes.insert(answer.holder, (outcome, answer.vendor));
+        }
+        let mut report = report;
+        for item in &mut report.items {
+            if matches!(item.outcome, Outcome::Pending { .. }) {
+                if let Some((outcome, vendor)) = outcomes.get(&item.holder) {
+                    item.outcome = outcome.clone();
+                    item.vendor = vendor.clone();
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// One event's state now (`GET /status`), for `licensekit events`.
+    pub async fn event_status(&self, event_id: &str) -> Result<StatusResponse> {
+        if event_id.trim().is_empty() || event_id.chars().any(char::is_control) {
+            return Err(Error::invalid_input(format!(
+                "`{}` is not an Apple event id",
+                event_id.escape_debug()
+            )));
+        }
+        self.inner.client.status(event_id).await
+    }
+
     /// The legacy single-asset "manage licenses" (spec §9.2) on top of v2: disassociate one list,
     /// then associate one list.
     pub async fn manage_licenses(
