@@ -178,8 +178,11 @@ async fn tells_the_truth_at_half(v: &Vendor<'_>) {
             report
                 .items
                 .iter()
-                .find(|i| !i.outcome.is_ok())
-                .map(|i| &i.outcome)
+                .find(|i| !matches!(
+                    i.outcome.status(),
+                    OutcomeStatus::Applied | OutcomeStatus::AlreadyInState
+                ))
+                .map(|i| (&i.outcome, &i.vendor))
         );
         // The second run settles every item and completes the change.
         let again = match action {

@@ -18,22 +18,21 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use licensekit_core::bulk::{
     self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared, StateRead,
 };
-use licensekit_core::client::{
-    HttpClient, RequestLimiter, RetryConfig, StaticToken, check_url, items, pages,
-};
+use licensekit_core::client::{HttpClient, RequestLimiter, RetryConfig, StaticToken, check_url};
 use licensekit_core::{
     Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, Error, ErrorKind,
     Holder, HolderId, ItemOutcome, LicenseProvider, LicenseProviderExt, Outcome, Product,
     ProductId, ProviderKind, Result, SeatTotal, Seats, VendorError,
 };
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
 use crate::client::{AppleClient, EventOutcome, Limits, UserAction};
 use crate::config::AppleVppConfig;
-use crate::error::{AppleResponses, Observed};
+use crate::error::{AppleResponses, Observed, Ownership};
 use crate::token::{self, TokenInfo, parse_apple_date};
 use crate::wire::{
-    AssetRef, MdmInfo, RequestUser, ResponseAsset, ResponseAssignment, StatusResponse,
+    AssetRef, MdmInfo, RequestUser, ResponseAsset, ResponseAssignment, ResponseUser, StatusResponse,
 };
 
 const KIND: ProviderKind = ProviderKind::AppleVpp;
@@ -44,6 +43,8 @@ struct Inner {
     client: AppleClient,
     token: TokenInfo,
     mdm_info: Option<MdmInfo>,
+    take_over: bool,
+    ownership: Ownership,
     ready: OnceCell<()>,
     observed: Arc<Mutex<Observed>>,
     max_concurrency: usize,
@@ -60,8 +61,107 @@ pub struct AppleVppProvider {
 #[non_exhaustive]
 pub struct VersionedAssignments {
     pub assignments: Vec<Assignment>,
-    /// Pass it as `since` next time to get only what changed.
+    /// The `versionId` of the first page: pass it as `since` next time to get what changed
+    /// since the listing began (additions only: Apple's deltas do not show removals, §5).
     pub version_id: Option<String>,
+    /// The `versionId` of the first and the last page. When they differ the location changed
+    /// while it was listed: records unchanged during the listing are each listed exactly once,
+    /// records changed during it may be listed or not; catch up with `since = version_id`.
+    pub versions: ListingVersions,
+}
+
+/// The `versionId` Apple reported on the first and on the last page of one listing (spec §5).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListingVersions {
+    pub first: Option<String>,
+    pub last: Option<String>,
+}
+
+impl ListingVersions {
+    /// Whether the data changed while it was being listed.
+    pub fn changed(&self) -> bool {
+        matches!((&self.first, &self.last), (Some(a), Some(b)) if a != b)
+    }
+
+    /// Writes the versions into a record's vendor fields, where generic consumers (the facade
+    /// report) find them: `listing_first_version_id`, `listing_last_version_id`.
+    fn stamp(&self, vendor: &mut licensekit_core::VendorFields) {
+        vendor.insert("listing_first_version_id".into(), self.first.clone().into());
+        vendor.insert("listing_last_version_id".into(), self.last.clone().into());
+    }
+}
+
+/// The identity of a listed record, to list each record once while pages shift (spec §5).
+trait Keyed {
+    type Key: Eq + std::hash::Hash + Send + 'static;
+    fn key(&self) -> Self::Key;
+}
+
+impl Keyed for ResponseAsset {
+    type Key = (String, String);
+    fn key(&self) -> Self::Key {
+        (self.adam_id.clone(), self.pricing_param.clone())
+    }
+}
+
+impl Keyed for ResponseAssignment {
+    type Key = (String, String, Option<String>, Option<String>);
+    fn key(&self) -> Self::Key {
+        (
+            self.adam_id.clone(),
+            self.pricing_param.clone(),
+            self.client_user_id.clone(),
+            self.serial_number.clone(),
+        )
+    }
+}
+
+impl Keyed for ResponseUser {
+    // One clientUserId may have a retired record and a current one (§3.10).
+    type Key = (String, Option<String>, Option<String>);
+    fn key(&self) -> Self::Key {
+        (
+            self.client_user_id.clone(),
+            self.status.clone(),
+            self.id_hash.clone(),
+        )
+    }
+}
+
+/// One record of a versioned listing; the last record carries the listing's versions.
+struct Listed<T> {
+    item: T,
+    versions: Option<ListingVersions>,
+}
+
+/// Whether a user record is no longer current: `Retired`, or `Deleted` (legacy: retired, and the
+/// Apple Account re-associated to a new user with the same clientUserId; spec §4, managing users).
+fn user_inactive(status: Option<&str>) -> bool {
+    matches!(status, Some("Retired" | "Deleted"))
+}
+
+/// The user directory: one holder per clientUserId, the current record winning over retired and
+/// deleted ones (§3.10).
+fn directory(users: Vec<ResponseUser>) -> Vec<Holder> {
+    let mut by_id: BTreeMap<String, Holder> = BTreeMap::new();
+    for u in users {
+        let inactive = user_inactive(u.status.as_deref());
+        if inactive
+            && by_id
+                .get(&u.client_user_id)
+                .is_some_and(|h| h.active == Some(true))
+        {
+            continue;
+        }
+        let mut h = Holder::new(HolderId::User(u.client_user_id.clone())).with_active(!inactive);
+        h.email = u.email;
+        if let Some(status) = u.status {
+            h.vendor.insert("status".into(), status.into());
+        }
+        by_id.insert(u.client_user_id, h);
+    }
+    by_id.into_values().collect()
 }
 
 /// The legacy v1 "manage licenses" request (spec §9.2): on one asset, first disassociate one list,
@@ -179,7 +279,7 @@ fn answers_of_event(
     holders: &[HolderId],
     product: &ProductId,
 ) -> Vec<ItemAnswer> {
-    let pending = |why: &str| {
+    let pending = |why: String| {
         holders
             .iter()
             .map(|h| {
@@ -189,16 +289,16 @@ fn answers_of_event(
                         reference: event_id.to_owned(),
                     },
                 )
-                .with_vendor_field("event_status", why)
+                .with_vendor_field("event_status", why.clone())
             })
             .collect()
     };
     let status: StatusResponse = match polled {
         Err(e) => {
             tracing::debug!(event_id, error = %e, "event status unreadable; left pending");
-            return pending("unknown: status poll failed");
+            return pending(format!("unknown: the status poll failed: {e}"));
         }
-        Ok(EventOutcome::StillPending { .. }) => return pending("PENDING"),
+        Ok(EventOutcome::StillPending { .. }) => return pending("PENDING".into()),
         Ok(EventOutcome::Finished(status)) => status,
     };
     let mut failed: HashMap<HolderId, Outcome> = HashMap::new();
@@ -481,10 +581,21 @@ impl AppleVppProvider {
         let token = token::decode(&config.stoken)?;
         token::check_not_expired(&token, Utc::now())?;
         check_url(KIND, &config.base_url, config.allow_http)?;
+        if config.take_over && config.mdm_info.is_none() {
+            return Err(Error::config(
+                "apple-vpp: `take_over = true` claims the location for `mdm_info`, which is not set",
+            ));
+        }
+        // The token as downloaded, or from `echo` or a secret store, often ends in a newline:
+        // decoding trims it, so the bearer value must be trimmed the same way (spec §2.1).
+        let stoken = SecretString::from(config.stoken.expose_secret().trim().to_owned());
         let observed = Arc::new(Mutex::new(Observed::default()));
         let pacer = licensekit_core::client::per_minute_pacer(KIND, config.requests_per_minute)?;
         let inspector = AppleResponses {
-            our_mdm_id: config.mdm_info.as_ref().map(|m| m.id.clone()),
+            observed: observed.clone(),
+        };
+        let ownership = Ownership {
+            ours: config.mdm_info.clone(),
             observed: observed.clone(),
         };
         let http = HttpClient::builder(KIND, &config.base_url)
@@ -494,13 +605,20 @@ impl AppleVppProvider {
             .limiter(RequestLimiter::new(config.max_concurrency.max(1), pacer))
             .classifier(Arc::new(inspector))
             .max_body_bytes(config.max_response_bytes)
-            .credentials(Arc::new(StaticToken::new(config.stoken.clone())))
+            .credentials(Arc::new(StaticToken::new(stoken)))
             .build()?;
         Ok(AppleVppProvider {
             inner: Arc::new(Inner {
-                client: AppleClient::new(http, config.poll_interval(), config.poll_timeout()),
+                client: AppleClient::new(
+                    http,
+                    config.poll_interval(),
+                    config.poll_timeout(),
+                    ownership.clone(),
+                ),
                 token,
                 mdm_info: config.mdm_info,
+                take_over: config.take_over,
+                ownership,
                 ready: OnceCell::new(),
                 observed,
                 max_concurrency: config.max_concurrency.max(1),
@@ -531,20 +649,40 @@ impl AppleVppProvider {
         &self.inner.client
     }
 
-    /// Once per provider: refuse a location another service owns, and claim it for ours.
-    async fn ready(&self) -> Result<()> {
+    /// Once per provider: read who owns the location, and claim it for ours when it is unowned
+    /// (or, with `take_over`, owned by another service). Never refuses: reading is always allowed.
+    async fn claim(&self) -> Result<()> {
         self.inner
             .ready
             .get_or_try_init(|| async {
-                // A conflicting owner is already refused by the response inspector.
                 let config = self.inner.client.client_config().await?;
-                if let (None, Some(ours)) = (&config.mdm_info, &self.inner.mdm_info) {
-                    self.inner.client.set_mdm_info(ours).await?;
+                match (&config.mdm_info, &self.inner.mdm_info) {
+                    (None, Some(ours)) => {
+                        self.inner.client.set_mdm_info(ours).await?;
+                    }
+                    (Some(theirs), Some(ours)) if theirs.id != ours.id && self.inner.take_over => {
+                        tracing::warn!(
+                            owner = %theirs.name,
+                            owner_id = %theirs.id,
+                            "apple-vpp: taking over a location another MDM managed (take_over = true)"
+                        );
+                        self.inner.client.set_mdm_info(ours).await?;
+                    }
+                    _ => {}
                 }
                 Ok(())
             })
             .await
             .map(|_| ())
+    }
+
+    /// Before any change: the location must be ours or no one's (spec §2.3). Another service's
+    /// `mdmInfo` — in `client/config` or in any later response — refuses the change with
+    /// `PermissionDenied` naming the owner ([`is_mdm_conflict`]), whether or not `mdm_info` is
+    /// configured; `take_over = true` claims the location instead.
+    async fn ready(&self) -> Result<()> {
+        self.claim().await?;
+        self.inner.ownership.check_writable()
     }
 
     async fn asset(&self, asset: &AssetRef) -> Result<ResponseAsset> {
@@ -564,51 +702,150 @@ impl AppleVppProvider {
             })
     }
 
-    /// Streams a page-indexed listing, refusing to mix versions: if `versionId` changes between
-    /// pages, the stream ends with an error saying so (spec §5).
-    fn versioned_pages<T: serde::de::DeserializeOwned + Send + 'static>(
+    /// Streams a page-indexed listing to its last page, as Apple asks, even when `versionId`
+    /// changes between pages ("Using paginated endpoints", spec §5); `versions` ends up holding
+    /// the first and the last `versionId`, and the last record carries them too.
+    ///
+    /// Pages are offsets into data that may change while it is read. Records inserted before the
+    /// cursor push records already read onto the next page: those are dropped by key (the keys of
+    /// the last pages are kept). Records removed before the cursor pull unread records back onto
+    /// the page already read: so when the version changed between two pages the previous page is
+    /// read once more at the new version. Every record unchanged during the listing is thus
+    /// listed exactly once, as long as fewer than a page of records change between two page
+    /// requests (Apple's pages hold several hundred); records changed during the listing may be
+    /// listed or not, and the differing versions say so.
+    fn versioned_pages<T>(
         &self,
         path: &'static str,
         query: Vec<(&'static str, String)>,
-        version: Arc<Mutex<Option<String>>>,
-    ) -> BoxStream<'static, Result<T>> {
+        versions: Arc<Mutex<ListingVersions>>,
+    ) -> BoxStream<'static, Result<Listed<T>>>
+    where
+        T: Keyed + serde::de::DeserializeOwned + Send + 'static,
+    {
+        struct State<T: Keyed> {
+            next: Option<u32>,
+            /// Index and versionId of the page read last.
+            previous: Option<(u32, Option<String>)>,
+            /// Keys of the last pages read, newest last.
+            recent: std::collections::VecDeque<HashSet<T::Key>>,
+            /// Records of the page read last, yielded once the next page is known.
+            held: Vec<T>,
+            finished: bool,
+        }
+        const KEPT_PAGES: usize = 3;
         let this = self.clone();
-        let listing = pages(KIND, None, move |page: Option<u32>| {
+        let start = State::<T> {
+            next: Some(0),
+            previous: None,
+            recent: Default::default(),
+            held: Vec::new(),
+            finished: false,
+        };
+        stream::try_unfold(start, move |mut st| {
             let this = this.clone();
             let query = query.clone();
-            let version = version.clone();
+            let versions = versions.clone();
             async move {
-                this.ready().await?;
-                let index = page.unwrap_or(0);
-                let page: crate::wire::Page<T> =
-                    this.inner.client.page(path, &query, index).await?;
-                {
-                    let mut seen = version.lock().unwrap_or_else(|p| p.into_inner());
-                    match (&*seen, &page.version_id) {
-                        (Some(first), Some(now)) if first != now => {
-                            return Err(Error::Unavailable {
-                                provider: KIND,
-                                message: format!(
-                                    "the {path} changed while being listed (versionId {first} became {now}); list again"
-                                ),
-                                source: None,
-                            });
+                loop {
+                    let Some(index) = st.next else {
+                        if st.finished {
+                            return Ok(None);
                         }
-                        (None, Some(now)) => *seen = Some(now.clone()),
-                        _ => {}
+                        st.finished = true;
+                        let last_versions =
+                            versions.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                        let mut out: Vec<Listed<T>> = st
+                            .held
+                            .drain(..)
+                            .map(|item| Listed {
+                                item,
+                                versions: None,
+                            })
+                            .collect();
+                        if let Some(last) = out.last_mut() {
+                            last.versions = Some(last_versions);
+                        }
+                        return Ok(Some((out, st)));
+                    };
+                    this.claim().await?;
+                    let page: crate::wire::Page<T> =
+                        this.inner.client.page(path, &query, index).await?;
+                    if page.next_page_index.is_some_and(|next| next <= index) {
+                        return Err(Error::Decode {
+                            provider: KIND,
+                            message: format!(
+                                "the {path} listing did not advance: page {index} names page {:?} as next",
+                                page.next_page_index
+                            ),
+                            source: None,
+                        });
                     }
+                    let mut batches = vec![(index, page)];
+                    let changed = matches!(&st.previous, Some((_, v)) if *v != batches[0].1.version_id);
+                    if changed {
+                        // Records pulled back by removals now sit on the previous page.
+                        let (previous, _) = st.previous.clone().expect("a previous page");
+                        let again: crate::wire::Page<T> =
+                            this.inner.client.page(path, &query, previous).await?;
+                        batches.push((previous, again));
+                    }
+                    st.next = batches[0].1.next_page_index;
+                    // The next page is compared with this page's version, not the re-read's: what
+                    // changed after this page was read is caught when the next page is read.
+                    st.previous = Some((index, batches[0].1.version_id.clone()));
+                    let mut keys = HashSet::new();
+                    let mut fresh = Vec::new();
+                    for (_, page) in batches {
+                        {
+                            let mut v = versions.lock().unwrap_or_else(|p| p.into_inner());
+                            if v.first.is_none() {
+                                v.first = page.version_id.clone();
+                            }
+                            if page.version_id.is_some() {
+                                v.last = page.version_id.clone();
+                            }
+                        }
+                        for item in page.items {
+                            let key = item.key();
+                            if st.recent.iter().any(|seen| seen.contains(&key))
+                                || keys.contains(&key)
+                            {
+                                continue;
+                            }
+                            keys.insert(key);
+                            fresh.push(item);
+                        }
+                    }
+                    st.recent.push_back(keys);
+                    while st.recent.len() > KEPT_PAGES {
+                        st.recent.pop_front();
+                    }
+                    let out = std::mem::replace(&mut st.held, fresh);
+                    if out.is_empty() {
+                        continue;
+                    }
+                    let out = out
+                        .into_iter()
+                        .map(|item| Listed {
+                            item,
+                            versions: None,
+                        })
+                        .collect();
+                    return Ok(Some((out, st)));
                 }
-                Ok((page.items, page.next_page_index))
             }
-        });
-        items(listing)
+        })
+        .map_ok(|batch: Vec<Listed<T>>| stream::iter(batch.into_iter().map(Ok)))
+        .try_flatten()
+        .boxed()
     }
 
     fn assignment_stream(
         &self,
         filter: &AssignmentFilter,
         since: Option<String>,
-        version: Arc<Mutex<Option<String>>>,
+        versions: Arc<Mutex<ListingVersions>>,
     ) -> Result<BoxStream<'static, Result<Assignment>>> {
         let mut query = Vec::new();
         let mut wanted_pricing = None;
@@ -632,17 +869,23 @@ impl AppleVppProvider {
             query.push(("sinceVersionId", v));
         }
         Ok(self
-            .versioned_pages::<ResponseAssignment>("assignments", query, version)
-            .try_filter_map(move |a| {
+            .versioned_pages::<ResponseAssignment>("assignments", query, versions)
+            .try_filter_map(move |Listed { item: a, versions }| {
+                // (A last record dropped here takes the versions with it; `assignments_since`
+                // reads them from the listing itself.)
                 let keep = wanted_pricing
                     .as_ref()
                     .is_none_or(|p| *p == a.pricing_param);
                 let assignment = holder_of(&a).filter(|_| keep).map(|h| {
-                    Assignment::new(
+                    let mut assignment = Assignment::new(
                         KIND,
                         product_id(&a.adam_id, &a.pricing_param),
                         Holder::new(h),
-                    )
+                    );
+                    if let Some(v) = versions {
+                        v.stamp(&mut assignment.vendor);
+                    }
+                    assignment
                 });
                 futures::future::ready(Ok(assignment))
             })
@@ -650,21 +893,26 @@ impl AppleVppProvider {
     }
 
     /// Assignments with the `versionId` to resume from; with `since`, only what changed since that
-    /// version (Apple lists additions; removals are not represented in deltas, spec §5).
+    /// version. Apple's deltas list additions only — a revocation does not appear in them (§5:
+    /// how removals appear is undocumented) — so only a full listing shows what was taken away.
+    /// A listing during which the location changed reports two different versions
+    /// (`versions.changed()`); catch up with `since = version_id` (the first page's, as Apple
+    /// asks).
     pub async fn assignments_since(
         &self,
         filter: AssignmentFilter,
         since: Option<String>,
     ) -> Result<VersionedAssignments> {
-        let version = Arc::new(Mutex::new(None));
+        let versions = Arc::new(Mutex::new(ListingVersions::default()));
         let assignments = self
-            .assignment_stream(&filter, since, version.clone())?
+            .assignment_stream(&filter, since, versions.clone())?
             .try_collect()
             .await?;
-        let version_id = version.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let versions = versions.lock().unwrap_or_else(|p| p.into_inner()).clone();
         Ok(VersionedAssignments {
             assignments,
-            version_id,
+            version_id: versions.first.clone(),
+            versions,
         })
     }
 
@@ -908,13 +1156,15 @@ impl LicenseProvider for AppleVppProvider {
 
     #[tracing::instrument(skip_all, fields(provider = "apple-vpp"))]
     async fn products(&self) -> Result<Vec<Product>> {
-        let assets: Vec<ResponseAsset> = self
-            .versioned_pages("assets", Vec::new(), Arc::default())
+        let versions = Arc::new(Mutex::new(ListingVersions::default()));
+        let assets: Vec<Listed<ResponseAsset>> = self
+            .versioned_pages("assets", Vec::new(), versions.clone())
             .try_collect()
             .await?;
+        let versions = versions.lock().unwrap_or_else(|p| p.into_inner()).clone();
         Ok(assets
             .into_iter()
-            .map(|a| {
+            .map(|Listed { item: a, .. }| {
                 let total = a.total_count.unwrap_or(0);
                 let seats = Seats::reported(
                     if total >= UNLIMITED {
@@ -939,6 +1189,8 @@ impl LicenseProvider for AppleVppProvider {
                     .insert("retired_count".into(), a.retired_count.into());
                 p.vendor
                     .insert("supported_platforms".into(), a.supported_platforms.into());
+                // Every product, so any one tells whether the figures moved while listed.
+                versions.stamp(&mut p.vendor);
                 p
             })
             .collect())
@@ -954,29 +1206,10 @@ impl LicenseProvider for AppleVppProvider {
     fn holders(&self) -> BoxStream<'static, Result<Holder>> {
         // One clientUserId may have several records (retired ones plus one current, §3.10): the
         // current record wins, so the whole directory is read before anything is yielded.
-        let users =
-            self.versioned_pages::<crate::wire::ResponseUser>("users", Vec::new(), Arc::default());
+        let users = self.versioned_pages::<ResponseUser>("users", Vec::new(), Arc::default());
         stream::once(async move {
-            let all: Vec<crate::wire::ResponseUser> = users.try_collect().await?;
-            let mut by_id: BTreeMap<String, Holder> = BTreeMap::new();
-            for u in all {
-                let retired = u.status.as_deref() == Some("Retired");
-                if retired
-                    && by_id
-                        .get(&u.client_user_id)
-                        .is_some_and(|h| h.active == Some(true))
-                {
-                    continue;
-                }
-                let mut h =
-                    Holder::new(HolderId::User(u.client_user_id.clone())).with_active(!retired);
-                h.email = u.email;
-                if let Some(status) = u.status {
-                    h.vendor.insert("status".into(), status.into());
-                }
-                by_id.insert(u.client_user_id, h);
-            }
-            Ok::<_, Error>(stream::iter(by_id.into_values().map(Ok)))
+            let all: Vec<ResponseUser> = users.map_ok(|listed| listed.item).try_collect().await?;
+            Ok::<_, Error>(stream::iter(directory(all).into_iter().map(Ok)))
         })
         .try_flatten()
         .boxed()
@@ -1092,5 +1325,39 @@ mod tests {
             &p,
         ));
         assert!(outcomes.iter().all(Option::is_none));
+    }
+
+    #[test]
+    fn deleted_and_retired_users_are_inactive_and_a_current_record_wins() {
+        // P-40's shape, with the documented `Deleted` state (managing users: retired, and the
+        // Apple Account re-associated to a new user with the same clientUserId).
+        let page: crate::wire::Page<ResponseUser> = serde_json::from_str(
+            r#"{
+    "currentPageIndex": 0, "size": 5, "tokenExpirationDate": "2030-11-08T22:33:22+0000",
+    "totalPages": 1, "uId": "2049025000431439",
+    "users": [
+        {"clientUserId": "client-101", "email": "client-101@apple.com", "inviteCode": "46bc93ea3acd41e0a4919c02db0d7d3a", "status": "Registered"},
+        {"clientUserId": "client-102", "email": "client-102@apple.com", "status": "Deleted"},
+        {"clientUserId": "client-103", "email": "client-1031@apple.com", "status": "Retired"},
+        {"clientUserId": "client-104", "email": "client-104@apple.com", "status": "Deleted"},
+        {"clientUserId": "client-104", "email": "client-104@apple.com", "idHash": "nBRrA1sNbP6WcF3xhpLx2EsCm1g=", "status": "Associated"}
+    ],
+    "versionId": "021f10a0-7035-11eb-9f67-bd1df52e1e13"
+}"#,
+        )
+        .unwrap();
+        let holders = directory(page.items);
+        let active: Vec<(&str, Option<bool>)> =
+            holders.iter().map(|h| (h.id.as_str(), h.active)).collect();
+        assert_eq!(
+            active,
+            vec![
+                ("client-101", Some(true)),
+                ("client-102", Some(false)),
+                ("client-103", Some(false)),
+                ("client-104", Some(true)),
+            ]
+        );
+        assert_eq!(holders[1].vendor["status"], "Deleted");
     }
 }

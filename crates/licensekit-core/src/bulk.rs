@@ -26,8 +26,8 @@
 //!   cancellation: no batch starts after it, in-flight batches finish, unsent items end
 //!   `Failed(Cancelled)` and the report says `interrupted`.
 //!
-//! Read-back costs one read per unclear batch (per round); a run whose answers are all clear
-//! costs nothing extra.
+//! Read-back costs one state read per round that had unclear answers (the backend batches it as
+//! its vendor requires); a run whose answers are all clear costs nothing extra.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -284,7 +284,8 @@ pub trait BulkBackend: Send + Sync {
     ) -> Result<Vec<ItemAnswer>>;
 
     /// Which of `holders` hold the product now, with the vendor's cheapest batch read (and,
-    /// where the read says so, which of them do not exist).
+    /// where the read says so, which of them do not exist). `holders` are every unclear holder
+    /// of a round, possibly thousands: chunk them as the vendor requires.
     async fn read_state(&self, context: &Self::Context, holders: &[HolderId]) -> Result<StateRead>;
 }
 
@@ -384,22 +385,10 @@ pub async fn run<B: BulkBackend + ?Sized>(
             }
             let to_send: Vec<HolderId> =
                 unique.into_iter().filter(|h| !known.contains(h)).collect();
-            let context = &prepared.context;
-            let cancel = &cancel;
-            let batches = prepared.batches(to_send);
-            stream::iter(batches)
-                .map(|batch: Vec<HolderId>| async move {
-                    if cancel.is_cancelled() {
-                        for id in &batch {
-                            ledger.settle(id, cancelled(provider), VendorFields::new());
-                        }
-                        return;
-                    }
-                    run_batch(backend, options, context, action, batch, ledger, cancel).await;
-                })
-                .buffer_unordered(prepared.concurrency)
-                .collect::<()>()
-                .await;
+            run_rounds(
+                backend, options, &prepared, action, to_send, ledger, &cancel,
+            )
+            .await;
         }
     }
 
@@ -437,85 +426,63 @@ fn cancelled(provider: ProviderKind) -> Outcome {
     Outcome::failed(Error::Cancelled { provider })
 }
 
-/// Sends one batch and settles every holder in it, reading state back where the answer is
-/// unclear and re-sending what the read shows missing.
-async fn run_batch<B: BulkBackend + ?Sized>(
+/// A holder whose answer did not settle it, waiting for the state read.
+struct Unclear {
+    holder: HolderId,
+    vendor: VendorFields,
+    /// The vendor said it refused (in words that need confirming by the state).
+    refusal: Option<Arc<Error>>,
+    /// The batch's error when the whole answer was lost.
+    error: Option<Arc<Error>>,
+}
+
+/// Sends in rounds: every batch of a round, then one state read of every holder whose answer
+/// was unclear, then a round re-sending what the read shows missing. Reading after the whole
+/// round (not per batch) means a vendor-wide read (Apple's listing) is made once, and never
+/// while this run's own writes are still landing.
+async fn run_rounds<B: BulkBackend + ?Sized>(
     backend: &B,
     options: BulkOptions,
-    context: &B::Context,
+    prepared: &Prepared<B::Context>,
     action: ChangeAction,
-    batch: Vec<HolderId>,
+    mut pending: Vec<HolderId>,
     ledger: &Ledger<'_>,
     cancel: &CancellationToken,
 ) {
     let provider = backend.provider();
-    let mut pending: Vec<HolderId> = batch;
-    let mut last_error: Option<Arc<Error>> = None;
+    let context = &prepared.context;
     let max_sends = options.max_sends.max(1);
+    // The last error each holder's change met, for the Failed it may end in.
+    let mut last_errors: HashMap<HolderId, Arc<Error>> = HashMap::new();
     for send in 1..=max_sends {
-        let resent = send > 1;
-        ledger.sent(&pending);
-        // Holders whose answer did not settle them, with the answer's vendor fields and, when
-        // the vendor said it refused, the error to report if the state confirms it.
-        let mut unclear: Vec<(HolderId, VendorFields)> = Vec::new();
-        let mut refusals: HashMap<HolderId, Arc<Error>> = HashMap::new();
-        match backend.send(context, action, &pending).await {
-            Ok(answers) => {
-                let mut by_holder: HashMap<HolderId, ItemAnswer> =
-                    answers.into_iter().map(|a| (a.holder.clone(), a)).collect();
-                for holder in &pending {
-                    match by_holder.remove(holder) {
-                        Some(ItemAnswer {
-                            answer: Answer::Settled(outcome),
-                            vendor,
-                            ..
-                        }) => {
-                            // "Already so" after an earlier send of ours may be our own doing.
-                            let outcome = match outcome {
-                                Outcome::AlreadyInState if resent => Outcome::Applied,
-                                other => other,
-                            };
-                            ledger.settle(holder, outcome, vendor);
-                        }
-                        Some(ItemAnswer {
-                            answer: Answer::Refused(error),
-                            vendor,
-                            ..
-                        }) => {
-                            refusals.insert(holder.clone(), Arc::new(error));
-                            unclear.push((holder.clone(), vendor));
-                        }
-                        Some(ItemAnswer {
-                            answer: Answer::Unclear(why),
-                            vendor,
-                            ..
-                        }) => {
-                            tracing::debug!(%provider, %holder, why, "unclear answer; reading state back");
-                            unclear.push((holder.clone(), vendor));
-                        }
-                        None => unclear.push((holder.clone(), VendorFields::new())),
-                    }
-                }
-            }
-            Err(error) if error.may_have_been_applied() || resent => {
-                // The answer was lost: the change may or may not have happened. (After a
-                // re-send even a refusal says nothing about the earlier send.)
-                tracing::debug!(%provider, %error, holders = pending.len(), "outcome unknown; reading state back");
-                last_error = Some(Arc::new(error));
-                unclear.extend(pending.iter().map(|h| (h.clone(), VendorFields::new())));
-            }
-            Err(error) => {
-                let error = Arc::new(error);
-                for holder in &pending {
-                    ledger.settle(holder, Outcome::Failed(error.clone()), VendorFields::new());
-                }
-                return;
-            }
+        if pending.is_empty() {
+            return;
         }
+        let resent = send > 1;
+        let unclear: Vec<Vec<Unclear>> = stream::iter(prepared.batches(pending))
+            .map(|batch: Vec<HolderId>| async move {
+                if cancel.is_cancelled() {
+                    for id in &batch {
+                        ledger.settle(id, cancelled(provider), VendorFields::new());
+                    }
+                    return Vec::new();
+                }
+                send_batch(backend, context, action, batch, resent, ledger).await
+            })
+            .buffer_unordered(prepared.concurrency)
+            .collect()
+            .await;
+        let unclear: Vec<Unclear> = unclear.into_iter().flatten().collect();
         if unclear.is_empty() {
             return;
         }
-        let holders: Vec<HolderId> = unclear.iter().map(|(h, _)| h.clone()).collect();
+        for u in &unclear {
+            if let Some(e) = &u.error {
+                last_errors.insert(u.holder.clone(), e.clone());
+            }
+        }
+        let holders: Vec<HolderId> = unclear.iter().map(|u| u.holder.clone()).collect();
+        tracing::debug!(%provider, holders = holders.len(), send, "reading state back");
         let StateRead {
             held,
             mut unknown_holders,
@@ -526,54 +493,126 @@ async fn run_batch<B: BulkBackend + ?Sized>(
                     "the change may have reached {provider}, and reading the state back failed: {read_error}; re-run to settle"
                 );
                 let read_error = Arc::new(read_error);
-                for (holder, vendor) in unclear {
+                for u in unclear {
                     ledger.settle(
-                        &holder,
+                        &u.holder,
                         Outcome::Unconfirmed {
                             reason: reason.clone(),
                             last_error: Some(read_error.clone()),
                         },
-                        vendor,
+                        u.vendor,
                     );
                 }
                 return;
             }
         };
+        let last_round = send == max_sends || cancel.is_cancelled();
         let mut missing = Vec::new();
-        for (holder, vendor) in unclear {
-            let holds = held.contains(&holder);
-            let in_state = holds == (action == ChangeAction::Assign);
-            if in_state {
-                ledger.settle(&holder, Outcome::Applied, vendor);
-            } else if let Some(error) = unknown_holders.remove(&holder) {
-                ledger.settle(&holder, Outcome::failed(error), vendor);
-            } else if let Some(error) = refusals.remove(&holder) {
-                ledger.settle(&holder, Outcome::Failed(error), vendor);
-            } else if send == max_sends || cancel.is_cancelled() {
-                let error = last_error.clone().unwrap_or_else(|| {
-                    Arc::new(Error::Vendor(crate::error::VendorError::new(
-                        provider,
-                        None,
-                        format!(
-                            "the answer did not confirm the change and the state read back shows {holder} {}",
-                            if holds { "still holding the license" } else { "without the license" }
-                        ),
-                    )))
-                });
+        for u in unclear {
+            let holds = held.contains(&u.holder);
+            if holds == (action == ChangeAction::Assign) {
+                ledger.settle(&u.holder, Outcome::Applied, u.vendor);
+            } else if let Some(error) = unknown_holders.remove(&u.holder) {
+                ledger.settle(&u.holder, Outcome::failed(error), u.vendor);
+            } else if let Some(error) = u.refusal {
+                ledger.settle(&u.holder, Outcome::Failed(error), u.vendor);
+            } else if last_round {
                 let outcome = if cancel.is_cancelled() && send < max_sends {
                     cancelled(provider)
                 } else {
+                    let error = last_errors.get(&u.holder).cloned().unwrap_or_else(|| {
+                        Arc::new(Error::Vendor(crate::error::VendorError::new(
+                            provider,
+                            None,
+                            format!(
+                                "the answer did not confirm the change and the state read back shows {} {}",
+                                u.holder,
+                                if holds { "still holding the license" } else { "without the license" }
+                            ),
+                        )))
+                    });
                     Outcome::Failed(error)
                 };
-                ledger.settle(&holder, outcome, vendor);
+                ledger.settle(&u.holder, outcome, u.vendor);
             } else {
-                missing.push(holder);
+                missing.push(u.holder);
             }
         }
-        if missing.is_empty() {
-            return;
-        }
         pending = missing;
+    }
+}
+
+/// Sends one batch; settles the holders its answer settles and returns the others.
+async fn send_batch<B: BulkBackend + ?Sized>(
+    backend: &B,
+    context: &B::Context,
+    action: ChangeAction,
+    batch: Vec<HolderId>,
+    resent: bool,
+    ledger: &Ledger<'_>,
+) -> Vec<Unclear> {
+    let provider = backend.provider();
+    ledger.sent(&batch);
+    let unclear = |holder: &HolderId, vendor, refusal, error| Unclear {
+        holder: holder.clone(),
+        vendor,
+        refusal,
+        error,
+    };
+    match backend.send(context, action, &batch).await {
+        Ok(answers) => {
+            let mut by_holder: HashMap<HolderId, ItemAnswer> =
+                answers.into_iter().map(|a| (a.holder.clone(), a)).collect();
+            let mut left = Vec::new();
+            for holder in &batch {
+                match by_holder.remove(holder) {
+                    Some(ItemAnswer {
+                        answer: Answer::Settled(outcome),
+                        vendor,
+                        ..
+                    }) => {
+                        // "Already so" after an earlier send of ours may be our own doing.
+                        let outcome = match outcome {
+                            Outcome::AlreadyInState if resent => Outcome::Applied,
+                            other => other,
+                        };
+                        ledger.settle(holder, outcome, vendor);
+                    }
+                    Some(ItemAnswer {
+                        answer: Answer::Refused(error),
+                        vendor,
+                        ..
+                    }) => left.push(unclear(holder, vendor, Some(Arc::new(error)), None)),
+                    Some(ItemAnswer {
+                        answer: Answer::Unclear(why),
+                        vendor,
+                        ..
+                    }) => {
+                        tracing::debug!(%provider, %holder, why, "unclear answer");
+                        left.push(unclear(holder, vendor, None, None));
+                    }
+                    None => left.push(unclear(holder, VendorFields::new(), None, None)),
+                }
+            }
+            left
+        }
+        // The answer was lost: the change may or may not have happened. (After a re-send even
+        // a refusal says nothing about the earlier send.)
+        Err(error) if error.may_have_been_applied() || resent => {
+            tracing::debug!(%provider, %error, holders = batch.len(), "outcome unknown");
+            let error = Arc::new(error);
+            batch
+                .iter()
+                .map(|h| unclear(h, VendorFields::new(), None, Some(error.clone())))
+                .collect()
+        }
+        Err(error) => {
+            let error = Arc::new(error);
+            for holder in &batch {
+                ledger.settle(holder, Outcome::Failed(error.clone()), VendorFields::new());
+            }
+            Vec::new()
+        }
     }
 }
 

@@ -71,7 +71,7 @@ pub enum Error {
         source: Option<BoxError>,
     },
     /// The vendor throttled us; `retry_after` is its requested delay when it gave one.
-    #[error("{provider}: rate limited{}", RetryAfterSuffix(*.retry_after))]
+    #[error("{provider}: rate limited{}{}", RetryAfterSuffix(*.retry_after), VendorSaid(source.as_deref()))]
     RateLimited {
         provider: ProviderKind,
         retry_after: Option<Duration>,
@@ -149,6 +149,19 @@ impl fmt::Display for RetryAfterSuffix {
         match self.0 {
             Some(d) => write!(f, "; retry after {:.1?}", d),
             None => Ok(()),
+        }
+    }
+}
+
+/// `: <the vendor's message>` when the source is a [`VendorError`]: which limit was hit (a daily
+/// allowance, a burst) is worth telling the operator.
+struct VendorSaid<'a>(Option<&'a (dyn std::error::Error + Send + Sync + 'static)>);
+
+impl fmt::Display for VendorSaid<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.and_then(|e| e.downcast_ref::<VendorError>()) {
+            Some(v) if !v.message.is_empty() => write!(f, ": {}", v.message),
+            _ => Ok(()),
         }
     }
 }

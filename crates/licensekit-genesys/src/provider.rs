@@ -196,8 +196,21 @@ impl BulkBackend for Engine<'_> {
     }
 
     async fn read_state(&self, run: &Run, holders: &[HolderId]) -> Result<StateRead> {
-        let ids: Vec<String> = holders.iter().map(|h| h.as_str().to_owned()).collect();
-        let answer = self.client.users_by_id(&ids).await?;
+        // One `POST /license/users` per batch of ids, concurrently.
+        let batches: Vec<Vec<String>> = holders
+            .chunks(self.max_batch)
+            .map(|chunk| chunk.iter().map(|h| h.as_str().to_owned()).collect())
+            .collect();
+        let answers: Vec<Result<serde_json::Map<String, serde_json::Value>>> =
+            stream::iter(batches)
+                .map(|ids: Vec<String>| async move { self.client.users_by_id(&ids).await })
+                .buffer_unordered(run.concurrency)
+                .collect()
+                .await;
+        let mut answer = serde_json::Map::new();
+        for part in answers {
+            answer.extend(part?);
+        }
         let mut held = HashSet::new();
         let mut unread = Vec::new();
         for holder in holders {

@@ -57,7 +57,8 @@ const PACKAGE_FIELDS: &str =
     "Id, NamespacePrefix, Status, AllowedLicenses, UsedLicenses, ExpirationDate";
 const ASSIGNMENT_FIELDS: &str = "Id, PackageLicenseId, UserId, CreatedDate, User.Username, User.Email, User.Name, User.IsActive";
 
-/// The org's rolling 24-hour API usage from `Sforce-Limit-Info: api-usage=USED/MAX` (§2.7).
+/// The org's rolling 24-hour API usage from `Sforce-Limit-Info: api-usage=USED/MAX` (§2.7, P-8).
+/// USED may exceed MAX (P-8: `api-usage=110018/100000`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ApiUsage {
     /// Calls used so far (the first number).
@@ -67,10 +68,12 @@ pub struct ApiUsage {
 }
 
 impl ApiUsage {
-    /// Parses the header value; `None` when it has no `api-usage` part.
+    /// Parses the header value; `None` when it has no `api-usage` part. The REST guide's "Limit
+    /// Info Header" separates parts with `;` (`api-usage=25/5000;
+    /// per-app-api-usage=17/250(appName=sample-connected-app)`, P-8); `,` is accepted too.
     pub fn parse(header: &str) -> Option<ApiUsage> {
         let part = header
-            .split(',')
+            .split([';', ','])
             .find_map(|p| p.trim().strip_prefix("api-usage="))?;
         let (used, max) = part.split_once('/')?;
         Some(ApiUsage {
@@ -150,13 +153,7 @@ impl SalesforceProvider {
                 private_key_pem,
                 audience,
             } => {
-                let audience = audience.unwrap_or_else(|| {
-                    if login_url.contains("test.salesforce.com") {
-                        "https://test.salesforce.com".into()
-                    } else {
-                        "https://login.salesforce.com".into()
-                    }
-                });
+                let audience = audience.unwrap_or_else(|| jwt_audience(&login_url).into());
                 Some((
                     login_url.clone(),
                     Grant::JwtBearer {
@@ -580,6 +577,25 @@ impl BulkBackend for Engine<'_> {
     }
 }
 
+/// The JWT bearer `aud` for a login host (spec §3.3, Salesforce help "OAuth 2.0 JWT Bearer Flow":
+/// `https://login.salesforce.com` for production, `https://test.salesforce.com` for a sandbox).
+/// A sandbox is `test.salesforce.com` or a sandbox My Domain,
+/// `{domain}--{sandbox}.sandbox.my.salesforce.com` (§3.1); every other host — production My
+/// Domain, Developer Edition — is production. Decided on the parsed host, never on a substring
+/// of the URL. An Experience Cloud site needs `audience` set explicitly.
+fn jwt_audience(login_url: &str) -> &'static str {
+    let host = url::Url::parse(login_url).ok().and_then(|u| {
+        u.host_str()
+            .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+    });
+    match host.as_deref() {
+        Some(h) if h == "test.salesforce.com" || h.ends_with(".sandbox.my.salesforce.com") => {
+            "https://test.salesforce.com"
+        }
+        _ => "https://login.salesforce.com",
+    }
+}
+
 fn token_url(login_url: &str) -> String {
     format!("{}/services/oauth2/token", login_url.trim_end_matches('/'))
 }
@@ -838,12 +854,75 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_jwt_audience_follows_the_login_host() {
+        // Hosts of spec §3.1.
+        for (login, aud) in [
+            (
+                "https://login.salesforce.com",
+                "https://login.salesforce.com",
+            ),
+            ("https://test.salesforce.com", "https://test.salesforce.com"),
+            (
+                "https://test.salesforce.com/",
+                "https://test.salesforce.com",
+            ),
+            (
+                "https://acme.my.salesforce.com",
+                "https://login.salesforce.com",
+            ),
+            (
+                "https://acme--uat.sandbox.my.salesforce.com",
+                "https://test.salesforce.com",
+            ),
+            (
+                "https://ACME--UAT.Sandbox.My.Salesforce.com/",
+                "https://test.salesforce.com",
+            ),
+            (
+                "https://acme-dev-ed.develop.my.salesforce.com",
+                "https://login.salesforce.com",
+            ),
+            // A substring is not a host.
+            (
+                "https://test.salesforce.com.evil.example",
+                "https://login.salesforce.com",
+            ),
+        ] {
+            assert_eq!(jwt_audience(login), aud, "{login}");
+        }
+    }
+
+    #[test]
     fn limit_info_header() {
         assert_eq!(
             ApiUsage::parse("api-usage=10018/100000"),
             Some(ApiUsage {
                 used: 10018,
                 max: 100000
+            })
+        );
+        // P-8, the documented `;` forms.
+        assert_eq!(
+            ApiUsage::parse(
+                "api-usage=25/5000; per-app-api-usage=17/250(appName=sample-connected-app)"
+            ),
+            Some(ApiUsage {
+                used: 25,
+                max: 5000
+            })
+        );
+        assert_eq!(
+            ApiUsage::parse("api-usage=110018/100000; api-bursts=1/750"),
+            Some(ApiUsage {
+                used: 110018,
+                max: 100000
+            })
+        );
+        assert_eq!(
+            ApiUsage::parse("per-app-api-usage=17/250(appName=x);api-usage=18/5000"),
+            Some(ApiUsage {
+                used: 18,
+                max: 5000
             })
         );
         assert_eq!(

@@ -309,6 +309,12 @@ async fn the_daily_limit_is_rate_limited_and_not_retried() {
         err.vendor_error().unwrap().code.as_deref(),
         Some("REQUEST_LIMIT_EXCEEDED")
     );
+    // The operator is told which limit, with the figures of Sforce-Limit-Info.
+    let shown = err.to_string();
+    assert!(
+        shown.contains("daily API request allowance") && shown.contains("100001 of 100000"),
+        "{shown}"
+    );
     assert_eq!(
         sim.calls().get(QUERY),
         1,

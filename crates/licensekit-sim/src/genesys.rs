@@ -610,11 +610,12 @@ async fn post_token(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: B
         );
     }
     if secret != inner.config.client_secret {
-        return oauth_error(
+        // As observed live (genesys-payloads §4): `description` only, no `error_description`.
+        return (
             StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "authentication failed",
-        );
+            Json(json!({"error": "invalid_client", "description": "authentication failed"})),
+        )
+            .into_response();
     }
     let mut state = inner.lock();
     state.tokens_issued += 1;
