@@ -1,22 +1,44 @@
 //! `licensekit`: cross-vendor license reports, listings, assign and revoke from the command line.
 //!
-//! Exit codes: 0 success; 1 partial failure (some items failed, or a provider could not be read;
-//! the per-item report says which); 2 usage or configuration error.
+//! Data goes to stdout in exactly the requested format (or to `--output`); everything said to
+//! people (summaries, progress, warnings, errors) goes to stderr.
+//!
+//! Exit codes: 0 success; 1 partial failure (some items failed or are unconfirmed, or a provider
+//! could not be read; the per-item report says which); 2 usage or configuration error (also
+//! when found late, e.g. credentials refused); 130 interrupted (Ctrl-C); 70 an internal error (a
+//! bug: please report it). A panic never reaches the user as Rust's exit 101.
+
+/// Says something to the user on stderr. Never panics: a closed stderr drops the message.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 mod config;
+mod home;
+mod journal;
 mod output;
 mod sandbox;
+mod users;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use futures::TryStreamExt;
 use licensekit::report::{CsvSection, Report, ReportOptions};
 use licensekit::{
-    AnyProvider, AssignmentFilter, HolderId, LicenseProvider, ProductId, ProviderKind,
+    AnyProvider, AssignmentFilter, ChangeAction, ErrorKind, HolderId, LicenseProvider, ProductId,
+    ProviderKind,
 };
+use tokio_util::sync::CancellationToken;
+
+use output::OutputFile;
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +73,23 @@ enum Command {
     Assign(ChangeArgs),
     /// Take a product away from holders
     Revoke(ChangeArgs),
+    /// Change journals: the per-item record every assign and revoke keeps as it goes
+    #[command(subcommand)]
+    Journal(JournalCommand),
+}
+
+#[derive(Subcommand)]
+enum JournalCommand {
+    /// Print a journal as the usual change report (items sent but never settled are unconfirmed)
+    Show(JournalShowArgs),
+}
+
+#[derive(Args)]
+struct JournalShowArgs {
+    /// The journal file (its path is printed when an assign or revoke starts)
+    path: PathBuf,
+    #[command(flatten)]
+    out: OutputArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -116,7 +155,8 @@ struct ChangeArgs {
     product: String,
     /// Holder ids (user ids; serial numbers with --devices)
     holders: Vec<String>,
-    /// A file of holder ids: one per line, or CSV whose first column is the id
+    /// A file of holder ids: one per line, or CSV with the ids in the first column or in the
+    /// column a header row names (id, user_id, serial, …); `#` starts a comment line
     #[arg(long, value_name = "FILE")]
     users_file: Option<PathBuf>,
     /// The holders are devices (serial numbers)
@@ -139,19 +179,137 @@ fn usage(message: impl Into<String>) -> Failure {
     }
 }
 
+/// Exit code of an internal error (EX_SOFTWARE).
+const BUG: u8 = 70;
+/// Exit code after Ctrl-C (128 + SIGINT).
+const INTERRUPTED: u8 = 130;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    match runtime.block_on(run(cli)) {
-        Ok(code) => ExitCode::from(code),
-        Err(f) => {
-            eprintln!("error: {}", f.message);
-            ExitCode::from(f.code)
+    std::panic::set_hook(Box::new(|info| {
+        let journal = journal::abandon_active("internal error");
+        say!("error: internal error in licensekit (a bug; please report it): {info}");
+        if let Some(path) = journal {
+            say!(
+                "every item settled so far is in the journal {}",
+                path.display()
+            );
         }
+        std::process::exit(i32::from(BUG));
+    }));
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            say!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(f) => {
+            say!("error: {}", f.message);
+            f.code
+        }
+    };
+    // Do not wait for in-flight work of a cancelled run or the signal watcher.
+    runtime.shutdown_background();
+    ExitCode::from(code)
+}
+
+/// Ctrl-C handling. Before a change starts, or for read-only commands, the first Ctrl-C quits at
+/// once (nothing to protect). During a change it cancels through the engine: no new batches go
+/// out, those in flight finish, the report is written, exit 130. A second Ctrl-C quits at once;
+/// the journal already holds every settled item.
+#[derive(Clone)]
+struct Interrupts {
+    cancel: CancellationToken,
+    changing: Arc<AtomicBool>,
+}
+
+impl Interrupts {
+    fn watch() -> Interrupts {
+        let interrupts = Interrupts {
+            cancel: CancellationToken::new(),
+            changing: Arc::new(AtomicBool::new(false)),
+        };
+        let mut signals = match Signals::new() {
+            Ok(signals) => signals,
+            Err(e) => {
+                say!("warning: cannot watch for Ctrl-C: {e}");
+                return interrupts;
+            }
+        };
+        let watcher = interrupts.clone();
+        tokio::spawn(async move {
+            if !signals.next().await {
+                return;
+            }
+            if !watcher.changing.load(Ordering::SeqCst) {
+                say!("interrupted");
+                std::process::exit(i32::from(INTERRUPTED));
+            }
+            say!(
+                "interrupted: sending nothing more; finishing the batches in flight, then writing the report (Ctrl-C again to quit at once)"
+            );
+            watcher.cancel.cancel();
+            if !signals.next().await {
+                return;
+            }
+            match journal::abandon_active("interrupted twice") {
+                Some(path) => say!(
+                    "interrupted again: quitting now; every item settled so far is in the journal {}",
+                    path.display()
+                ),
+                None => say!("interrupted again: quitting now"),
+            }
+            std::process::exit(i32::from(INTERRUPTED));
+        });
+        interrupts
     }
 }
 
+/// SIGINT as a stream (registered once, so a second signal is never missed).
+#[cfg(unix)]
+struct Signals(tokio::signal::unix::Signal);
+
+#[cfg(unix)]
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).map(Signals)
+    }
+    async fn next(&mut self) -> bool {
+        self.0.recv().await.is_some()
+    }
+}
+
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals)
+    }
+    async fn next(&mut self) -> bool {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
+}
+
+/// Opens `--output` up front (exit 2 if it cannot be written).
+fn open_output(args: &OutputArgs) -> Result<Option<OutputFile>, Failure> {
+    args.output
+        .as_deref()
+        .map(OutputFile::open)
+        .transpose()
+        .map_err(usage)
+}
+
 async fn run(cli: Cli) -> Result<u8, Failure> {
+    let interrupts = Interrupts::watch();
+    if let Command::Journal(JournalCommand::Show(args)) = &cli.command {
+        let output = open_output(&args.out)?;
+        return show_journal(args, output);
+    }
     // Keep the sandbox alive for the whole command.
     let (_sandbox, providers, aliases) = if cli.sandbox {
         let sandbox = sandbox::start().await.map_err(|e| Failure {
@@ -168,11 +326,19 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         (Some(sandbox), providers, aliases)
     } else {
         let path = cli.config.clone().unwrap_or_else(config::default_path);
-        let config = config::load(&path, &|k| std::env::var(k).ok()).map_err(|e| usage(e.0))?;
+        let mut config = config::load(&path, &|k| std::env::var(k).ok()).map_err(|e| usage(e.0))?;
         let mut providers = Vec::new();
-        for (i, p) in config.providers.into_iter().enumerate() {
-            let provider = AnyProvider::from_config(p)
-                .map_err(|e| usage(format!("{}: providers[{i}]: {e}", path.display())))?;
+        for (i, p) in std::mem::take(&mut config.providers)
+            .into_iter()
+            .enumerate()
+        {
+            let provider = AnyProvider::from_config(p).map_err(|e| {
+                usage(format!(
+                    "{}: providers[{i}]: {}",
+                    path.display(),
+                    config.redact(&e.to_string())
+                ))
+            })?;
             providers.push(provider);
         }
         (None, providers, config.aliases)
@@ -180,6 +346,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     let progress = output::Progress::new(cli.quiet);
     match cli.command {
         Command::Report(args) => {
+            let output = open_output(&args.out)?;
             let refs: Vec<&dyn LicenseProvider> = providers
                 .iter()
                 .map(|p| p as &dyn LicenseProvider)
@@ -196,13 +363,14 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                     message: e.to_string(),
                 })?,
             };
-            emit(&text, args.out.output.as_deref())?;
+            emit(&text, output)?;
             for e in &report.errors {
-                eprintln!("error: {}: {}", e.provider, e.error);
+                say!("error: {}: {}", e.provider, e.error);
             }
             Ok(if report.errors.is_empty() { 0 } else { 1 })
         }
         Command::Products(args) => {
+            let output = open_output(&args.out)?;
             let mut rows = Vec::new();
             for p in select(&providers, args.provider)? {
                 rows.extend(p.products().await.map_err(provider_failure)?);
@@ -212,10 +380,11 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 Format::Json => serde_json::to_string_pretty(&rows).expect("serializable"),
                 Format::Csv => output::products_csv(&rows),
             };
-            emit(&text, args.out.output.as_deref())?;
+            emit(&text, output)?;
             Ok(0)
         }
         Command::Assignments(args) => {
+            let output = open_output(&args.out)?;
             let mut rows = Vec::new();
             for p in select(&providers, args.provider)? {
                 let filter = match &args.product {
@@ -236,11 +405,12 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 Format::Json => serde_json::to_string_pretty(&rows).expect("serializable"),
                 Format::Csv => output::assignments_csv(&rows),
             };
-            emit(&text, args.out.output.as_deref())?;
+            emit(&text, output)?;
             Ok(0)
         }
-        Command::Assign(args) => change(&providers, args, true).await,
-        Command::Revoke(args) => change(&providers, args, false).await,
+        Command::Assign(args) => change(&providers, args, ChangeAction::Assign, &interrupts).await,
+        Command::Revoke(args) => change(&providers, args, ChangeAction::Revoke, &interrupts).await,
+        Command::Journal(_) => unreachable!("handled before the providers are built"),
     }
 }
 
@@ -253,9 +423,18 @@ fn section(s: Section) -> CsvSection {
     }
 }
 
+/// The exit code of a provider error: configuration problems (found when the provider was first
+/// used: bad settings, credentials refused, a vendor not compiled in) are 2, the rest 1.
+fn error_code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::Config | ErrorKind::Unauthenticated | ErrorKind::FeatureNotEnabled => 2,
+        _ => 1,
+    }
+}
+
 fn provider_failure(e: licensekit::Error) -> Failure {
     Failure {
-        code: 1,
+        code: error_code(e.kind()),
         message: e.to_string(),
     }
 }
@@ -279,7 +458,14 @@ fn select(
     Ok(chosen)
 }
 
-async fn change(providers: &[AnyProvider], args: ChangeArgs, assign: bool) -> Result<u8, Failure> {
+/// Assign or revoke. Everything is validated first (holders, the users file, `--output`, the
+/// journal): a problem with any of them is exit 2 before anything is sent.
+async fn change(
+    providers: &[AnyProvider],
+    args: ChangeArgs,
+    action: ChangeAction,
+    interrupts: &Interrupts,
+) -> Result<u8, Failure> {
     let chosen = select(providers, args.provider)?;
     let [provider] = chosen.as_slice() else {
         return Err(usage(
@@ -288,7 +474,7 @@ async fn change(providers: &[AnyProvider], args: ChangeArgs, assign: bool) -> Re
     };
     let mut ids = args.holders.clone();
     if let Some(file) = &args.users_file {
-        ids.extend(read_holders_file(file)?);
+        ids.extend(users::read(file).map_err(|e| usage(e.0))?);
     }
     if ids.is_empty() {
         return Err(usage(
@@ -306,104 +492,98 @@ async fn change(providers: &[AnyProvider], args: ChangeArgs, assign: bool) -> Re
         })
         .collect();
     let product = ProductId::new(args.product.clone());
-    let result = if assign {
-        provider.assign(&product, &holders).await
-    } else {
-        provider.revoke(&product, &holders).await
-    };
-    let report = result.map_err(|e| {
-        let code = match e.kind() {
-            licensekit::ErrorKind::InvalidInput
-            | licensekit::ErrorKind::NotFound
-            | licensekit::ErrorKind::Unsupported => 2,
-            _ => 1,
-        };
-        Failure {
-            code,
-            message: format!("nothing was changed: {e}"),
-        }
+    let output = open_output(&args.out)?;
+    let home = home::licensekit_home().ok_or_else(|| {
+        usage(format!(
+            "cannot find a home directory for the change journal; set {}",
+            home::HOME_VAR
+        ))
     })?;
-    let counts = report.counts();
-    println!(
-        "{} {} at {}: {} applied, {} already so, {} pending, {} failed (of {})",
-        report.action,
-        report.product,
-        report.provider,
-        counts.applied,
-        counts.already_in_state,
-        counts.pending,
-        counts.failed,
-        counts.total()
-    );
+    let journal_dir = home.join("journal");
+    let journal =
+        journal::Journal::create(&journal_dir, provider.kind(), &product, action, &holders)
+            .map(Arc::new)
+            .map_err(|e| {
+                usage(format!(
+                    "cannot create the change journal in {}: {e} (set {} to a writable directory)",
+                    journal_dir.display(),
+                    home::HOME_VAR
+                ))
+            })?;
+    say!("journal: {}", journal.path().display());
+    journal::set_active(Some(journal.clone()));
+    interrupts.changing.store(true, Ordering::SeqCst);
+
+    let result = match action {
+        ChangeAction::Assign => provider.assign(&product, &holders).await,
+        ChangeAction::Revoke => provider.revoke(&product, &holders).await,
+    };
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            journal.failed(&e.to_string());
+            journal::set_active(None);
+            let code = match e.kind() {
+                ErrorKind::InvalidInput | ErrorKind::NotFound | ErrorKind::Unsupported => 2,
+                kind => error_code(kind),
+            };
+            return Err(Failure {
+                code,
+                message: format!("nothing was changed: {e}"),
+            });
+        }
+    };
+    for (index, item) in report.items.iter().enumerate() {
+        journal.settled(index, item);
+    }
+    let interrupted = interrupts.cancel.is_cancelled();
+    journal.finished(interrupted, report.counts());
+    journal::set_active(None);
+    say!("{}", output::change_summary(&report));
     let full = match args.out.format {
         Format::Csv => output::change_csv(&report),
         _ => serde_json::to_string_pretty(&report).expect("serializable"),
     };
-    match (&args.out.output, args.out.format) {
-        (Some(path), _) => emit(&full, Some(path))?,
-        (None, Format::Table) => print!("{}", output::change_table(&report)),
-        (None, _) => println!("{full}"),
+    match (output, args.out.format) {
+        (Some(file), _) => write_output(&full, file)?,
+        (None, Format::Table) => stdout(&output::change_table(&report))?,
+        (None, _) => stdout(&full)?,
     }
-    Ok(if counts.failed > 0 { 1 } else { 0 })
+    let counts = report.counts();
+    Ok(if interrupted {
+        INTERRUPTED
+    } else if counts.failed > 0 {
+        1
+    } else {
+        0
+    })
 }
 
-/// One id per line, or CSV with the id in the first column; blank lines, `#` comments and a
-/// header row (`id`, `user_id`, `serial`, …) are skipped.
-fn read_holders_file(path: &Path) -> Result<Vec<String>, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
-    let mut ids = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let first = line
-            .split(',')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .trim_matches('"');
-        if first.is_empty() || first.starts_with('#') {
-            continue;
-        }
-        let header = [
-            "id",
-            "user_id",
-            "userid",
-            "holder",
-            "holder_id",
-            "serial",
-            "serial_number",
-        ];
-        if n == 0 && header.contains(&first.to_ascii_lowercase().as_str()) {
-            continue;
-        }
-        ids.push(first.to_owned());
-    }
-    Ok(ids)
+fn show_journal(args: &JournalShowArgs, output: Option<OutputFile>) -> Result<u8, Failure> {
+    let _ = (args, output);
+    Err(usage("journal show: not yet available"))
 }
 
-fn emit(text: &str, path: Option<&Path>) -> Result<(), Failure> {
-    match path {
-        Some(path) => {
-            std::fs::write(path, text).map_err(|e| Failure {
-                code: 1,
-                message: format!("cannot write {}: {e}", path.display()),
-            })?;
-            eprintln!("wrote {}", path.display());
-            Ok(())
-        }
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())
-                .and_then(|()| {
-                    if text.ends_with('\n') {
-                        Ok(())
-                    } else {
-                        out.write_all(b"\n")
-                    }
-                })
-                .map_err(|e| Failure {
-                    code: 1,
-                    message: format!("cannot write to stdout: {e}"),
-                })
-        }
+fn stdout(text: &str) -> Result<(), Failure> {
+    output::data(text).map_err(|e| Failure {
+        code: 1,
+        message: format!("cannot write to stdout: {e}"),
+    })
+}
+
+fn write_output(text: &str, file: OutputFile) -> Result<(), Failure> {
+    let path = file.path().to_owned();
+    file.write(text).map_err(|e| Failure {
+        code: 1,
+        message: format!("cannot write {}: {e}", path.display()),
+    })?;
+    say!("wrote {}", path.display());
+    Ok(())
+}
+
+fn emit(text: &str, output: Option<OutputFile>) -> Result<(), Failure> {
+    match output {
+        Some(file) => write_output(text, file),
+        None => stdout(text),
     }
 }

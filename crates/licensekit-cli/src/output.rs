@@ -1,7 +1,15 @@
 //! What the CLI prints: tables for people, JSON and CSV for tools, progress on stderr.
+//!
+//! Data goes to stdout (or `--output`) in exactly the requested format, through [`data`]; talk
+//! (summaries, progress, warnings) goes to stderr through [`crate::say!`]. A reader that goes away
+//! (`licensekit … | head -1`) ends the output quietly: never a panic, never a message.
 
 use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
@@ -305,6 +313,22 @@ fn outcome_lines(report: &ChangeReport) -> impl Iterator<Item = OutcomeLine<'_>>
     })
 }
 
+/// The one-line summary of a change, for stderr.
+pub fn change_summary(report: &ChangeReport) -> String {
+    let counts = report.counts();
+    format!(
+        "{} {} at {}: {} applied, {} already so, {} pending, {} failed (of {})",
+        report.action,
+        report.product,
+        report.provider,
+        counts.applied,
+        counts.already_in_state,
+        counts.pending,
+        counts.failed,
+        counts.total()
+    )
+}
+
 pub fn change_csv(report: &ChangeReport) -> String {
     csv_of(outcome_lines(report))
 }
@@ -329,4 +353,86 @@ fn csv_of<T: Serialize>(rows: impl Iterator<Item = T>) -> String {
         w.serialize(row).expect("rows serialize to CSV");
     }
     String::from_utf8(w.into_inner().expect("in-memory writer")).expect("UTF-8")
+}
+
+/// Set once stdout's reader has gone away: later data is dropped quietly.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Writes data to stdout, ending it with a newline. A closed pipe is not an error: the reader
+/// took what it wanted (`| head`), so the rest is dropped and the command ends as it would have.
+pub fn data(text: &str) -> std::io::Result<()> {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    let result = out
+        .write_all(text.as_bytes())
+        .and_then(|()| {
+            if text.ends_with('\n') || text.is_empty() {
+                Ok(())
+            } else {
+                out.write_all(b"\n")
+            }
+        })
+        .and_then(|()| out.flush());
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// `--output FILE`, opened (or created) before any work so that an unwritable path is a usage
+/// error before anything is read or changed. The content is replaced only when written; a file
+/// this run created and never wrote (the command failed first) is removed again.
+#[derive(Debug)]
+pub struct OutputFile {
+    path: PathBuf,
+    file: Option<File>,
+    created: bool,
+}
+
+impl OutputFile {
+    pub fn open(path: &Path) -> Result<OutputFile, String> {
+        let existed = path.exists();
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| format!("cannot write --output {}: {e}", path.display()))?;
+        Ok(OutputFile {
+            path: path.to_owned(),
+            file: Some(file),
+            created: !existed,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Replaces the file's content with `text`.
+    pub fn write(mut self, text: &str) -> std::io::Result<()> {
+        let Some(mut file) = self.file.take() else {
+            return Ok(());
+        };
+        file.set_len(0)?;
+        file.rewind()?;
+        file.write_all(text.as_bytes())?;
+        if !text.ends_with('\n') && !text.is_empty() {
+            file.write_all(b"\n")?;
+        }
+        file.sync_all()
+    }
+}
+
+impl Drop for OutputFile {
+    fn drop(&mut self) {
+        if self.created && self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }

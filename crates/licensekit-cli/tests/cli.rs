@@ -8,13 +8,21 @@ use licensekit_sim::genesys::user_id;
 #[cfg(feature = "genesys")]
 use serde_json::Value;
 
-fn licensekit(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_licensekit"))
+/// The binary, run in `dir` with its home (journals) in `dir/home`.
+fn command(args: &[&str], dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_licensekit"));
+    command
         .args(args)
         .current_dir(dir)
+        .env("LICENSEKIT_HOME", dir.join("home"))
         .env_remove("LICENSEKIT_TEST_SECRET")
-        .output()
-        .expect("the binary runs")
+        .env_remove("LICENSEKIT_SANDBOX_LATENCY_MS")
+        .env_remove("LICENSEKIT_SANDBOX_BATCH");
+    command
+}
+
+fn licensekit(args: &[&str], dir: &Path) -> Output {
+    command(args, dir).output().expect("the binary runs")
 }
 
 fn stdout(o: &Output) -> String {
@@ -254,12 +262,13 @@ fn assign_with_valid_duplicate_and_unknown_holders_exits_1_with_a_full_report() 
         stderr(&out)
     );
     assert!(
-        stdout(&out).contains(
+        stderr(&out).contains(
             "assign cloudCX3 at genesys: 1 applied, 1 already so, 0 pending, 2 failed (of 4)"
         ),
         "{}",
-        stdout(&out)
+        stderr(&out)
     );
+    assert!(stdout(&out).is_empty(), "the report went to --output");
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("outcomes.json")).unwrap())
             .unwrap();
@@ -289,7 +298,7 @@ fn assign_with_valid_duplicate_and_unknown_holders_exits_1_with_a_full_report() 
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(0));
-    assert!(stdout(&out).contains("1 applied"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("1 applied"), "{}", stderr(&out));
 }
 
 #[test]
@@ -366,8 +375,8 @@ assignments = [{ product = "app", holder = { kind = "user", id = "ada" } }]
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout(&out).contains("1 applied, 0 already so, 0 pending, 1 failed (of 2)"),
+        stderr(&out).contains("1 applied, 0 already so, 0 pending, 1 failed (of 2)"),
         "{}",
-        stdout(&out)
+        stderr(&out)
     );
 }
