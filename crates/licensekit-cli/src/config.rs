@@ -201,7 +201,7 @@ provider = "memory"
 
         // A value from the environment that fails to parse is named by its variable only.
         let canary = |k: &str| (k == "BATCH").then(|| "canary-7f3e9".to_string());
-        let bad = "[[providers]]\nprovider = \"genesys\"\nclient_id = \"x\"\nclient_secret = \"y\"\nmax_batch_env = \"BATCH\"\n";
+        let bad = "[[providers]]\nprovider = \"memory\"\npage_size_env = \"BATCH\"\n";
         let err = parse(bad, "licensekit.toml", &canary).unwrap_err().0;
         assert!(
             !err.contains("canary-7f3e9") && err.contains("$BATCH"),

@@ -20,8 +20,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use licensekit::{ChangeAction, HolderId, ItemOutcome, OutcomeCounts, ProductId, ProviderKind};
-use serde::Serialize;
+use licensekit::{
+    ChangeAction, ChangeObserver, ChangeReport, Error, HolderId, ItemOutcome, Outcome,
+    OutcomeCounts, ProductId, ProviderKind,
+};
+use serde::{Deserialize, Serialize};
 
 /// The journal format's version, in every `start` line.
 pub const VERSION: u32 = 1;
@@ -151,20 +154,6 @@ impl Journal {
         }
     }
 
-    /// One batch is going out.
-    pub fn sent(&self, holders: &[HolderId]) {
-        self.append(&Line::Sent { at: now(), holders });
-    }
-
-    /// Item `index` of the request settled.
-    pub fn settled(&self, index: usize, item: &ItemOutcome) {
-        self.append(&Line::Settled {
-            at: now(),
-            index,
-            item,
-        });
-    }
-
     /// The run finished with a report.
     pub fn finished(&self, interrupted: bool, counts: OutcomeCounts) {
         self.append(&Line::End {
@@ -195,6 +184,167 @@ impl Journal {
             let _ = file.write_all(&[line.as_slice(), b"\n"].concat());
         }
     }
+}
+
+/// The engine tells the journal as batches go out and items settle.
+impl ChangeObserver for Journal {
+    fn sent(&self, holders: &[HolderId]) {
+        self.append(&Line::Sent { at: now(), holders });
+    }
+
+    fn settled(&self, index: usize, item: &ItemOutcome) {
+        self.append(&Line::Settled {
+            at: now(),
+            index,
+            item,
+        });
+    }
+}
+
+/// A journal line as read back (fields a reader does not need are ignored).
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ReadLine {
+    Start {
+        journal: u32,
+        provider: ProviderKind,
+        product: ProductId,
+        action: ChangeAction,
+        holders: Vec<HolderId>,
+    },
+    Sent {
+        holders: Vec<HolderId>,
+    },
+    Settled {
+        index: usize,
+        #[serde(flatten)]
+        item: ItemOutcome,
+    },
+    End {
+        #[serde(default)]
+        interrupted: Option<bool>,
+        #[serde(default)]
+        error: Option<String>,
+    },
+    Abandoned {},
+}
+
+/// A journal read back as the report of its run. Items with no `settled` line get the truth as
+/// far as the journal knows it: sent but never settled → `Unconfirmed`; a repeat of an earlier
+/// holder → `Duplicate`; never sent → `Failed` (cancelled, nothing changed). A run with no `end`
+/// line (killed, second Ctrl-C, crash) is `interrupted`.
+#[derive(Debug)]
+pub struct Recorded {
+    pub report: ChangeReport,
+    /// The run's error when it stopped before changing anything.
+    pub error: Option<String>,
+    /// Warnings about the file (a last line cut short).
+    pub warnings: Vec<String>,
+}
+
+pub fn read(path: &Path) -> Result<Recorded, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the journal {}: {e}", path.display()))?;
+    parse(&text, &path.display().to_string())
+}
+
+pub fn parse(text: &str, name: &str) -> Result<Recorded, String> {
+    let mut warnings = Vec::new();
+    let mut start = None;
+    let mut sent: std::collections::HashSet<HolderId> = std::collections::HashSet::new();
+    let mut settled: std::collections::BTreeMap<usize, ItemOutcome> = Default::default();
+    let mut ended = None;
+    let mut error = None;
+    let count = text.lines().count();
+    for (n, raw) in text.lines().enumerate() {
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let line: ReadLine = match serde_json::from_str(raw) {
+            Ok(line) => line,
+            // The last line of a journal whose writer died mid-write (power cut) is cut short.
+            Err(e) if n + 1 == count && !text.ends_with('\n') => {
+                warnings.push(format!("{name}: line {}: cut short, skipped ({e})", n + 1));
+                continue;
+            }
+            Err(e) => return Err(format!("{name}: line {}: not a journal line: {e}", n + 1)),
+        };
+        match line {
+            ReadLine::Start {
+                journal,
+                provider,
+                product,
+                action,
+                holders,
+            } => {
+                if journal > VERSION {
+                    return Err(format!(
+                        "{name}: journal version {journal} is newer than this licensekit reads ({VERSION})"
+                    ));
+                }
+                if start.is_some() {
+                    return Err(format!("{name}: line {}: a second start line", n + 1));
+                }
+                start = Some((provider, product, action, holders));
+            }
+            _ if start.is_none() => {
+                return Err(format!(
+                    "{name}: line {}: the journal does not begin with its start line",
+                    n + 1
+                ));
+            }
+            ReadLine::Sent { holders } => sent.extend(holders),
+            ReadLine::Settled { index, item } => {
+                settled.insert(index, item);
+            }
+            ReadLine::End {
+                interrupted,
+                error: e,
+            } => {
+                ended = Some(interrupted.unwrap_or(false));
+                error = e;
+            }
+            ReadLine::Abandoned {} => ended = Some(true),
+        }
+    }
+    let Some((provider, product, action, holders)) = start else {
+        return Err(format!("{name}: empty, or not a licensekit journal"));
+    };
+    if let Some(&index) = settled.keys().find(|&&i| i >= holders.len()) {
+        return Err(format!(
+            "{name}: item {index} settled, but the request has {} items",
+            holders.len()
+        ));
+    }
+    let mut first: std::collections::HashMap<&HolderId, usize> = Default::default();
+    let items = holders
+        .iter()
+        .enumerate()
+        .map(|(index, holder)| {
+            let of = *first.entry(holder).or_insert(index);
+            if let Some(item) = settled.remove(&index) {
+                return item;
+            }
+            let outcome = if of != index {
+                Outcome::Duplicate { of }
+            } else if sent.contains(holder) {
+                Outcome::Unconfirmed {
+                    reason: "sent, but the run ended before its outcome was recorded".into(),
+                    last_error: None,
+                }
+            } else {
+                Outcome::failed(Error::Cancelled { provider })
+            };
+            ItemOutcome::new(holder.clone(), outcome)
+        })
+        .collect();
+    let mut report = ChangeReport::new(provider, product, action, items);
+    report.interrupted = error.is_none() && ended.unwrap_or(true);
+    Ok(Recorded {
+        report,
+        error,
+        warnings,
+    })
 }
 
 /// The journal of the change in progress, for the panic hook and the second Ctrl-C.
@@ -276,6 +426,80 @@ mod tests {
         assert_eq!(read[4]["type"], "end");
         assert_eq!(read[4]["interrupted"], false);
         assert_eq!(read[5]["type"], "abandoned");
+    }
+
+    #[test]
+    fn a_journal_reads_back_as_the_report_of_its_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = |id: &str| HolderId::user(id);
+        let holders = [h("ada"), h("bob"), h("ada"), h("carol"), h("dan")];
+        let journal = Journal::create(
+            dir.path(),
+            ProviderKind::Genesys,
+            &ProductId::new("cx"),
+            ChangeAction::Assign,
+            &holders,
+        )
+        .unwrap();
+        journal.sent(&[h("ada"), h("bob")]);
+        journal.settled(0, &ItemOutcome::new(h("ada"), Outcome::Applied));
+        journal.sent(&[h("carol")]);
+        // Killed here: bob and carol were sent but never settled, dan never sent, and the
+        // writer died in the middle of a line.
+        let mut text = std::fs::read_to_string(journal.path()).unwrap();
+        text.push_str("{\"type\":\"settled\",\"ind");
+        let recorded = parse(&text, "j.jsonl").unwrap();
+        assert_eq!(recorded.warnings.len(), 1, "{:?}", recorded.warnings);
+        let report = recorded.report;
+        assert!(report.interrupted, "no end line: the run did not finish");
+        let statuses: Vec<&str> = report
+            .items
+            .iter()
+            .map(|i| i.outcome.status().as_str())
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                "applied",
+                "unconfirmed",
+                "duplicate",
+                "unconfirmed",
+                "failed"
+            ]
+        );
+        assert_eq!(report.items[2].outcome, Outcome::Duplicate { of: 0 });
+        assert_eq!(
+            report.items[4].outcome.error().unwrap().kind(),
+            licensekit::ErrorKind::Cancelled
+        );
+
+        // A finished run reads back as it ended.
+        journal.settled(1, &ItemOutcome::new(h("bob"), Outcome::AlreadyInState));
+        journal.settled(2, &ItemOutcome::new(h("ada"), Outcome::Duplicate { of: 0 }));
+        journal.settled(3, &ItemOutcome::new(h("carol"), Outcome::Applied));
+        journal.settled(
+            4,
+            &ItemOutcome::new(h("dan"), Outcome::failed(Error::invalid_input("bad id"))),
+        );
+        journal.finished(false, OutcomeCounts::default());
+        let report = read(journal.path()).unwrap().report;
+        assert!(!report.interrupted);
+        assert_eq!(report.items[1].outcome, Outcome::AlreadyInState);
+        assert_eq!(
+            report.items[4].outcome.error().unwrap().to_string(),
+            Error::invalid_input("bad id").to_string()
+        );
+
+        let err = parse("{\"type\":\"sent\",\"holders\":[]}\n", "j.jsonl").unwrap_err();
+        assert!(
+            err.contains("j.jsonl: line 1: the journal does not begin"),
+            "{err}"
+        );
+        let err = parse("not json\n{}\n", "j.jsonl").unwrap_err();
+        assert!(
+            err.starts_with("j.jsonl: line 1: not a journal line"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -31,12 +31,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use futures::TryStreamExt;
+use licensekit::CancellationToken;
 use licensekit::report::{CsvSection, Report, ReportOptions};
 use licensekit::{
-    AnyProvider, AssignmentFilter, ChangeAction, ErrorKind, HolderId, LicenseProvider, ProductId,
-    ProviderKind,
+    AnyProvider, AssignmentFilter, ChangeAction, ChangeRequest, ErrorKind, HolderId,
+    LicenseProvider, ProductId, ProviderKind,
 };
-use tokio_util::sync::CancellationToken;
 
 use output::OutputFile;
 
@@ -514,11 +514,10 @@ async fn change(
     journal::set_active(Some(journal.clone()));
     interrupts.changing.store(true, Ordering::SeqCst);
 
-    let result = match action {
-        ChangeAction::Assign => provider.assign(&product, &holders).await,
-        ChangeAction::Revoke => provider.revoke(&product, &holders).await,
-    };
-    let report = match result {
+    let request = ChangeRequest::new(action, product, holders)
+        .with_observer(journal.clone())
+        .with_cancel(interrupts.cancel.clone());
+    let report = match provider.change(request).await {
         Ok(report) => report,
         Err(e) => {
             journal.failed(&e.to_string());
@@ -533,35 +532,55 @@ async fn change(
             });
         }
     };
-    for (index, item) in report.items.iter().enumerate() {
-        journal.settled(index, item);
-    }
-    let interrupted = interrupts.cancel.is_cancelled();
-    journal.finished(interrupted, report.counts());
+    journal.finished(report.interrupted, report.counts());
     journal::set_active(None);
-    say!("{}", output::change_summary(&report));
-    let full = match args.out.format {
-        Format::Csv => output::change_csv(&report),
-        _ => serde_json::to_string_pretty(&report).expect("serializable"),
-    };
-    match (output, args.out.format) {
-        (Some(file), _) => write_output(&full, file)?,
-        (None, Format::Table) => stdout(&output::change_table(&report))?,
-        (None, _) => stdout(&full)?,
-    }
-    let counts = report.counts();
-    Ok(if interrupted {
+    print_change(&report, args.out.format, output)?;
+    Ok(if report.interrupted {
         INTERRUPTED
-    } else if counts.failed > 0 {
-        1
     } else {
-        0
+        change_code(&report)
     })
 }
 
+/// 1 when any item failed or is unconfirmed, else 0.
+fn change_code(report: &licensekit::ChangeReport) -> u8 {
+    let counts = report.counts();
+    u8::from(counts.failed + counts.unconfirmed > 0)
+}
+
+/// The summary on stderr; the per-item report in `format` on stdout or in `--output` (where a
+/// table is written as JSON, the full report).
+fn print_change(
+    report: &licensekit::ChangeReport,
+    format: Format,
+    output: Option<OutputFile>,
+) -> Result<(), Failure> {
+    say!("{}", output::change_summary(report));
+    let full = match format {
+        Format::Csv => output::change_csv(report),
+        _ => serde_json::to_string_pretty(report).expect("serializable"),
+    };
+    match (output, format) {
+        (Some(file), _) => write_output(&full, file),
+        (None, Format::Table) => stdout(&output::change_table(report)),
+        (None, _) => stdout(&full),
+    }
+}
+
+/// `journal show`: the report of a recorded run; exit 1 if any item failed or is unconfirmed.
 fn show_journal(args: &JournalShowArgs, output: Option<OutputFile>) -> Result<u8, Failure> {
-    let _ = (args, output);
-    Err(usage("journal show: not yet available"))
+    let recorded = journal::read(&args.path).map_err(usage)?;
+    for warning in &recorded.warnings {
+        say!("warning: {warning}");
+    }
+    if let Some(error) = &recorded.error {
+        return Err(Failure {
+            code: 1,
+            message: format!("the recorded run changed nothing: {error}"),
+        });
+    }
+    print_change(&recorded.report, args.out.format, output)?;
+    Ok(change_code(&recorded.report))
 }
 
 fn stdout(text: &str) -> Result<(), Failure> {

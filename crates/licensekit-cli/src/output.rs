@@ -15,7 +15,7 @@ use std::time::Duration;
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use licensekit::report::Report;
-use licensekit::{Assignment, ChangeReport, Product, ProviderKind, SeatTotal};
+use licensekit::{Assignment, ChangeReport, Outcome, Product, ProviderKind, SeatTotal};
 use serde::Serialize;
 
 /// A spinner on stderr with items read per provider. Hidden with `--quiet` and when stderr is
@@ -291,42 +291,83 @@ pub fn assignments_csv(rows: &[Assignment]) -> String {
 
 #[derive(Serialize)]
 struct OutcomeLine<'a> {
+    index: usize,
     holder_kind: licensekit::HolderKind,
     holder_id: &'a str,
-    status: licensekit::OutcomeStatus,
+    status: &'static str,
     reference: Option<&'a str>,
+    duplicate_of: Option<usize>,
+    reason: Option<&'a str>,
     error_kind: Option<licensekit::ErrorKind>,
     error: Option<String>,
 }
 
 fn outcome_lines(report: &ChangeReport) -> impl Iterator<Item = OutcomeLine<'_>> {
-    report.items.iter().map(|i| OutcomeLine {
-        holder_kind: i.holder.kind(),
-        holder_id: i.holder.as_str(),
-        status: i.outcome.status(),
-        reference: match &i.outcome {
-            licensekit::Outcome::Pending { reference } => Some(reference.as_str()),
-            _ => None,
-        },
-        error_kind: i.outcome.error().map(|e| e.kind()),
-        error: i.outcome.error().map(ToString::to_string),
-    })
+    report
+        .items
+        .iter()
+        .enumerate()
+        .map(|(index, i)| OutcomeLine {
+            index,
+            holder_kind: i.holder.kind(),
+            holder_id: i.holder.as_str(),
+            status: i.outcome.status().as_str(),
+            reference: match &i.outcome {
+                Outcome::Pending { reference } => Some(reference.as_str()),
+                _ => None,
+            },
+            duplicate_of: match &i.outcome {
+                Outcome::Duplicate { of } => Some(*of),
+                _ => None,
+            },
+            reason: match &i.outcome {
+                Outcome::Unconfirmed { reason, .. } => Some(reason.as_str()),
+                _ => None,
+            },
+            error_kind: i.outcome.error().map(|e| e.kind()),
+            error: i.outcome.error().map(ToString::to_string),
+        })
 }
 
-/// The one-line summary of a change, for stderr.
+/// The one-line summary of a change, for stderr. Unconfirmed items say what to do about them.
 pub fn change_summary(report: &ChangeReport) -> String {
     let counts = report.counts();
-    format!(
-        "{} {} at {}: {} applied, {} already so, {} pending, {} failed (of {})",
+    let mut parts = vec![
+        format!("{} applied", counts.applied),
+        format!("{} already so", counts.already_in_state),
+        format!("{} pending", counts.pending),
+        format!("{} failed", counts.failed),
+    ];
+    if counts.duplicate > 0 {
+        parts.push(format!("{} duplicate", counts.duplicate));
+    }
+    if counts.unconfirmed > 0 {
+        parts.push(format!(
+            "{} unconfirmed: state unknown, re-run to settle",
+            counts.unconfirmed
+        ));
+    }
+    let mut line = format!(
+        "{} {} at {}: {} (of {})",
         report.action,
         report.product,
         report.provider,
-        counts.applied,
-        counts.already_in_state,
-        counts.pending,
-        counts.failed,
+        parts.join(", "),
         counts.total()
-    )
+    );
+    if report.interrupted {
+        let not_sent = report
+            .items
+            .iter()
+            .filter(|i| {
+                i.outcome
+                    .error()
+                    .is_some_and(|e| e.kind() == licensekit::ErrorKind::Cancelled)
+            })
+            .count();
+        line.push_str(&format!("; interrupted: {not_sent} not sent"));
+    }
+    line
 }
 
 pub fn change_csv(report: &ChangeReport) -> String {
@@ -334,14 +375,21 @@ pub fn change_csv(report: &ChangeReport) -> String {
 }
 
 pub fn change_table(report: &ChangeReport) -> String {
-    let mut t = table(&["holder", "outcome", "detail"]);
+    let mut t = table(&["#", "holder", "outcome", "detail"]);
     for l in outcome_lines(report) {
+        let detail = match (&l.error, l.reference, l.duplicate_of, l.reason) {
+            (_, Some(r), _, _) => format!("reference {r}"),
+            (_, _, Some(of), _) => format!("duplicate of #{of}"),
+            (Some(e), _, _, Some(why)) => format!("{why}; last error: {e}"),
+            (None, _, _, Some(why)) => why.to_owned(),
+            (Some(e), _, _, None) => e.clone(),
+            (None, None, None, None) => String::new(),
+        };
         t.add_row(vec![
+            l.index.to_string(),
             l.holder_id.to_owned(),
-            format!("{:?}", l.status),
-            l.error
-                .or(l.reference.map(|r| format!("reference {r}")))
-                .unwrap_or_default(),
+            l.status.to_owned(),
+            detail,
         ]);
     }
     format!("{t}\n")
