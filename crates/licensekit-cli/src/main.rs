@@ -513,6 +513,10 @@ async fn change(
     say!("journal: {}", journal.path().display());
     journal::set_active(Some(journal.clone()));
     interrupts.changing.store(true, Ordering::SeqCst);
+    // Debug builds only: lets the tests prove what a bug looks like to the user.
+    if cfg!(debug_assertions) && std::env::var_os("LICENSEKIT_DEBUG_PANIC").is_some() {
+        panic!("LICENSEKIT_DEBUG_PANIC is set");
+    }
 
     let request = ChangeRequest::new(action, product, holders)
         .with_observer(journal.clone())

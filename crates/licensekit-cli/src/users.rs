@@ -44,25 +44,47 @@ pub fn read(path: &Path) -> Result<Vec<String>, UsersFileError> {
 /// Parses the bytes of a users file called `name` (for messages).
 pub fn parse(bytes: &[u8], name: &str) -> Result<Vec<String>, UsersFileError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    // Line ends become `\n` first, and lines are counted from each record's byte offset: the
+    // csv crate (1.4) counts lines short after CRLF ends and blank lines, and an error must name
+    // the line the user sees. (An id never holds a line break anyway.)
+    let bytes = unify_line_ends(bytes);
+    let line_at = |position: Option<&csv::Position>| {
+        position.map_or(0, |p| {
+            // The offset is where the reader started: before the blank and comment lines it
+            // skipped on the way to the record.
+            let mut at = usize::try_from(p.byte())
+                .unwrap_or(usize::MAX)
+                .min(bytes.len());
+            let mut line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+            while matches!(bytes.get(at), Some(b'\n' | b'#')) {
+                at += bytes[at..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(bytes.len() - at, |n| n + 1);
+                line += 1;
+            }
+            line
+        })
+    };
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .comment(Some(b'#'))
         .trim(csv::Trim::All)
-        .from_reader(bytes);
+        .from_reader(bytes.as_slice());
     let mut ids = Vec::new();
     let mut column = 0;
     let mut first = true;
     let mut record = csv::ByteRecord::new();
     loop {
         let more = reader.read_byte_record(&mut record).map_err(|e| {
-            let line = e.position().map_or(0, csv::Position::line);
+            let line = line_at(e.position());
             UsersFileError(format!("{name}: line {line}: {e}"))
         })?;
         if !more {
             break;
         }
-        let line = record.position().map_or(0, csv::Position::line);
+        let line = line_at(record.position());
         let invalid = |why: &str| UsersFileError(format!("{name}: line {line}: {why}"));
         let fields: Vec<&str> = record
             .iter()
@@ -104,6 +126,23 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Vec<String>, UsersFileError> {
         ids.push(id.to_owned());
     }
     Ok(ids)
+}
+
+/// CRLF and lone CR to LF.
+fn unify_line_ends(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut iter = bytes.iter().peekable();
+    while let Some(&b) = iter.next() {
+        if b == b'\r' {
+            if iter.peek() == Some(&&b'\n') {
+                iter.next();
+            }
+            out.push(b'\n');
+        } else {
+            out.push(b);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -168,6 +207,16 @@ mod tests {
         assert!(e.starts_with("users.csv: line 3:"), "{e}");
         let e = err(b"ada\nb\xffb\n");
         assert!(e.starts_with("users.csv: line 2: not UTF-8"), "{e}");
+        let e = err(b"id\r\nada\r\n\r\n,x\r\n");
+        assert!(
+            e.starts_with("users.csv: line 4:"),
+            "CRLF lines counted right: {e}"
+        );
+        let e = err(b"# c\n\nada\n\n\n#\n,x\n");
+        assert!(
+            e.starts_with("users.csv: line 7:"),
+            "blank and comment lines count: {e}"
+        );
         let e = err(b"ada\nb\x07b\n");
         assert!(e.contains("line 2: the holder id holds a control"), "{e}");
     }

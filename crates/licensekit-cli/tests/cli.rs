@@ -5,7 +5,6 @@ use std::process::{Command, Output};
 
 #[cfg(feature = "genesys")]
 use licensekit_sim::genesys::user_id;
-#[cfg(feature = "genesys")]
 use serde_json::Value;
 
 /// The binary, run in `dir` with its home (journals) in `dir/home`.
@@ -379,4 +378,271 @@ assignments = [{ product = "app", holder = { kind = "user", id = "ada" } }]
         "{}",
         stderr(&out)
     );
+}
+
+/// A config with one memory provider: product `app` (unlimited seats), users `u0000`…, the first
+/// `assigned` of them holding `app`.
+fn memory_config(dir: &Path, users: usize, assigned: usize) {
+    let mut text = String::from(
+        "[[providers]]\nprovider = \"memory\"\nproducts = [{ id = \"app\", name = \"App\" }]\nusers = [\n",
+    );
+    for i in 0..users {
+        text.push_str(&format!(
+            "  {{ id = \"u{i:04}\", email = \"u{i:04}@example.com\" }},\n"
+        ));
+    }
+    text.push_str("]\nassignments = [\n");
+    for i in 0..assigned {
+        text.push_str(&format!(
+            "  {{ product = \"app\", holder = {{ kind = \"user\", id = \"u{i:04}\" }} }},\n"
+        ));
+    }
+    text.push_str("]\n");
+    std::fs::write(dir.join("licensekit.toml"), text).unwrap();
+}
+
+/// The journals written under `dir/home`.
+fn journals(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir.join("home").join("journal")) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
+    paths.sort();
+    paths
+}
+
+fn journal_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn assign_format_json_prints_only_json_and_journal_show_prints_the_same_report() {
+    let dir = tempfile::tempdir().unwrap();
+    memory_config(dir.path(), 3, 1);
+    let out = licensekit(
+        &[
+            "assign",
+            "--product",
+            "app",
+            "--format",
+            "json",
+            "u0000",
+            "u0001",
+            "u0001",
+            "nobody",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).expect("stdout is one JSON document");
+    let statuses: Vec<&str> = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["outcome"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["already_in_state", "applied", "duplicate", "failed"]
+    );
+    assert_eq!(report["items"][2]["outcome"]["duplicate_of"], 1);
+    let talk = stderr(&out);
+    assert!(
+        talk.contains(
+            "assign app at memory: 1 applied, 1 already so, 0 pending, 1 failed, 1 duplicate (of 4)"
+        ),
+        "{talk}"
+    );
+    let [journal] = journals(dir.path()).try_into().expect("one journal");
+    assert!(
+        talk.contains(&format!("journal: {}", journal.display())),
+        "{talk}"
+    );
+    let lines = journal_lines(&journal);
+    assert_eq!(lines[0]["type"], "start");
+    assert_eq!(lines.last().unwrap()["type"], "end");
+    let settled = lines.iter().filter(|l| l["type"] == "settled").count();
+    assert_eq!(settled, 4, "one line per item");
+
+    let shown = licensekit(
+        &[
+            "journal",
+            "show",
+            journal.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(shown.status.code(), Some(1), "{}", stderr(&shown));
+    let again: Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    assert_eq!(again, report, "journal show gives the run's report");
+    assert!(stderr(&shown).contains("1 applied, 1 already so"));
+}
+
+#[test]
+fn an_unwritable_output_or_a_bad_users_file_stops_before_the_change() {
+    let dir = tempfile::tempdir().unwrap();
+    memory_config(dir.path(), 2, 0);
+    std::fs::create_dir(dir.path().join("a-directory")).unwrap();
+    for output in ["a-directory", "missing/dir/out.json"] {
+        let out = licensekit(
+            &[
+                "assign",
+                "-q",
+                "--product",
+                "app",
+                "u0000",
+                "--output",
+                output,
+            ],
+            dir.path(),
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("cannot write --output {output}")),
+            "{}",
+            stderr(&out)
+        );
+        assert!(journals(dir.path()).is_empty(), "stopped before the change");
+    }
+
+    std::fs::write(
+        dir.path().join("users.csv"),
+        "user_id\r\nu0000\r\n,oops\r\n",
+    )
+    .unwrap();
+    let out = licensekit(
+        &[
+            "assign",
+            "--product",
+            "app",
+            "--users-file",
+            "users.csv",
+            "--output",
+            "new.json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("users.csv: line 3: no holder id"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(journals(dir.path()).is_empty(), "stopped before the change");
+    assert!(!dir.path().join("new.json").exists(), "nothing written");
+}
+
+#[test]
+fn users_files_with_bom_crlf_quotes_comments_and_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    memory_config(dir.path(), 4, 0);
+    std::fs::write(
+        dir.path().join("users.csv"),
+        "\u{feff}\"name, full\",User ID\r\n# a comment\r\n\r\n\"Doe, Jane\",u0001\r\nRoe,\"u0002\"\r\n\"x\",u0001\r\n",
+    )
+    .unwrap();
+    let out = licensekit(
+        &[
+            "assign",
+            "--product",
+            "app",
+            "--users-file",
+            "users.csv",
+            "--format",
+            "csv",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let csv = stdout(&out);
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        rows,
+        [
+            "index,holder_kind,holder_id,status,reference,duplicate_of,reason,error_kind,error",
+            "0,user,u0001,applied,,,,,",
+            "1,user,u0002,applied,,,,,",
+            "2,user,u0001,duplicate,,0,,,",
+        ],
+        "the header row, the BOM and the quotes are not ids; the repeat is a duplicate"
+    );
+}
+
+/// `licensekit … | head -1` with more output than a pipe holds: the writer meets a closed pipe.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    memory_config(dir.path(), 3000, 2000);
+    let holders: Vec<String> = (1000..3000).map(|i| format!("u{i:04}")).collect();
+    for args in [
+        "assignments --format json".to_string(),
+        "assignments --format csv".to_string(),
+        format!("assign --product app --format json {}", holders.join(" ")),
+        format!("assign --product app {}", holders.join(" ")),
+    ] {
+        let script = format!(
+            "\"$0\" -q {args} 2>err.txt | head -1 >first.txt; echo \"${{PIPESTATUS[0]}}\" >status.txt"
+        );
+        let status = Command::new("bash")
+            .args(["-c", &script, env!("CARGO_BIN_EXE_licensekit")])
+            .current_dir(dir.path())
+            .env("LICENSEKIT_HOME", dir.path().join("home"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+        let code = read("status.txt");
+        let err = read("err.txt");
+        assert!(
+            !err.contains("panicked") && !err.contains("rror"),
+            "{args}: {err}"
+        );
+        assert_eq!(code.trim(), "0", "{args}: {err}");
+        assert_eq!(read("first.txt").lines().count(), 1);
+    }
+}
+
+#[test]
+fn a_canary_env_value_never_appears_in_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let canary = "canary-0f9e8d7c";
+    std::fs::write(
+        dir.path().join("licensekit.toml"),
+        "[[providers]]\nprovider = \"memory\"\npage_size_env = \"LICENSEKIT_TEST_SECRET\"\n",
+    )
+    .unwrap();
+    let out = command(&["products"], dir.path())
+        .env("LICENSEKIT_TEST_SECRET", canary)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!all.contains(canary), "{all}");
+    assert!(all.contains("$LICENSEKIT_TEST_SECRET"), "{all}");
+}
+
+/// A panic is reported as a bug, exit 70, with the journal marked; never Rust's 101.
+#[test]
+fn a_panic_exits_70_after_marking_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    memory_config(dir.path(), 2, 0);
+    let out = command(&["assign", "--product", "app", "u0000"], dir.path())
+        .env("LICENSEKIT_DEBUG_PANIC", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(70), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("internal error in licensekit (a bug; please report it)"),
+        "{}",
+        stderr(&out)
+    );
+    let [journal] = journals(dir.path()).try_into().expect("one journal");
+    assert_eq!(journal_lines(&journal).last().unwrap()["type"], "abandoned");
 }
