@@ -35,6 +35,12 @@ impl Config {
     pub fn redact(&self, text: &str) -> String {
         redact(text, &self.env_values)
     }
+
+    /// The same redaction, kept after the config is consumed.
+    pub fn redactor(&self) -> impl Fn(&str) -> String + Send + Sync + 'static {
+        let values = self.env_values.clone();
+        move |text: &str| redact(text, &values)
+    }
 }
 
 /// Replaces env-sourced values in `text` by `<value of $VAR>`. Quoted occurrences (how serde and

@@ -179,6 +179,16 @@ fn usage(message: impl Into<String>) -> Failure {
     }
 }
 
+/// Redacts the values of the config's `*_env` variables (set once the config is loaded).
+static REDACT: std::sync::OnceLock<Redactor> = std::sync::OnceLock::new();
+type Redactor = Box<dyn Fn(&str) -> String + Send + Sync>;
+
+/// `text` with every `*_env` value of the config replaced by its variable's name: a second line
+/// of defence for messages built from vendor answers.
+fn redact(text: &str) -> String {
+    REDACT.get().map_or_else(|| text.to_owned(), |r| r(text))
+}
+
 /// Exit code of an internal error (EX_SOFTWARE).
 const BUG: u8 = 70;
 /// Exit code after Ctrl-C (128 + SIGINT).
@@ -207,7 +217,7 @@ fn main() -> ExitCode {
     let code = match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(f) => {
-            say!("error: {}", f.message);
+            say!("error: {}", redact(&f.message));
             f.code
         }
     };
@@ -327,6 +337,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     } else {
         let path = cli.config.clone().unwrap_or_else(config::default_path);
         let mut config = config::load(&path, &|k| std::env::var(k).ok()).map_err(|e| usage(e.0))?;
+        let _ = REDACT.set(Box::new(config.redactor()));
         let mut providers = Vec::new();
         for (i, p) in std::mem::take(&mut config.providers)
             .into_iter()
@@ -365,7 +376,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             };
             emit(&text, output)?;
             for e in &report.errors {
-                say!("error: {}: {}", e.provider, e.error);
+                say!("error: {}: {}", e.provider, redact(&e.error));
             }
             Ok(if report.errors.is_empty() { 0 } else { 1 })
         }

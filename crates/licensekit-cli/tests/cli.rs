@@ -646,3 +646,288 @@ fn a_panic_exits_70_after_marking_the_journal() {
     let [journal] = journals(dir.path()).try_into().expect("one journal");
     assert_eq!(journal_lines(&journal).last().unwrap()["type"], "abandoned");
 }
+
+/// Waits up to `limit` for `ready`, polling.
+#[cfg(feature = "genesys")]
+fn wait_for(limit: std::time::Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if ready() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
+/// Sends a real SIGINT to the process, as a terminal's Ctrl-C does.
+#[cfg(all(unix, feature = "genesys"))]
+fn sigint(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A slow sandbox assign of cloudCX3 to the 240 Genesys agents (200 to change, 5 per batch),
+/// writing the report to `report.json`; returns once the first batch has been applied.
+#[cfg(all(unix, feature = "genesys"))]
+fn slow_assign(dir: &Path, latency_ms: u32) -> (std::process::Child, std::path::PathBuf) {
+    let ids: Vec<String> = (0..240).map(user_id).collect();
+    let mut args = vec![
+        "assign",
+        "--sandbox",
+        "-q",
+        "--provider",
+        "genesys",
+        "--product",
+        "cloudCX3",
+        "--format",
+        "json",
+        "--output",
+        "report.json",
+    ];
+    args.extend(ids.iter().map(String::as_str));
+    let child = command(&args, dir)
+        .env("LICENSEKIT_SANDBOX_LATENCY_MS", latency_ms.to_string())
+        .env("LICENSEKIT_SANDBOX_BATCH", "5")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut journal = None;
+    let applied = wait_for(std::time::Duration::from_secs(60), || {
+        journal = journals(dir).into_iter().next();
+        journal.as_ref().is_some_and(|j| {
+            std::fs::read_to_string(j).is_ok_and(|t| t.contains("\"status\":\"applied\""))
+        })
+    });
+    assert!(applied, "no batch was applied within a minute");
+    (child, journal.unwrap())
+}
+
+#[cfg(all(unix, feature = "genesys"))]
+#[test]
+fn sigint_mid_assign_finishes_in_flight_batches_writes_the_report_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, journal) = slow_assign(dir.path(), 300);
+    sigint(child.id());
+    let out = child.wait_with_output().unwrap();
+    let talk = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{talk}");
+    assert!(talk.contains("interrupted: sending nothing more"), "{talk}");
+    assert!(!talk.contains("panicked"), "{talk}");
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["interrupted"], true);
+    let items = report["items"].as_array().unwrap();
+    assert_eq!(items.len(), 240, "one outcome per requested item");
+    let count = |status: &str, kind: Option<&str>| {
+        items
+            .iter()
+            .filter(|i| {
+                i["outcome"]["status"] == status
+                    && kind.is_none_or(|k| i["outcome"]["error_kind"] == k)
+            })
+            .count()
+    };
+    let (applied, already, cancelled) = (
+        count("applied", None),
+        count("already_in_state", None),
+        count("failed", Some("cancelled")),
+    );
+    assert!(
+        applied > 0 && cancelled > 0,
+        "stopped mid-run: {applied} applied, {cancelled} cancelled"
+    );
+    assert_eq!(
+        applied + already + cancelled,
+        240,
+        "in-flight batches finished; nothing is unknown"
+    );
+    assert!(
+        talk.contains(&format!("; interrupted: {cancelled} not sent")),
+        "{talk}"
+    );
+
+    // The journal has every settled item, as the report has it, and the end of the run.
+    let lines = journal_lines(&journal);
+    let mut settled = std::collections::BTreeMap::new();
+    for line in lines.iter().filter(|l| l["type"] == "settled") {
+        settled.insert(
+            line["index"].as_u64().unwrap() as usize,
+            line["outcome"].clone(),
+        );
+    }
+    assert_eq!(settled.len(), 240);
+    for (index, outcome) in &settled {
+        assert_eq!(outcome, &items[*index]["outcome"], "item {index}");
+    }
+    let sent: usize = lines
+        .iter()
+        .filter(|l| l["type"] == "sent")
+        .map(|l| l["holders"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(
+        sent, applied,
+        "every applied item was sent once, nothing else"
+    );
+    let end = lines.last().unwrap();
+    assert_eq!(
+        (&end["type"], &end["interrupted"]),
+        (&"end".into(), &true.into())
+    );
+
+    let shown = licensekit(
+        &[
+            "journal",
+            "show",
+            journal.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    let again: Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    assert_eq!(again, report);
+}
+
+#[cfg(all(unix, feature = "genesys"))]
+#[test]
+fn a_second_sigint_quits_at_once_leaving_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, journal) = slow_assign(dir.path(), 1500);
+    sigint(child.id());
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let second = std::time::Instant::now();
+    sigint(child.id());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        second.elapsed() < std::time::Duration::from_millis(1000),
+        "quit at once, not after the in-flight batches (1.5 s each)"
+    );
+    let talk = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{talk}");
+    assert!(
+        talk.contains(&format!(
+            "interrupted again: quitting now; every item settled so far is in the journal {}",
+            journal.display()
+        )),
+        "{talk}"
+    );
+    let lines = journal_lines(&journal);
+    assert_eq!(lines.last().unwrap()["type"], "abandoned");
+    // Read back, the batches in flight are unconfirmed, never guessed.
+    let shown = licensekit(
+        &[
+            "journal",
+            "show",
+            journal.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(shown.status.code(), Some(1));
+    let report: Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    assert_eq!(report["interrupted"], true);
+    let unconfirmed = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["outcome"]["status"] == "unconfirmed")
+        .count();
+    assert!(unconfirmed > 0, "{report}");
+    assert!(
+        stderr(&shown).contains("unconfirmed: state unknown, re-run to settle"),
+        "{}",
+        stderr(&shown)
+    );
+}
+
+/// Against a Genesys simulator whose client secret is a canary, read from `*_env`.
+#[cfg(feature = "genesys")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_checked_before_any_request_and_the_secret_never_written() {
+    use licensekit_sim::genesys::{GenesysSeed, GenesysSim, GenesysSimConfig};
+
+    let canary = "canary-3b1d9e77f0";
+    let sim = GenesysSim::start(
+        GenesysSeed::demo(10),
+        GenesysSimConfig {
+            client_secret: canary.into(),
+            ..GenesysSimConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("licensekit.toml"),
+        format!(
+            "[[providers]]\nprovider = \"genesys\"\nbase_url = \"{}\"\nallow_http = true\nclient_id = \"sim-client\"\nclient_secret_env = \"LICENSEKIT_TEST_SECRET\"\n",
+            sim.base_url()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str], secret: &str| {
+        let mut cmd = command(args, dir.path());
+        cmd.env("LICENSEKIT_TEST_SECRET", secret);
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+    };
+    let (one, two) = (user_id(1), user_id(2));
+
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    let out = run(
+        &["assign", "--product", "cloudCX3", &one, "--output", "out"],
+        canary,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        sim.calls().total(),
+        0,
+        "no request before --output was checked"
+    );
+    assert_eq!(sim.tokens_issued(), 0);
+
+    let out = run(
+        &[
+            "assign",
+            "--product",
+            "cloudCX3",
+            &one,
+            &two,
+            "00000000-0000-4000-8000-00000000dead",
+            "--output",
+            "report.json",
+        ],
+        canary,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(sim.calls().total() > 0);
+    // A wrong secret: refused, a configuration problem (exit 2), the value never shown.
+    let wrong = "canary-wrong-5e6f7a";
+    let refused = run(&["products"], wrong).await.unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+
+    let mut everything = vec![
+        stdout(&out),
+        stderr(&out),
+        stdout(&refused),
+        stderr(&refused),
+        std::fs::read_to_string(dir.path().join("report.json")).unwrap(),
+    ];
+    for journal in journals(dir.path()) {
+        everything.push(std::fs::read_to_string(journal).unwrap());
+    }
+    for text in everything {
+        assert!(!text.contains(canary) && !text.contains(wrong), "{text}");
+    }
+}
