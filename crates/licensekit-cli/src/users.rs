@@ -20,7 +20,6 @@ const ID_COLUMNS: &[&str] = &[
     "serial",
     "serialnumber",
     "clientuserid",
-    "username",
 ];
 
 fn normalize(name: &str) -> String {
