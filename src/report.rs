@@ -591,7 +591,9 @@ fn product_row(p: &Product, counted: u64) -> ProductRow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use licensekit_core::{InMemoryProvider, MemoryConfig, MemoryProduct, MemoryUser};
+    use licensekit_core::{
+        InMemoryProvider, LicenseProviderExt, MemoryConfig, MemoryProduct, MemoryUser,
+    };
 
     fn provider(users: &[(&str, &str, bool)], seats: u64) -> InMemoryProvider {
         InMemoryProvider::new(MemoryConfig {

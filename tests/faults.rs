@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use licensekit::client::RetryConfig;
-use licensekit::{ChangeReport, HolderId, LicenseProvider, OutcomeStatus, ProductId};
+use licensekit::{
+    ChangeReport, HolderId, LicenseProvider, LicenseProviderExt, OutcomeStatus, ProductId,
+};
 use licensekit_sim::faults::{Fault, Faults};
 
 const HOLDERS: usize = 10_000;

@@ -194,9 +194,9 @@ impl AppleClient {
         serial_numbers: &[String],
     ) -> Result<String> {
         let body = serde_json::json!({"assets": assets, "clientUserIds": client_user_ids, "serialNumbers": serial_numbers});
-        // Safe to repeat after a lost response: associating an assigned pair is a no-op, so the
-        // second event completes without a second seat.
-        self.event("assets/associate", &body, true).await
+        // Not re-sent by the HTTP layer after a possible delivery: the bulk engine reads the
+        // assignments back and re-sends only what is missing.
+        self.event("assets/associate", &body, false).await
     }
 
     /// `POST /assets/disassociate`: returns the event id.
@@ -207,8 +207,8 @@ impl AppleClient {
         serial_numbers: &[String],
     ) -> Result<String> {
         let body = serde_json::json!({"assets": assets, "clientUserIds": client_user_ids, "serialNumbers": serial_numbers});
-        // Safe to repeat: disassociating a free pair is a no-op.
-        self.event("assets/disassociate", &body, true).await
+        // Not re-sent blindly either (see associate).
+        self.event("assets/disassociate", &body, false).await
     }
 
     /// `POST /assets/revoke`: every revocable asset of these users/devices; returns the event id.
@@ -219,7 +219,7 @@ impl AppleClient {
     ) -> Result<String> {
         let body =
             serde_json::json!({"clientUserIds": client_user_ids, "serialNumbers": serial_numbers});
-        self.event("assets/revoke", &body, true).await
+        self.event("assets/revoke", &body, false).await
     }
 
     /// `POST /users/create|update|retire`: returns the event id.

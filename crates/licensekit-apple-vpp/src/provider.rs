@@ -15,13 +15,14 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use licensekit_core::bulk::{self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared};
 use licensekit_core::client::{
     HttpClient, RequestLimiter, RetryConfig, StaticToken, check_url, items, pages,
 };
 use licensekit_core::{
     Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, Error, ErrorKind,
-    Holder, HolderId, ItemOutcome, LicenseProvider, Outcome, Product, ProductId, ProviderKind,
-    Result, SeatTotal, Seats, UniqueHolders, VendorError,
+    Holder, HolderId, ItemOutcome, LicenseProvider, LicenseProviderExt, Outcome, Product,
+    ProductId, ProviderKind, Result, SeatTotal, Seats, VendorError,
 };
 use tokio::sync::OnceCell;
 
@@ -167,33 +168,35 @@ fn event_error(number: i64, message: &str, holder: &HolderId, product: &ProductI
     }
 }
 
-/// Outcomes of the holders one event carried, as far as the event says.
-fn outcomes_of_event(
-    result: Result<EventOutcome>,
+/// Answers for the holders one accepted event carried, as far as the event says. An event
+/// whose status could not be polled, or that is still running, leaves its holders `Pending`
+/// with the event id: Apple accepted the work, so it is never reported as failed.
+fn answers_of_event(
+    event_id: &str,
+    polled: Result<EventOutcome>,
     holders: &[HolderId],
     product: &ProductId,
-) -> Vec<(HolderId, Outcome)> {
-    let status: StatusResponse = match result {
+) -> Vec<ItemAnswer> {
+    let pending = |why: &str| {
+        holders
+            .iter()
+            .map(|h| {
+                ItemAnswer::settled(
+                    h.clone(),
+                    Outcome::Pending {
+                        reference: event_id.to_owned(),
+                    },
+                )
+                .with_vendor_field("event_status", why)
+            })
+            .collect()
+    };
+    let status: StatusResponse = match polled {
         Err(e) => {
-            let e = Arc::new(e);
-            return holders
-                .iter()
-                .map(|h| (h.clone(), Outcome::Failed(e.clone())))
-                .collect();
+            tracing::debug!(event_id, error = %e, "event status unreadable; left pending");
+            return pending("unknown: status poll failed");
         }
-        Ok(EventOutcome::StillPending { event_id }) => {
-            return holders
-                .iter()
-                .map(|h| {
-                    (
-                        h.clone(),
-                        Outcome::Pending {
-                            reference: event_id.clone(),
-                        },
-                    )
-                })
-                .collect();
-        }
+        Ok(EventOutcome::StillPending { .. }) => return pending("PENDING"),
         Ok(EventOutcome::Finished(status)) => status,
     };
     let mut failed: HashMap<HolderId, Outcome> = HashMap::new();
@@ -227,43 +230,243 @@ fn outcomes_of_event(
     holders
         .iter()
         .map(|h| {
-            let outcome = match failed.remove(h) {
-                Some(o) => o,
+            let answer = match failed.remove(h) {
+                Some(o) => ItemAnswer::settled(h.clone(), o),
                 // A FAILED event is often a partial success: holders it does not name completed.
-                None if unattributed.is_empty() => Outcome::Applied,
-                None => Outcome::failed(Error::Vendor(VendorError::new(
-                    KIND,
-                    None,
+                None if unattributed.is_empty() => ItemAnswer::settled(h.clone(), Outcome::Applied),
+                // It failed without naming holders: the engine reads the state back.
+                None => ItemAnswer::unclear(
+                    h.clone(),
                     format!(
-                        "the event failed without naming holders ({}; {} of {} completed); list assignments to see the state of {h}",
+                        "event {event_id} failed without naming holders ({}; {} of {} completed)",
                         unattributed.join(", "),
                         status.num_completed.unwrap_or(0),
                         status.num_requested.unwrap_or(0)
                     ),
-                ))),
+                ),
             };
-            (h.clone(), outcome)
+            answer
+                .with_vendor_field("event_id", event_id)
+                .with_vendor_field("event_status", status.event_status.clone())
         })
         .collect()
 }
 
-/// Splits users and serials into requests: request i carries the i-th chunk of each.
-fn split(
-    users: &[String],
-    serials: &[String],
-    max_users: usize,
-    max_serials: usize,
-) -> Vec<(Vec<String>, Vec<String>)> {
-    let u: Vec<&[String]> = users.chunks(max_users.max(1)).collect();
-    let s: Vec<&[String]> = serials.chunks(max_serials.max(1)).collect();
-    (0..u.len().max(s.len()))
-        .map(|i| {
-            (
-                u.get(i).map(|c| c.to_vec()).unwrap_or_default(),
-                s.get(i).map(|c| c.to_vec()).unwrap_or_default(),
-            )
-        })
-        .collect()
+/// Users and serials of a batch, in the request's two lists.
+fn lists_of(holders: &[HolderId]) -> (Vec<String>, Vec<String>) {
+    let mut users = Vec::new();
+    let mut serials = Vec::new();
+    for h in holders {
+        match h {
+            HolderId::User(u) => users.push(u.clone()),
+            HolderId::Device(s) => serials.push(s.clone()),
+        }
+    }
+    (users, serials)
+}
+
+/// What a bulk run through the engine does at Apple.
+#[derive(Debug, Clone)]
+enum Operation {
+    /// Associate or disassociate one asset.
+    Asset,
+    /// `POST /assets/revoke`: every revocable asset of the holders.
+    RevokeAssets,
+    /// `POST /users/create|update|retire`, with each user's request.
+    Users(UserAction, Arc<HashMap<String, RequestUser>>),
+}
+
+/// The provider as the bulk engine's backend for one operation (private: users call `change`
+/// and the Apple-specific methods).
+#[derive(Debug)]
+struct Engine<'a> {
+    provider: &'a AppleVppProvider,
+    operation: Operation,
+}
+
+/// One run: the asset (for asset operations) and the product id it reports under.
+#[derive(Debug)]
+struct Run {
+    asset: Option<AssetRef>,
+    product: ProductId,
+}
+
+#[async_trait]
+impl BulkBackend for Engine<'_> {
+    type Context = Run;
+
+    fn provider(&self) -> ProviderKind {
+        KIND
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        LicenseProvider::capabilities(self.provider)
+    }
+
+    fn canonical(&self, holder: &HolderId) -> Result<HolderId> {
+        validate_holder(holder)?;
+        Ok(holder.clone())
+    }
+
+    async fn prepare(
+        &self,
+        action: ChangeAction,
+        product: &ProductId,
+        holders: &[HolderId],
+    ) -> Result<Prepared<Run>> {
+        let provider = self.provider;
+        let concurrency = provider.inner.max_concurrency;
+        provider.ready().await?;
+        let limits = provider.inner.client.limits().await?;
+        match &self.operation {
+            Operation::RevokeAssets => {
+                let run = Run {
+                    asset: None,
+                    product: product.clone(),
+                };
+                return Ok(
+                    Prepared::new(run, limits.max_revoke_client_user_ids, concurrency)
+                        .with_per_kind_limits(
+                            limits.max_revoke_client_user_ids,
+                            limits.max_revoke_serial_numbers,
+                        ),
+                );
+            }
+            Operation::Users(..) => {
+                let run = Run {
+                    asset: None,
+                    product: product.clone(),
+                };
+                return Ok(Prepared::new(run, limits.max_users, concurrency));
+            }
+            Operation::Asset => {}
+        }
+        let asset_ref = parse_product(product)?;
+        let asset = provider.asset(&asset_ref).await?;
+        if action == ChangeAction::Revoke && asset.revocable == Some(false) {
+            return Err(Error::unsupported(
+                KIND,
+                format!(
+                    "revoking {product}: Apple marks it irrevocable (books cannot be taken back)"
+                ),
+            ));
+        }
+        let current = provider.current_holders(&asset_ref).await?;
+        let run = Run {
+            asset: Some(asset_ref),
+            product: product.clone(),
+        };
+        // One request carries up to the user limit and the serial limit, each (§7.1).
+        let mut prepared = Prepared::new(run, limits.max_client_user_ids, concurrency)
+            .with_per_kind_limits(limits.max_client_user_ids, limits.max_serial_numbers);
+        let mut to_send = Vec::new();
+        for h in holders {
+            match (action, current.contains(h)) {
+                (ChangeAction::Assign, true) | (ChangeAction::Revoke, false) => {
+                    prepared.settle(h.clone(), Outcome::AlreadyInState);
+                }
+                (ChangeAction::Assign, false)
+                    if matches!(h, HolderId::Device(_))
+                        && asset.device_assignable == Some(false) =>
+                {
+                    prepared.settle(
+                        h.clone(),
+                        Outcome::failed(Error::invalid_input(format!(
+                            "{product} cannot be assigned to devices (Apple: not device-assignable)"
+                        ))),
+                    );
+                }
+                _ => to_send.push(h.clone()),
+            }
+        }
+        if action == ChangeAction::Assign {
+            let total = asset.total_count.unwrap_or(0);
+            let free = if total >= UNLIMITED {
+                usize::MAX
+            } else {
+                asset.available_count.unwrap_or(0).max(0) as usize
+            };
+            if to_send.len() > free {
+                let shortfall = Arc::new(Error::InsufficientSeats {
+                    provider: KIND,
+                    product: product.to_string(),
+                    requested: to_send.len() as u64,
+                    available: free as u64,
+                    source: None,
+                });
+                for h in to_send.split_off(free) {
+                    prepared.settle(h, Outcome::Failed(shortfall.clone()));
+                }
+            }
+        }
+        Ok(prepared)
+    }
+
+    async fn send(
+        &self,
+        run: &Run,
+        action: ChangeAction,
+        batch: &[HolderId],
+    ) -> Result<Vec<ItemAnswer>> {
+        let client = &self.provider.inner.client;
+        let (users, serials) = lists_of(batch);
+        let event = match (&self.operation, &run.asset) {
+            (Operation::Asset, Some(asset)) => {
+                let assets = std::slice::from_ref(asset);
+                match action {
+                    ChangeAction::Assign => client.associate(assets, &users, &serials).await?,
+                    ChangeAction::Revoke => client.disassociate(assets, &users, &serials).await?,
+                }
+            }
+            (Operation::RevokeAssets, _) => client.revoke_assets(&users, &serials).await?,
+            (Operation::Users(user_action, requests), _) => {
+                let chunk: Vec<RequestUser> = users
+                    .iter()
+                    .filter_map(|u| requests.get(u).cloned())
+                    .collect();
+                client.manage_users(*user_action, &chunk).await?
+            }
+            (Operation::Asset, None) => {
+                return Err(Error::invalid_input("an asset operation needs an asset"));
+            }
+        };
+        let polled = client.wait(&event).await;
+        Ok(answers_of_event(&event, polled, batch, &run.product))
+    }
+
+    async fn read_state(&self, run: &Run, holders: &[HolderId]) -> Result<HashSet<HolderId>> {
+        match (&self.operation, &run.asset) {
+            (Operation::Asset, Some(asset)) => {
+                let current = self.provider.current_holders(asset).await?;
+                Ok(holders
+                    .iter()
+                    .filter(|h| current.contains(*h))
+                    .cloned()
+                    .collect())
+            }
+            (Operation::RevokeAssets, _) => {
+                // Holders with any assignment left still hold something.
+                let provider = self.provider;
+                let held: Vec<Result<Option<HolderId>>> = stream::iter(holders.to_vec())
+                    .map(|h| async move {
+                        let mut listing = provider.assignment_stream(
+                            &AssignmentFilter::holder(h.clone()),
+                            None,
+                            Arc::default(),
+                        )?;
+                        Ok(listing.try_next().await?.map(|_| h))
+                    })
+                    .buffer_unordered(provider.inner.max_concurrency)
+                    .collect()
+                    .await;
+                held.into_iter().filter_map(Result::transpose).collect()
+            }
+            _ => Err(Error::unsupported(
+                KIND,
+                "reading user registrations back after a lost answer (list the users to check)",
+            )),
+        }
+    }
 }
 
 impl AppleVppProvider {
@@ -470,191 +673,20 @@ impl AppleVppProvider {
             .await
     }
 
-    /// Sends one kind of manage request per chunk, waits for every event, maps outcomes.
-    async fn run_events(
-        &self,
-        action: ChangeAction,
-        asset: &AssetRef,
-        product: &ProductId,
-        holders: Vec<HolderId>,
-        limits: Limits,
-    ) -> Vec<(HolderId, Outcome)> {
-        let users: Vec<String> = holders
-            .iter()
-            .filter_map(|h| match h {
-                HolderId::User(u) => Some(u.clone()),
-                _ => None,
-            })
-            .collect();
-        let serials: Vec<String> = holders
-            .iter()
-            .filter_map(|h| match h {
-                HolderId::Device(s) => Some(s.clone()),
-                _ => None,
-            })
-            .collect();
-        let requests = split(
-            &users,
-            &serials,
-            limits.max_client_user_ids,
-            limits.max_serial_numbers,
-        );
-        let assets = vec![asset.clone()];
-        let results: Vec<Vec<(HolderId, Outcome)>> = stream::iter(requests)
-            .map(|(users, serials)| {
-                let assets = assets.clone();
-                async move {
-                    let carried: Vec<HolderId> = users
-                        .iter()
-                        .cloned()
-                        .map(HolderId::User)
-                        .chain(serials.iter().cloned().map(HolderId::Device))
-                        .collect();
-                    let result = async {
-                        let event = match action {
-                            ChangeAction::Assign => {
-                                self.inner
-                                    .client
-                                    .associate(&assets, &users, &serials)
-                                    .await?
-                            }
-                            ChangeAction::Revoke => {
-                                self.inner
-                                    .client
-                                    .disassociate(&assets, &users, &serials)
-                                    .await?
-                            }
-                        };
-                        self.inner.client.wait(&event).await
-                    }
-                    .await;
-                    outcomes_of_event(result, &carried, product)
-                }
-            })
-            .buffer_unordered(self.inner.max_concurrency)
-            .collect()
-            .await;
-        results.into_iter().flatten().collect()
-    }
-
-    async fn change(
-        &self,
-        action: ChangeAction,
-        product: &ProductId,
-        holders: &[HolderId],
-    ) -> Result<ChangeReport> {
-        let plan = UniqueHolders::new(holders);
-        let mut outcomes: HashMap<HolderId, Outcome> = HashMap::new();
-        let mut valid = Vec::new();
-        for h in plan.unique() {
-            match validate_holder(h) {
-                Ok(()) => valid.push(h.clone()),
-                Err(e) => {
-                    outcomes.insert(h.clone(), Outcome::failed(e));
-                }
-            }
-        }
-        if !valid.is_empty() {
-            let asset_ref = parse_product(product)?;
-            self.ready().await?;
-            let asset = self.asset(&asset_ref).await?;
-            if action == ChangeAction::Revoke && asset.revocable == Some(false) {
-                return Err(Error::unsupported(
-                    KIND,
-                    format!(
-                        "revoking {product}: Apple marks it irrevocable (books cannot be taken back)"
-                    ),
-                ));
-            }
-            let limits = self.inner.client.limits().await?;
-            let current = self.current_holders(&asset_ref).await?;
-            let mut to_send = Vec::new();
-            for h in valid {
-                let held = current.contains(&h);
-                match (action, held) {
-                    (ChangeAction::Assign, true) | (ChangeAction::Revoke, false) => {
-                        outcomes.insert(h, Outcome::AlreadyInState);
-                    }
-                    (ChangeAction::Assign, false)
-                        if matches!(h, HolderId::Device(_))
-                            && asset.device_assignable == Some(false) =>
-                    {
-                        outcomes.insert(h, Outcome::failed(Error::invalid_input(format!("{product} cannot be assigned to devices (Apple: not device-assignable)"))));
-                    }
-                    _ => to_send.push(h),
-                }
-            }
-            if action == ChangeAction::Assign {
-                let total = asset.total_count.unwrap_or(0);
-                let free = if total >= UNLIMITED {
-                    usize::MAX
-                } else {
-                    asset.available_count.unwrap_or(0).max(0) as usize
-                };
-                if to_send.len() > free {
-                    let shortfall = Arc::new(Error::InsufficientSeats {
-                        provider: KIND,
-                        product: product.to_string(),
-                        requested: to_send.len() as u64,
-                        available: free as u64,
-                        source: None,
-                    });
-                    for h in to_send.split_off(free) {
-                        outcomes.insert(h, Outcome::Failed(shortfall.clone()));
-                    }
-                }
-            }
-            for (h, o) in self
-                .run_events(action, &asset_ref, product, to_send, limits)
-                .await
-            {
-                outcomes.insert(h, o);
-            }
-        }
-        Ok(plan.into_report(KIND, product.clone(), action, outcomes))
+    /// Runs one operation through the bulk engine.
+    async fn run(&self, operation: Operation, request: ChangeRequest) -> Result<ChangeReport> {
+        let engine = Engine {
+            provider: self,
+            operation,
+        };
+        bulk::run(&engine, BulkOptions::default(), request).await
     }
 
     /// `POST /assets/revoke`: takes every revocable asset from these users and devices (split at
     /// the revoke limits, 100 each). The report's product is `*`.
     pub async fn revoke_assets(&self, holders: &[HolderId]) -> Result<ChangeReport> {
-        let plan = UniqueHolders::new(holders);
-        let product = ProductId::new("*");
-        let mut outcomes = HashMap::new();
-        let mut users = Vec::new();
-        let mut serials = Vec::new();
-        for h in plan.unique() {
-            match (validate_holder(h), h) {
-                (Err(e), _) => {
-                    outcomes.insert(h.clone(), Outcome::failed(e));
-                }
-                (Ok(()), HolderId::User(u)) => users.push(u.clone()),
-                (Ok(()), HolderId::Device(s)) => serials.push(s.clone()),
-            }
-        }
-        if !users.is_empty() || !serials.is_empty() {
-            self.ready().await?;
-            let limits = self.inner.client.limits().await?;
-            for (users, serials) in split(
-                &users,
-                &serials,
-                limits.max_revoke_client_user_ids,
-                limits.max_revoke_serial_numbers,
-            ) {
-                let carried: Vec<HolderId> = users
-                    .iter()
-                    .cloned()
-                    .map(HolderId::User)
-                    .chain(serials.iter().cloned().map(HolderId::Device))
-                    .collect();
-                let result = async {
-                    let event = self.inner.client.revoke_assets(&users, &serials).await?;
-                    self.inner.client.wait(&event).await
-                }
-                .await;
-                outcomes.extend(outcomes_of_event(result, &carried, &product));
-            }
-        }
-        Ok(plan.into_report(KIND, product, ChangeAction::Revoke, outcomes))
+        let request = ChangeRequest::revoke(ProductId::new("*"), holders.to_vec());
+        self.run(Operation::RevokeAssets, request).await
     }
 
     /// The legacy single-asset "manage licenses" (spec §9.2) on top of v2: disassociate one list,
@@ -726,6 +758,8 @@ impl AppleVppProvider {
         })
     }
 
+    /// User registrations through the engine. A lost answer cannot be read back cheaply, so
+    /// such users come back `Unconfirmed` (list the users to check) rather than guessed.
     async fn manage_users(
         &self,
         action: UserAction,
@@ -735,47 +769,18 @@ impl AppleVppProvider {
             .iter()
             .map(|u| HolderId::User(u.client_user_id.clone()))
             .collect();
-        let plan = UniqueHolders::new(&holders);
-        let mut outcomes = HashMap::new();
-        let mut by_id: BTreeMap<String, RequestUser> = BTreeMap::new();
+        let mut requests = HashMap::with_capacity(users.len());
         for u in users {
-            let h = HolderId::User(u.client_user_id.clone());
-            match validate_holder(&h) {
-                Ok(()) => {
-                    by_id.entry(u.client_user_id.clone()).or_insert(u);
-                }
-                Err(e) => {
-                    outcomes.insert(h, Outcome::failed(e));
-                }
-            }
+            requests.entry(u.client_user_id.clone()).or_insert(u);
         }
-        if !by_id.is_empty() {
-            self.ready().await?;
-            let limits = self.inner.client.limits().await?;
-            let all: Vec<RequestUser> = by_id.into_values().collect();
-            for chunk in all.chunks(limits.max_users.max(1)) {
-                let carried: Vec<HolderId> = chunk
-                    .iter()
-                    .map(|u| HolderId::User(u.client_user_id.clone()))
-                    .collect();
-                let result = async {
-                    let event = self.inner.client.manage_users(action, chunk).await?;
-                    self.inner.client.wait(&event).await
-                }
-                .await;
-                outcomes.extend(outcomes_of_event(
-                    result,
-                    &carried,
-                    &ProductId::new("users"),
-                ));
-            }
-        }
-        let report = plan.into_report(
-            KIND,
-            ProductId::new("users"),
-            ChangeAction::Assign,
-            outcomes,
-        );
+        let change = match action {
+            UserAction::Retire => ChangeAction::Revoke,
+            UserAction::Create | UserAction::Update => ChangeAction::Assign,
+        };
+        let request = ChangeRequest::new(change, ProductId::new("users"), holders);
+        let report = self
+            .run(Operation::Users(action, Arc::new(requests)), request)
+            .await?;
         Ok(report.items)
     }
 
@@ -901,14 +906,9 @@ impl LicenseProvider for AppleVppProvider {
         .boxed()
     }
 
-    #[tracing::instrument(skip_all, fields(provider = "apple-vpp", product = %product, holders = holders.len()))]
-    async fn assign(&self, product: &ProductId, holders: &[HolderId]) -> Result<ChangeReport> {
-        self.change(ChangeAction::Assign, product, holders).await
-    }
-
-    #[tracing::instrument(skip_all, fields(provider = "apple-vpp", product = %product, holders = holders.len()))]
-    async fn revoke(&self, product: &ProductId, holders: &[HolderId]) -> Result<ChangeReport> {
-        self.change(ChangeAction::Revoke, product, holders).await
+    #[tracing::instrument(skip_all, fields(provider = "apple-vpp", action = %request.action, product = %request.product, holders = request.holders.len()))]
+    async fn change(&self, request: ChangeRequest) -> Result<ChangeReport> {
+        self.run(Operation::Asset, request).await
     }
 }
 
@@ -955,25 +955,51 @@ mod tests {
             HolderId::device("serial-1"),
         ];
         let p = ProductId::new("408709785:STDQ");
-        let outcomes = outcomes_of_event(Ok(EventOutcome::Finished(status)), &holders, &p);
-        assert_eq!(outcomes[0].1, Outcome::Applied);
+        let settled = |answers: Vec<ItemAnswer>| -> Vec<Option<Outcome>> {
+            answers
+                .into_iter()
+                .map(|a| match a.answer {
+                    licensekit_core::bulk::Answer::Settled(o) => Some(o),
+                    _ => None,
+                })
+                .collect()
+        };
+        let outcomes = settled(answers_of_event(
+            "ev-0",
+            Ok(EventOutcome::Finished(status)),
+            &holders,
+            &p,
+        ));
+        assert_eq!(outcomes[0], Some(Outcome::Applied));
         assert_eq!(
-            outcomes[1].1.error().map(Error::kind),
+            outcomes[1]
+                .as_ref()
+                .and_then(|o| o.error())
+                .map(Error::kind),
             Some(ErrorKind::NotFound)
         );
-        assert_eq!(outcomes[2].1, Outcome::Applied);
-        let pending = outcomes_of_event(
+        assert_eq!(outcomes[2], Some(Outcome::Applied));
+        let ev1 = Some(Outcome::Pending {
+            reference: "ev-1".into(),
+        });
+        let pending = settled(answers_of_event(
+            "ev-1",
             Ok(EventOutcome::StillPending {
                 event_id: "ev-1".into(),
             }),
             &holders,
             &p,
-        );
-        assert!(pending.iter().all(|(_, o)| *o
-            == Outcome::Pending {
-                reference: "ev-1".into()
-            }));
-        // A failure naming nobody: the unnamed holders are not guessed to be done.
+        ));
+        assert!(pending.iter().all(|o| *o == ev1));
+        // Apple accepted the work: a status poll that fails leaves it pending, never failed.
+        let unpolled = settled(answers_of_event(
+            "ev-1",
+            Err(Error::invalid_input("poll failed")),
+            &holders,
+            &p,
+        ));
+        assert!(unpolled.iter().all(|o| *o == ev1));
+        // A failure naming nobody: the unnamed holders are not guessed; the engine reads back.
         let vague = StatusResponse {
             failures: vec![
                 serde_json::from_str::<ErrorResponse>(
@@ -983,21 +1009,12 @@ mod tests {
             ],
             ..serde_json::from_str(r#"{"eventStatus": "FAILED"}"#).unwrap()
         };
-        let outcomes = outcomes_of_event(Ok(EventOutcome::Finished(vague)), &holders, &p);
-        assert!(
-            outcomes
-                .iter()
-                .all(|(_, o)| o.status() == licensekit_core::OutcomeStatus::Failed)
-        );
-    }
-
-    #[test]
-    fn requests_split_at_both_limits() {
-        let users: Vec<String> = (0..2500).map(|i| format!("u{i}")).collect();
-        let serials: Vec<String> = (0..900).map(|i| format!("S{i}")).collect();
-        let r = split(&users, &serials, 1000, 1000);
-        assert_eq!(r.len(), 3);
-        assert_eq!((r[0].0.len(), r[0].1.len()), (1000, 900));
-        assert_eq!((r[2].0.len(), r[2].1.len()), (500, 0));
+        let outcomes = settled(answers_of_event(
+            "ev-2",
+            Ok(EventOutcome::Finished(vague)),
+            &holders,
+            &p,
+        ));
+        assert!(outcomes.iter().all(Option::is_none));
     }
 }

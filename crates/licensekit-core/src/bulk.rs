@@ -116,6 +116,9 @@ pub struct Prepared<C> {
     pub context: C,
     /// Holders per batch (the vendor's limit).
     pub batch_size: usize,
+    /// Where a vendor limits users and devices separately in one request (Apple: 1,000 of each),
+    /// `(users, devices)` per batch; overrides `batch_size`.
+    pub per_kind: Option<(usize, usize)>,
     /// Batches in flight at once.
     pub concurrency: usize,
     /// Outcomes known before sending: holders already in the requested state (a pre-read),
@@ -128,8 +131,38 @@ impl<C> Prepared<C> {
         Prepared {
             context,
             batch_size: batch_size.max(1),
+            per_kind: None,
             concurrency: concurrency.max(1),
             settled: Vec::new(),
+        }
+    }
+    /// Batches carry up to `users` users and `devices` devices each.
+    pub fn with_per_kind_limits(mut self, users: usize, devices: usize) -> Self {
+        self.per_kind = Some((users.max(1), devices.max(1)));
+        self
+    }
+    /// Cuts `holders` into batches at the limits.
+    fn batches(&self, holders: Vec<HolderId>) -> Vec<Vec<HolderId>> {
+        let Some((max_users, max_devices)) = self.per_kind else {
+            return holders
+                .chunks(self.batch_size)
+                .map(<[HolderId]>::to_vec)
+                .collect();
+        };
+        let (users, devices): (Vec<HolderId>, Vec<HolderId>) = holders
+            .into_iter()
+            .partition(|h| h.kind() == crate::model::HolderKind::User);
+        let mut users = users.chunks(max_users);
+        let mut devices = devices.chunks(max_devices);
+        let mut batches = Vec::new();
+        loop {
+            let (u, d) = (users.next(), devices.next());
+            if u.is_none() && d.is_none() {
+                return batches;
+            }
+            let mut batch = u.map(<[HolderId]>::to_vec).unwrap_or_default();
+            batch.extend(d.into_iter().flatten().cloned());
+            batches.push(batch);
         }
     }
     pub fn settle(&mut self, holder: HolderId, outcome: Outcome) {
@@ -138,7 +171,7 @@ impl<C> Prepared<C> {
 }
 
 /// The vendor's answer for one holder of a batch.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum Answer {
     /// The answer settles the item (applied, already so, pending with a reference, failed).
@@ -146,10 +179,14 @@ pub enum Answer {
     /// The answer does not say (words the adapter does not know, a shape it cannot read): the
     /// engine reads the state back. The text says why.
     Unclear(String),
+    /// The vendor's words say it refused, but the words are not a documented contract: the
+    /// engine reads the state back; in the requested state → `Applied`, otherwise `Failed`
+    /// with this error (no re-send: the vendor said why).
+    Refused(Error),
 }
 
 /// One holder's answer, with anything the vendor said about it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub struct ItemAnswer {
     pub holder: HolderId,
@@ -169,6 +206,13 @@ impl ItemAnswer {
         ItemAnswer {
             holder,
             answer: Answer::Unclear(why.into()),
+            vendor: VendorFields::new(),
+        }
+    }
+    pub fn refused(holder: HolderId, error: Error) -> Self {
+        ItemAnswer {
+            holder,
+            answer: Answer::Refused(error),
             vendor: VendorFields::new(),
         }
     }
@@ -309,10 +353,10 @@ pub async fn run<B: BulkBackend + ?Sized>(
                 ledger.settle(id, cancelled(provider), VendorFields::new());
             }
         } else {
-            let prepared = backend.prepare(action, &product, &unique).await?;
+            let mut prepared = backend.prepare(action, &product, &unique).await?;
             let ledger = &ledger;
             let mut known: HashSet<HolderId> = HashSet::with_capacity(prepared.settled.len());
-            for (id, outcome) in prepared.settled {
+            for (id, outcome) in std::mem::take(&mut prepared.settled) {
                 if known.insert(id.clone()) {
                     ledger.settle(&id, outcome, VendorFields::new());
                 }
@@ -321,10 +365,7 @@ pub async fn run<B: BulkBackend + ?Sized>(
                 unique.into_iter().filter(|h| !known.contains(h)).collect();
             let context = &prepared.context;
             let cancel = &cancel;
-            let batches: Vec<Vec<HolderId>> = to_send
-                .chunks(prepared.batch_size)
-                .map(<[HolderId]>::to_vec)
-                .collect();
+            let batches = prepared.batches(to_send);
             stream::iter(batches)
                 .map(|batch: Vec<HolderId>| async move {
                     if cancel.is_cancelled() {
@@ -393,8 +434,10 @@ async fn run_batch<B: BulkBackend + ?Sized>(
     for send in 1..=max_sends {
         let resent = send > 1;
         ledger.sent(&pending);
-        // Holders whose answer did not settle them, with the answer's vendor fields.
+        // Holders whose answer did not settle them, with the answer's vendor fields and, when
+        // the vendor said it refused, the error to report if the state confirms it.
         let mut unclear: Vec<(HolderId, VendorFields)> = Vec::new();
+        let mut refusals: HashMap<HolderId, Arc<Error>> = HashMap::new();
         match backend.send(context, action, &pending).await {
             Ok(answers) => {
                 let mut by_holder: HashMap<HolderId, ItemAnswer> =
@@ -412,6 +455,14 @@ async fn run_batch<B: BulkBackend + ?Sized>(
                                 other => other,
                             };
                             ledger.settle(holder, outcome, vendor);
+                        }
+                        Some(ItemAnswer {
+                            answer: Answer::Refused(error),
+                            vendor,
+                            ..
+                        }) => {
+                            refusals.insert(holder.clone(), Arc::new(error));
+                            unclear.push((holder.clone(), vendor));
                         }
                         Some(ItemAnswer {
                             answer: Answer::Unclear(why),
@@ -470,6 +521,8 @@ async fn run_batch<B: BulkBackend + ?Sized>(
             let in_state = holds == (action == ChangeAction::Assign);
             if in_state {
                 ledger.settle(&holder, Outcome::Applied, vendor);
+            } else if let Some(error) = refusals.remove(&holder) {
+                ledger.settle(&holder, Outcome::Failed(error), vendor);
             } else if send == max_sends || cancel.is_cancelled() {
                 let error = last_error.clone().unwrap_or_else(|| {
                     Arc::new(Error::Vendor(crate::error::VendorError::new(

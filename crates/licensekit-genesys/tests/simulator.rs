@@ -156,7 +156,7 @@ async fn mixed_valid_and_invalid_users_in_one_batch() {
             OutcomeStatus::Applied,
             OutcomeStatus::Failed,
             OutcomeStatus::Failed,
-            OutcomeStatus::Applied,
+            OutcomeStatus::Duplicate,
         ]
     );
     assert_eq!(
