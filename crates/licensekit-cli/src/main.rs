@@ -442,11 +442,15 @@ fn section(s: Section) -> CsvSection {
     }
 }
 
-/// The exit code of a provider error: configuration problems (found when the provider was first
-/// used: bad settings, credentials refused, a vendor not compiled in) are 2, the rest 1.
+/// The exit code of a provider error: usage and configuration problems (an id the vendor cannot
+/// take; found when the provider was first used: bad settings, credentials refused, a vendor not
+/// compiled in) are 2, the rest 1.
 fn error_code(kind: ErrorKind) -> u8 {
     match kind {
-        ErrorKind::Config | ErrorKind::Unauthenticated | ErrorKind::FeatureNotEnabled => 2,
+        ErrorKind::InvalidInput
+        | ErrorKind::Config
+        | ErrorKind::Unauthenticated
+        | ErrorKind::FeatureNotEnabled => 2,
         _ => 1,
     }
 }
@@ -546,7 +550,7 @@ async fn change(
             journal.failed(&e.to_string());
             journal::set_active(None);
             let code = match e.kind() {
-                ErrorKind::InvalidInput | ErrorKind::NotFound | ErrorKind::Unsupported => 2,
+                ErrorKind::NotFound | ErrorKind::Unsupported => 2,
                 kind => error_code(kind),
             };
             return Err(Failure {

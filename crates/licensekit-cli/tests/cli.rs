@@ -939,3 +939,23 @@ async fn output_checked_before_any_request_and_the_secret_never_written() {
         assert!(!text.contains(canary) && !text.contains(wrong), "{text}");
     }
 }
+
+#[cfg(feature = "apple-vpp")]
+#[test]
+fn an_id_the_vendor_cannot_take_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = licensekit(
+        &[
+            "assignments",
+            "--sandbox",
+            "-q",
+            "--provider",
+            "apple-vpp",
+            "--product",
+            "%",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+}
