@@ -205,7 +205,10 @@ const INTERRUPTED: u8 = 130;
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         let journal = journal::abandon_active("internal error");
-        say!("error: internal error in licensekit (a bug; please report it): {info}");
+        say!(
+            "error: internal error in licensekit (a bug; please report it): {}",
+            redact(&info.to_string())
+        );
         if let Some(path) = journal {
             say!(
                 "every item settled so far is in the journal {}",
