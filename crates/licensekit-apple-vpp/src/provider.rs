@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use licensekit_core::bulk::{self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared};
+use licensekit_core::bulk::{
+    self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared, StateRead,
+};
 use licensekit_core::client::{
     HttpClient, RequestLimiter, RetryConfig, StaticToken, check_url, items, pages,
 };
@@ -434,15 +436,12 @@ impl BulkBackend for Engine<'_> {
         Ok(answers_of_event(&event, polled, batch, &run.product))
     }
 
-    async fn read_state(&self, run: &Run, holders: &[HolderId]) -> Result<HashSet<HolderId>> {
+    async fn read_state(&self, run: &Run, holders: &[HolderId]) -> Result<StateRead> {
         match (&self.operation, &run.asset) {
             (Operation::Asset, Some(asset)) => {
                 let current = self.provider.current_holders(asset).await?;
-                Ok(holders
-                    .iter()
-                    .filter(|h| current.contains(*h))
-                    .cloned()
-                    .collect())
+                let held = holders.iter().filter(|h| current.contains(*h)).cloned();
+                Ok(StateRead::held(held.collect()))
             }
             (Operation::RevokeAssets, _) => {
                 // Holders with any assignment left still hold something.
@@ -459,7 +458,11 @@ impl BulkBackend for Engine<'_> {
                     .buffer_unordered(provider.inner.max_concurrency)
                     .collect()
                     .await;
-                held.into_iter().filter_map(Result::transpose).collect()
+                let held: HashSet<HolderId> = held
+                    .into_iter()
+                    .filter_map(Result::transpose)
+                    .collect::<Result<_>>()?;
+                Ok(StateRead::held(held))
             }
             _ => Err(Error::unsupported(
                 KIND,
@@ -687,6 +690,79 @@ impl AppleVppProvider {
     pub async fn revoke_assets(&self, holders: &[HolderId]) -> Result<ChangeReport> {
         let request = ChangeRequest::revoke(ProductId::new("*"), holders.to_vec());
         self.run(Operation::RevokeAssets, request).await
+    }
+
+    /// Settles the `Pending` items of an earlier report (Apple event ids as references): each
+    /// event is polled once; a finished event gives its items their outcomes as
+    /// [`AppleVppProvider::assign`] would have (per-holder failures kept), an event still running
+    /// or unreadable leaves them `Pending`. Other items are returned as they were.
+    pub async fn settle_pending(&self, report: ChangeReport) -> Result<ChangeReport> {
+        let mut by_event: BTreeMap<String, Vec<HolderId>> = BTreeMap::new();
+        for item in &report.items {
+            if let Outcome::Pending { reference } = &item.outcome {
+                by_event
+                    .entry(reference.clone())
+                    .or_default()
+                    .push(item.holder.clone());
+            }
+        }
+        let client = &self.inner.client;
+        let product = report.product.clone();
+        let settled: Vec<Vec<ItemAnswer>> = stream::iter(by_event)
+            .map(|(event, holders)| {
+                let product = product.clone();
+                async move {
+                    let polled = match client.status(&event).await {
+                        Ok(status) if status.event_status == "PENDING" => {
+                            Ok(EventOutcome::StillPending {
+                                event_id: event.clone(),
+                            })
+                        }
+                        Ok(status) => Ok(EventOutcome::Finished(status)),
+                        Err(e) => Err(e),
+                    };
+                    answers_of_event(&event, polled, &holders, &product)
+                }
+            })
+            .buffer_unordered(self.inner.max_concurrency)
+            .collect()
+            .await;
+        let mut outcomes: HashMap<HolderId, (Outcome, licensekit_core::VendorFields)> =
+            HashMap::new();
+        for answer in settled.into_iter().flatten() {
+            let outcome = match answer.answer {
+                licensekit_core::bulk::Answer::Settled(o) => o,
+                // The event failed without naming holders: say so, do not guess.
+                licensekit_core::bulk::Answer::Unclear(why) => Outcome::Unconfirmed {
+                    reason: format!("{why}; list assignments to check"),
+                    last_error: None,
+                },
+                licensekit_core::bulk::Answer::Refused(e) => Outcome::failed(e),
+                _ => continue,
+            };
+            outcomes.insert(answer.holder, (outcome, answer.vendor));
+        }
+        let mut report = report;
+        for item in &mut report.items {
+            if matches!(item.outcome, Outcome::Pending { .. }) {
+                if let Some((outcome, vendor)) = outcomes.get(&item.holder) {
+                    item.outcome = outcome.clone();
+                    item.vendor = vendor.clone();
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// One event's state now (`GET /status`), for `licensekit events`.
+    pub async fn event_status(&self, event_id: &str) -> Result<StatusResponse> {
+        if event_id.trim().is_empty() || event_id.chars().any(char::is_control) {
+            return Err(Error::invalid_input(format!(
+                "`{}` is not an Apple event id",
+                event_id.escape_debug()
+            )));
+        }
+        self.inner.client.status(event_id).await
     }
 
     /// The legacy single-asset "manage licenses" (spec §9.2) on top of v2: disassociate one list,

@@ -98,13 +98,15 @@ impl ChangeRequest {
 #[non_exhaustive]
 pub struct BulkOptions {
     /// How many times one holder's change may be sent in all, each re-send following a read
-    /// that showed the change missing.
+    /// that showed the change missing. Six, like the attempts of one request under the default
+    /// retry policy: a write is never retried by the HTTP layer once it may have been delivered,
+    /// so these rounds are its retries.
     pub max_sends: u32,
 }
 
 impl Default for BulkOptions {
     fn default() -> Self {
-        BulkOptions { max_sends: 4 }
+        BulkOptions { max_sends: 6 }
     }
 }
 
@@ -222,6 +224,28 @@ impl ItemAnswer {
     }
 }
 
+/// What a state read found: who holds the product, and who does not exist at the vendor at
+/// all (their change can never happen: failed with that error, not sent again).
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct StateRead {
+    pub held: HashSet<HolderId>,
+    pub unknown_holders: HashMap<HolderId, Error>,
+}
+
+impl StateRead {
+    pub fn held(held: HashSet<HolderId>) -> Self {
+        StateRead {
+            held,
+            unknown_holders: HashMap::new(),
+        }
+    }
+    pub fn with_unknown_holder(mut self, holder: HolderId, error: Error) -> Self {
+        self.unknown_holders.insert(holder, error);
+        self
+    }
+}
+
 /// What an adapter supplies to the engine (the adapter-authoring side; users call
 /// [`LicenseProvider::change`](crate::LicenseProvider::change)).
 ///
@@ -259,12 +283,9 @@ pub trait BulkBackend: Send + Sync {
         batch: &[HolderId],
     ) -> Result<Vec<ItemAnswer>>;
 
-    /// Which of `holders` hold the product now, with the vendor's cheapest batch read.
-    async fn read_state(
-        &self,
-        context: &Self::Context,
-        holders: &[HolderId],
-    ) -> Result<HashSet<HolderId>>;
+    /// Which of `holders` hold the product now, with the vendor's cheapest batch read (and,
+    /// where the read says so, which of them do not exist).
+    async fn read_state(&self, context: &Self::Context, holders: &[HolderId]) -> Result<StateRead>;
 }
 
 /// Collects outcomes as they settle and tells the observer.
@@ -495,8 +516,11 @@ async fn run_batch<B: BulkBackend + ?Sized>(
             return;
         }
         let holders: Vec<HolderId> = unclear.iter().map(|(h, _)| h.clone()).collect();
-        let held = match backend.read_state(context, &holders).await {
-            Ok(held) => held,
+        let StateRead {
+            held,
+            mut unknown_holders,
+        } = match backend.read_state(context, &holders).await {
+            Ok(read) => read,
             Err(read_error) => {
                 let reason = format!(
                     "the change may have reached {provider}, and reading the state back failed: {read_error}; re-run to settle"
@@ -521,6 +545,8 @@ async fn run_batch<B: BulkBackend + ?Sized>(
             let in_state = holds == (action == ChangeAction::Assign);
             if in_state {
                 ledger.settle(&holder, Outcome::Applied, vendor);
+            } else if let Some(error) = unknown_holders.remove(&holder) {
+                ledger.settle(&holder, Outcome::failed(error), vendor);
             } else if let Some(error) = refusals.remove(&holder) {
                 ledger.settle(&holder, Outcome::Failed(error), vendor);
             } else if send == max_sends || cancel.is_cancelled() {

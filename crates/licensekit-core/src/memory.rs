@@ -2,7 +2,7 @@
 //! users, device-assignable products, idempotent changes and paged listings. Always compiled, so
 //! users can embed it in their own tests.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt};
 use serde::{Deserialize, Serialize};
 
-use crate::bulk::{self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared};
+use crate::bulk::{self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared, StateRead};
 use crate::capabilities::Capabilities;
 use crate::error::{Error, Result};
 use crate::model::{
@@ -503,21 +503,16 @@ impl BulkBackend for InMemoryProvider {
             .collect()
     }
 
-    async fn read_state(
-        &self,
-        product: &ProductId,
-        holders: &[HolderId],
-    ) -> Result<HashSet<HolderId>> {
+    async fn read_state(&self, product: &ProductId, holders: &[HolderId]) -> Result<StateRead> {
         let state = self.lock();
-        Ok(holders
-            .iter()
-            .filter(|h| {
-                state
-                    .assignments
-                    .contains_key(&(product.clone(), (*h).clone()))
-            })
-            .cloned()
-            .collect())
+        let key = |h: &HolderId| (product.clone(), h.clone());
+        Ok(StateRead::held(
+            holders
+                .iter()
+                .filter(|h| state.assignments.contains_key(&key(h)))
+                .cloned()
+                .collect(),
+        ))
     }
 }
 

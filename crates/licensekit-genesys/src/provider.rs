@@ -16,7 +16,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use licensekit_core::bulk::{self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared};
+use licensekit_core::bulk::{
+    self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared, StateRead,
+};
 use licensekit_core::client::{RetryConfig, items, pages};
 use licensekit_core::{
     Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, Error, ErrorKind,
@@ -193,7 +195,7 @@ impl BulkBackend for Engine<'_> {
             .collect())
     }
 
-    async fn read_state(&self, run: &Run, holders: &[HolderId]) -> Result<HashSet<HolderId>> {
+    async fn read_state(&self, run: &Run, holders: &[HolderId]) -> Result<StateRead> {
         let ids: Vec<String> = holders.iter().map(|h| h.as_str().to_owned()).collect();
         let answer = self.client.users_by_id(&ids).await?;
         let mut held = HashSet::new();
@@ -210,25 +212,41 @@ impl BulkBackend for Engine<'_> {
         }
         // The batch read's shape is undocumented (spec §1 row 5): whoever it did not answer
         // in a shape we understand is read with the documented single-user call.
-        let singles: Vec<Result<Option<HolderId>>> = stream::iter(unread)
+        let singles: Vec<(HolderId, Result<bool>)> = stream::iter(unread)
             .map(|holder| async move {
-                match self.client.user(holder.as_str()).await {
-                    Ok(user) => Ok(user
-                        .licenses
-                        .iter()
-                        .any(|l| l.id == run.license)
-                        .then_some(holder)),
-                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(e),
-                }
+                let holds = self
+                    .client
+                    .user(holder.as_str())
+                    .await
+                    .map(|user| user.licenses.iter().any(|l| l.id == run.license));
+                (holder, holds)
             })
             .buffer_unordered(run.concurrency)
             .collect()
             .await;
-        for single in singles {
-            held.extend(single?);
+        let mut read = StateRead::default();
+        for (holder, holds) in singles {
+            match holds {
+                Ok(true) => {
+                    held.insert(holder);
+                }
+                Ok(false) => {}
+                // The documented read says the user does not exist: nothing to re-send.
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    read = read.with_unknown_holder(
+                        holder.clone(),
+                        Error::NotFound {
+                            provider: KIND,
+                            what: format!("user {}", holder.as_str()),
+                            source: Some(Box::new(e)),
+                        },
+                    );
+                }
+                Err(e) => return Err(e),
+            }
         }
-        Ok(held)
+        read.held = held;
+        Ok(read)
     }
 }
 

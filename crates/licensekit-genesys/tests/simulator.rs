@@ -343,3 +343,64 @@ async fn the_directory_lists_every_user_with_email_and_state() {
     assert_eq!(h4.active, Some(false));
     assert_eq!(h4.email.as_deref(), Some("agent4@example.com"));
 }
+
+/// `result` words are undocumented (spec §9.2): answers in words the adapter has never seen, or
+/// an empty answer, still end in exact outcomes, settled by reading the users back.
+#[tokio::test]
+async fn unseen_result_words_and_empty_answers_are_settled_from_state() {
+    use licensekit_sim::genesys::ResultWords;
+    const READ_BACK: &str = "POST /api/v2/license/users";
+    for words in [ResultWords::Unseen, ResultWords::Empty] {
+        let (sim, provider) = setup(300, 100).await;
+        sim.set_result_words(words);
+        let cx2 = ProductId::new("cloudCX2");
+        let holds_cx2: Vec<bool> = (0..300)
+            .map(|i| sim.licenses_of(&user_id(i)).unwrap().contains("cloudCX2"))
+            .collect();
+        let mut request: Vec<HolderId> = (0..250).map(|i| HolderId::user(user_id(i))).collect();
+        request.push(HolderId::user("00000000-0000-4000-8000-00000000dead"));
+        let report = provider.assign(&cx2, &request).await.unwrap();
+        for (i, item) in report.items.iter().take(250).enumerate() {
+            assert_eq!(
+                item.outcome,
+                licensekit_core::Outcome::Applied,
+                "{words:?} user {i} (held before: {})",
+                holds_cx2[i]
+            );
+            assert!(sim.licenses_of(&user_id(i)).unwrap().contains("cloudCX2"));
+        }
+        assert_eq!(
+            report.items[250].outcome.status(),
+            OutcomeStatus::Failed,
+            "an unknown user is not in the state: {words:?}"
+        );
+        if words == ResultWords::Unseen {
+            assert_eq!(
+                report.items[0]
+                    .vendor
+                    .get("result")
+                    .and_then(|r| r.as_str()),
+                Some(if holds_cx2[0] { "Kept" } else { "Granted" }),
+                "the vendor's word is kept verbatim"
+            );
+        }
+        assert_eq!(
+            sim.calls().get(READ_BACK),
+            3,
+            "one read per batch: {words:?}"
+        );
+
+        let report = provider.revoke(&cx2, &request[..250]).await.unwrap();
+        assert!(
+            report
+                .items
+                .iter()
+                .all(|i| i.outcome == licensekit_core::Outcome::Applied),
+            "{words:?}: {:?}",
+            report.counts()
+        );
+        for i in 0..250 {
+            assert!(!sim.licenses_of(&user_id(i)).unwrap().contains("cloudCX2"));
+        }
+    }
+}

@@ -18,7 +18,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use http::Method;
-use licensekit_core::bulk::{self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared};
+use licensekit_core::bulk::{
+    self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared, StateRead,
+};
 use licensekit_core::client::{
     ApiRequest, ApiResponse, HttpClient, RequestLimiter, RetryConfig, StaticToken, TokenCache,
     check_url, items, pages,
@@ -562,7 +564,7 @@ impl BulkBackend for Engine<'_> {
         }
     }
 
-    async fn read_state(&self, run: &Run, holders: &[HolderId]) -> Result<HashSet<HolderId>> {
+    async fn read_state(&self, run: &Run, holders: &[HolderId]) -> Result<StateRead> {
         let users: Vec<SalesforceId> = holders.iter().map(user_of).collect::<Result<_>>()?;
         let found = self.0.license_rows(&run.package, Some(&users)).await?;
         let mut rows = run.rows();
@@ -574,7 +576,7 @@ impl BulkBackend for Engine<'_> {
             held.insert(HolderId::User(user.as_str().to_owned()));
             rows.insert(user, row);
         }
-        Ok(held)
+        Ok(StateRead::held(held))
     }
 }
 

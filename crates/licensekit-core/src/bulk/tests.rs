@@ -1,7 +1,7 @@
 //! The engine's rules against a scripted backend: what the vendor did is known exactly, so every
 //! outcome can be checked against it.
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Mutex;
 
 use super::*;
@@ -128,7 +128,7 @@ impl BulkBackend for Fake {
             _ => Ok(answers),
         }
     }
-    async fn read_state(&self, _: &(), holders: &[HolderId]) -> Result<HashSet<HolderId>> {
+    async fn read_state(&self, _: &(), holders: &[HolderId]) -> Result<StateRead> {
         *self.reads.lock().unwrap() += 1;
         let mut fails = self.read_fails.lock().unwrap();
         if *fails > 0 {
@@ -140,11 +140,13 @@ impl BulkBackend for Fake {
             });
         }
         let held = self.held.lock().unwrap();
-        Ok(holders
-            .iter()
-            .filter(|h| held.contains(h.as_str()))
-            .cloned()
-            .collect())
+        Ok(StateRead::held(
+            holders
+                .iter()
+                .filter(|h| held.contains(h.as_str()))
+                .cloned()
+                .collect(),
+        ))
     }
 }
 
