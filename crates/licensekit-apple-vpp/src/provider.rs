@@ -941,9 +941,10 @@ impl AppleVppProvider {
     }
 
     /// Settles the `Pending` items of an earlier report (Apple event ids as references): each
-    /// event is polled once; a finished event gives its items their outcomes as
+    /// event is polled as after a change; a finished event gives its items their outcomes as
     /// [`AppleVppProvider::assign`] would have (per-holder failures kept), an event still running
-    /// or unreadable leaves them `Pending`. Other items are returned as they were.
+    /// after the configured poll timeout, or unreadable, leaves them `Pending`. Other items are
+    /// returned as they were.
     pub async fn settle_pending(&self, report: ChangeReport) -> Result<ChangeReport> {
         let mut by_event: BTreeMap<String, Vec<HolderId>> = BTreeMap::new();
         for item in &report.items {
@@ -960,15 +961,7 @@ impl AppleVppProvider {
             .map(|(event, holders)| {
                 let product = product.clone();
                 async move {
-                    let polled = match client.status(&event).await {
-                        Ok(status) if status.event_status == "PENDING" => {
-                            Ok(EventOutcome::StillPending {
-                                event_id: event.clone(),
-                            })
-                        }
-                        Ok(status) => Ok(EventOutcome::Finished(status)),
-                        Err(e) => Err(e),
-                    };
+                    let polled = client.wait(&event).await;
                     answers_of_event(&event, polled, &holders, &product)
                 }
             })

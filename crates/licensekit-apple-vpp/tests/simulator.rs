@@ -657,3 +657,46 @@ async fn users_revoke_all_and_the_directory() {
             .any(|h| h.email.as_deref() == Some("new@school.example"))
     );
 }
+
+/// Apple accepted the work: when every status poll fails, the items stay `Pending` with their
+/// event id (never `Failed`), and polling later settles them.
+#[tokio::test]
+async fn failed_status_polls_leave_items_pending_and_settle_later() {
+    use licensekit_sim::faults::{Fault, Faults};
+    let (sim, provider) = start(100, AppleSimConfig::default()).await;
+    let product = ProductId::new("361309726:STDQ");
+    let mut holders = active_users(30);
+    holders.push(HolderId::device("DMPF000001"));
+    sim.set_faults(Some(
+        Faults::new(7, 1.0, &[Fault::ServerError]).only_path_suffix("/status"),
+    ));
+    let report = provider.assign(&product, &holders).await.unwrap();
+    let references: std::collections::BTreeSet<String> = report
+        .items
+        .iter()
+        .map(|i| match &i.outcome {
+            Outcome::Pending { reference } => reference.clone(),
+            other => panic!("{}: {other:?}", i.holder),
+        })
+        .collect();
+    assert_eq!(references.len(), 1, "one event for 30 users and a device");
+    assert_eq!(
+        sim.holders_of("361309726", "STDQ").len(),
+        31,
+        "Apple did it"
+    );
+
+    sim.set_faults(None);
+    let settled = provider.settle_pending(report).await.unwrap();
+    assert!(
+        settled.items.iter().all(|i| i.outcome == Outcome::Applied),
+        "{:?} {:?}",
+        settled.counts(),
+        settled.items[0].vendor
+    );
+    let status = provider
+        .event_status(references.iter().next().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.event_status, "COMPLETE");
+}

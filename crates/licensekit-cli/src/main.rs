@@ -84,6 +84,23 @@ enum Command {
     /// Change journals: the per-item record every assign and revoke keeps as it goes
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// Apple events: poll event ids, or settle the pending items of a saved report or journal
+    Events(EventsArgs),
+}
+
+#[derive(Args)]
+struct EventsArgs {
+    /// The provider whose events these are (only apple-vpp completes changes asynchronously)
+    #[arg(long, default_value = "apple-vpp")]
+    provider: ProviderKind,
+    /// Event ids to poll (the `reference` of pending items)
+    event_ids: Vec<String>,
+    /// A report written by `assign/revoke --output`, or a journal: its pending items are settled
+    /// by polling their events, and the settled report is printed
+    #[arg(long, value_name = "FILE", conflicts_with = "event_ids")]
+    settle: Option<PathBuf>,
+    #[command(flatten)]
+    out: OutputArgs,
 }
 
 #[derive(Subcommand)]
@@ -433,7 +450,125 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Assign(args) => change(&providers, args, ChangeAction::Assign, &interrupts).await,
         Command::Revoke(args) => change(&providers, args, ChangeAction::Revoke, &interrupts).await,
         Command::Journal(_) => unreachable!("handled before the providers are built"),
+        Command::Events(args) => events(&providers, args).await,
     }
+}
+
+/// `events`: polls Apple events, or settles a saved report's pending items.
+async fn events(providers: &[AnyProvider], args: EventsArgs) -> Result<u8, Failure> {
+    let output = open_output(&args.out)?;
+    // Read the saved report before anything is asked of the vendor.
+    let saved = match &args.settle {
+        Some(path) => Some(saved_report(path)?),
+        None if args.event_ids.is_empty() => {
+            return Err(usage(
+                "pass event ids, or --settle FILE with a saved report",
+            ));
+        }
+        None => None,
+    };
+    let chosen = select(providers, Some(args.provider))?;
+    let Some(provider) = chosen.first() else {
+        return Err(usage(format!(
+            "provider {} is not configured",
+            args.provider
+        )));
+    };
+    #[cfg(feature = "apple-vpp")]
+    if let AnyProvider::AppleVpp(apple) = provider {
+        if let Some(report) = saved {
+            let before = report.counts().pending;
+            let report = apple
+                .settle_pending(report)
+                .await
+                .map_err(provider_failure)?;
+            say!(
+                "{} of {before} pending items settled",
+                before - report.counts().pending
+            );
+            print_change(&report, args.out.format, output)?;
+            return Ok(change_code(&report));
+        }
+        let mut rows = Vec::new();
+        let mut code = 0;
+        for id in &args.event_ids {
+            match apple.event_status(id).await {
+                Ok(status) => {
+                    if status.event_status == "FAILED" {
+                        code = 1;
+                    }
+                    rows.push(serde_json::json!({
+                        "event_id": id,
+                        "status": status.event_status,
+                        "type": status.event_type,
+                        "completed": status.num_completed,
+                        "requested": status.num_requested,
+                        "failures": status.failures.iter().map(|f| serde_json::json!({
+                            "error_number": f.error_number,
+                            "error_message": f.error_message,
+                            "client_user_ids": f.error_info.as_ref().map(|i| i.client_user_ids.clone()).unwrap_or_default(),
+                            "serial_numbers": f.error_info.as_ref().map(|i| i.serial_numbers.clone()).unwrap_or_default(),
+                        })).collect::<Vec<_>>(),
+                    }));
+                }
+                Err(e) => {
+                    code = code.max(error_code(e.kind()).max(1));
+                    say!("error: event {id}: {}", redact(&e.to_string()));
+                }
+            }
+        }
+        let text = match args.out.format {
+            Format::Json => serde_json::to_string_pretty(&rows).expect("serializable"),
+            Format::Table | Format::Csv => {
+                let sep = if args.out.format == Format::Csv {
+                    ","
+                } else {
+                    "  "
+                };
+                let mut text =
+                    ["event_id", "status", "completed", "requested", "failures"].join(sep);
+                text.push('\n');
+                for r in &rows {
+                    let cell = |k: &str| match &r[k] {
+                        serde_json::Value::Null => String::new(),
+                        serde_json::Value::String(s) => s.clone(),
+                        v => v.to_string(),
+                    };
+                    let failures = r["failures"].as_array().map_or(0, Vec::len);
+                    text.push_str(
+                        &[
+                            cell("event_id"),
+                            cell("status"),
+                            cell("completed"),
+                            cell("requested"),
+                            failures.to_string(),
+                        ]
+                        .join(sep),
+                    );
+                    text.push('\n');
+                }
+                text
+            }
+        };
+        emit(&text, output)?;
+        return Ok(code);
+    }
+    let _ = (provider, saved, output);
+    Err(usage(format!(
+        "{} completes changes synchronously: it has no events to poll",
+        args.provider
+    )))
+}
+
+/// A change report saved by `--output` (JSON), or a journal.
+fn saved_report(path: &std::path::Path) -> Result<licensekit::ChangeReport, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    if let Ok(report) = serde_json::from_str::<licensekit::ChangeReport>(&text) {
+        return Ok(report);
+    }
+    let recorded = journal::parse(&text, &path.display().to_string()).map_err(usage)?;
+    Ok(recorded.report)
 }
 
 fn section(s: Section) -> CsvSection {
@@ -453,6 +588,7 @@ fn error_code(kind: ErrorKind) -> u8 {
         ErrorKind::InvalidInput
         | ErrorKind::Config
         | ErrorKind::Unauthenticated
+        | ErrorKind::PermissionDenied
         | ErrorKind::FeatureNotEnabled => 2,
         _ => 1,
     }

@@ -959,3 +959,51 @@ fn an_id_the_vendor_cannot_take_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stdout(&out).is_empty());
 }
+
+/// `events`: a saved report's pending items are polled and printed as a report; an event that
+/// cannot be read leaves its item pending (Apple accepted it), and a vendor without events is a
+/// usage error.
+#[cfg(feature = "apple-vpp")]
+#[test]
+fn events_settle_a_saved_report_and_never_fail_an_accepted_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = serde_json::json!({
+        "provider": "apple-vpp",
+        "product": "361309726:STDQ",
+        "action": "assign",
+        "items": [
+            {"holder": {"kind": "user", "id": "user-0001"}, "outcome": {"status": "pending", "reference": "no-such-event"}},
+            {"holder": {"kind": "user", "id": "user-0002"}, "outcome": {"status": "already_in_state"}}
+        ]
+    });
+    std::fs::write(dir.path().join("saved.json"), saved.to_string()).unwrap();
+    let out = licensekit(
+        &[
+            "events",
+            "--sandbox",
+            "-q",
+            "--settle",
+            "saved.json",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).expect("only JSON on stdout");
+    assert_eq!(report["items"][0]["outcome"]["status"], "pending");
+    assert_eq!(report["items"][0]["outcome"]["reference"], "no-such-event");
+    assert_eq!(report["items"][1]["outcome"]["status"], "already_in_state");
+
+    let out = licensekit(&["events", "--sandbox", "-q"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    #[cfg(feature = "genesys")]
+    {
+        let out = licensekit(
+            &["events", "--sandbox", "-q", "--provider", "genesys", "x"],
+            dir.path(),
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("no events"), "{}", stderr(&out));
+    }
+}
