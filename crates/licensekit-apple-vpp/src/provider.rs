@@ -401,10 +401,6 @@ impl BulkBackend for Engine<'_> {
         KIND
     }
 
-    fn capabilities(&self) -> Capabilities {
-        LicenseProvider::capabilities(self.provider)
-    }
-
     fn canonical(&self, holder: &HolderId) -> Result<HolderId> {
         validate_holder(holder)?;
         Ok(holder.clone())
@@ -930,7 +926,13 @@ impl AppleVppProvider {
             provider: self,
             operation,
         };
-        bulk::run(&engine, BulkOptions::default(), request).await
+        bulk::run(
+            &engine,
+            &self.capabilities(),
+            BulkOptions::default(),
+            request,
+        )
+        .await
     }
 
     /// `POST /assets/revoke`: takes every revocable asset from these users and devices (split at

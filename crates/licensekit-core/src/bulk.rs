@@ -257,7 +257,6 @@ pub trait BulkBackend: Send + Sync {
     type Context: Send + Sync;
 
     fn provider(&self) -> ProviderKind;
-    fn capabilities(&self) -> Capabilities;
 
     /// Validates one holder and returns its canonical id (two spellings of one holder must give
     /// the same id, so the engine treats them as duplicates). `Err` fails the item; nothing sent.
@@ -327,17 +326,16 @@ impl Ledger<'_> {
 
 /// Runs one bulk change through `backend`. See the module docs for the rules.
 ///
-/// `Err` only when nothing was changed: a holder kind the provider does not support, or a
+/// `Err` only when nothing was changed: a holder kind `capabilities` does not allow, or a
 /// failed [`BulkBackend::prepare`] (unknown product, authentication).
 pub async fn run<B: BulkBackend + ?Sized>(
     backend: &B,
+    capabilities: &Capabilities,
     options: BulkOptions,
     request: ChangeRequest,
 ) -> Result<ChangeReport> {
     let provider = backend.provider();
-    backend
-        .capabilities()
-        .check_holders(provider, &request.holders)?;
+    capabilities.check_holders(provider, &request.holders)?;
     let ChangeRequest {
         action,
         product,

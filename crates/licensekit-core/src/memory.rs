@@ -430,7 +430,7 @@ impl LicenseProvider for InMemoryProvider {
     }
 
     async fn change(&self, request: ChangeRequest) -> Result<ChangeReport> {
-        bulk::run(self, BulkOptions::default(), request).await
+        bulk::run(self, &self.capabilities(), BulkOptions::default(), request).await
     }
 }
 
@@ -442,10 +442,6 @@ impl BulkBackend for InMemoryProvider {
 
     fn provider(&self) -> ProviderKind {
         KIND
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        LicenseProvider::capabilities(self)
     }
 
     fn canonical(&self, holder: &HolderId) -> Result<HolderId> {

@@ -140,10 +140,6 @@ impl BulkBackend for Engine<'_> {
         KIND
     }
 
-    fn capabilities(&self) -> Capabilities {
-        LicenseProvider::capabilities(self.0)
-    }
-
     fn canonical(&self, holder: &HolderId) -> Result<HolderId> {
         validate_user_id(holder.as_str())?;
         Ok(holder.clone())
@@ -495,7 +491,13 @@ impl LicenseProvider for GenesysProvider {
 
     #[tracing::instrument(skip_all, fields(provider = "genesys", action = %request.action, product = %request.product, holders = request.holders.len()))]
     async fn change(&self, request: ChangeRequest) -> Result<ChangeReport> {
-        bulk::run(&Engine(self), BulkOptions::default(), request).await
+        bulk::run(
+            &Engine(self),
+            &self.capabilities(),
+            BulkOptions::default(),
+            request,
+        )
+        .await
     }
 }
 

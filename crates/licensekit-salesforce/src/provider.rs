@@ -393,10 +393,6 @@ impl BulkBackend for Engine<'_> {
         KIND
     }
 
-    fn capabilities(&self) -> Capabilities {
-        LicenseProvider::capabilities(self.0)
-    }
-
     /// 15- and 18-character forms of one user are one holder.
     fn canonical(&self, holder: &HolderId) -> Result<HolderId> {
         Ok(HolderId::User(user_of(holder)?.as_str().to_owned()))
@@ -837,7 +833,13 @@ impl LicenseProvider for SalesforceProvider {
 
     #[tracing::instrument(skip_all, fields(provider = "salesforce", action = %request.action, product = %request.product, holders = request.holders.len()))]
     async fn change(&self, request: ChangeRequest) -> Result<ChangeReport> {
-        bulk::run(&Engine(self), BulkOptions::default(), request).await
+        bulk::run(
+            &Engine(self),
+            &self.capabilities(),
+            BulkOptions::default(),
+            request,
+        )
+        .await
     }
 }
 

@@ -58,11 +58,6 @@ impl BulkBackend for Fake {
     fn provider(&self) -> ProviderKind {
         ProviderKind::Memory
     }
-    fn capabilities(&self) -> Capabilities {
-        let mut caps = Capabilities::NONE;
-        caps.user_holders = true;
-        caps
-    }
     fn canonical(&self, holder: &HolderId) -> Result<HolderId> {
         let id = holder.as_str().trim();
         if id.is_empty() || id.contains('!') {
@@ -150,6 +145,12 @@ impl BulkBackend for Fake {
     }
 }
 
+fn users_only() -> Capabilities {
+    let mut caps = Capabilities::NONE;
+    caps.user_holders = true;
+    caps
+}
+
 fn users(ids: &[&str]) -> Vec<HolderId> {
     ids.iter().map(|i| HolderId::user(*i)).collect()
 }
@@ -157,6 +158,7 @@ fn users(ids: &[&str]) -> Vec<HolderId> {
 async fn assign(fake: &Fake, ids: &[&str]) -> ChangeReport {
     run(
         fake,
+        &users_only(),
         BulkOptions::default(),
         ChangeRequest::assign("p".into(), users(ids)),
     )
@@ -257,6 +259,7 @@ async fn a_change_missing_after_a_lost_answer_is_sent_again() {
     let fake = Fake::default().script(&[Script::LostBeforeApplied; 5]);
     let report = run(
         &fake,
+        &users_only(),
         BulkOptions { max_sends: 3 },
         ChangeRequest::assign("p".into(), users(&["x"])),
     )
@@ -298,7 +301,9 @@ async fn cancellation_stops_new_batches_and_reports_every_item() {
     let request = ChangeRequest::assign("p".into(), users(&["a", "b", "c", "d", "e", "f", "a"]))
         .with_observer(recorder.clone())
         .with_cancel(recorder.cancel.clone());
-    let report = run(&fake, BulkOptions::default(), request).await.unwrap();
+    let report = run(&fake, &users_only(), BulkOptions::default(), request)
+        .await
+        .unwrap();
     assert!(report.interrupted);
     assert_eq!(report.items.len(), 7);
     let counts = report.counts();
