@@ -71,7 +71,7 @@ pub enum Error {
         source: Option<BoxError>,
     },
     /// The vendor throttled us; `retry_after` is its requested delay when it gave one.
-    #[error("{provider}: rate limited{}", RetryAfterSuffix(*.retry_after))]
+    #[error("{provider}: rate limited{}{}", RetryAfterSuffix(*.retry_after), VendorSaid(source.as_deref()))]
     RateLimited {
         provider: ProviderKind,
         retry_after: Option<Duration>,
@@ -135,6 +135,12 @@ pub enum Error {
     /// A vendor error with no more specific meaning.
     #[error(transparent)]
     Vendor(#[from] VendorError),
+    /// The caller cancelled the run (Ctrl-C, a deadline) before this was sent; nothing was changed.
+    #[error("{provider}: cancelled before it was sent; nothing was changed")]
+    Cancelled { provider: ProviderKind },
+    /// An error read back from a saved report or journal: its kind and message, as recorded.
+    #[error("{message}")]
+    Recorded { kind: ErrorKind, message: String },
     /// Retries ran out (attempts or total time); `last` is the final attempt's error.
     #[error("{provider}: gave up after {attempts} attempts in {elapsed:.1?}: {last}")]
     RetriesExhausted {
@@ -153,6 +159,19 @@ impl fmt::Display for RetryAfterSuffix {
         match self.0 {
             Some(d) => write!(f, "; retry after {:.1?}", d),
             None => Ok(()),
+        }
+    }
+}
+
+/// `: <the vendor's message>` when the source is a [`VendorError`]: which limit was hit (a daily
+/// allowance, a burst) is worth telling the operator.
+struct VendorSaid<'a>(Option<&'a (dyn std::error::Error + Send + Sync + 'static)>);
+
+impl fmt::Display for VendorSaid<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.and_then(|e| e.downcast_ref::<VendorError>()) {
+            Some(v) if !v.message.is_empty() => write!(f, ": {}", v.message),
+            _ => Ok(()),
         }
     }
 }
@@ -176,6 +195,7 @@ pub enum ErrorKind {
     Transport,
     Decode,
     Vendor,
+    Cancelled,
 }
 
 impl Error {
@@ -196,6 +216,8 @@ impl Error {
             Error::Transport { .. } => ErrorKind::Transport,
             Error::Decode { .. } | Error::Pagination { .. } => ErrorKind::Decode,
             Error::Vendor(_) => ErrorKind::Vendor,
+            Error::Cancelled { .. } => ErrorKind::Cancelled,
+            Error::Recorded { kind, .. } => *kind,
             Error::RetriesExhausted { last, .. } => last.kind(),
         }
     }
@@ -206,6 +228,20 @@ impl Error {
         match self {
             Error::RateLimited { .. } | Error::Unavailable { .. } | Error::Transport { .. } => true,
             Error::Vendor(v) => v.status.is_some_and(|s| s == 429 || s >= 500),
+            _ => false,
+        }
+    }
+
+    /// Whether the request that failed with this error may still have been applied by the vendor:
+    /// the answer was lost (transport failure after sending, timeout), unreadable (decode), or a
+    /// server-side failure (5xx) that can come after the work was done. False for answers that
+    /// say the request was refused (4xx, throttling, auth) and for errors raised before sending.
+    /// The bulk engine reads the vendor's state back for these instead of guessing.
+    pub fn may_have_been_applied(&self) -> bool {
+        match self {
+            Error::Transport { .. } | Error::Decode { .. } | Error::Unavailable { .. } => true,
+            Error::Vendor(v) => v.status.is_some_and(|s| s >= 500),
+            Error::RetriesExhausted { last, .. } => last.may_have_been_applied(),
             _ => false,
         }
     }

@@ -122,8 +122,9 @@ async fn a_450_user_assign_splits_into_three_calls_with_mixed_outcomes() {
     assert_eq!(kinds(ErrorKind::InvalidInput), inactive_sent);
     assert_eq!(counts.applied, 440 - inactive_sent);
     assert_eq!(sim.calls().get(CREATE), 3, "440 rows at 200 per call");
-    // One package lookup + two holder lookups (300 + 150 ids).
-    assert_eq!(sim.calls().get(QUERY), 3);
+    // One package lookup + one package-wide row query (5 rows on one page: cheaper than two
+    // look-ups of 300 + 150 ids).
+    assert_eq!(sim.calls().get(QUERY), 2);
     let used = sim.seats(&sim.package_id("acme").unwrap()).unwrap().1 as usize;
     assert_eq!(used, 5 + 440 - inactive_sent);
 }
@@ -307,6 +308,12 @@ async fn the_daily_limit_is_rate_limited_and_not_retried() {
     assert_eq!(
         err.vendor_error().unwrap().code.as_deref(),
         Some("REQUEST_LIMIT_EXCEEDED")
+    );
+    // The operator is told which limit, with the figures of Sforce-Limit-Info.
+    let shown = err.to_string();
+    assert!(
+        shown.contains("daily API request allowance") && shown.contains("100001 of 100000"),
+        "{shown}"
     );
     assert_eq!(
         sim.calls().get(QUERY),

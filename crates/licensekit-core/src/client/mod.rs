@@ -31,7 +31,7 @@ pub use credential::{
     TokenCache, TokenSource, send_oauth_request,
 };
 pub use limit::{Pacer, RateLimit, RequestLimiter, per_minute_pacer};
-pub use pagination::{Declared, Page, PageGuard, Totals, items, pages};
+pub use pagination::{Declared, Page, PageGuard, PageTracker, Totals, items, pages};
 pub use retry::{Failure, RetryConfig, RetryDecision, classify, parse_retry_after};
 
 /// What a vendor's error response means, as decided by the adapter's [`ErrorClassifier`].

@@ -135,8 +135,10 @@ impl PageGuard {
     }
 }
 
-/// The state of a guarded listing.
-struct Tracker<C> {
+/// The state of a guarded listing, for adapters that drive their own page loop (Apple's
+/// version-aware listing): call [`PageTracker::check`] after every page fetched.
+#[derive(Debug)]
+pub struct PageTracker<C> {
     guard: PageGuard,
     seen: HashSet<C>,
     declared: Option<Declared>,
@@ -144,9 +146,11 @@ struct Tracker<C> {
     items: u64,
 }
 
-impl<C: Hash + Eq + Clone + Debug> Tracker<C> {
-    fn new(guard: PageGuard, start: Option<&C>) -> Self {
-        Tracker {
+impl<C: Hash + Eq + Clone + Debug> PageTracker<C> {
+    /// A listing starting at `start` (remembered as seen, so a page naming it as next is a
+    /// cycle).
+    pub fn new(guard: PageGuard, start: Option<&C>) -> Self {
+        PageTracker {
             guard,
             seen: start.cloned().into_iter().collect(),
             declared: None,
@@ -170,8 +174,9 @@ impl<C: Hash + Eq + Clone + Debug> Tracker<C> {
         self.declared = Some(merged);
     }
 
-    /// Checks a fetched page (the `pages`-th) and whether its next cursor may be followed.
-    fn check(&mut self, items: usize, next: Option<&C>, declared: Declared) -> Result<()> {
+    /// Checks a fetched page (with `items` items, naming `next`, declaring `declared`) and
+    /// whether its next cursor may be followed.
+    pub fn check(&mut self, items: usize, next: Option<&C>, declared: Declared) -> Result<()> {
         self.pages += 1;
         self.items = self.items.saturating_add(items as u64);
         self.merge(declared);
@@ -232,10 +237,10 @@ where
     Fut: Future<Output = Result<(Vec<T>, Option<C>, Declared)>> + Send + 'static,
 {
     enum State<C> {
-        Next(Option<C>, Box<Tracker<C>>),
+        Next(Option<C>, Box<PageTracker<C>>),
         Done,
     }
-    let tracker = Box::new(Tracker::new(guard, start.as_ref()));
+    let tracker = Box::new(PageTracker::new(guard, start.as_ref()));
     stream::try_unfold(State::Next(start, tracker), move |state| {
         let call = match state {
             State::Done => None,
