@@ -9,7 +9,8 @@
 
 use futures::TryStreamExt;
 use licensekit::{
-    AnyProvider, AssignmentFilter, HolderId, LicenseProvider, ProductId, ProviderConfig,
+    AnyProvider, AssignmentFilter, HolderId, LicenseProvider, LicenseProviderExt, ProductId,
+    ProviderConfig,
 };
 
 #[tokio::main]

@@ -78,6 +78,39 @@ pub struct ProviderTotals {
     pub seats_assigned: u64,
     pub assignments: u64,
     pub holders_in_directory: Option<usize>,
+    /// Listings during which the vendor's data changed (empty when none did, or the vendor does
+    /// not say): the figures of this provider then mix two states and are marked so.
+    pub changed_during_listing: Vec<ListingChange>,
+}
+
+/// A listing whose data changed while it was read: the version seen on its first and last page.
+/// Records unchanged during the listing are counted once; records changed during it may be
+/// counted or not. Only vendors that version their data say so (Apple VPP's `versionId`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ListingChange {
+    /// `products` or `assignments`.
+    pub listing: &'static str,
+    pub first_version_id: String,
+    pub last_version_id: String,
+}
+
+/// Vendor fields in which an adapter reports the versions a listing saw (the Apple VPP adapter
+/// sets them on every product and on the last assignment; see its README).
+const FIRST_VERSION: &str = "listing_first_version_id";
+const LAST_VERSION: &str = "listing_last_version_id";
+
+/// The change a record's vendor fields report, if its listing's first and last versions differ.
+fn listing_change(
+    listing: &'static str,
+    vendor: &licensekit_core::VendorFields,
+) -> Option<ListingChange> {
+    let first = vendor.get(FIRST_VERSION)?.as_str()?;
+    let last = vendor.get(LAST_VERSION)?.as_str()?;
+    (first != last).then(|| ListingChange {
+        listing,
+        first_version_id: first.to_owned(),
+        last_version_id: last.to_owned(),
+    })
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -102,6 +135,9 @@ pub struct ProductRow {
     pub utilization_pct: Option<f64>,
     /// Seats assigned beyond the total.
     pub over_allocated_by: Option<u64>,
+    /// The provider's data changed while it was listed (see [`ProviderTotals::changed_during_listing`]):
+    /// these figures mix two states.
+    pub changed_during_listing: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -176,6 +212,7 @@ struct Collected {
     /// What is known of each holder: the directory entry, else the assignment's holder.
     holders: HashMap<HolderId, Holder>,
     directory: Option<BTreeSet<HolderId>>,
+    changed_during_listing: Vec<ListingChange>,
 }
 
 async fn collect_one(
@@ -184,10 +221,19 @@ async fn collect_one(
 ) -> Result<Collected> {
     let kind = provider.kind();
     let products = provider.products().await?;
+    let mut changed_during_listing: Vec<ListingChange> = products
+        .iter()
+        .find_map(|p| listing_change("products", &p.vendor))
+        .into_iter()
+        .collect();
     let mut holders: HashMap<HolderId, Holder> = HashMap::new();
     let mut assignments = Vec::new();
     let mut stream = provider.assignments(AssignmentFilter::all());
+    let mut assignments_changed = None;
     while let Some(a) = stream.try_next().await? {
+        if let Some(change) = listing_change("assignments", &a.vendor) {
+            assignments_changed = Some(change);
+        }
         assignments.push((a.product, a.holder.id.clone(), a.assigned_at));
         holders.entry(a.holder.id.clone()).or_insert(a.holder);
         if assignments.len() % 500 == 0 {
@@ -195,6 +241,7 @@ async fn collect_one(
         }
     }
     progress(kind, assignments.len() as u64);
+    changed_during_listing.extend(assignments_changed);
     let directory = if provider.capabilities().holder_directory {
         let mut ids = BTreeSet::new();
         let mut stream = provider.holders();
@@ -214,6 +261,7 @@ async fn collect_one(
         assignments,
         holders,
         directory,
+        changed_during_listing,
     })
 }
 
@@ -282,10 +330,12 @@ impl Report {
                 seats_assigned: 0,
                 assignments: c.assignments.len() as u64,
                 holders_in_directory: c.directory.as_ref().map(BTreeSet::len),
+                changed_during_listing: c.changed_during_listing.clone(),
             };
             let mut over_allocated: HashMap<&ProductId, u64> = HashMap::new();
             for p in &c.products {
-                let row = product_row(p, counted.get(&p.id).copied().unwrap_or(0));
+                let mut row = product_row(p, counted.get(&p.id).copied().unwrap_or(0));
+                row.changed_during_listing = !c.changed_during_listing.is_empty();
                 match p.seats.total {
                     SeatTotal::Limited(n) => totals.seats_total += n,
                     SeatTotal::Unlimited => totals.products_unlimited += 1,
@@ -585,13 +635,16 @@ fn product_row(p: &Product, counted: u64) -> ProductRow {
             .filter(|t| *t > 0)
             .map(|t| assigned as f64 * 100.0 / t as f64),
         over_allocated_by: total.filter(|t| assigned > *t).map(|t| assigned - t),
+        changed_during_listing: false,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use licensekit_core::{InMemoryProvider, MemoryConfig, MemoryProduct, MemoryUser};
+    use licensekit_core::{
+        InMemoryProvider, LicenseProviderExt, MemoryConfig, MemoryProduct, MemoryUser,
+    };
 
     fn provider(users: &[(&str, &str, bool)], seats: u64) -> InMemoryProvider {
         InMemoryProvider::new(MemoryConfig {
@@ -709,5 +762,87 @@ mod tests {
             csv.contains("memory,app,App,3,vendor,3,vendor,0,100.0,"),
             "{csv}"
         );
+    }
+
+    #[test]
+    fn a_listing_change_is_read_from_the_vendor_fields() {
+        let mut vendor = licensekit_core::VendorFields::new();
+        assert_eq!(listing_change("products", &vendor), None);
+        vendor.insert(FIRST_VERSION.into(), "v1".into());
+        vendor.insert(LAST_VERSION.into(), "v1".into());
+        assert_eq!(listing_change("products", &vendor), None, "unchanged");
+        vendor.insert(LAST_VERSION.into(), "v2".into());
+        assert_eq!(
+            listing_change("products", &vendor),
+            Some(ListingChange {
+                listing: "products",
+                first_version_id: "v1".into(),
+                last_version_id: "v2".into(),
+            })
+        );
+    }
+
+    /// Apple VPP whose location changes while the report lists it (issue 14): the figures are
+    /// reported, marked "changed during listing" with both versions.
+    #[cfg(feature = "apple-vpp")]
+    #[tokio::test]
+    async fn apple_figures_are_marked_when_the_location_changed_during_listing() {
+        use licensekit_apple_vpp::{AppleVppConfig, AppleVppProvider};
+        use licensekit_sim::apple::{AppleSeed, AppleSim, AppleSimConfig, SimEdit, SimHolder};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let mut seed = AppleSeed::demo(0);
+        seed.assignments = (0..250)
+            .map(|i| {
+                (
+                    "361309726".to_string(),
+                    "STDQ".to_string(),
+                    SimHolder::Serial(format!("SER{i:04}")),
+                )
+            })
+            .collect();
+        let sim = AppleSim::start(
+            seed,
+            AppleSimConfig {
+                page_size: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let apple = AppleVppProvider::new(
+            AppleVppConfig::new(secrecy::SecretString::from(sim.stoken()))
+                .with_base_url(sim.base_url())
+                .allow_http(true),
+        )
+        .unwrap();
+        let quiet = Report::collect(&[&apple], &ReportOptions::default(), &|_, _| {}).await;
+        assert!(quiet.errors.is_empty(), "{:?}", quiet.errors);
+        assert!(quiet.providers[0].changed_during_listing.is_empty());
+        assert!(!quiet.products[0].changed_during_listing);
+
+        let n = AtomicUsize::new(0);
+        sim.between_assignment_pages(Some(Box::new(move |_| {
+            let k = n.fetch_add(1, Ordering::SeqCst);
+            vec![SimEdit::Assign(
+                "408709785".into(),
+                "STDQ".into(),
+                SimHolder::Serial(format!("NEW{k:03}")),
+            )]
+        })));
+        let report = Report::collect(&[&apple], &ReportOptions::default(), &|_, _| {}).await;
+        assert!(
+            report.errors.is_empty(),
+            "listed to the end: {:?}",
+            report.errors
+        );
+        let totals = &report.providers[0];
+        assert!(totals.assignments >= 250, "{totals:?}");
+        let change = &totals.changed_during_listing;
+        assert_eq!(change.len(), 1, "{change:?}");
+        assert_eq!(change[0].listing, "assignments");
+        assert_ne!(change[0].first_version_id, change[0].last_version_id);
+        assert!(report.products.iter().all(|p| p.changed_during_listing));
+        assert!(report.to_json().contains("\"changed_during_listing\""));
     }
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
+use crate::error::Ownership;
 use crate::wire::{
     AssetRef, ClientConfig, EventResponse, MdmInfo, Page, RequestUser, ResponseAsset,
     ResponseAssignment, ResponseUser, ServiceConfig, StatusResponse,
@@ -77,18 +78,46 @@ pub struct AppleClient {
     limits: Mutex<Option<(Instant, Limits)>>,
     poll_interval: Duration,
     poll_timeout: Duration,
+    ownership: Ownership,
+}
+
+/// The body of associate, disassociate (`ManageAssetsRequest`) and revoke
+/// (`RevokeAssetsRequest`, no assets). An empty list is left out, as in every documented example
+/// (P-22, P-24: a user-only associate has no `serialNumbers` key), rather than sent as `[]`.
+pub(crate) fn manage_body(
+    assets: Option<&[AssetRef]>,
+    client_user_ids: &[String],
+    serial_numbers: &[String],
+) -> serde_json::Value {
+    let mut body = serde_json::Map::new();
+    if let Some(assets) = assets {
+        body.insert("assets".into(), serde_json::json!(assets));
+    }
+    if !client_user_ids.is_empty() {
+        body.insert("clientUserIds".into(), serde_json::json!(client_user_ids));
+    }
+    if !serial_numbers.is_empty() {
+        body.insert("serialNumbers".into(), serde_json::json!(serial_numbers));
+    }
+    serde_json::Value::Object(body)
 }
 
 /// Apple says limits are dynamic and to re-read them every 5 minutes (§3.1).
 const LIMITS_TTL: Duration = Duration::from_secs(300);
 
 impl AppleClient {
-    pub(crate) fn new(http: HttpClient, poll_interval: Duration, poll_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        http: HttpClient,
+        poll_interval: Duration,
+        poll_timeout: Duration,
+        ownership: Ownership,
+    ) -> Self {
         AppleClient {
             http,
             limits: Mutex::new(None),
             poll_interval,
             poll_timeout,
+            ownership,
         }
     }
 
@@ -181,6 +210,8 @@ impl AppleClient {
         body: &B,
         idempotent: bool,
     ) -> Result<String> {
+        // Every change is an event request: none goes to a location another service owns.
+        self.ownership.check_writable()?;
         let request = ApiRequest::post(path).json(body)?.idempotent(idempotent);
         let response: EventResponse = self.http.json(request).await?;
         Ok(response.event_id)
@@ -193,10 +224,10 @@ impl AppleClient {
         client_user_ids: &[String],
         serial_numbers: &[String],
     ) -> Result<String> {
-        let body = serde_json::json!({"assets": assets, "clientUserIds": client_user_ids, "serialNumbers": serial_numbers});
-        // Safe to repeat after a lost response: associating an assigned pair is a no-op, so the
-        // second event completes without a second seat.
-        self.event("assets/associate", &body, true).await
+        let body = manage_body(Some(assets), client_user_ids, serial_numbers);
+        // Not re-sent by the HTTP layer after a possible delivery: the bulk engine reads the
+        // assignments back and re-sends only what is missing.
+        self.event("assets/associate", &body, false).await
     }
 
     /// `POST /assets/disassociate`: returns the event id.
@@ -206,9 +237,9 @@ impl AppleClient {
         client_user_ids: &[String],
         serial_numbers: &[String],
     ) -> Result<String> {
-        let body = serde_json::json!({"assets": assets, "clientUserIds": client_user_ids, "serialNumbers": serial_numbers});
-        // Safe to repeat: disassociating a free pair is a no-op.
-        self.event("assets/disassociate", &body, true).await
+        let body = manage_body(Some(assets), client_user_ids, serial_numbers);
+        // Not re-sent blindly either (see associate).
+        self.event("assets/disassociate", &body, false).await
     }
 
     /// `POST /assets/revoke`: every revocable asset of these users/devices; returns the event id.
@@ -217,9 +248,8 @@ impl AppleClient {
         client_user_ids: &[String],
         serial_numbers: &[String],
     ) -> Result<String> {
-        let body =
-            serde_json::json!({"clientUserIds": client_user_ids, "serialNumbers": serial_numbers});
-        self.event("assets/revoke", &body, true).await
+        let body = manage_body(None, client_user_ids, serial_numbers);
+        self.event("assets/revoke", &body, false).await
     }
 
     /// `POST /users/create|update|retire`: returns the event id.
@@ -273,4 +303,45 @@ pub enum UserAction {
     Create,
     Update,
     Retire,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manage_bodies_leave_out_the_unused_list_as_the_examples_do() {
+        let asset = AssetRef {
+            adam_id: "361309726".into(),
+            pricing_param: "STDQ".into(),
+        };
+        // P-24, verbatim: a user-only associate has no `serialNumbers` key.
+        let p24: serde_json::Value = serde_json::from_str(
+            r#"{"assets": [{"adamId": "361309726", "pricingParam": "STDQ"}], "clientUserIds": ["user-1"]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            manage_body(Some(std::slice::from_ref(&asset)), &["user-1".into()], &[]),
+            p24
+        );
+        let devices = manage_body(
+            Some(std::slice::from_ref(&asset)),
+            &[],
+            &["serial-1".into()],
+        );
+        assert!(devices.get("clientUserIds").is_none(), "{devices}");
+        // P-22 (revoke): both lists when both are used, no assets key.
+        let p22: serde_json::Value = serde_json::from_str(
+            r#"{"clientUserIds": ["client-1", "client-2"], "serialNumbers": ["serial-1", "serial-2"]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            manage_body(
+                None,
+                &["client-1".into(), "client-2".into()],
+                &["serial-1".into(), "serial-2".into()]
+            ),
+            p22
+        );
+    }
 }

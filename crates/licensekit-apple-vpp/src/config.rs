@@ -25,6 +25,10 @@ pub struct AppleVppConfig {
     /// response so another service's ownership is noticed (spec §2.3).
     #[serde(default)]
     pub mdm_info: Option<MdmInfo>,
+    /// Claim a location another service owns (`POST /client/config` with `mdm_info`, which it
+    /// then requires). Default `false`: such a location is read but never changed.
+    #[serde(default)]
+    pub take_over: bool,
     /// Seconds between event status polls (Apple asks for at least 30).
     #[serde(default = "default_poll_interval")]
     pub poll_interval_secs: f64,
@@ -65,6 +69,7 @@ impl AppleVppConfig {
             stoken,
             base_url: default_base_url(),
             mdm_info: None,
+            take_over: false,
             poll_interval_secs: default_poll_interval(),
             poll_timeout_secs: default_poll_timeout(),
             client: ClientOptions::default(),
@@ -95,6 +100,12 @@ impl AppleVppConfig {
 
     pub fn with_mdm_info(mut self, info: MdmInfo) -> Self {
         self.mdm_info = Some(info);
+        self
+    }
+
+    /// Claim the location even if another service owns it (needs `mdm_info`).
+    pub fn take_over(mut self, take_over: bool) -> Self {
+        self.take_over = take_over;
         self
     }
 

@@ -44,13 +44,68 @@ pub fn meaning_of_number(number: i64) -> FailureMeaning {
 #[derive(Debug, Default)]
 pub(crate) struct Observed {
     pub(crate) token_expiration_date: Option<String>,
+    /// The owner named by the latest response that named one.
+    pub(crate) mdm_info: Option<MdmInfo>,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct AppleResponses {
-    /// Our own mdmInfo id: a response naming another owner is refused.
-    pub(crate) our_mdm_id: Option<String>,
     pub(crate) observed: Arc<Mutex<Observed>>,
+}
+
+/// Who may change the location (spec §2.3: one MDM per location; clients check `mdmInfo` on
+/// every response). Safe by default: a location another service owns is never changed, whether
+/// or not we configured an identity of our own. Reading is always allowed.
+#[derive(Debug, Clone)]
+pub(crate) struct Ownership {
+    /// Our identity, if configured.
+    pub(crate) ours: Option<MdmInfo>,
+    pub(crate) observed: Arc<Mutex<Observed>>,
+}
+
+impl Ownership {
+    /// The owner last seen, if it is not us.
+    pub(crate) fn foreign_owner(&self) -> Option<MdmInfo> {
+        let observed = self.observed.lock().unwrap_or_else(|p| p.into_inner());
+        let theirs = observed.mdm_info.as_ref()?;
+        match &self.ours {
+            Some(ours) if ours.id == theirs.id => None,
+            _ => Some(theirs.clone()),
+        }
+    }
+
+    /// Refuses a write while the latest response names another owner. Costs no request: every
+    /// Apple response carries the owner once set, and every write is preceded by a read.
+    pub(crate) fn check_writable(&self) -> licensekit_core::Result<()> {
+        match self.foreign_owner() {
+            None => Ok(()),
+            Some(theirs) => Err(owner_conflict(&theirs, self.ours.is_some())),
+        }
+    }
+}
+
+/// `PermissionDenied` naming the owner; `is_mdm_conflict` recognises it by its code.
+pub(crate) fn owner_conflict(theirs: &MdmInfo, configured: bool) -> licensekit_core::Error {
+    let remedy = if configured {
+        "set `take_over = true` to claim it"
+    } else {
+        "configure `mdm_info` and `take_over = true` to claim it"
+    };
+    let vendor = VendorError::new(
+        ProviderKind::AppleVpp,
+        None,
+        format!(
+            "the location is managed by another MDM, \"{}\" (mdmInfo id {}); Apple allows one MDM per \
+             location, so licensekit changes nothing there. If its administrator agrees, {remedy}",
+            theirs.name, theirs.id
+        ),
+    )
+    .with_code("mdmInfo-conflict");
+    licensekit_core::Error::PermissionDenied {
+        provider: ProviderKind::AppleVpp,
+        message: vendor.message.clone(),
+        source: Some(Box::new(vendor)),
+    }
 }
 
 impl ErrorClassifier for AppleResponses {
@@ -63,11 +118,17 @@ impl ErrorClassifier for AppleResponses {
         let envelope: Option<Envelope> = serde_json::from_slice(body).ok();
         let status_code = Some(status.as_u16());
         if let Some(env) = &envelope {
-            if let Some(date) = &env.token_expiration_date {
-                self.observed
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .token_expiration_date = Some(date.clone());
+            {
+                let mut observed = self.observed.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(date) = &env.token_expiration_date {
+                    observed.token_expiration_date = Some(date.clone());
+                }
+                // Apple echoes the owner on every response once it is set (§2.3): the latest one
+                // seen is the owner now. Reading is never refused on it; writes check it
+                // (`Ownership::check_writable`).
+                if let Some(info) = &env.mdm_info {
+                    observed.mdm_info = Some(info.clone());
+                }
             }
             if let Some(number) = env.error_number {
                 let message = env
@@ -79,23 +140,6 @@ impl ErrorClassifier for AppleResponses {
                     error: VendorError::new(ProviderKind::AppleVpp, status_code, message)
                         .with_code(number.to_string()),
                 });
-            }
-            if let (Some(ours), Some(theirs)) = (&self.our_mdm_id, &env.mdm_info) {
-                if &theirs.id != ours {
-                    return Some(VendorFailure {
-                        meaning: FailureMeaning::PermissionDenied,
-                        error: VendorError::new(
-                            ProviderKind::AppleVpp,
-                            status_code,
-                            format!(
-                                "the location is managed by another service ({} , mdmInfo id {}); Apple allows one \
-                                 MDM per location: stop here and ask an administrator which service owns it",
-                                theirs.name, theirs.id
-                            ),
-                        )
-                        .with_code("mdmInfo-conflict"),
-                    });
-                }
             }
         }
         if status.is_success() {
@@ -112,9 +156,8 @@ impl ErrorClassifier for AppleResponses {
 mod tests {
     use super::*;
 
-    fn inspector(ours: Option<&str>) -> AppleResponses {
+    fn inspector() -> AppleResponses {
         AppleResponses {
-            our_mdm_id: ours.map(str::to_owned),
             observed: Arc::default(),
         }
     }
@@ -122,7 +165,7 @@ mod tests {
     #[test]
     fn errors_inside_http_200_are_errors() {
         // Fleet's observation: an invalid token answered with HTTP 200 (P-91 family).
-        let f = inspector(None)
+        let f = inspector()
             .classify(
                 StatusCode::OK,
                 &HeaderMap::new(),
@@ -132,11 +175,11 @@ mod tests {
         assert_eq!(f.meaning, FailureMeaning::Unauthenticated);
         assert_eq!(f.error.code.as_deref(), Some("9622"));
         // P-75.
-        let f = inspector(None)
+        let f = inspector()
             .classify(StatusCode::METHOD_NOT_ALLOWED, &HeaderMap::new(), br#"{"errorNumber": 9726, "errorMessage": "This request contains an unsupported HTTP method for the requested endpoint."}"#)
             .unwrap();
         assert_eq!(f.meaning, FailureMeaning::InvalidInput);
-        let throttled = inspector(None)
+        let throttled = inspector()
             .classify(
                 StatusCode::TOO_MANY_REQUESTS,
                 &HeaderMap::new(),
@@ -147,17 +190,57 @@ mod tests {
     }
 
     #[test]
-    fn another_owner_and_expiry_are_noticed() {
-        let i = inspector(Some("ours"));
-        let body = br#"{"uId": "1", "tokenExpirationDate": "2030-11-08T22:33:22+0000", "mdmInfo": {"id": "theirs", "name": "Other MDM", "metadata": "1"}}"#;
-        let f = i.classify(StatusCode::OK, &HeaderMap::new(), body).unwrap();
-        assert_eq!(f.meaning, FailureMeaning::PermissionDenied);
-        assert!(f.error.message.contains("Other MDM"));
+    fn another_owner_is_noticed_without_refusing_the_read_and_refuses_writes() {
+        // P-11: a location Apple Configurator 2 owns, read by a licensekit with no mdm_info.
+        let i = inspector();
+        let body = br#"{"countryISO2ACode": "US", "defaultPlatform": "volumestore", "locationName": "PS01",
+            "mdmInfo": {"id": "522d5c43-44ca-4f7e-ba7a-53570cf60765", "name": "Apple Configurator 2", "metadata": "2.13.3"},
+            "tokenExpirationDate": "2030-11-08T22:33:22+0000", "uId": "2049025000431439"}"#;
+        assert!(
+            i.classify(StatusCode::OK, &HeaderMap::new(), body)
+                .is_none(),
+            "reading is always allowed"
+        );
         assert_eq!(
             i.observed.lock().unwrap().token_expiration_date.as_deref(),
             Some("2030-11-08T22:33:22+0000")
         );
-        let ok = br#"{"mdmInfo": {"id": "ours", "name": "licensekit", "metadata": ""}}"#;
-        assert!(i.classify(StatusCode::OK, &HeaderMap::new(), ok).is_none());
+        let unconfigured = Ownership {
+            ours: None,
+            observed: i.observed.clone(),
+        };
+        let err = unconfigured.check_writable().unwrap_err();
+        assert_eq!(err.kind(), licensekit_core::ErrorKind::PermissionDenied);
+        assert!(err.to_string().contains("Apple Configurator 2"), "{err}");
+        assert_eq!(
+            err.vendor_error().and_then(|v| v.code.as_deref()),
+            Some("mdmInfo-conflict")
+        );
+        let someone_else = Ownership {
+            ours: Some(MdmInfo::new("ours", "licensekit", "")),
+            observed: i.observed.clone(),
+        };
+        assert!(someone_else.check_writable().is_err());
+        let owner = Ownership {
+            ours: Some(MdmInfo::new(
+                "522d5c43-44ca-4f7e-ba7a-53570cf60765",
+                "licensekit",
+                "",
+            )),
+            observed: i.observed.clone(),
+        };
+        assert!(
+            owner.check_writable().is_ok(),
+            "our own id is not a conflict"
+        );
+        // A response without mdmInfo (service/config) does not forget the owner.
+        i.classify(StatusCode::OK, &HeaderMap::new(), br#"{"limits": {}}"#);
+        assert!(unconfigured.check_writable().is_err());
+        // Unowned: anyone may write.
+        let fresh = Ownership {
+            ours: None,
+            observed: Arc::default(),
+        };
+        assert!(fresh.check_writable().is_ok());
     }
 }

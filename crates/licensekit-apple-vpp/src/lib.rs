@@ -14,7 +14,7 @@ pub mod wire;
 pub use client::{AppleClient, EventOutcome, Limits, UserAction};
 pub use config::{AppleVppConfig, DEFAULT_BASE_URL};
 pub use provider::{
-    AppleVppProvider, ManageLicensesReport, ManageLicensesRequest, VersionedAssignments,
-    is_mdm_conflict, parse_product,
+    AppleVppProvider, ListingVersions, ManageLicensesReport, ManageLicensesRequest,
+    VersionedAssignments, is_mdm_conflict, parse_product,
 };
 pub use token::TokenInfo;

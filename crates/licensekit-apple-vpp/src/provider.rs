@@ -15,20 +15,26 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use licensekit_core::client::{RetryConfig, StandardSignals, StaticToken, check_url, items, pages};
+use licensekit_core::bulk::{
+    self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared, StateRead,
+};
+use licensekit_core::client::{
+    Declared, PageGuard, PageTracker, RetryConfig, StandardSignals, StaticToken, Totals, check_url,
+};
 use licensekit_core::{
     Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, Error, ErrorKind,
-    Holder, HolderId, ItemOutcome, LicenseProvider, Outcome, Product, ProductId, ProviderKind,
-    Result, SeatTotal, Seats, UniqueHolders, VendorError,
+    Holder, HolderId, ItemOutcome, LicenseProvider, LicenseProviderExt, Outcome, Product,
+    ProductId, ProviderKind, Result, SeatTotal, Seats, VendorError,
 };
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
 use crate::client::{AppleClient, EventOutcome, Limits, UserAction};
 use crate::config::AppleVppConfig;
-use crate::error::{AppleResponses, Observed};
+use crate::error::{AppleResponses, Observed, Ownership};
 use crate::token::{self, TokenInfo, parse_apple_date};
 use crate::wire::{
-    AssetRef, MdmInfo, RequestUser, ResponseAsset, ResponseAssignment, StatusResponse,
+    AssetRef, MdmInfo, RequestUser, ResponseAsset, ResponseAssignment, ResponseUser, StatusResponse,
 };
 
 const KIND: ProviderKind = ProviderKind::AppleVpp;
@@ -39,6 +45,8 @@ struct Inner {
     client: AppleClient,
     token: TokenInfo,
     mdm_info: Option<MdmInfo>,
+    take_over: bool,
+    ownership: Ownership,
     ready: OnceCell<()>,
     observed: Arc<Mutex<Observed>>,
     max_concurrency: usize,
@@ -55,8 +63,107 @@ pub struct AppleVppProvider {
 #[non_exhaustive]
 pub struct VersionedAssignments {
     pub assignments: Vec<Assignment>,
-    /// Pass it as `since` next time to get only what changed.
+    /// The `versionId` of the first page: pass it as `since` next time to get what changed
+    /// since the listing began (additions only: Apple's deltas do not show removals, §5).
     pub version_id: Option<String>,
+    /// The `versionId` of the first and the last page. When they differ the location changed
+    /// while it was listed: records unchanged during the listing are each listed exactly once,
+    /// records changed during it may be listed or not; catch up with `since = version_id`.
+    pub versions: ListingVersions,
+}
+
+/// The `versionId` Apple reported on the first and on the last page of one listing (spec §5).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListingVersions {
+    pub first: Option<String>,
+    pub last: Option<String>,
+}
+
+impl ListingVersions {
+    /// Whether the data changed while it was being listed.
+    pub fn changed(&self) -> bool {
+        matches!((&self.first, &self.last), (Some(a), Some(b)) if a != b)
+    }
+
+    /// Writes the versions into a record's vendor fields, where generic consumers (the facade
+    /// report) find them: `listing_first_version_id`, `listing_last_version_id`.
+    fn stamp(&self, vendor: &mut licensekit_core::VendorFields) {
+        vendor.insert("listing_first_version_id".into(), self.first.clone().into());
+        vendor.insert("listing_last_version_id".into(), self.last.clone().into());
+    }
+}
+
+/// The identity of a listed record, to list each record once while pages shift (spec §5).
+trait Keyed {
+    type Key: Eq + std::hash::Hash + Send + 'static;
+    fn key(&self) -> Self::Key;
+}
+
+impl Keyed for ResponseAsset {
+    type Key = (String, String);
+    fn key(&self) -> Self::Key {
+        (self.adam_id.clone(), self.pricing_param.clone())
+    }
+}
+
+impl Keyed for ResponseAssignment {
+    type Key = (String, String, Option<String>, Option<String>);
+    fn key(&self) -> Self::Key {
+        (
+            self.adam_id.clone(),
+            self.pricing_param.clone(),
+            self.client_user_id.clone(),
+            self.serial_number.clone(),
+        )
+    }
+}
+
+impl Keyed for ResponseUser {
+    // One clientUserId may have a retired record and a current one (§3.10).
+    type Key = (String, Option<String>, Option<String>);
+    fn key(&self) -> Self::Key {
+        (
+            self.client_user_id.clone(),
+            self.status.clone(),
+            self.id_hash.clone(),
+        )
+    }
+}
+
+/// One record of a versioned listing; the last record carries the listing's versions.
+struct Listed<T> {
+    item: T,
+    versions: Option<ListingVersions>,
+}
+
+/// Whether a user record is no longer current: `Retired`, or `Deleted` (legacy: retired, and the
+/// Apple Account re-associated to a new user with the same clientUserId; spec §4, managing users).
+fn user_inactive(status: Option<&str>) -> bool {
+    matches!(status, Some("Retired" | "Deleted"))
+}
+
+/// The user directory: one holder per clientUserId, the current record winning over retired and
+/// deleted ones (§3.10).
+fn directory(users: Vec<ResponseUser>) -> Vec<Holder> {
+    let mut by_id: BTreeMap<String, Holder> = BTreeMap::new();
+    for u in users {
+        let inactive = user_inactive(u.status.as_deref());
+        if inactive
+            && by_id
+                .get(&u.client_user_id)
+                .is_some_and(|h| h.active == Some(true))
+        {
+            continue;
+        }
+        let mut h = Holder::new(HolderId::User(u.client_user_id.clone())).with_active(!inactive);
+        h.email = u.email;
+        if let Some(status) = u.status {
+            h.vendor.insert("status".into(), status.into());
+        }
+        by_id.insert(u.client_user_id, h);
+    }
+    by_id.into_values().collect()
 }
 
 /// The legacy v1 "manage licenses" request (spec §9.2): on one asset, first disassociate one list,
@@ -165,33 +272,35 @@ fn event_error(number: i64, message: &str, holder: &HolderId, product: &ProductI
     }
 }
 
-/// Outcomes of the holders one event carried, as far as the event says.
-fn outcomes_of_event(
-    result: Result<EventOutcome>,
+/// Answers for the holders one accepted event carried, as far as the event says. An event
+/// whose status could not be polled, or that is still running, leaves its holders `Pending`
+/// with the event id: Apple accepted the work, so it is never reported as failed.
+fn answers_of_event(
+    event_id: &str,
+    polled: Result<EventOutcome>,
     holders: &[HolderId],
     product: &ProductId,
-) -> Vec<(HolderId, Outcome)> {
-    let status: StatusResponse = match result {
+) -> Vec<ItemAnswer> {
+    let pending = |why: String| {
+        holders
+            .iter()
+            .map(|h| {
+                ItemAnswer::settled(
+                    h.clone(),
+                    Outcome::Pending {
+                        reference: event_id.to_owned(),
+                    },
+                )
+                .with_vendor_field("event_status", why.clone())
+            })
+            .collect()
+    };
+    let status: StatusResponse = match polled {
         Err(e) => {
-            let e = Arc::new(e);
-            return holders
-                .iter()
-                .map(|h| (h.clone(), Outcome::Failed(e.clone())))
-                .collect();
+            tracing::debug!(event_id, error = %e, "event status unreadable; left pending");
+            return pending(format!("unknown: the status poll failed: {e}"));
         }
-        Ok(EventOutcome::StillPending { event_id }) => {
-            return holders
-                .iter()
-                .map(|h| {
-                    (
-                        h.clone(),
-                        Outcome::Pending {
-                            reference: event_id.clone(),
-                        },
-                    )
-                })
-                .collect();
-        }
+        Ok(EventOutcome::StillPending { .. }) => return pending("PENDING".into()),
         Ok(EventOutcome::Finished(status)) => status,
     };
     let mut failed: HashMap<HolderId, Outcome> = HashMap::new();
@@ -225,43 +334,240 @@ fn outcomes_of_event(
     holders
         .iter()
         .map(|h| {
-            let outcome = match failed.remove(h) {
-                Some(o) => o,
+            let answer = match failed.remove(h) {
+                Some(o) => ItemAnswer::settled(h.clone(), o),
                 // A FAILED event is often a partial success: holders it does not name completed.
-                None if unattributed.is_empty() => Outcome::Applied,
-                None => Outcome::failed(Error::Vendor(VendorError::new(
-                    KIND,
-                    None,
+                None if unattributed.is_empty() => ItemAnswer::settled(h.clone(), Outcome::Applied),
+                // It failed without naming holders: the engine reads the state back.
+                None => ItemAnswer::unclear(
+                    h.clone(),
                     format!(
-                        "the event failed without naming holders ({}; {} of {} completed); list assignments to see the state of {h}",
+                        "event {event_id} failed without naming holders ({}; {} of {} completed)",
                         unattributed.join(", "),
                         status.num_completed.unwrap_or(0),
                         status.num_requested.unwrap_or(0)
                     ),
-                ))),
+                ),
             };
-            (h.clone(), outcome)
+            answer
+                .with_vendor_field("event_id", event_id)
+                .with_vendor_field("event_status", status.event_status.clone())
         })
         .collect()
 }
 
-/// Splits users and serials into requests: request i carries the i-th chunk of each.
-fn split(
-    users: &[String],
-    serials: &[String],
-    max_users: usize,
-    max_serials: usize,
-) -> Vec<(Vec<String>, Vec<String>)> {
-    let u: Vec<&[String]> = users.chunks(max_users.max(1)).collect();
-    let s: Vec<&[String]> = serials.chunks(max_serials.max(1)).collect();
-    (0..u.len().max(s.len()))
-        .map(|i| {
-            (
-                u.get(i).map(|c| c.to_vec()).unwrap_or_default(),
-                s.get(i).map(|c| c.to_vec()).unwrap_or_default(),
-            )
-        })
-        .collect()
+/// Users and serials of a batch, in the request's two lists.
+fn lists_of(holders: &[HolderId]) -> (Vec<String>, Vec<String>) {
+    let mut users = Vec::new();
+    let mut serials = Vec::new();
+    for h in holders {
+        match h {
+            HolderId::User(u) => users.push(u.clone()),
+            HolderId::Device(s) => serials.push(s.clone()),
+        }
+    }
+    (users, serials)
+}
+
+/// What a bulk run through the engine does at Apple.
+#[derive(Debug, Clone)]
+enum Operation {
+    /// Associate or disassociate one asset.
+    Asset,
+    /// `POST /assets/revoke`: every revocable asset of the holders.
+    RevokeAssets,
+    /// `POST /users/create|update|retire`, with each user's request.
+    Users(UserAction, Arc<HashMap<String, RequestUser>>),
+}
+
+/// The provider as the bulk engine's backend for one operation (private: users call `change`
+/// and the Apple-specific methods).
+#[derive(Debug)]
+struct Engine<'a> {
+    provider: &'a AppleVppProvider,
+    operation: Operation,
+}
+
+/// One run: the asset (for asset operations) and the product id it reports under.
+#[derive(Debug)]
+struct Run {
+    asset: Option<AssetRef>,
+    product: ProductId,
+}
+
+#[async_trait]
+impl BulkBackend for Engine<'_> {
+    type Context = Run;
+
+    fn provider(&self) -> ProviderKind {
+        KIND
+    }
+
+    fn canonical(&self, holder: &HolderId) -> Result<HolderId> {
+        validate_holder(holder)?;
+        Ok(holder.clone())
+    }
+
+    async fn prepare(
+        &self,
+        action: ChangeAction,
+        product: &ProductId,
+        holders: &[HolderId],
+    ) -> Result<Prepared<Run>> {
+        let provider = self.provider;
+        let concurrency = provider.inner.max_concurrency;
+        provider.ready().await?;
+        let limits = provider.inner.client.limits().await?;
+        match &self.operation {
+            Operation::RevokeAssets => {
+                let run = Run {
+                    asset: None,
+                    product: product.clone(),
+                };
+                return Ok(
+                    Prepared::new(run, limits.max_revoke_client_user_ids, concurrency)
+                        .with_per_kind_limits(
+                            limits.max_revoke_client_user_ids,
+                            limits.max_revoke_serial_numbers,
+                        ),
+                );
+            }
+            Operation::Users(..) => {
+                let run = Run {
+                    asset: None,
+                    product: product.clone(),
+                };
+                return Ok(Prepared::new(run, limits.max_users, concurrency));
+            }
+            Operation::Asset => {}
+        }
+        let asset_ref = parse_product(product)?;
+        let asset = provider.asset(&asset_ref).await?;
+        if action == ChangeAction::Revoke && asset.revocable == Some(false) {
+            return Err(Error::unsupported(
+                KIND,
+                format!(
+                    "revoking {product}: Apple marks it irrevocable (books cannot be taken back)"
+                ),
+            ));
+        }
+        let current = provider.current_holders(&asset_ref).await?;
+        let run = Run {
+            asset: Some(asset_ref),
+            product: product.clone(),
+        };
+        // One request carries up to the user limit and the serial limit, each (§7.1).
+        let mut prepared = Prepared::new(run, limits.max_client_user_ids, concurrency)
+            .with_per_kind_limits(limits.max_client_user_ids, limits.max_serial_numbers);
+        let mut to_send = Vec::new();
+        for h in holders {
+            match (action, current.contains(h)) {
+                (ChangeAction::Assign, true) | (ChangeAction::Revoke, false) => {
+                    prepared.settle(h.clone(), Outcome::AlreadyInState);
+                }
+                (ChangeAction::Assign, false)
+                    if matches!(h, HolderId::Device(_))
+                        && asset.device_assignable == Some(false) =>
+                {
+                    prepared.settle(
+                        h.clone(),
+                        Outcome::failed(Error::invalid_input(format!(
+                            "{product} cannot be assigned to devices (Apple: not device-assignable)"
+                        ))),
+                    );
+                }
+                _ => to_send.push(h.clone()),
+            }
+        }
+        if action == ChangeAction::Assign {
+            let total = asset.total_count.unwrap_or(0);
+            let free = if total >= UNLIMITED {
+                usize::MAX
+            } else {
+                asset.available_count.unwrap_or(0).max(0) as usize
+            };
+            if to_send.len() > free {
+                let shortfall = Arc::new(Error::InsufficientSeats {
+                    provider: KIND,
+                    product: product.to_string(),
+                    requested: to_send.len() as u64,
+                    available: free as u64,
+                    source: None,
+                });
+                for h in to_send.split_off(free) {
+                    prepared.settle(h, Outcome::Failed(shortfall.clone()));
+                }
+            }
+        }
+        Ok(prepared)
+    }
+
+    async fn send(
+        &self,
+        run: &Run,
+        action: ChangeAction,
+        batch: &[HolderId],
+    ) -> Result<Vec<ItemAnswer>> {
+        let client = &self.provider.inner.client;
+        let (users, serials) = lists_of(batch);
+        let event = match (&self.operation, &run.asset) {
+            (Operation::Asset, Some(asset)) => {
+                let assets = std::slice::from_ref(asset);
+                match action {
+                    ChangeAction::Assign => client.associate(assets, &users, &serials).await?,
+                    ChangeAction::Revoke => client.disassociate(assets, &users, &serials).await?,
+                }
+            }
+            (Operation::RevokeAssets, _) => client.revoke_assets(&users, &serials).await?,
+            (Operation::Users(user_action, requests), _) => {
+                let chunk: Vec<RequestUser> = users
+                    .iter()
+                    .filter_map(|u| requests.get(u).cloned())
+                    .collect();
+                client.manage_users(*user_action, &chunk).await?
+            }
+            (Operation::Asset, None) => {
+                return Err(Error::invalid_input("an asset operation needs an asset"));
+            }
+        };
+        let polled = client.wait(&event).await;
+        Ok(answers_of_event(&event, polled, batch, &run.product))
+    }
+
+    async fn read_state(&self, run: &Run, holders: &[HolderId]) -> Result<StateRead> {
+        match (&self.operation, &run.asset) {
+            (Operation::Asset, Some(asset)) => {
+                let current = self.provider.current_holders(asset).await?;
+                let held = holders.iter().filter(|h| current.contains(*h)).cloned();
+                Ok(StateRead::held(held.collect()))
+            }
+            (Operation::RevokeAssets, _) => {
+                // Holders with any assignment left still hold something.
+                let provider = self.provider;
+                let held: Vec<Result<Option<HolderId>>> = stream::iter(holders.to_vec())
+                    .map(|h| async move {
+                        let mut listing = provider.assignment_stream(
+                            &AssignmentFilter::holder(h.clone()),
+                            None,
+                            Arc::default(),
+                        )?;
+                        Ok(listing.try_next().await?.map(|_| h))
+                    })
+                    .buffer_unordered(provider.inner.max_concurrency)
+                    .collect()
+                    .await;
+                let held: HashSet<HolderId> = held
+                    .into_iter()
+                    .filter_map(Result::transpose)
+                    .collect::<Result<_>>()?;
+                Ok(StateRead::held(held))
+            }
+            _ => Err(Error::unsupported(
+                KIND,
+                "reading user registrations back after a lost answer (list the users to check)",
+            )),
+        }
+    }
 }
 
 impl AppleVppProvider {
@@ -276,13 +582,24 @@ impl AppleVppProvider {
         let token = token::decode(&config.stoken)?;
         token::check_not_expired(&token, Utc::now())?;
         check_url(KIND, &config.base_url, config.client.allow_http)?;
+        if config.take_over && config.mdm_info.is_none() {
+            return Err(Error::config(
+                "apple-vpp: `take_over = true` claims the location for `mdm_info`, which is not set",
+            ));
+        }
+        // The token as downloaded, or from `echo` or a secret store, often ends in a newline:
+        // decoding trims it, so the bearer value must be trimmed the same way (spec §2.1).
+        let stoken = SecretString::from(config.stoken.expose_secret().trim().to_owned());
         let observed = Arc::new(Mutex::new(Observed::default()));
         let max_concurrency = config.max_concurrency();
         let limiter = config
             .client
             .limiter(&crate::config::vendor_defaults(), Arc::new(StandardSignals));
         let inspector = AppleResponses {
-            our_mdm_id: config.mdm_info.as_ref().map(|m| m.id.clone()),
+            observed: observed.clone(),
+        };
+        let ownership = Ownership {
+            ours: config.mdm_info.clone(),
             observed: observed.clone(),
         };
         let http = config
@@ -291,13 +608,20 @@ impl AppleVppProvider {
             .retry(retry)
             .limiter(limiter)
             .classifier(Arc::new(inspector))
-            .credentials(Arc::new(StaticToken::new(config.stoken.clone())))
+            .credentials(Arc::new(StaticToken::new(stoken)))
             .build()?;
         Ok(AppleVppProvider {
             inner: Arc::new(Inner {
-                client: AppleClient::new(http, config.poll_interval(), config.poll_timeout()),
+                client: AppleClient::new(
+                    http,
+                    config.poll_interval(),
+                    config.poll_timeout(),
+                    ownership.clone(),
+                ),
                 token,
                 mdm_info: config.mdm_info,
+                take_over: config.take_over,
+                ownership,
                 ready: OnceCell::new(),
                 observed,
                 max_concurrency,
@@ -328,20 +652,40 @@ impl AppleVppProvider {
         &self.inner.client
     }
 
-    /// Once per provider: refuse a location another service owns, and claim it for ours.
-    async fn ready(&self) -> Result<()> {
+    /// Once per provider: read who owns the location, and claim it for ours when it is unowned
+    /// (or, with `take_over`, owned by another service). Never refuses: reading is always allowed.
+    async fn claim(&self) -> Result<()> {
         self.inner
             .ready
             .get_or_try_init(|| async {
-                // A conflicting owner is already refused by the response inspector.
                 let config = self.inner.client.client_config().await?;
-                if let (None, Some(ours)) = (&config.mdm_info, &self.inner.mdm_info) {
-                    self.inner.client.set_mdm_info(ours).await?;
+                match (&config.mdm_info, &self.inner.mdm_info) {
+                    (None, Some(ours)) => {
+                        self.inner.client.set_mdm_info(ours).await?;
+                    }
+                    (Some(theirs), Some(ours)) if theirs.id != ours.id && self.inner.take_over => {
+                        tracing::warn!(
+                            owner = %theirs.name,
+                            owner_id = %theirs.id,
+                            "apple-vpp: taking over a location another MDM managed (take_over = true)"
+                        );
+                        self.inner.client.set_mdm_info(ours).await?;
+                    }
+                    _ => {}
                 }
                 Ok(())
             })
             .await
             .map(|_| ())
+    }
+
+    /// Before any change: the location must be ours or no one's (spec §2.3). Another service's
+    /// `mdmInfo` — in `client/config` or in any later response — refuses the change with
+    /// `PermissionDenied` naming the owner ([`is_mdm_conflict`]), whether or not `mdm_info` is
+    /// configured; `take_over = true` claims the location instead.
+    async fn ready(&self) -> Result<()> {
+        self.claim().await?;
+        self.inner.ownership.check_writable()
     }
 
     async fn asset(&self, asset: &AssetRef) -> Result<ResponseAsset> {
@@ -361,51 +705,159 @@ impl AppleVppProvider {
             })
     }
 
-    /// Streams a page-indexed listing, refusing to mix versions: if `versionId` changes between
-    /// pages, the stream ends with an error saying so (spec §5).
-    fn versioned_pages<T: serde::de::DeserializeOwned + Send + 'static>(
+    /// Streams a page-indexed listing to its last page, as Apple asks, even when `versionId`
+    /// changes between pages ("Using paginated endpoints", spec §5); `versions` ends up holding
+    /// the first and the last `versionId`, and the last record carries them too.
+    ///
+    /// Pages are offsets into data that may change while it is read. Records inserted before the
+    /// cursor push records already read onto the next page: those are dropped by key (the keys of
+    /// the last pages are kept). Records removed before the cursor pull unread records back onto
+    /// the page already read: so when the version changed between two pages the previous page is
+    /// read once more at the new version. Every record unchanged during the listing is thus
+    /// listed exactly once, as long as fewer than a page of records change between two page
+    /// requests (Apple's pages hold several hundred); records changed during the listing may be
+    /// listed or not, and the differing versions say so.
+    fn versioned_pages<T>(
         &self,
         path: &'static str,
         query: Vec<(&'static str, String)>,
-        version: Arc<Mutex<Option<String>>>,
-    ) -> BoxStream<'static, Result<T>> {
+        versions: Arc<Mutex<ListingVersions>>,
+    ) -> BoxStream<'static, Result<Listed<T>>>
+    where
+        T: Keyed + serde::de::DeserializeOwned + Send + 'static,
+    {
+        struct State<T: Keyed> {
+            next: Option<u32>,
+            /// Index and versionId of the page read last.
+            previous: Option<(u32, Option<String>)>,
+            /// Keys of the last pages read, newest last.
+            recent: std::collections::VecDeque<HashSet<T::Key>>,
+            /// Records of the page read last, yielded once the next page is known.
+            held: Vec<T>,
+            finished: bool,
+            /// Cycles, and a page budget from the largest `totalPages` seen (Apple: it "can
+            /// change mid-traversal", spec §pagination) plus slack, and a hard cap (issue 13).
+            guard: PageTracker<u32>,
+        }
+        const KEPT_PAGES: usize = 3;
         let this = self.clone();
-        let listing = pages(KIND, None, move |page: Option<u32>| {
+        let start = State::<T> {
+            next: Some(0),
+            previous: None,
+            recent: Default::default(),
+            held: Vec::new(),
+            finished: false,
+            guard: PageTracker::new(PageGuard::new(KIND, path).totals(Totals::Largest), Some(&0)),
+        };
+        stream::try_unfold(start, move |mut st| {
             let this = this.clone();
             let query = query.clone();
-            let version = version.clone();
+            let versions = versions.clone();
             async move {
-                this.ready().await?;
-                let index = page.unwrap_or(0);
-                let page: crate::wire::Page<T> =
-                    this.inner.client.page(path, &query, index).await?;
-                {
-                    let mut seen = version.lock().unwrap_or_else(|p| p.into_inner());
-                    match (&*seen, &page.version_id) {
-                        (Some(first), Some(now)) if first != now => {
-                            return Err(Error::Unavailable {
-                                provider: KIND,
-                                message: format!(
-                                    "the {path} changed while being listed (versionId {first} became {now}); list again"
-                                ),
-                                source: None,
-                            });
+                loop {
+                    let Some(index) = st.next else {
+                        if st.finished {
+                            return Ok(None);
                         }
-                        (None, Some(now)) => *seen = Some(now.clone()),
-                        _ => {}
+                        st.finished = true;
+                        let last_versions =
+                            versions.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                        let mut out: Vec<Listed<T>> = st
+                            .held
+                            .drain(..)
+                            .map(|item| Listed {
+                                item,
+                                versions: None,
+                            })
+                            .collect();
+                        if let Some(last) = out.last_mut() {
+                            last.versions = Some(last_versions);
+                        }
+                        return Ok(Some((out, st)));
+                    };
+                    this.claim().await?;
+                    let page: crate::wire::Page<T> =
+                        this.inner.client.page(path, &query, index).await?;
+                    st.guard.check(
+                        page.items.len(),
+                        page.next_page_index.as_ref(),
+                        Declared::pages(page.total_pages),
+                    )?;
+                    if page.next_page_index.is_some_and(|next| next <= index) {
+                        return Err(Error::Decode {
+                            provider: KIND,
+                            message: format!(
+                                "the {path} listing did not advance: page {index} names page {:?} as next",
+                                page.next_page_index
+                            ),
+                            source: None,
+                        });
                     }
+                    let mut batches = vec![(index, page)];
+                    let changed = matches!(&st.previous, Some((_, v)) if *v != batches[0].1.version_id);
+                    if changed {
+                        // Records pulled back by removals now sit on the previous page.
+                        let (previous, _) = st.previous.clone().expect("a previous page");
+                        let again: crate::wire::Page<T> =
+                            this.inner.client.page(path, &query, previous).await?;
+                        batches.push((previous, again));
+                    }
+                    st.next = batches[0].1.next_page_index;
+                    // The next page is compared with this page's version, not the re-read's: what
+                    // changed after this page was read is caught when the next page is read.
+                    st.previous = Some((index, batches[0].1.version_id.clone()));
+                    let mut keys = HashSet::new();
+                    let mut fresh = Vec::new();
+                    for (_, page) in batches {
+                        {
+                            let mut v = versions.lock().unwrap_or_else(|p| p.into_inner());
+                            if v.first.is_none() {
+                                v.first = page.version_id.clone();
+                            }
+                            if page.version_id.is_some() {
+                                v.last = page.version_id.clone();
+                            }
+                        }
+                        for item in page.items {
+                            let key = item.key();
+                            if st.recent.iter().any(|seen| seen.contains(&key))
+                                || keys.contains(&key)
+                            {
+                                continue;
+                            }
+                            keys.insert(key);
+                            fresh.push(item);
+                        }
+                    }
+                    st.recent.push_back(keys);
+                    while st.recent.len() > KEPT_PAGES {
+                        st.recent.pop_front();
+                    }
+                    let out = std::mem::replace(&mut st.held, fresh);
+                    if out.is_empty() {
+                        continue;
+                    }
+                    let out = out
+                        .into_iter()
+                        .map(|item| Listed {
+                            item,
+                            versions: None,
+                        })
+                        .collect();
+                    return Ok(Some((out, st)));
                 }
-                Ok((page.items, page.next_page_index))
             }
-        });
-        items(listing)
+        })
+        .map_ok(|batch: Vec<Listed<T>>| stream::iter(batch.into_iter().map(Ok)))
+        .try_flatten()
+        .boxed()
     }
 
     fn assignment_stream(
         &self,
         filter: &AssignmentFilter,
         since: Option<String>,
-        version: Arc<Mutex<Option<String>>>,
+        versions: Arc<Mutex<ListingVersions>>,
     ) -> Result<BoxStream<'static, Result<Assignment>>> {
         let mut query = Vec::new();
         let mut wanted_pricing = None;
@@ -429,17 +881,23 @@ impl AppleVppProvider {
             query.push(("sinceVersionId", v));
         }
         Ok(self
-            .versioned_pages::<ResponseAssignment>("assignments", query, version)
-            .try_filter_map(move |a| {
+            .versioned_pages::<ResponseAssignment>("assignments", query, versions)
+            .try_filter_map(move |Listed { item: a, versions }| {
+                // (A last record dropped here takes the versions with it; `assignments_since`
+                // reads them from the listing itself.)
                 let keep = wanted_pricing
                     .as_ref()
                     .is_none_or(|p| *p == a.pricing_param);
                 let assignment = holder_of(&a).filter(|_| keep).map(|h| {
-                    Assignment::new(
+                    let mut assignment = Assignment::new(
                         KIND,
                         product_id(&a.adam_id, &a.pricing_param),
                         Holder::new(h),
-                    )
+                    );
+                    if let Some(v) = versions {
+                        v.stamp(&mut assignment.vendor);
+                    }
+                    assignment
                 });
                 futures::future::ready(Ok(assignment))
             })
@@ -447,21 +905,26 @@ impl AppleVppProvider {
     }
 
     /// Assignments with the `versionId` to resume from; with `since`, only what changed since that
-    /// version (Apple lists additions; removals are not represented in deltas, spec §5).
+    /// version. Apple's deltas list additions only — a revocation does not appear in them (§5:
+    /// how removals appear is undocumented) — so only a full listing shows what was taken away.
+    /// A listing during which the location changed reports two different versions
+    /// (`versions.changed()`); catch up with `since = version_id` (the first page's, as Apple
+    /// asks).
     pub async fn assignments_since(
         &self,
         filter: AssignmentFilter,
         since: Option<String>,
     ) -> Result<VersionedAssignments> {
-        let version = Arc::new(Mutex::new(None));
+        let versions = Arc::new(Mutex::new(ListingVersions::default()));
         let assignments = self
-            .assignment_stream(&filter, since, version.clone())?
+            .assignment_stream(&filter, since, versions.clone())?
             .try_collect()
             .await?;
-        let version_id = version.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let versions = versions.lock().unwrap_or_else(|p| p.into_inner()).clone();
         Ok(VersionedAssignments {
             assignments,
-            version_id,
+            version_id: versions.first.clone(),
+            versions,
         })
     }
 
@@ -473,191 +936,92 @@ impl AppleVppProvider {
             .await
     }
 
-    /// Sends one kind of manage request per chunk, waits for every event, maps outcomes.
-    async fn run_events(
-        &self,
-        action: ChangeAction,
-        asset: &AssetRef,
-        product: &ProductId,
-        holders: Vec<HolderId>,
-        limits: Limits,
-    ) -> Vec<(HolderId, Outcome)> {
-        let users: Vec<String> = holders
-            .iter()
-            .filter_map(|h| match h {
-                HolderId::User(u) => Some(u.clone()),
-                _ => None,
-            })
-            .collect();
-        let serials: Vec<String> = holders
-            .iter()
-            .filter_map(|h| match h {
-                HolderId::Device(s) => Some(s.clone()),
-                _ => None,
-            })
-            .collect();
-        let requests = split(
-            &users,
-            &serials,
-            limits.max_client_user_ids,
-            limits.max_serial_numbers,
-        );
-        let assets = vec![asset.clone()];
-        let results: Vec<Vec<(HolderId, Outcome)>> = stream::iter(requests)
-            .map(|(users, serials)| {
-                let assets = assets.clone();
-                async move {
-                    let carried: Vec<HolderId> = users
-                        .iter()
-                        .cloned()
-                        .map(HolderId::User)
-                        .chain(serials.iter().cloned().map(HolderId::Device))
-                        .collect();
-                    let result = async {
-                        let event = match action {
-                            ChangeAction::Assign => {
-                                self.inner
-                                    .client
-                                    .associate(&assets, &users, &serials)
-                                    .await?
-                            }
-                            ChangeAction::Revoke => {
-                                self.inner
-                                    .client
-                                    .disassociate(&assets, &users, &serials)
-                                    .await?
-                            }
-                        };
-                        self.inner.client.wait(&event).await
-                    }
-                    .await;
-                    outcomes_of_event(result, &carried, product)
-                }
-            })
-            .buffer_unordered(self.inner.max_concurrency)
-            .collect()
-            .await;
-        results.into_iter().flatten().collect()
-    }
-
-    async fn change(
-        &self,
-        action: ChangeAction,
-        product: &ProductId,
-        holders: &[HolderId],
-    ) -> Result<ChangeReport> {
-        let plan = UniqueHolders::new(holders);
-        let mut outcomes: HashMap<HolderId, Outcome> = HashMap::new();
-        let mut valid = Vec::new();
-        for h in plan.unique() {
-            match validate_holder(h) {
-                Ok(()) => valid.push(h.clone()),
-                Err(e) => {
-                    outcomes.insert(h.clone(), Outcome::failed(e));
-                }
-            }
-        }
-        if !valid.is_empty() {
-            let asset_ref = parse_product(product)?;
-            self.ready().await?;
-            let asset = self.asset(&asset_ref).await?;
-            if action == ChangeAction::Revoke && asset.revocable == Some(false) {
-                return Err(Error::unsupported(
-                    KIND,
-                    format!(
-                        "revoking {product}: Apple marks it irrevocable (books cannot be taken back)"
-                    ),
-                ));
-            }
-            let limits = self.inner.client.limits().await?;
-            let current = self.current_holders(&asset_ref).await?;
-            let mut to_send = Vec::new();
-            for h in valid {
-                let held = current.contains(&h);
-                match (action, held) {
-                    (ChangeAction::Assign, true) | (ChangeAction::Revoke, false) => {
-                        outcomes.insert(h, Outcome::AlreadyInState);
-                    }
-                    (ChangeAction::Assign, false)
-                        if matches!(h, HolderId::Device(_))
-                            && asset.device_assignable == Some(false) =>
-                    {
-                        outcomes.insert(h, Outcome::failed(Error::invalid_input(format!("{product} cannot be assigned to devices (Apple: not device-assignable)"))));
-                    }
-                    _ => to_send.push(h),
-                }
-            }
-            if action == ChangeAction::Assign {
-                let total = asset.total_count.unwrap_or(0);
-                let free = if total >= UNLIMITED {
-                    usize::MAX
-                } else {
-                    asset.available_count.unwrap_or(0).max(0) as usize
-                };
-                if to_send.len() > free {
-                    let shortfall = Arc::new(Error::InsufficientSeats {
-                        provider: KIND,
-                        product: product.to_string(),
-                        requested: to_send.len() as u64,
-                        available: free as u64,
-                        source: None,
-                    });
-                    for h in to_send.split_off(free) {
-                        outcomes.insert(h, Outcome::Failed(shortfall.clone()));
-                    }
-                }
-            }
-            for (h, o) in self
-                .run_events(action, &asset_ref, product, to_send, limits)
-                .await
-            {
-                outcomes.insert(h, o);
-            }
-        }
-        Ok(plan.into_report(KIND, product.clone(), action, outcomes))
+    /// Runs one operation through the bulk engine.
+    async fn run(&self, operation: Operation, request: ChangeRequest) -> Result<ChangeReport> {
+        let engine = Engine {
+            provider: self,
+            operation,
+        };
+        bulk::run(
+            &engine,
+            &self.capabilities(),
+            BulkOptions::default(),
+            request,
+        )
+        .await
     }
 
     /// `POST /assets/revoke`: takes every revocable asset from these users and devices (split at
     /// the revoke limits, 100 each). The report's product is `*`.
     pub async fn revoke_assets(&self, holders: &[HolderId]) -> Result<ChangeReport> {
-        let plan = UniqueHolders::new(holders);
-        let product = ProductId::new("*");
-        let mut outcomes = HashMap::new();
-        let mut users = Vec::new();
-        let mut serials = Vec::new();
-        for h in plan.unique() {
-            match (validate_holder(h), h) {
-                (Err(e), _) => {
-                    outcomes.insert(h.clone(), Outcome::failed(e));
-                }
-                (Ok(()), HolderId::User(u)) => users.push(u.clone()),
-                (Ok(()), HolderId::Device(s)) => serials.push(s.clone()),
+        let request = ChangeRequest::revoke(ProductId::new("*"), holders.to_vec());
+        self.run(Operation::RevokeAssets, request).await
+    }
+
+    /// Settles the `Pending` items of an earlier report (Apple event ids as references): each
+    /// event is polled as after a change; a finished event gives its items their outcomes as
+    /// [`AppleVppProvider::assign`] would have (per-holder failures kept), an event still running
+    /// after the configured poll timeout, or unreadable, leaves them `Pending`. Other items are
+    /// returned as they were.
+    pub async fn settle_pending(&self, report: ChangeReport) -> Result<ChangeReport> {
+        let mut by_event: BTreeMap<String, Vec<HolderId>> = BTreeMap::new();
+        for item in &report.items {
+            if let Outcome::Pending { reference } = &item.outcome {
+                by_event
+                    .entry(reference.clone())
+                    .or_default()
+                    .push(item.holder.clone());
             }
         }
-        if !users.is_empty() || !serials.is_empty() {
-            self.ready().await?;
-            let limits = self.inner.client.limits().await?;
-            for (users, serials) in split(
-                &users,
-                &serials,
-                limits.max_revoke_client_user_ids,
-                limits.max_revoke_serial_numbers,
-            ) {
-                let carried: Vec<HolderId> = users
-                    .iter()
-                    .cloned()
-                    .map(HolderId::User)
-                    .chain(serials.iter().cloned().map(HolderId::Device))
-                    .collect();
-                let result = async {
-                    let event = self.inner.client.revoke_assets(&users, &serials).await?;
-                    self.inner.client.wait(&event).await
+        let client = &self.inner.client;
+        let product = report.product.clone();
+        let settled: Vec<Vec<ItemAnswer>> = stream::iter(by_event)
+            .map(|(event, holders)| {
+                let product = product.clone();
+                async move {
+                    let polled = client.wait(&event).await;
+                    answers_of_event(&event, polled, &holders, &product)
                 }
-                .await;
-                outcomes.extend(outcomes_of_event(result, &carried, &product));
+            })
+            .buffer_unordered(self.inner.max_concurrency)
+            .collect()
+            .await;
+        let mut outcomes: HashMap<HolderId, (Outcome, licensekit_core::VendorFields)> =
+            HashMap::new();
+        for answer in settled.into_iter().flatten() {
+            let outcome = match answer.answer {
+                licensekit_core::bulk::Answer::Settled(o) => o,
+                // The event failed without naming holders: say so, do not guess.
+                licensekit_core::bulk::Answer::Unclear(why) => Outcome::Unconfirmed {
+                    reason: format!("{why}; list assignments to check"),
+                    last_error: None,
+                },
+                licensekit_core::bulk::Answer::Refused(e) => Outcome::failed(e),
+                _ => continue,
+            };
+            outcomes.insert(answer.holder, (outcome, answer.vendor));
+        }
+        let mut report = report;
+        for item in &mut report.items {
+            if matches!(item.outcome, Outcome::Pending { .. }) {
+                if let Some((outcome, vendor)) = outcomes.get(&item.holder) {
+                    item.outcome = outcome.clone();
+                    item.vendor = vendor.clone();
+                }
             }
         }
-        Ok(plan.into_report(KIND, product, ChangeAction::Revoke, outcomes))
+        Ok(report)
+    }
+
+    /// One event's state now (`GET /status`), for `licensekit events`.
+    pub async fn event_status(&self, event_id: &str) -> Result<StatusResponse> {
+        if event_id.trim().is_empty() || event_id.chars().any(char::is_control) {
+            return Err(Error::invalid_input(format!(
+                "`{}` is not an Apple event id",
+                event_id.escape_debug()
+            )));
+        }
+        self.inner.client.status(event_id).await
     }
 
     /// The legacy single-asset "manage licenses" (spec §9.2) on top of v2: disassociate one list,
@@ -729,6 +1093,8 @@ impl AppleVppProvider {
         })
     }
 
+    /// User registrations through the engine. A lost answer cannot be read back cheaply, so
+    /// such users come back `Unconfirmed` (list the users to check) rather than guessed.
     async fn manage_users(
         &self,
         action: UserAction,
@@ -738,47 +1104,18 @@ impl AppleVppProvider {
             .iter()
             .map(|u| HolderId::User(u.client_user_id.clone()))
             .collect();
-        let plan = UniqueHolders::new(&holders);
-        let mut outcomes = HashMap::new();
-        let mut by_id: BTreeMap<String, RequestUser> = BTreeMap::new();
+        let mut requests = HashMap::with_capacity(users.len());
         for u in users {
-            let h = HolderId::User(u.client_user_id.clone());
-            match validate_holder(&h) {
-                Ok(()) => {
-                    by_id.entry(u.client_user_id.clone()).or_insert(u);
-                }
-                Err(e) => {
-                    outcomes.insert(h, Outcome::failed(e));
-                }
-            }
+            requests.entry(u.client_user_id.clone()).or_insert(u);
         }
-        if !by_id.is_empty() {
-            self.ready().await?;
-            let limits = self.inner.client.limits().await?;
-            let all: Vec<RequestUser> = by_id.into_values().collect();
-            for chunk in all.chunks(limits.max_users.max(1)) {
-                let carried: Vec<HolderId> = chunk
-                    .iter()
-                    .map(|u| HolderId::User(u.client_user_id.clone()))
-                    .collect();
-                let result = async {
-                    let event = self.inner.client.manage_users(action, chunk).await?;
-                    self.inner.client.wait(&event).await
-                }
-                .await;
-                outcomes.extend(outcomes_of_event(
-                    result,
-                    &carried,
-                    &ProductId::new("users"),
-                ));
-            }
-        }
-        let report = plan.into_report(
-            KIND,
-            ProductId::new("users"),
-            ChangeAction::Assign,
-            outcomes,
-        );
+        let change = match action {
+            UserAction::Retire => ChangeAction::Revoke,
+            UserAction::Create | UserAction::Update => ChangeAction::Assign,
+        };
+        let request = ChangeRequest::new(change, ProductId::new("users"), holders);
+        let report = self
+            .run(Operation::Users(action, Arc::new(requests)), request)
+            .await?;
         Ok(report.items)
     }
 
@@ -830,13 +1167,15 @@ impl LicenseProvider for AppleVppProvider {
 
     #[tracing::instrument(skip_all, fields(provider = "apple-vpp"))]
     async fn products(&self) -> Result<Vec<Product>> {
-        let assets: Vec<ResponseAsset> = self
-            .versioned_pages("assets", Vec::new(), Arc::default())
+        let versions = Arc::new(Mutex::new(ListingVersions::default()));
+        let assets: Vec<Listed<ResponseAsset>> = self
+            .versioned_pages("assets", Vec::new(), versions.clone())
             .try_collect()
             .await?;
+        let versions = versions.lock().unwrap_or_else(|p| p.into_inner()).clone();
         Ok(assets
             .into_iter()
-            .map(|a| {
+            .map(|Listed { item: a, .. }| {
                 let total = a.total_count.unwrap_or(0);
                 let seats = Seats::reported(
                     if total >= UNLIMITED {
@@ -861,6 +1200,8 @@ impl LicenseProvider for AppleVppProvider {
                     .insert("retired_count".into(), a.retired_count.into());
                 p.vendor
                     .insert("supported_platforms".into(), a.supported_platforms.into());
+                // Every product, so any one tells whether the figures moved while listed.
+                versions.stamp(&mut p.vendor);
                 p
             })
             .collect())
@@ -876,42 +1217,18 @@ impl LicenseProvider for AppleVppProvider {
     fn holders(&self) -> BoxStream<'static, Result<Holder>> {
         // One clientUserId may have several records (retired ones plus one current, §3.10): the
         // current record wins, so the whole directory is read before anything is yielded.
-        let users =
-            self.versioned_pages::<crate::wire::ResponseUser>("users", Vec::new(), Arc::default());
+        let users = self.versioned_pages::<ResponseUser>("users", Vec::new(), Arc::default());
         stream::once(async move {
-            let all: Vec<crate::wire::ResponseUser> = users.try_collect().await?;
-            let mut by_id: BTreeMap<String, Holder> = BTreeMap::new();
-            for u in all {
-                let retired = u.status.as_deref() == Some("Retired");
-                if retired
-                    && by_id
-                        .get(&u.client_user_id)
-                        .is_some_and(|h| h.active == Some(true))
-                {
-                    continue;
-                }
-                let mut h =
-                    Holder::new(HolderId::User(u.client_user_id.clone())).with_active(!retired);
-                h.email = u.email;
-                if let Some(status) = u.status {
-                    h.vendor.insert("status".into(), status.into());
-                }
-                by_id.insert(u.client_user_id, h);
-            }
-            Ok::<_, Error>(stream::iter(by_id.into_values().map(Ok)))
+            let all: Vec<ResponseUser> = users.map_ok(|listed| listed.item).try_collect().await?;
+            Ok::<_, Error>(stream::iter(directory(all).into_iter().map(Ok)))
         })
         .try_flatten()
         .boxed()
     }
 
-    #[tracing::instrument(skip_all, fields(provider = "apple-vpp", product = %product, holders = holders.len()))]
-    async fn assign(&self, product: &ProductId, holders: &[HolderId]) -> Result<ChangeReport> {
-        self.change(ChangeAction::Assign, product, holders).await
-    }
-
-    #[tracing::instrument(skip_all, fields(provider = "apple-vpp", product = %product, holders = holders.len()))]
-    async fn revoke(&self, product: &ProductId, holders: &[HolderId]) -> Result<ChangeReport> {
-        self.change(ChangeAction::Revoke, product, holders).await
+    #[tracing::instrument(skip_all, fields(provider = "apple-vpp", action = %request.action, product = %request.product, holders = request.holders.len()))]
+    async fn change(&self, request: ChangeRequest) -> Result<ChangeReport> {
+        self.run(Operation::Asset, request).await
     }
 }
 
@@ -958,25 +1275,51 @@ mod tests {
             HolderId::device("serial-1"),
         ];
         let p = ProductId::new("408709785:STDQ");
-        let outcomes = outcomes_of_event(Ok(EventOutcome::Finished(status)), &holders, &p);
-        assert_eq!(outcomes[0].1, Outcome::Applied);
+        let settled = |answers: Vec<ItemAnswer>| -> Vec<Option<Outcome>> {
+            answers
+                .into_iter()
+                .map(|a| match a.answer {
+                    licensekit_core::bulk::Answer::Settled(o) => Some(o),
+                    _ => None,
+                })
+                .collect()
+        };
+        let outcomes = settled(answers_of_event(
+            "ev-0",
+            Ok(EventOutcome::Finished(status)),
+            &holders,
+            &p,
+        ));
+        assert_eq!(outcomes[0], Some(Outcome::Applied));
         assert_eq!(
-            outcomes[1].1.error().map(Error::kind),
+            outcomes[1]
+                .as_ref()
+                .and_then(|o| o.error())
+                .map(Error::kind),
             Some(ErrorKind::NotFound)
         );
-        assert_eq!(outcomes[2].1, Outcome::Applied);
-        let pending = outcomes_of_event(
+        assert_eq!(outcomes[2], Some(Outcome::Applied));
+        let ev1 = Some(Outcome::Pending {
+            reference: "ev-1".into(),
+        });
+        let pending = settled(answers_of_event(
+            "ev-1",
             Ok(EventOutcome::StillPending {
                 event_id: "ev-1".into(),
             }),
             &holders,
             &p,
-        );
-        assert!(pending.iter().all(|(_, o)| *o
-            == Outcome::Pending {
-                reference: "ev-1".into()
-            }));
-        // A failure naming nobody: the unnamed holders are not guessed to be done.
+        ));
+        assert!(pending.iter().all(|o| *o == ev1));
+        // Apple accepted the work: a status poll that fails leaves it pending, never failed.
+        let unpolled = settled(answers_of_event(
+            "ev-1",
+            Err(Error::invalid_input("poll failed")),
+            &holders,
+            &p,
+        ));
+        assert!(unpolled.iter().all(|o| *o == ev1));
+        // A failure naming nobody: the unnamed holders are not guessed; the engine reads back.
         let vague = StatusResponse {
             failures: vec![
                 serde_json::from_str::<ErrorResponse>(
@@ -986,21 +1329,46 @@ mod tests {
             ],
             ..serde_json::from_str(r#"{"eventStatus": "FAILED"}"#).unwrap()
         };
-        let outcomes = outcomes_of_event(Ok(EventOutcome::Finished(vague)), &holders, &p);
-        assert!(
-            outcomes
-                .iter()
-                .all(|(_, o)| o.status() == licensekit_core::OutcomeStatus::Failed)
-        );
+        let outcomes = settled(answers_of_event(
+            "ev-2",
+            Ok(EventOutcome::Finished(vague)),
+            &holders,
+            &p,
+        ));
+        assert!(outcomes.iter().all(Option::is_none));
     }
 
     #[test]
-    fn requests_split_at_both_limits() {
-        let users: Vec<String> = (0..2500).map(|i| format!("u{i}")).collect();
-        let serials: Vec<String> = (0..900).map(|i| format!("S{i}")).collect();
-        let r = split(&users, &serials, 1000, 1000);
-        assert_eq!(r.len(), 3);
-        assert_eq!((r[0].0.len(), r[0].1.len()), (1000, 900));
-        assert_eq!((r[2].0.len(), r[2].1.len()), (500, 0));
+    fn deleted_and_retired_users_are_inactive_and_a_current_record_wins() {
+        // P-40's shape, with the documented `Deleted` state (managing users: retired, and the
+        // Apple Account re-associated to a new user with the same clientUserId).
+        let page: crate::wire::Page<ResponseUser> = serde_json::from_str(
+            r#"{
+    "currentPageIndex": 0, "size": 5, "tokenExpirationDate": "2030-11-08T22:33:22+0000",
+    "totalPages": 1, "uId": "2049025000431439",
+    "users": [
+        {"clientUserId": "client-101", "email": "client-101@apple.com", "inviteCode": "46bc93ea3acd41e0a4919c02db0d7d3a", "status": "Registered"},
+        {"clientUserId": "client-102", "email": "client-102@apple.com", "status": "Deleted"},
+        {"clientUserId": "client-103", "email": "client-1031@apple.com", "status": "Retired"},
+        {"clientUserId": "client-104", "email": "client-104@apple.com", "status": "Deleted"},
+        {"clientUserId": "client-104", "email": "client-104@apple.com", "idHash": "nBRrA1sNbP6WcF3xhpLx2EsCm1g=", "status": "Associated"}
+    ],
+    "versionId": "021f10a0-7035-11eb-9f67-bd1df52e1e13"
+}"#,
+        )
+        .unwrap();
+        let holders = directory(page.items);
+        let active: Vec<(&str, Option<bool>)> =
+            holders.iter().map(|h| (h.id.as_str(), h.active)).collect();
+        assert_eq!(
+            active,
+            vec![
+                ("client-101", Some(true)),
+                ("client-102", Some(false)),
+                ("client-103", Some(false)),
+                ("client-104", Some(true)),
+            ]
+        );
+        assert_eq!(holders[1].vendor["status"], "Deleted");
     }
 }

@@ -1,5 +1,8 @@
 //! The Apple VPP adapter against the Apple simulator.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -15,7 +18,7 @@ use licensekit_core::{
     OutcomeStatus, ProductId, SeatTotal,
 };
 use licensekit_sim::apple::{
-    AppleSeed, AppleSim, AppleSimConfig, SimAsset, SimHolder, make_stoken,
+    AppleSeed, AppleSim, AppleSimConfig, SimAsset, SimEdit, SimHolder, make_stoken,
 };
 use secrecy::SecretString;
 
@@ -173,7 +176,7 @@ fn provider_from(sim: &AppleSim, stoken: &str) -> AppleVppProvider {
 }
 
 #[tokio::test]
-async fn mdm_info_is_claimed_and_another_owner_is_refused() {
+async fn mdm_info_is_claimed_and_another_owner_stops_changes_but_not_reads() {
     let (sim, _) = start(5, AppleSimConfig::default()).await;
     let ours = MdmInfo::new("licensekit-test", "licensekit", "0.1");
     let p = provider(config(&sim).with_mdm_info(ours.clone()));
@@ -187,13 +190,118 @@ async fn mdm_info_is_claimed_and_another_owner_is_refused() {
     );
 
     sim.set_mdm_info("other-mdm", "Other MDM");
-    let err = p.products().await.unwrap_err();
-    assert!(is_mdm_conflict(&err), "{err}");
-    assert!(err.to_string().contains("Other MDM"), "{err}");
+    p.products().await.expect("reading is always allowed");
+    let before = sim.calls().get(ASSOCIATE);
+    let report = p
+        .assign(&ProductId::new("361309726"), &[HolderId::user("user-0001")])
+        .await;
+    // Taken over after our one-time check: the response before the write names the new owner,
+    // and the write is refused (per item, or as a whole).
+    let refused = match &report {
+        Err(e) => e,
+        Ok(r) => r.items[0].outcome.error().expect("refused"),
+    };
+    assert!(is_mdm_conflict(refused), "{refused}");
+    assert!(refused.to_string().contains("Other MDM"), "{refused}");
+    assert_eq!(sim.calls().get(ASSOCIATE), before, "nothing was sent");
+}
+
+/// P-11: the location belongs to Apple Configurator 2; licensekit has no `mdm_info`.
+async fn owned_by_configurator() -> (AppleSim, AppleVppProvider) {
+    let (sim, p) = start(5, AppleSimConfig::default()).await;
+    sim.assign_directly("361309726", "STDQ", SimHolder::User("user-0002".into()));
+    sim.set_mdm_info(
+        "522d5c43-44ca-4f7e-ba7a-53570cf60765",
+        "Apple Configurator 2",
+    );
+    (sim, p)
 }
 
 #[tokio::test]
-async fn a_listing_during_which_the_version_changes_is_reported() {
+async fn a_location_another_mdm_owns_is_listed_but_never_changed() {
+    let (sim, p) = owned_by_configurator().await;
+    assert!(!p.products().await.unwrap().is_empty());
+    let listed: Vec<_> = p
+        .assignments(AssignmentFilter::all())
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(p.holders().try_collect::<Vec<_>>().await.unwrap().len(), 5);
+
+    let product = ProductId::new("361309726");
+    let assign = p
+        .assign(&product, &[HolderId::user("user-0000")])
+        .await
+        .unwrap_err();
+    let revoke = p
+        .revoke(&product, &[HolderId::user("user-0002")])
+        .await
+        .unwrap_err();
+    let revoke_all = p
+        .revoke_assets(&[HolderId::user("user-0002")])
+        .await
+        .unwrap_err();
+    let users = p
+        .create_users(vec![RequestUser::new("new-user", None)])
+        .await
+        .unwrap_err();
+    for err in [&assign, &revoke, &revoke_all, &users] {
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+        assert!(is_mdm_conflict(err), "{err}");
+        assert!(err.to_string().contains("Apple Configurator 2"), "{err}");
+    }
+    for route in [
+        ASSOCIATE,
+        "POST /mdm/v2/assets/disassociate",
+        "POST /mdm/v2/assets/revoke",
+        "POST /mdm/v2/users/create",
+        "POST /mdm/v2/client/config",
+    ] {
+        assert_eq!(sim.calls().get(route), 0, "{route}");
+    }
+    assert_eq!(
+        sim.holders_of("361309726", "STDQ"),
+        vec![SimHolder::User("user-0002".into())]
+    );
+    assert_eq!(
+        sim.mdm_info().unwrap()["name"],
+        "Apple Configurator 2",
+        "not claimed"
+    );
+}
+
+#[tokio::test]
+async fn take_over_claims_a_location_another_mdm_owns() {
+    let (sim, _) = owned_by_configurator().await;
+    let ours = MdmInfo::new("licensekit-test", "licensekit", "0.1");
+    let err = AppleVppProvider::new(config(&sim).take_over(true)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "take_over needs mdm_info");
+    let p = provider(config(&sim).with_mdm_info(ours).take_over(true));
+    let report = p
+        .assign(&ProductId::new("361309726"), &[HolderId::user("user-0000")])
+        .await
+        .unwrap();
+    assert_eq!(report.items[0].outcome, Outcome::Applied);
+    assert_eq!(sim.mdm_info().unwrap()["id"], "licensekit-test");
+}
+
+#[tokio::test]
+async fn an_stoken_with_a_trailing_newline_is_sent_trimmed() {
+    let (sim, _) = start(5, AppleSimConfig::default()).await;
+    // What `echo "$TOKEN" > file` and most secret stores hand over.
+    let p = provider_from(&sim, &format!("{}\n", sim.stoken()));
+    p.products().await.unwrap();
+    let p = provider_from(&sim, &format!("  {}\r\n", sim.stoken()));
+    p.products().await.unwrap();
+}
+
+/// Spec §5 ("Using paginated endpoints"): keep going to the last page when `versionId` changes.
+/// Here another tool writes after every page: two records sorting before everything else are
+/// added (pushing what was read onto the next page), then removed (pulling unread records back
+/// onto the page already read), and so on; every page is served at a new version.
+#[tokio::test]
+async fn a_listing_whose_version_changes_on_every_page_lists_each_unchanged_record_once() {
     let (sim, provider) = start(
         400,
         AppleSimConfig {
@@ -202,30 +310,92 @@ async fn a_listing_during_which_the_version_changes_is_reported() {
         },
     )
     .await;
+    let users = active_users(350);
     provider
-        .assign(&ProductId::new("361309726"), &active_users(300))
+        .assign(&ProductId::new("361309726"), &users)
         .await
         .unwrap();
-    let mut stream = provider.assignments(AssignmentFilter::all());
-    let mut seen = 0;
-    let err = loop {
-        match stream.try_next().await {
-            Ok(Some(_)) => {
-                seen += 1;
-                if seen == 1 {
-                    sim.assign_directly("408709785", "STDQ", SimHolder::Serial("SNEW1".into()));
-                }
-            }
-            Ok(None) => panic!("the listing mixed two versions without saying so"),
-            Err(e) => break e,
+    let start_version = sim.current_version_id();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    sim.between_assignment_pages(Some(Box::new(move |_page| {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        // "284882215" sorts before "361309726": these shift every record of the listing.
+        let churn = |k: usize| {
+            ["a", "b"].map(|x| {
+                (
+                    "284882215".to_string(),
+                    "STDQ".to_string(),
+                    SimHolder::Serial(format!("CHURN{k:03}{x}")),
+                )
+            })
+        };
+        if n % 2 == 0 {
+            churn(n)
+                .into_iter()
+                .map(|(a, p, h)| SimEdit::Assign(a, p, h))
+                .collect()
+        } else {
+            churn(n - 1)
+                .into_iter()
+                .map(|(a, p, h)| SimEdit::Revoke(a, p, h))
+                .collect()
         }
-    };
-    assert_eq!(err.kind(), ErrorKind::Unavailable);
-    assert!(
-        err.to_string().contains("changed while being listed"),
-        "{err}"
+    })));
+
+    let listed = provider
+        .assignments_since(AssignmentFilter::all(), None)
+        .await
+        .expect("the listing goes on to the last page");
+    assert!(calls.load(Ordering::SeqCst) >= 4, "4 pages at least");
+    assert_eq!(
+        listed.versions.first.as_deref(),
+        Some(start_version.as_str())
     );
-    assert_eq!(seen, 100, "the first page was served");
+    assert_eq!(
+        listed.version_id, listed.versions.first,
+        "resume from the first"
+    );
+    assert!(listed.versions.changed(), "{:?}", listed.versions);
+    let mut seen: HashMap<HolderId, usize> = HashMap::new();
+    for a in &listed.assignments {
+        if a.product.as_str() == "361309726:STDQ" {
+            *seen.entry(a.holder.id.clone()).or_default() += 1;
+        } else {
+            assert!(a.holder.id.as_str().starts_with("CHURN"), "{a:?}");
+        }
+    }
+    for u in &users {
+        assert_eq!(seen.get(u), Some(&1), "{u} listed exactly once");
+    }
+    assert_eq!(seen.len(), users.len());
+
+    // The trait's listing says the same on its last record, for generic consumers (the report).
+    let all: Vec<_> = provider
+        .assignments(AssignmentFilter::all())
+        .try_collect()
+        .await
+        .unwrap();
+    let last = all.last().unwrap();
+    assert_ne!(
+        last.vendor["listing_first_version_id"],
+        last.vendor["listing_last_version_id"]
+    );
+    let products = provider.products().await.unwrap();
+    assert!(products[0].vendor.contains_key("listing_last_version_id"));
+
+    // Assign and revoke proceed while the location keeps changing.
+    let more = vec![HolderId::user("user-0398"), HolderId::user("user-0397")];
+    let report = provider
+        .assign(&ProductId::new("361309726"), &more)
+        .await
+        .unwrap();
+    assert_eq!(report.counts().applied, 2, "{report:?}");
+    let report = provider
+        .revoke(&ProductId::new("361309726"), &users[..120])
+        .await
+        .unwrap();
+    assert_eq!(report.counts().applied, 120, "{report:?}");
 }
 
 #[tokio::test]
@@ -486,4 +656,47 @@ async fn users_revoke_all_and_the_directory() {
             .iter()
             .any(|h| h.email.as_deref() == Some("new@school.example"))
     );
+}
+
+/// Apple accepted the work: when every status poll fails, the items stay `Pending` with their
+/// event id (never `Failed`), and polling later settles them.
+#[tokio::test]
+async fn failed_status_polls_leave_items_pending_and_settle_later() {
+    use licensekit_sim::faults::{Fault, Faults};
+    let (sim, provider) = start(100, AppleSimConfig::default()).await;
+    let product = ProductId::new("361309726:STDQ");
+    let mut holders = active_users(30);
+    holders.push(HolderId::device("DMPF000001"));
+    sim.set_faults(Some(
+        Faults::new(7, 1.0, &[Fault::ServerError]).only_path_suffix("/status"),
+    ));
+    let report = provider.assign(&product, &holders).await.unwrap();
+    let references: std::collections::BTreeSet<String> = report
+        .items
+        .iter()
+        .map(|i| match &i.outcome {
+            Outcome::Pending { reference } => reference.clone(),
+            other => panic!("{}: {other:?}", i.holder),
+        })
+        .collect();
+    assert_eq!(references.len(), 1, "one event for 30 users and a device");
+    assert_eq!(
+        sim.holders_of("361309726", "STDQ").len(),
+        31,
+        "Apple did it"
+    );
+
+    sim.set_faults(None);
+    let settled = provider.settle_pending(report).await.unwrap();
+    assert!(
+        settled.items.iter().all(|i| i.outcome == Outcome::Applied),
+        "{:?} {:?}",
+        settled.counts(),
+        settled.items[0].vendor
+    );
+    let status = provider
+        .event_status(references.iter().next().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.event_status, "COMPLETE");
 }

@@ -28,7 +28,9 @@ use licensekit::genesys::pacing::DEFAULT_CONCURRENCY as GENESYS_CONCURRENCY;
 use licensekit::genesys::{GenesysConfig, GenesysProvider};
 use licensekit::report::{Report, ReportOptions};
 use licensekit::salesforce::{SalesforceProvider, session};
-use licensekit::{AssignmentFilter, ChangeReport, HolderId, LicenseProvider, ProductId};
+use licensekit::{
+    AssignmentFilter, ChangeReport, HolderId, LicenseProvider, LicenseProviderExt, ProductId,
+};
 use licensekit_sim::CallCounter;
 use licensekit_sim::apple::{AppleSeed, AppleSim, AppleSimConfig, SimAsset, SimHolder};
 use licensekit_sim::genesys::{GenesysSeed, GenesysSim, GenesysSimConfig, user_id};

@@ -31,6 +31,42 @@ impl std::fmt::Display for ConfigError {
 pub struct Config {
     pub providers: Vec<ProviderConfig>,
     pub aliases: HashMap<String, String>,
+    /// `(variable, value)` of every `*_env` reference, so messages can name the one, never the
+    /// other.
+    env_values: Vec<(String, String)>,
+}
+
+impl Config {
+    /// `text` with the value of every `*_env` variable replaced by the variable's name.
+    pub fn redact(&self, text: &str) -> String {
+        redact(text, &self.env_values)
+    }
+
+    /// The same redaction, kept after the config is consumed.
+    pub fn redactor(&self) -> impl Fn(&str) -> String + Send + Sync + 'static {
+        let values = self.env_values.clone();
+        move |text: &str| redact(text, &values)
+    }
+}
+
+/// Replaces env-sourced values in `text` by `<value of $VAR>`. Quoted occurrences (how serde and
+/// most messages cite a value) are replaced whatever their length; bare ones from 4 characters
+/// on, so a short value does not garble unrelated words.
+fn redact(text: &str, values: &[(String, String)]) -> String {
+    let mut out = text.to_owned();
+    let mut values: Vec<&(String, String)> = values.iter().filter(|(_, v)| !v.is_empty()).collect();
+    // Longest first, so a value that contains another is replaced whole.
+    values.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+    for (var, value) in values {
+        let name = format!("<value of ${var}>");
+        for (open, close) in [("\"", "\""), ("`", "`"), ("'", "'")] {
+            out = out.replace(&format!("{open}{value}{close}"), &name);
+        }
+        if value.chars().count() >= 4 {
+            out = out.replace(value.as_str(), &name);
+        }
+    }
+    out
 }
 
 /// The default location: `licensekit.toml` in the working directory.
@@ -92,15 +128,24 @@ pub fn parse(
     for (i, entry) in providers.iter().enumerate() {
         let mut json = serde_json::to_value(entry)
             .map_err(|e| ConfigError(format!("{file}: providers[{i}]: {e}")))?;
-        resolve_env(&mut json, &format!("providers[{i}]"), file, env)?;
+        resolve_env(
+            &mut json,
+            &format!("providers[{i}]"),
+            file,
+            env,
+            &mut config.env_values,
+        )?;
         let kind = json
             .get("provider")
             .and_then(Value::as_str)
             .unwrap_or("?")
             .to_owned();
-        check_client_table(&json, &format!("{file}: providers[{i}] ({kind})"))?;
-        let provider: ProviderConfig = serde_json::from_value(json)
-            .map_err(|e| ConfigError(format!("{file}: providers[{i}] ({kind}): {e}")))?;
+        check_client_table(&json, &format!("{file}: providers[{i}] ({kind})"))
+            .map_err(|e| ConfigError(redact(&e.0, &config.env_values)))?;
+        let provider: ProviderConfig = serde_json::from_value(json).map_err(|e| {
+            let e = redact(&e.to_string(), &config.env_values);
+            ConfigError(format!("{file}: providers[{i}] ({kind}): {e}"))
+        })?;
         config.providers.push(provider);
     }
     Ok(config)
@@ -157,6 +202,7 @@ fn resolve_env(
     at: &str,
     file: &str,
     env: &dyn Fn(&str) -> Option<String>,
+    found: &mut Vec<(String, String)>,
 ) -> Result<(), ConfigError> {
     let Value::Object(map) = value else {
         return Ok(());
@@ -177,10 +223,11 @@ fn resolve_env(
                     "{file}: {at}.{key} names the environment variable {var}, which is not set"
                 ))
             })?;
+            found.push((var, secret.clone()));
             map.remove(&key);
             map.insert(target.to_owned(), Value::String(secret));
         } else if let Some(child) = map.get_mut(&key) {
-            resolve_env(child, &format!("{at}.{key}"), file, env)?;
+            resolve_env(child, &format!("{at}.{key}"), file, env, found)?;
         }
     }
     Ok(())
@@ -209,6 +256,22 @@ provider = "memory"
         assert!(
             err.contains("providers[0].client_secret_env") && err.contains("NOPE"),
             "{err}"
+        );
+
+        // A value from the environment that fails to parse is named by its variable only.
+        let canary = |k: &str| (k == "BATCH").then(|| "canary-7f3e9".to_string());
+        let bad = "[[providers]]\nprovider = \"memory\"\npage_size_env = \"BATCH\"\n";
+        let err = parse(bad, "licensekit.toml", &canary).unwrap_err().0;
+        assert!(
+            !err.contains("canary-7f3e9") && err.contains("$BATCH"),
+            "{err}"
+        );
+        assert_eq!(
+            redact(
+                "bad url 'abc' in providers[1]",
+                &[("X".into(), "abc".into()), ("Y".into(), "1".into())]
+            ),
+            "bad url <value of $X> in providers[1]"
         );
 
         let typo = "[[providers]]\nprovider = \"memory\"\nprodcts = []\n";

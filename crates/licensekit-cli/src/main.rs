@@ -1,28 +1,58 @@
 //! `licensekit`: cross-vendor license reports, listings, assign and revoke from the command line.
 //!
-//! Exit codes: 0 success; 1 partial failure (some items failed, or a provider could not be read;
-//! the per-item report says which); 2 usage or configuration error.
+//! Data goes to stdout in exactly the requested format (or to `--output`); everything said to
+//! people (summaries, progress, warnings, errors) goes to stderr.
+//!
+//! Exit codes: 0 success; 1 partial failure (some items failed or are unconfirmed, or a provider
+//! could not be read; the per-item report says which); 2 usage or configuration error (also
+//! when found late, e.g. credentials refused); 130 interrupted (Ctrl-C); 70 an internal error (a
+//! bug: please report it). A panic never reaches the user as Rust's exit 101.
+
+/// Says something to the user on stderr. Never panics: a closed stderr drops the message.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 mod config;
+mod home;
+mod journal;
 mod output;
 mod sandbox;
+mod users;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use futures::TryStreamExt;
+use licensekit::CancellationToken;
 use licensekit::report::{CsvSection, Report, ReportOptions};
 use licensekit::{
-    AnyProvider, AssignmentFilter, HolderId, LicenseProvider, ProductId, ProviderKind,
+    AnyProvider, AssignmentFilter, ChangeAction, ChangeRequest, ErrorKind, HolderId,
+    LicenseProvider, ProductId, ProviderKind,
 };
+
+use output::OutputFile;
 
 #[derive(Parser)]
 #[command(
     name = "licensekit",
     version,
-    about = "Software licenses across vendors, through one model"
+    about = "Software licenses across vendors, through one model",
+    after_help = "Data goes to stdout in the requested format (or to --output); summaries, progress and \
+errors go to stderr.\n\
+Every assign and revoke keeps a journal, one JSON line per item as it settles, under \
+$LICENSEKIT_HOME/journal (default: the platform's state directory + licensekit/); its path is \
+printed at start and `licensekit journal show PATH` prints it as a report. Ctrl-C stops sending, \
+finishes the batches in flight and writes the report; a second Ctrl-C quits at once.\n\
+Exit codes: 0 success, 1 partial (an item failed or is unconfirmed, a provider could not be \
+read), 2 usage or configuration error, 130 interrupted, 70 internal error (a bug)."
 )]
 struct Cli {
     /// Configuration file [default: ./licensekit.toml]
@@ -51,6 +81,40 @@ enum Command {
     Assign(ChangeArgs),
     /// Take a product away from holders
     Revoke(ChangeArgs),
+    /// Change journals: the per-item record every assign and revoke keeps as it goes
+    #[command(subcommand)]
+    Journal(JournalCommand),
+    /// Apple events: poll event ids, or settle the pending items of a saved report or journal
+    Events(EventsArgs),
+}
+
+#[derive(Args)]
+struct EventsArgs {
+    /// The provider whose events these are (only apple-vpp completes changes asynchronously)
+    #[arg(long, default_value = "apple-vpp")]
+    provider: ProviderKind,
+    /// Event ids to poll (the `reference` of pending items)
+    event_ids: Vec<String>,
+    /// A report written by `assign/revoke --output`, or a journal: its pending items are settled
+    /// by polling their events, and the settled report is printed
+    #[arg(long, value_name = "FILE", conflicts_with = "event_ids")]
+    settle: Option<PathBuf>,
+    #[command(flatten)]
+    out: OutputArgs,
+}
+
+#[derive(Subcommand)]
+enum JournalCommand {
+    /// Print a journal as the usual change report (items sent but never settled are unconfirmed)
+    Show(JournalShowArgs),
+}
+
+#[derive(Args)]
+struct JournalShowArgs {
+    /// The journal file (its path is printed when an assign or revoke starts)
+    path: PathBuf,
+    #[command(flatten)]
+    out: OutputArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -116,7 +180,8 @@ struct ChangeArgs {
     product: String,
     /// Holder ids (user ids; serial numbers with --devices)
     holders: Vec<String>,
-    /// A file of holder ids: one per line, or CSV whose first column is the id
+    /// A file of holder ids: one per line, or CSV with the ids in the first column or in the
+    /// column a header row names (id, user_id, serial, …); `#` starts a comment line
     #[arg(long, value_name = "FILE")]
     users_file: Option<PathBuf>,
     /// The holders are devices (serial numbers)
@@ -139,19 +204,150 @@ fn usage(message: impl Into<String>) -> Failure {
     }
 }
 
+/// Redacts the values of the config's `*_env` variables (set once the config is loaded).
+static REDACT: std::sync::OnceLock<Redactor> = std::sync::OnceLock::new();
+type Redactor = Box<dyn Fn(&str) -> String + Send + Sync>;
+
+/// `text` with every `*_env` value of the config replaced by its variable's name: a second line
+/// of defence for messages built from vendor answers.
+fn redact(text: &str) -> String {
+    REDACT.get().map_or_else(|| text.to_owned(), |r| r(text))
+}
+
+/// Exit code of an internal error (EX_SOFTWARE).
+const BUG: u8 = 70;
+/// Exit code after Ctrl-C (128 + SIGINT).
+const INTERRUPTED: u8 = 130;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    match runtime.block_on(run(cli)) {
-        Ok(code) => ExitCode::from(code),
-        Err(f) => {
-            eprintln!("error: {}", f.message);
-            ExitCode::from(f.code)
+    std::panic::set_hook(Box::new(|info| {
+        let journal = journal::abandon_active("internal error");
+        say!(
+            "error: internal error in licensekit (a bug; please report it): {}",
+            redact(&info.to_string())
+        );
+        if let Some(path) = journal {
+            say!(
+                "every item settled so far is in the journal {}",
+                path.display()
+            );
         }
+        std::process::exit(i32::from(BUG));
+    }));
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            say!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(f) => {
+            say!("error: {}", redact(&f.message));
+            f.code
+        }
+    };
+    // Do not wait for in-flight work of a cancelled run or the signal watcher.
+    runtime.shutdown_background();
+    ExitCode::from(code)
+}
+
+/// Ctrl-C handling. Before a change starts, or for read-only commands, the first Ctrl-C quits at
+/// once (nothing to protect). During a change it cancels through the engine: no new batches go
+/// out, those in flight finish, the report is written, exit 130. A second Ctrl-C quits at once;
+/// the journal already holds every settled item.
+#[derive(Clone)]
+struct Interrupts {
+    cancel: CancellationToken,
+    changing: Arc<AtomicBool>,
+}
+
+impl Interrupts {
+    fn watch() -> Interrupts {
+        let interrupts = Interrupts {
+            cancel: CancellationToken::new(),
+            changing: Arc::new(AtomicBool::new(false)),
+        };
+        let mut signals = match Signals::new() {
+            Ok(signals) => signals,
+            Err(e) => {
+                say!("warning: cannot watch for Ctrl-C: {e}");
+                return interrupts;
+            }
+        };
+        let watcher = interrupts.clone();
+        tokio::spawn(async move {
+            if !signals.next().await {
+                return;
+            }
+            if !watcher.changing.load(Ordering::SeqCst) {
+                say!("interrupted");
+                std::process::exit(i32::from(INTERRUPTED));
+            }
+            say!(
+                "interrupted: sending nothing more; finishing the batches in flight, then writing the report (Ctrl-C again to quit at once)"
+            );
+            watcher.cancel.cancel();
+            if !signals.next().await {
+                return;
+            }
+            match journal::abandon_active("interrupted twice") {
+                Some(path) => say!(
+                    "interrupted again: quitting now; every item settled so far is in the journal {}",
+                    path.display()
+                ),
+                None => say!("interrupted again: quitting now"),
+            }
+            std::process::exit(i32::from(INTERRUPTED));
+        });
+        interrupts
     }
 }
 
+/// SIGINT as a stream (registered once, so a second signal is never missed).
+#[cfg(unix)]
+struct Signals(tokio::signal::unix::Signal);
+
+#[cfg(unix)]
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).map(Signals)
+    }
+    async fn next(&mut self) -> bool {
+        self.0.recv().await.is_some()
+    }
+}
+
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals)
+    }
+    async fn next(&mut self) -> bool {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
+}
+
+/// Opens `--output` up front (exit 2 if it cannot be written).
+fn open_output(args: &OutputArgs) -> Result<Option<OutputFile>, Failure> {
+    args.output
+        .as_deref()
+        .map(OutputFile::open)
+        .transpose()
+        .map_err(usage)
+}
+
 async fn run(cli: Cli) -> Result<u8, Failure> {
+    let interrupts = Interrupts::watch();
+    if let Command::Journal(JournalCommand::Show(args)) = &cli.command {
+        let output = open_output(&args.out)?;
+        return show_journal(args, output);
+    }
     // Keep the sandbox alive for the whole command.
     let (_sandbox, providers, aliases) = if cli.sandbox {
         let sandbox = sandbox::start().await.map_err(|e| Failure {
@@ -168,11 +364,20 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         (Some(sandbox), providers, aliases)
     } else {
         let path = cli.config.clone().unwrap_or_else(config::default_path);
-        let config = config::load(&path, &|k| std::env::var(k).ok()).map_err(|e| usage(e.0))?;
+        let mut config = config::load(&path, &|k| std::env::var(k).ok()).map_err(|e| usage(e.0))?;
+        let _ = REDACT.set(Box::new(config.redactor()));
         let mut providers = Vec::new();
-        for (i, p) in config.providers.into_iter().enumerate() {
-            let provider = AnyProvider::from_config(p)
-                .map_err(|e| usage(format!("{}: providers[{i}]: {e}", path.display())))?;
+        for (i, p) in std::mem::take(&mut config.providers)
+            .into_iter()
+            .enumerate()
+        {
+            let provider = AnyProvider::from_config(p).map_err(|e| {
+                usage(format!(
+                    "{}: providers[{i}]: {}",
+                    path.display(),
+                    config.redact(&e.to_string())
+                ))
+            })?;
             providers.push(provider);
         }
         (None, providers, config.aliases)
@@ -180,6 +385,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     let progress = output::Progress::new(cli.quiet);
     match cli.command {
         Command::Report(args) => {
+            let output = open_output(&args.out)?;
             let refs: Vec<&dyn LicenseProvider> = providers
                 .iter()
                 .map(|p| p as &dyn LicenseProvider)
@@ -196,13 +402,14 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                     message: e.to_string(),
                 })?,
             };
-            emit(&text, args.out.output.as_deref())?;
+            emit(&text, output)?;
             for e in &report.errors {
-                eprintln!("error: {}: {}", e.provider, e.error);
+                say!("error: {}: {}", e.provider, redact(&e.error));
             }
             Ok(if report.errors.is_empty() { 0 } else { 1 })
         }
         Command::Products(args) => {
+            let output = open_output(&args.out)?;
             let mut rows = Vec::new();
             for p in select(&providers, args.provider)? {
                 rows.extend(p.products().await.map_err(provider_failure)?);
@@ -212,10 +419,11 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 Format::Json => serde_json::to_string_pretty(&rows).expect("serializable"),
                 Format::Csv => output::products_csv(&rows),
             };
-            emit(&text, args.out.output.as_deref())?;
+            emit(&text, output)?;
             Ok(0)
         }
         Command::Assignments(args) => {
+            let output = open_output(&args.out)?;
             let mut rows = Vec::new();
             for p in select(&providers, args.provider)? {
                 let filter = match &args.product {
@@ -236,12 +444,131 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 Format::Json => serde_json::to_string_pretty(&rows).expect("serializable"),
                 Format::Csv => output::assignments_csv(&rows),
             };
-            emit(&text, args.out.output.as_deref())?;
+            emit(&text, output)?;
             Ok(0)
         }
-        Command::Assign(args) => change(&providers, args, true).await,
-        Command::Revoke(args) => change(&providers, args, false).await,
+        Command::Assign(args) => change(&providers, args, ChangeAction::Assign, &interrupts).await,
+        Command::Revoke(args) => change(&providers, args, ChangeAction::Revoke, &interrupts).await,
+        Command::Journal(_) => unreachable!("handled before the providers are built"),
+        Command::Events(args) => events(&providers, args).await,
     }
+}
+
+/// `events`: polls Apple events, or settles a saved report's pending items.
+async fn events(providers: &[AnyProvider], args: EventsArgs) -> Result<u8, Failure> {
+    let output = open_output(&args.out)?;
+    // Read the saved report before anything is asked of the vendor.
+    let saved = match &args.settle {
+        Some(path) => Some(saved_report(path)?),
+        None if args.event_ids.is_empty() => {
+            return Err(usage(
+                "pass event ids, or --settle FILE with a saved report",
+            ));
+        }
+        None => None,
+    };
+    let chosen = select(providers, Some(args.provider))?;
+    let Some(provider) = chosen.first() else {
+        return Err(usage(format!(
+            "provider {} is not configured",
+            args.provider
+        )));
+    };
+    #[cfg(feature = "apple-vpp")]
+    if let AnyProvider::AppleVpp(apple) = provider {
+        if let Some(report) = saved {
+            let before = report.counts().pending;
+            let report = apple
+                .settle_pending(report)
+                .await
+                .map_err(provider_failure)?;
+            say!(
+                "{} of {before} pending items settled",
+                before - report.counts().pending
+            );
+            print_change(&report, args.out.format, output)?;
+            return Ok(change_code(&report));
+        }
+        let mut rows = Vec::new();
+        let mut code = 0;
+        for id in &args.event_ids {
+            match apple.event_status(id).await {
+                Ok(status) => {
+                    if status.event_status == "FAILED" {
+                        code = 1;
+                    }
+                    rows.push(serde_json::json!({
+                        "event_id": id,
+                        "status": status.event_status,
+                        "type": status.event_type,
+                        "completed": status.num_completed,
+                        "requested": status.num_requested,
+                        "failures": status.failures.iter().map(|f| serde_json::json!({
+                            "error_number": f.error_number,
+                            "error_message": f.error_message,
+                            "client_user_ids": f.error_info.as_ref().map(|i| i.client_user_ids.clone()).unwrap_or_default(),
+                            "serial_numbers": f.error_info.as_ref().map(|i| i.serial_numbers.clone()).unwrap_or_default(),
+                        })).collect::<Vec<_>>(),
+                    }));
+                }
+                Err(e) => {
+                    code = code.max(error_code(e.kind()).max(1));
+                    say!("error: event {id}: {}", redact(&e.to_string()));
+                }
+            }
+        }
+        let text = match args.out.format {
+            Format::Json => serde_json::to_string_pretty(&rows).expect("serializable"),
+            Format::Table | Format::Csv => {
+                let sep = if args.out.format == Format::Csv {
+                    ","
+                } else {
+                    "  "
+                };
+                let mut text =
+                    ["event_id", "status", "completed", "requested", "failures"].join(sep);
+                text.push('\n');
+                for r in &rows {
+                    let cell = |k: &str| match &r[k] {
+                        serde_json::Value::Null => String::new(),
+                        serde_json::Value::String(s) => s.clone(),
+                        v => v.to_string(),
+                    };
+                    let failures = r["failures"].as_array().map_or(0, Vec::len);
+                    text.push_str(
+                        &[
+                            cell("event_id"),
+                            cell("status"),
+                            cell("completed"),
+                            cell("requested"),
+                            failures.to_string(),
+                        ]
+                        .join(sep),
+                    );
+                    text.push('\n');
+                }
+                text
+            }
+        };
+        emit(&text, output)?;
+        return Ok(code);
+    }
+    let _ = (provider, saved, output);
+    Err(usage(format!(
+        "{} completes changes synchronously: it has no events to poll",
+        args.provider
+    )))
+}
+
+/// A change report saved by `--output` (JSON), or a journal.
+fn saved_report(path: &std::path::Path) -> Result<licensekit::ChangeReport, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    if let Ok(report) = serde_json::from_str::<licensekit::ChangeReport>(&text) {
+        return Ok(report);
+    }
+    let recorded = journal::parse(&text, &path.display().to_string()).map_err(usage)?;
+    Ok(recorded.report)
 }
 
 fn section(s: Section) -> CsvSection {
@@ -253,9 +580,23 @@ fn section(s: Section) -> CsvSection {
     }
 }
 
+/// The exit code of a provider error: usage and configuration problems (an id the vendor cannot
+/// take; found when the provider was first used: bad settings, credentials refused, a vendor not
+/// compiled in) are 2, the rest 1.
+fn error_code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::InvalidInput
+        | ErrorKind::Config
+        | ErrorKind::Unauthenticated
+        | ErrorKind::PermissionDenied
+        | ErrorKind::FeatureNotEnabled => 2,
+        _ => 1,
+    }
+}
+
 fn provider_failure(e: licensekit::Error) -> Failure {
     Failure {
-        code: 1,
+        code: error_code(e.kind()),
         message: e.to_string(),
     }
 }
@@ -279,7 +620,14 @@ fn select(
     Ok(chosen)
 }
 
-async fn change(providers: &[AnyProvider], args: ChangeArgs, assign: bool) -> Result<u8, Failure> {
+/// Assign or revoke. Everything is validated first (holders, the users file, `--output`, the
+/// journal): a problem with any of them is exit 2 before anything is sent.
+async fn change(
+    providers: &[AnyProvider],
+    args: ChangeArgs,
+    action: ChangeAction,
+    interrupts: &Interrupts,
+) -> Result<u8, Failure> {
     let chosen = select(providers, args.provider)?;
     let [provider] = chosen.as_slice() else {
         return Err(usage(
@@ -288,7 +636,7 @@ async fn change(providers: &[AnyProvider], args: ChangeArgs, assign: bool) -> Re
     };
     let mut ids = args.holders.clone();
     if let Some(file) = &args.users_file {
-        ids.extend(read_holders_file(file)?);
+        ids.extend(users::read(file).map_err(|e| usage(e.0))?);
     }
     if ids.is_empty() {
         return Err(usage(
@@ -306,104 +654,121 @@ async fn change(providers: &[AnyProvider], args: ChangeArgs, assign: bool) -> Re
         })
         .collect();
     let product = ProductId::new(args.product.clone());
-    let result = if assign {
-        provider.assign(&product, &holders).await
-    } else {
-        provider.revoke(&product, &holders).await
-    };
-    let report = result.map_err(|e| {
-        let code = match e.kind() {
-            licensekit::ErrorKind::InvalidInput
-            | licensekit::ErrorKind::NotFound
-            | licensekit::ErrorKind::Unsupported => 2,
-            _ => 1,
-        };
-        Failure {
-            code,
-            message: format!("nothing was changed: {e}"),
-        }
+    let output = open_output(&args.out)?;
+    let home = home::licensekit_home().ok_or_else(|| {
+        usage(format!(
+            "cannot find a home directory for the change journal; set {}",
+            home::HOME_VAR
+        ))
     })?;
-    let counts = report.counts();
-    println!(
-        "{} {} at {}: {} applied, {} already so, {} pending, {} failed (of {})",
-        report.action,
-        report.product,
-        report.provider,
-        counts.applied,
-        counts.already_in_state,
-        counts.pending,
-        counts.failed,
-        counts.total()
-    );
-    let full = match args.out.format {
-        Format::Csv => output::change_csv(&report),
-        _ => serde_json::to_string_pretty(&report).expect("serializable"),
-    };
-    match (&args.out.output, args.out.format) {
-        (Some(path), _) => emit(&full, Some(path))?,
-        (None, Format::Table) => print!("{}", output::change_table(&report)),
-        (None, _) => println!("{full}"),
-    }
-    Ok(if counts.failed > 0 { 1 } else { 0 })
-}
-
-/// One id per line, or CSV with the id in the first column; blank lines, `#` comments and a
-/// header row (`id`, `user_id`, `serial`, …) are skipped.
-fn read_holders_file(path: &Path) -> Result<Vec<String>, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
-    let mut ids = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let first = line
-            .split(',')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .trim_matches('"');
-        if first.is_empty() || first.starts_with('#') {
-            continue;
-        }
-        let header = [
-            "id",
-            "user_id",
-            "userid",
-            "holder",
-            "holder_id",
-            "serial",
-            "serial_number",
-        ];
-        if n == 0 && header.contains(&first.to_ascii_lowercase().as_str()) {
-            continue;
-        }
-        ids.push(first.to_owned());
-    }
-    Ok(ids)
-}
-
-fn emit(text: &str, path: Option<&Path>) -> Result<(), Failure> {
-    match path {
-        Some(path) => {
-            std::fs::write(path, text).map_err(|e| Failure {
-                code: 1,
-                message: format!("cannot write {}: {e}", path.display()),
+    let journal_dir = home.join("journal");
+    let journal =
+        journal::Journal::create(&journal_dir, provider.kind(), &product, action, &holders)
+            .map(Arc::new)
+            .map_err(|e| {
+                usage(format!(
+                    "cannot create the change journal in {}: {e} (set {} to a writable directory)",
+                    journal_dir.display(),
+                    home::HOME_VAR
+                ))
             })?;
-            eprintln!("wrote {}", path.display());
-            Ok(())
+    say!("journal: {}", journal.path().display());
+    journal::set_active(Some(journal.clone()));
+    interrupts.changing.store(true, Ordering::SeqCst);
+    // Debug builds only: lets the tests prove what a bug looks like to the user.
+    if cfg!(debug_assertions) && std::env::var_os("LICENSEKIT_DEBUG_PANIC").is_some() {
+        panic!("LICENSEKIT_DEBUG_PANIC is set");
+    }
+
+    let request = ChangeRequest::new(action, product, holders)
+        .with_observer(journal.clone())
+        .with_cancel(interrupts.cancel.clone());
+    let report = match provider.change(request).await {
+        Ok(report) => report,
+        Err(e) => {
+            journal.failed(&e.to_string());
+            journal::set_active(None);
+            let code = match e.kind() {
+                ErrorKind::NotFound | ErrorKind::Unsupported => 2,
+                kind => error_code(kind),
+            };
+            return Err(Failure {
+                code,
+                message: format!("nothing was changed: {e}"),
+            });
         }
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())
-                .and_then(|()| {
-                    if text.ends_with('\n') {
-                        Ok(())
-                    } else {
-                        out.write_all(b"\n")
-                    }
-                })
-                .map_err(|e| Failure {
-                    code: 1,
-                    message: format!("cannot write to stdout: {e}"),
-                })
-        }
+    };
+    journal.finished(report.interrupted, report.counts());
+    journal::set_active(None);
+    print_change(&report, args.out.format, output)?;
+    Ok(if report.interrupted {
+        INTERRUPTED
+    } else {
+        change_code(&report)
+    })
+}
+
+/// 1 when any item failed or is unconfirmed, else 0.
+fn change_code(report: &licensekit::ChangeReport) -> u8 {
+    let counts = report.counts();
+    u8::from(counts.failed + counts.unconfirmed > 0)
+}
+
+/// The summary on stderr; the per-item report in `format` on stdout or in `--output` (where a
+/// table is written as JSON, the full report).
+fn print_change(
+    report: &licensekit::ChangeReport,
+    format: Format,
+    output: Option<OutputFile>,
+) -> Result<(), Failure> {
+    say!("{}", output::change_summary(report));
+    let full = match format {
+        Format::Csv => output::change_csv(report),
+        _ => serde_json::to_string_pretty(report).expect("serializable"),
+    };
+    match (output, format) {
+        (Some(file), _) => write_output(&full, file),
+        (None, Format::Table) => stdout(&output::change_table(report)),
+        (None, _) => stdout(&full),
+    }
+}
+
+/// `journal show`: the report of a recorded run; exit 1 if any item failed or is unconfirmed.
+fn show_journal(args: &JournalShowArgs, output: Option<OutputFile>) -> Result<u8, Failure> {
+    let recorded = journal::read(&args.path).map_err(usage)?;
+    for warning in &recorded.warnings {
+        say!("warning: {warning}");
+    }
+    if let Some(error) = &recorded.error {
+        return Err(Failure {
+            code: 1,
+            message: format!("the recorded run changed nothing: {error}"),
+        });
+    }
+    print_change(&recorded.report, args.out.format, output)?;
+    Ok(change_code(&recorded.report))
+}
+
+fn stdout(text: &str) -> Result<(), Failure> {
+    output::data(text).map_err(|e| Failure {
+        code: 1,
+        message: format!("cannot write to stdout: {e}"),
+    })
+}
+
+fn write_output(text: &str, file: OutputFile) -> Result<(), Failure> {
+    let path = file.path().to_owned();
+    file.write(text).map_err(|e| Failure {
+        code: 1,
+        message: format!("cannot write {}: {e}", path.display()),
+    })?;
+    say!("wrote {}", path.display());
+    Ok(())
+}
+
+fn emit(text: &str, output: Option<OutputFile>) -> Result<(), Failure> {
+    match output {
+        Some(file) => write_output(text, file),
+        None => stdout(text),
     }
 }

@@ -1,13 +1,21 @@
 //! What the CLI prints: tables for people, JSON and CSV for tools, progress on stderr.
+//!
+//! Data goes to stdout (or `--output`) in exactly the requested format, through [`data`]; talk
+//! (summaries, progress, warnings) goes to stderr through [`crate::say!`]. A reader that goes away
+//! (`licensekit … | head -1`) ends the output quietly: never a panic, never a message.
 
 use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use licensekit::report::Report;
-use licensekit::{Assignment, ChangeReport, Product, ProviderKind, SeatTotal};
+use licensekit::{Assignment, ChangeReport, Outcome, Product, ProviderKind, SeatTotal};
 use serde::Serialize;
 
 /// A spinner on stderr with items read per provider. Hidden with `--quiet` and when stderr is
@@ -283,26 +291,83 @@ pub fn assignments_csv(rows: &[Assignment]) -> String {
 
 #[derive(Serialize)]
 struct OutcomeLine<'a> {
+    index: usize,
     holder_kind: licensekit::HolderKind,
     holder_id: &'a str,
-    status: licensekit::OutcomeStatus,
+    status: &'static str,
     reference: Option<&'a str>,
+    duplicate_of: Option<usize>,
+    reason: Option<&'a str>,
     error_kind: Option<licensekit::ErrorKind>,
     error: Option<String>,
 }
 
 fn outcome_lines(report: &ChangeReport) -> impl Iterator<Item = OutcomeLine<'_>> {
-    report.items.iter().map(|i| OutcomeLine {
-        holder_kind: i.holder.kind(),
-        holder_id: i.holder.as_str(),
-        status: i.outcome.status(),
-        reference: match &i.outcome {
-            licensekit::Outcome::Pending { reference } => Some(reference.as_str()),
-            _ => None,
-        },
-        error_kind: i.outcome.error().map(|e| e.kind()),
-        error: i.outcome.error().map(ToString::to_string),
-    })
+    report
+        .items
+        .iter()
+        .enumerate()
+        .map(|(index, i)| OutcomeLine {
+            index,
+            holder_kind: i.holder.kind(),
+            holder_id: i.holder.as_str(),
+            status: i.outcome.status().as_str(),
+            reference: match &i.outcome {
+                Outcome::Pending { reference } => Some(reference.as_str()),
+                _ => None,
+            },
+            duplicate_of: match &i.outcome {
+                Outcome::Duplicate { of } => Some(*of),
+                _ => None,
+            },
+            reason: match &i.outcome {
+                Outcome::Unconfirmed { reason, .. } => Some(reason.as_str()),
+                _ => None,
+            },
+            error_kind: i.outcome.error().map(|e| e.kind()),
+            error: i.outcome.error().map(ToString::to_string),
+        })
+}
+
+/// The one-line summary of a change, for stderr. Unconfirmed items say what to do about them.
+pub fn change_summary(report: &ChangeReport) -> String {
+    let counts = report.counts();
+    let mut parts = vec![
+        format!("{} applied", counts.applied),
+        format!("{} already so", counts.already_in_state),
+        format!("{} pending", counts.pending),
+        format!("{} failed", counts.failed),
+    ];
+    if counts.duplicate > 0 {
+        parts.push(format!("{} duplicate", counts.duplicate));
+    }
+    if counts.unconfirmed > 0 {
+        parts.push(format!(
+            "{} unconfirmed: state unknown, re-run to settle",
+            counts.unconfirmed
+        ));
+    }
+    let mut line = format!(
+        "{} {} at {}: {} (of {})",
+        report.action,
+        report.product,
+        report.provider,
+        parts.join(", "),
+        counts.total()
+    );
+    if report.interrupted {
+        let not_sent = report
+            .items
+            .iter()
+            .filter(|i| {
+                i.outcome
+                    .error()
+                    .is_some_and(|e| e.kind() == licensekit::ErrorKind::Cancelled)
+            })
+            .count();
+        line.push_str(&format!("; interrupted: {not_sent} not sent"));
+    }
+    line
 }
 
 pub fn change_csv(report: &ChangeReport) -> String {
@@ -310,14 +375,21 @@ pub fn change_csv(report: &ChangeReport) -> String {
 }
 
 pub fn change_table(report: &ChangeReport) -> String {
-    let mut t = table(&["holder", "outcome", "detail"]);
+    let mut t = table(&["#", "holder", "outcome", "detail"]);
     for l in outcome_lines(report) {
+        let detail = match (&l.error, l.reference, l.duplicate_of, l.reason) {
+            (_, Some(r), _, _) => format!("reference {r}"),
+            (_, _, Some(of), _) => format!("duplicate of #{of}"),
+            (Some(e), _, _, Some(why)) => format!("{why}; last error: {e}"),
+            (None, _, _, Some(why)) => why.to_owned(),
+            (Some(e), _, _, None) => e.clone(),
+            (None, None, None, None) => String::new(),
+        };
         t.add_row(vec![
+            l.index.to_string(),
             l.holder_id.to_owned(),
-            format!("{:?}", l.status),
-            l.error
-                .or(l.reference.map(|r| format!("reference {r}")))
-                .unwrap_or_default(),
+            l.status.to_owned(),
+            detail,
         ]);
     }
     format!("{t}\n")
@@ -329,4 +401,86 @@ fn csv_of<T: Serialize>(rows: impl Iterator<Item = T>) -> String {
         w.serialize(row).expect("rows serialize to CSV");
     }
     String::from_utf8(w.into_inner().expect("in-memory writer")).expect("UTF-8")
+}
+
+/// Set once stdout's reader has gone away: later data is dropped quietly.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Writes data to stdout, ending it with a newline. A closed pipe is not an error: the reader
+/// took what it wanted (`| head`), so the rest is dropped and the command ends as it would have.
+pub fn data(text: &str) -> std::io::Result<()> {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    let result = out
+        .write_all(text.as_bytes())
+        .and_then(|()| {
+            if text.ends_with('\n') || text.is_empty() {
+                Ok(())
+            } else {
+                out.write_all(b"\n")
+            }
+        })
+        .and_then(|()| out.flush());
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// `--output FILE`, opened (or created) before any work so that an unwritable path is a usage
+/// error before anything is read or changed. The content is replaced only when written; a file
+/// this run created and never wrote (the command failed first) is removed again.
+#[derive(Debug)]
+pub struct OutputFile {
+    path: PathBuf,
+    file: Option<File>,
+    created: bool,
+}
+
+impl OutputFile {
+    pub fn open(path: &Path) -> Result<OutputFile, String> {
+        let existed = path.exists();
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| format!("cannot write --output {}: {e}", path.display()))?;
+        Ok(OutputFile {
+            path: path.to_owned(),
+            file: Some(file),
+            created: !existed,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Replaces the file's content with `text`.
+    pub fn write(mut self, text: &str) -> std::io::Result<()> {
+        let Some(mut file) = self.file.take() else {
+            return Ok(());
+        };
+        file.set_len(0)?;
+        file.rewind()?;
+        file.write_all(text.as_bytes())?;
+        if !text.ends_with('\n') && !text.is_empty() {
+            file.write_all(b"\n")?;
+        }
+        file.sync_all()
+    }
+}
+
+impl Drop for OutputFile {
+    fn drop(&mut self) {
+        if self.created && self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }

@@ -12,8 +12,13 @@
 //!   (40 seats) on 38 shared iPads (devices).
 //! - Salesforce: people 100–299 as users (every 25th from 3 inactive); `acme` (110 seats) for even
 //!   people, `crm_tools` (20 seats, full) for people 100–119, `sitewide` (site license).
+//!
+//! Two environment variables, read only here, make the sandbox behave like a slow, real org for
+//! tests and demos of interruption: `LICENSEKIT_SANDBOX_LATENCY_MS` adds that latency to every
+//! simulator request, and `LICENSEKIT_SANDBOX_BATCH` caps the ids per Genesys batch request.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use licensekit::AnyProvider;
 
@@ -39,6 +44,19 @@ pub struct Sandbox {
     _genesys: licensekit_sim::genesys::GenesysSim,
     #[cfg(feature = "salesforce")]
     _salesforce: licensekit_sim::salesforce::SalesforceSim,
+}
+
+/// A number from the environment (unset or unreadable: none).
+fn knob(name: &str) -> Option<u64> {
+    std::env::var(name).ok()?.trim().parse().ok()
+}
+
+#[cfg_attr(
+    not(any(feature = "apple-vpp", feature = "genesys", feature = "salesforce")),
+    allow(dead_code)
+)]
+fn latency() -> Duration {
+    Duration::from_millis(knob("LICENSEKIT_SANDBOX_LATENCY_MS").unwrap_or(0))
 }
 
 pub async fn start() -> std::io::Result<Sandbox> {
@@ -133,6 +151,7 @@ async fn apple() -> std::io::Result<(licensekit_sim::apple::AppleSim, AnyProvide
         ));
     }
     let sim = AppleSim::start(seed, AppleSimConfig::default()).await?;
+    sim.network().set_latency(latency());
     let config = AppleVppConfig::new(secrecy::SecretString::from(sim.stoken()))
         .with_base_url(sim.base_url())
         .allow_http(true)
@@ -201,7 +220,8 @@ async fn genesys(
         .push((departed.clone(), vec!["cloudCX2".to_string()]));
     let sim = GenesysSim::start(seed, GenesysSimConfig::default()).await?;
     sim.remove_directory_entry(&departed);
-    let config = GenesysConfig::new(
+    sim.network().set_latency(latency());
+    let mut config = GenesysConfig::new(
         GenesysSimConfig::default().client_id,
         secrecy::SecretString::from(GenesysSimConfig::default().client_secret),
     )
@@ -214,6 +234,9 @@ async fn genesys(
     .with_seat_total("cloudCX2", 125)
     .with_seat_total("cloudCX3", 36)
     .with_seat_total("gc2WEMupgrade", 30);
+    if let Some(batch) = knob("LICENSEKIT_SANDBOX_BATCH").filter(|n| *n > 0) {
+        config = config.with_max_batch(usize::try_from(batch).unwrap_or(usize::MAX));
+    }
     let provider = GenesysProvider::new(config).map_err(to_io)?;
     Ok((sim, provider.into()))
 }
@@ -260,6 +283,7 @@ async fn salesforce() -> std::io::Result<(licensekit_sim::salesforce::Salesforce
         }
     }
     let sim = SalesforceSim::start(seed, SalesforceSimConfig::default()).await?;
+    sim.network().set_latency(latency());
     let token = "00DSANDBOX!sandbox-session";
     sim.add_token(token);
     let provider =

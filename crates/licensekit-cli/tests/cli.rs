@@ -5,16 +5,23 @@ use std::process::{Command, Output};
 
 #[cfg(feature = "genesys")]
 use licensekit_sim::genesys::user_id;
-#[cfg(feature = "genesys")]
 use serde_json::Value;
 
-fn licensekit(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_licensekit"))
+/// The binary, run in `dir` with its home (journals) in `dir/home`.
+fn command(args: &[&str], dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_licensekit"));
+    command
         .args(args)
         .current_dir(dir)
+        .env("LICENSEKIT_HOME", dir.join("home"))
         .env_remove("LICENSEKIT_TEST_SECRET")
-        .output()
-        .expect("the binary runs")
+        .env_remove("LICENSEKIT_SANDBOX_LATENCY_MS")
+        .env_remove("LICENSEKIT_SANDBOX_BATCH");
+    command
+}
+
+fn licensekit(args: &[&str], dir: &Path) -> Output {
+    command(args, dir).output().expect("the binary runs")
 }
 
 fn stdout(o: &Output) -> String {
@@ -254,12 +261,13 @@ fn assign_with_valid_duplicate_and_unknown_holders_exits_1_with_a_full_report() 
         stderr(&out)
     );
     assert!(
-        stdout(&out).contains(
+        stderr(&out).contains(
             "assign cloudCX3 at genesys: 1 applied, 1 already so, 0 pending, 2 failed (of 4)"
         ),
         "{}",
-        stdout(&out)
+        stderr(&out)
     );
+    assert!(stdout(&out).is_empty(), "the report went to --output");
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("outcomes.json")).unwrap())
             .unwrap();
@@ -289,7 +297,7 @@ fn assign_with_valid_duplicate_and_unknown_holders_exits_1_with_a_full_report() 
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(0));
-    assert!(stdout(&out).contains("1 applied"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("1 applied"), "{}", stderr(&out));
 }
 
 #[test]
@@ -366,8 +374,636 @@ assignments = [{ product = "app", holder = { kind = "user", id = "ada" } }]
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout(&out).contains("1 applied, 0 already so, 0 pending, 1 failed (of 2)"),
+        stderr(&out).contains("1 applied, 0 already so, 0 pending, 1 failed (of 2)"),
         "{}",
-        stdout(&out)
+        stderr(&out)
     );
+}
+
+/// A config with one memory provider: product `app` (unlimited seats), users `u0000`…, the first
+/// `assigned` of them holding `app`.
+fn memory_config(dir: &Path, users: usize, assigned: usize) {
+    let mut text = String::from(
+        "[[providers]]\nprovider = \"memory\"\nproducts = [{ id = \"app\", name = \"App\" }]\nusers = [\n",
+    );
+    for i in 0..users {
+        text.push_str(&format!(
+            "  {{ id = \"u{i:04}\", email = \"u{i:04}@example.com\" }},\n"
+        ));
+    }
+    text.push_str("]\nassignments = [\n");
+    for i in 0..assigned {
+        text.push_str(&format!(
+            "  {{ product = \"app\", holder = {{ kind = \"user\", id = \"u{i:04}\" }} }},\n"
+        ));
+    }
+    text.push_str("]\n");
+    std::fs::write(dir.join("licensekit.toml"), text).unwrap();
+}
+
+/// The journals written under `dir/home`.
+fn journals(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir.join("home").join("journal")) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
+    paths.sort();
+    paths
+}
+
+fn journal_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn assign_format_json_prints_only_json_and_journal_show_prints_the_same_report() {
+    let dir = tempfile::tempdir().unwrap();
+    memory_config(dir.path(), 3, 1);
+    let out = licensekit(
+        &[
+            "assign",
+            "--product",
+            "app",
+            "--format",
+            "json",
+            "u0000",
+            "u0001",
+            "u0001",
+            "nobody",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).expect("stdout is one JSON document");
+    let statuses: Vec<&str> = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["outcome"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["already_in_state", "applied", "duplicate", "failed"]
+    );
+    assert_eq!(report["items"][2]["outcome"]["duplicate_of"], 1);
+    let talk = stderr(&out);
+    assert!(
+        talk.contains(
+            "assign app at memory: 1 applied, 1 already so, 0 pending, 1 failed, 1 duplicate (of 4)"
+        ),
+        "{talk}"
+    );
+    let [journal] = journals(dir.path()).try_into().expect("one journal");
+    assert!(
+        talk.contains(&format!("journal: {}", journal.display())),
+        "{talk}"
+    );
+    let lines = journal_lines(&journal);
+    assert_eq!(lines[0]["type"], "start");
+    assert_eq!(lines.last().unwrap()["type"], "end");
+    let settled = lines.iter().filter(|l| l["type"] == "settled").count();
+    assert_eq!(settled, 4, "one line per item");
+
+    let shown = licensekit(
+        &[
+            "journal",
+            "show",
+            journal.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(shown.status.code(), Some(1), "{}", stderr(&shown));
+    let again: Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    assert_eq!(again, report, "journal show gives the run's report");
+    assert!(stderr(&shown).contains("1 applied, 1 already so"));
+}
+
+#[test]
+fn an_unwritable_output_or_a_bad_users_file_stops_before_the_change() {
+    let dir = tempfile::tempdir().unwrap();
+    memory_config(dir.path(), 2, 0);
+    std::fs::create_dir(dir.path().join("a-directory")).unwrap();
+    for output in ["a-directory", "missing/dir/out.json"] {
+        let out = licensekit(
+            &[
+                "assign",
+                "-q",
+                "--product",
+                "app",
+                "u0000",
+                "--output",
+                output,
+            ],
+            dir.path(),
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("cannot write --output {output}")),
+            "{}",
+            stderr(&out)
+        );
+        assert!(journals(dir.path()).is_empty(), "stopped before the change");
+    }
+
+    std::fs::write(
+        dir.path().join("users.csv"),
+        "user_id\r\nu0000\r\n,oops\r\n",
+    )
+    .unwrap();
+    let out = licensekit(
+        &[
+            "assign",
+            "--product",
+            "app",
+            "--users-file",
+            "users.csv",
+            "--output",
+            "new.json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("users.csv: line 3: no holder id"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(journals(dir.path()).is_empty(), "stopped before the change");
+    assert!(!dir.path().join("new.json").exists(), "nothing written");
+}
+
+#[test]
+fn users_files_with_bom_crlf_quotes_comments_and_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    memory_config(dir.path(), 4, 0);
+    std::fs::write(
+        dir.path().join("users.csv"),
+        "\u{feff}\"name, full\",User ID\r\n# a comment\r\n\r\n\"Doe, Jane\",u0001\r\nRoe,\"u0002\"\r\n\"x\",u0001\r\n",
+    )
+    .unwrap();
+    let out = licensekit(
+        &[
+            "assign",
+            "--product",
+            "app",
+            "--users-file",
+            "users.csv",
+            "--format",
+            "csv",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let csv = stdout(&out);
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        rows,
+        [
+            "index,holder_kind,holder_id,status,reference,duplicate_of,reason,error_kind,error",
+            "0,user,u0001,applied,,,,,",
+            "1,user,u0002,applied,,,,,",
+            "2,user,u0001,duplicate,,0,,,",
+        ],
+        "the header row, the BOM and the quotes are not ids; the repeat is a duplicate"
+    );
+}
+
+/// `licensekit … | head -1` with more output than a pipe holds: the writer meets a closed pipe.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    memory_config(dir.path(), 3000, 2000);
+    let holders: Vec<String> = (1000..3000).map(|i| format!("u{i:04}")).collect();
+    for args in [
+        "assignments --format json".to_string(),
+        "assignments --format csv".to_string(),
+        format!("assign --product app --format json {}", holders.join(" ")),
+        format!("assign --product app {}", holders.join(" ")),
+    ] {
+        let script = format!(
+            "\"$0\" -q {args} 2>err.txt | head -1 >first.txt; echo \"${{PIPESTATUS[0]}}\" >status.txt"
+        );
+        let status = Command::new("bash")
+            .args(["-c", &script, env!("CARGO_BIN_EXE_licensekit")])
+            .current_dir(dir.path())
+            .env("LICENSEKIT_HOME", dir.path().join("home"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+        let code = read("status.txt");
+        let err = read("err.txt");
+        assert!(
+            !err.contains("panicked") && !err.contains("rror"),
+            "{args}: {err}"
+        );
+        assert_eq!(code.trim(), "0", "{args}: {err}");
+        assert_eq!(read("first.txt").lines().count(), 1);
+    }
+}
+
+#[test]
+fn a_canary_env_value_never_appears_in_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let canary = "canary-0f9e8d7c";
+    std::fs::write(
+        dir.path().join("licensekit.toml"),
+        "[[providers]]\nprovider = \"memory\"\npage_size_env = \"LICENSEKIT_TEST_SECRET\"\n",
+    )
+    .unwrap();
+    let out = command(&["products"], dir.path())
+        .env("LICENSEKIT_TEST_SECRET", canary)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!all.contains(canary), "{all}");
+    assert!(all.contains("$LICENSEKIT_TEST_SECRET"), "{all}");
+}
+
+/// A panic is reported as a bug, exit 70, with the journal marked; never Rust's 101.
+#[test]
+fn a_panic_exits_70_after_marking_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    memory_config(dir.path(), 2, 0);
+    let out = command(&["assign", "--product", "app", "u0000"], dir.path())
+        .env("LICENSEKIT_DEBUG_PANIC", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(70), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("internal error in licensekit (a bug; please report it)"),
+        "{}",
+        stderr(&out)
+    );
+    let [journal] = journals(dir.path()).try_into().expect("one journal");
+    assert_eq!(journal_lines(&journal).last().unwrap()["type"], "abandoned");
+}
+
+/// Waits up to `limit` for `ready`, polling.
+#[cfg(feature = "genesys")]
+fn wait_for(limit: std::time::Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if ready() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
+/// Sends a real SIGINT to the process, as a terminal's Ctrl-C does.
+#[cfg(all(unix, feature = "genesys"))]
+fn sigint(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A slow sandbox assign of cloudCX3 to the 240 Genesys agents (200 to change, 5 per batch),
+/// writing the report to `report.json`; returns once the first batch has been applied.
+#[cfg(all(unix, feature = "genesys"))]
+fn slow_assign(dir: &Path, latency_ms: u32) -> (std::process::Child, std::path::PathBuf) {
+    let ids: Vec<String> = (0..240).map(user_id).collect();
+    let mut args = vec![
+        "assign",
+        "--sandbox",
+        "-q",
+        "--provider",
+        "genesys",
+        "--product",
+        "cloudCX3",
+        "--format",
+        "json",
+        "--output",
+        "report.json",
+    ];
+    args.extend(ids.iter().map(String::as_str));
+    let child = command(&args, dir)
+        .env("LICENSEKIT_SANDBOX_LATENCY_MS", latency_ms.to_string())
+        .env("LICENSEKIT_SANDBOX_BATCH", "5")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut journal = None;
+    let applied = wait_for(std::time::Duration::from_secs(60), || {
+        journal = journals(dir).into_iter().next();
+        journal.as_ref().is_some_and(|j| {
+            std::fs::read_to_string(j).is_ok_and(|t| t.contains("\"status\":\"applied\""))
+        })
+    });
+    assert!(applied, "no batch was applied within a minute");
+    (child, journal.unwrap())
+}
+
+#[cfg(all(unix, feature = "genesys"))]
+#[test]
+fn sigint_mid_assign_finishes_in_flight_batches_writes_the_report_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, journal) = slow_assign(dir.path(), 300);
+    sigint(child.id());
+    let out = child.wait_with_output().unwrap();
+    let talk = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{talk}");
+    assert!(talk.contains("interrupted: sending nothing more"), "{talk}");
+    assert!(!talk.contains("panicked"), "{talk}");
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["interrupted"], true);
+    let items = report["items"].as_array().unwrap();
+    assert_eq!(items.len(), 240, "one outcome per requested item");
+    let count = |status: &str, kind: Option<&str>| {
+        items
+            .iter()
+            .filter(|i| {
+                i["outcome"]["status"] == status
+                    && kind.is_none_or(|k| i["outcome"]["error_kind"] == k)
+            })
+            .count()
+    };
+    let (applied, already, cancelled) = (
+        count("applied", None),
+        count("already_in_state", None),
+        count("failed", Some("cancelled")),
+    );
+    assert!(
+        applied > 0 && cancelled > 0,
+        "stopped mid-run: {applied} applied, {cancelled} cancelled"
+    );
+    assert_eq!(
+        applied + already + cancelled,
+        240,
+        "in-flight batches finished; nothing is unknown"
+    );
+    assert!(
+        talk.contains(&format!("; interrupted: {cancelled} not sent")),
+        "{talk}"
+    );
+
+    // The journal has every settled item, as the report has it, and the end of the run.
+    let lines = journal_lines(&journal);
+    let mut settled = std::collections::BTreeMap::new();
+    for line in lines.iter().filter(|l| l["type"] == "settled") {
+        settled.insert(
+            line["index"].as_u64().unwrap() as usize,
+            line["outcome"].clone(),
+        );
+    }
+    assert_eq!(settled.len(), 240);
+    for (index, outcome) in &settled {
+        assert_eq!(outcome, &items[*index]["outcome"], "item {index}");
+    }
+    // Sent items settled from the vendor's answer; cancelled ones were never sent.
+    let sent: std::collections::HashSet<&str> = lines
+        .iter()
+        .filter(|l| l["type"] == "sent")
+        .flat_map(|l| l["holders"].as_array().unwrap())
+        .map(|h| h["id"].as_str().unwrap())
+        .collect();
+    assert!(!sent.is_empty());
+    for item in items {
+        let id = item["holder"]["id"].as_str().unwrap();
+        let status = item["outcome"]["status"].as_str().unwrap();
+        if sent.contains(id) {
+            assert!(["applied", "already_in_state"].contains(&status), "{item}");
+        } else {
+            assert_ne!(status, "applied", "{item}");
+        }
+    }
+    let end = lines.last().unwrap();
+    assert_eq!(
+        (&end["type"], &end["interrupted"]),
+        (&"end".into(), &true.into())
+    );
+
+    let shown = licensekit(
+        &[
+            "journal",
+            "show",
+            journal.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    let again: Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    assert_eq!(again, report);
+}
+
+#[cfg(all(unix, feature = "genesys"))]
+#[test]
+fn a_second_sigint_quits_at_once_leaving_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, journal) = slow_assign(dir.path(), 1500);
+    sigint(child.id());
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let second = std::time::Instant::now();
+    sigint(child.id());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        second.elapsed() < std::time::Duration::from_millis(1000),
+        "quit at once, not after the in-flight batches (1.5 s each)"
+    );
+    let talk = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{talk}");
+    assert!(
+        talk.contains(&format!(
+            "interrupted again: quitting now; every item settled so far is in the journal {}",
+            journal.display()
+        )),
+        "{talk}"
+    );
+    let lines = journal_lines(&journal);
+    assert_eq!(lines.last().unwrap()["type"], "abandoned");
+    // Read back, the batches in flight are unconfirmed, never guessed.
+    let shown = licensekit(
+        &[
+            "journal",
+            "show",
+            journal.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(shown.status.code(), Some(1));
+    let report: Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    assert_eq!(report["interrupted"], true);
+    let unconfirmed = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["outcome"]["status"] == "unconfirmed")
+        .count();
+    assert!(unconfirmed > 0, "{report}");
+    assert!(
+        stderr(&shown).contains("unconfirmed: state unknown, re-run to settle"),
+        "{}",
+        stderr(&shown)
+    );
+}
+
+/// Against a Genesys simulator whose client secret is a canary, read from `*_env`.
+#[cfg(feature = "genesys")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_checked_before_any_request_and_the_secret_never_written() {
+    use licensekit_sim::genesys::{GenesysSeed, GenesysSim, GenesysSimConfig};
+
+    let canary = "canary-3b1d9e77f0";
+    let sim = GenesysSim::start(
+        GenesysSeed::demo(10),
+        GenesysSimConfig {
+            client_secret: canary.into(),
+            ..GenesysSimConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("licensekit.toml"),
+        format!(
+            "[[providers]]\nprovider = \"genesys\"\nbase_url = \"{}\"\nclient_id = \"sim-client\"\nclient_secret_env = \"LICENSEKIT_TEST_SECRET\"\n[providers.client]\nallow_http = true\n",
+            sim.base_url()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str], secret: &str| {
+        let mut cmd = command(args, dir.path());
+        cmd.env("LICENSEKIT_TEST_SECRET", secret);
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+    };
+    let (one, two) = (user_id(1), user_id(2));
+
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    let out = run(
+        &["assign", "--product", "cloudCX3", &one, "--output", "out"],
+        canary,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        sim.calls().total(),
+        0,
+        "no request before --output was checked"
+    );
+    assert_eq!(sim.tokens_issued(), 0);
+
+    let out = run(
+        &[
+            "assign",
+            "--product",
+            "cloudCX3",
+            &one,
+            &two,
+            "00000000-0000-4000-8000-00000000dead",
+            "--output",
+            "report.json",
+        ],
+        canary,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(sim.calls().total() > 0);
+    // A wrong secret: refused, a configuration problem (exit 2), the value never shown.
+    let wrong = "canary-wrong-5e6f7a";
+    let refused = run(&["products"], wrong).await.unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+
+    let mut everything = vec![
+        stdout(&out),
+        stderr(&out),
+        stdout(&refused),
+        stderr(&refused),
+        std::fs::read_to_string(dir.path().join("report.json")).unwrap(),
+    ];
+    for journal in journals(dir.path()) {
+        everything.push(std::fs::read_to_string(journal).unwrap());
+    }
+    for text in everything {
+        assert!(!text.contains(canary) && !text.contains(wrong), "{text}");
+    }
+}
+
+#[cfg(feature = "apple-vpp")]
+#[test]
+fn an_id_the_vendor_cannot_take_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = licensekit(
+        &[
+            "assignments",
+            "--sandbox",
+            "-q",
+            "--provider",
+            "apple-vpp",
+            "--product",
+            "%",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+}
+
+/// `events`: a saved report's pending items are polled and printed as a report; an event that
+/// cannot be read leaves its item pending (Apple accepted it), and a vendor without events is a
+/// usage error.
+#[cfg(feature = "apple-vpp")]
+#[test]
+fn events_settle_a_saved_report_and_never_fail_an_accepted_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = serde_json::json!({
+        "provider": "apple-vpp",
+        "product": "361309726:STDQ",
+        "action": "assign",
+        "items": [
+            {"holder": {"kind": "user", "id": "user-0001"}, "outcome": {"status": "pending", "reference": "no-such-event"}},
+            {"holder": {"kind": "user", "id": "user-0002"}, "outcome": {"status": "already_in_state"}}
+        ]
+    });
+    std::fs::write(dir.path().join("saved.json"), saved.to_string()).unwrap();
+    let out = licensekit(
+        &[
+            "events",
+            "--sandbox",
+            "-q",
+            "--settle",
+            "saved.json",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).expect("only JSON on stdout");
+    assert_eq!(report["items"][0]["outcome"]["status"], "pending");
+    assert_eq!(report["items"][0]["outcome"]["reference"], "no-such-event");
+    assert_eq!(report["items"][1]["outcome"]["status"], "already_in_state");
+
+    let out = licensekit(&["events", "--sandbox", "-q"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    #[cfg(feature = "genesys")]
+    {
+        let out = licensekit(
+            &["events", "--sandbox", "-q", "--provider", "genesys", "x"],
+            dir.path(),
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("no events"), "{}", stderr(&out));
+    }
 }

@@ -71,7 +71,7 @@ pub enum Error {
         source: Option<BoxError>,
     },
     /// The vendor throttled us; `retry_after` is its requested delay when it gave one.
-    #[error("{provider}: rate limited{}", RetryAfterSuffix(*.retry_after))]
+    #[error("{provider}: rate limited{}{}", RetryAfterSuffix(*.retry_after), VendorSaid(source.as_deref()))]
     RateLimited {
         provider: ProviderKind,
         retry_after: Option<Duration>,
@@ -122,9 +122,25 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// A listing was stopped: its pages formed a cycle, or went on beyond what the vendor's
+    /// declared totals (plus slack) or the hard cap allow. Kind `Decode`: the server's paging
+    /// is broken.
+    #[error("{provider}: {route}: listing stopped at page {page}: {message}")]
+    Pagination {
+        provider: ProviderKind,
+        route: String,
+        page: u64,
+        message: String,
+    },
     /// A vendor error with no more specific meaning.
     #[error(transparent)]
     Vendor(#[from] VendorError),
+    /// The caller cancelled the run (Ctrl-C, a deadline) before this was sent; nothing was changed.
+    #[error("{provider}: cancelled before it was sent; nothing was changed")]
+    Cancelled { provider: ProviderKind },
+    /// An error read back from a saved report or journal: its kind and message, as recorded.
+    #[error("{message}")]
+    Recorded { kind: ErrorKind, message: String },
     /// Retries ran out (attempts or total time); `last` is the final attempt's error.
     #[error("{provider}: gave up after {attempts} attempts in {elapsed:.1?}: {last}")]
     RetriesExhausted {
@@ -143,6 +159,19 @@ impl fmt::Display for RetryAfterSuffix {
         match self.0 {
             Some(d) => write!(f, "; retry after {:.1?}", d),
             None => Ok(()),
+        }
+    }
+}
+
+/// `: <the vendor's message>` when the source is a [`VendorError`]: which limit was hit (a daily
+/// allowance, a burst) is worth telling the operator.
+struct VendorSaid<'a>(Option<&'a (dyn std::error::Error + Send + Sync + 'static)>);
+
+impl fmt::Display for VendorSaid<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.and_then(|e| e.downcast_ref::<VendorError>()) {
+            Some(v) if !v.message.is_empty() => write!(f, ": {}", v.message),
+            _ => Ok(()),
         }
     }
 }
@@ -166,6 +195,7 @@ pub enum ErrorKind {
     Transport,
     Decode,
     Vendor,
+    Cancelled,
 }
 
 impl Error {
@@ -184,8 +214,10 @@ impl Error {
             Error::Config { .. } => ErrorKind::Config,
             Error::FeatureNotEnabled(_) => ErrorKind::FeatureNotEnabled,
             Error::Transport { .. } => ErrorKind::Transport,
-            Error::Decode { .. } => ErrorKind::Decode,
+            Error::Decode { .. } | Error::Pagination { .. } => ErrorKind::Decode,
             Error::Vendor(_) => ErrorKind::Vendor,
+            Error::Cancelled { .. } => ErrorKind::Cancelled,
+            Error::Recorded { kind, .. } => *kind,
             Error::RetriesExhausted { last, .. } => last.kind(),
         }
     }
@@ -196,6 +228,20 @@ impl Error {
         match self {
             Error::RateLimited { .. } | Error::Unavailable { .. } | Error::Transport { .. } => true,
             Error::Vendor(v) => v.status.is_some_and(|s| s == 429 || s >= 500),
+            _ => false,
+        }
+    }
+
+    /// Whether the request that failed with this error may still have been applied by the vendor:
+    /// the answer was lost (transport failure after sending, timeout), unreadable (decode), or a
+    /// server-side failure (5xx) that can come after the work was done. False for answers that
+    /// say the request was refused (4xx, throttling, auth) and for errors raised before sending.
+    /// The bulk engine reads the vendor's state back for these instead of guessing.
+    pub fn may_have_been_applied(&self) -> bool {
+        match self {
+            Error::Transport { .. } | Error::Decode { .. } | Error::Unavailable { .. } => true,
+            Error::Vendor(v) => v.status.is_some_and(|s| s >= 500),
+            Error::RetriesExhausted { last, .. } => last.may_have_been_applied(),
             _ => false,
         }
     }
@@ -279,23 +325,25 @@ pub struct VendorError {
 }
 
 impl VendorError {
+    /// Vendor text is cleaned of every secret this process knows ([`redact`]): a vendor may echo
+    /// the token it was sent.
     pub fn new(provider: ProviderKind, status: Option<u16>, message: impl Into<String>) -> Self {
         VendorError {
             provider,
             status,
             code: None,
-            message: message.into(),
+            message: redact::redact(&message.into()),
             correlation_id: None,
         }
     }
 
     pub fn with_code(mut self, code: impl Into<String>) -> Self {
-        self.code = Some(code.into());
+        self.code = Some(redact::redact(&code.into()));
         self
     }
 
     pub fn with_correlation_id(mut self, id: Option<String>) -> Self {
-        self.correlation_id = id;
+        self.correlation_id = redact::redact_opt(id);
         self
     }
 }
@@ -318,6 +366,77 @@ impl fmt::Display for VendorError {
 }
 
 impl std::error::Error for VendorError {}
+
+/// Secrets this process knows (client secrets, access tokens, static tokens), so that vendor
+/// text — error bodies, error descriptions — can be cleaned of them before it reaches an error,
+/// a log line or a report. A vendor that echoes the token it was sent back in an error body
+/// would otherwise put it in the `--output` report verbatim (issue 13, item 8).
+///
+/// Credential code registers every secret it holds or receives ([`redact::register`]); code
+/// that turns vendor text into an [`Error`] passes it through [`redact::redact`] first. The
+/// registry is process-wide and bounded: the most recent [`redact::MAX_SECRETS`] secrets.
+pub mod redact {
+    use std::sync::{Mutex, MutexGuard};
+
+    /// Secrets remembered at most (oldest forgotten first): enough for every token a long run
+    /// refreshes, small enough that redaction stays cheap.
+    pub const MAX_SECRETS: usize = 64;
+    /// Shorter values are not registered: redacting every `a` or `1` from messages would
+    /// destroy them and protect nothing.
+    pub const MIN_LEN: usize = 6;
+    /// What a secret is replaced with.
+    pub const MARK: &str = "[REDACTED]";
+
+    static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    fn secrets() -> MutexGuard<'static, Vec<String>> {
+        SECRETS.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remembers `secret` so [`redact`] removes it from vendor text.
+    pub fn register(secret: &str) {
+        let secret = secret.trim();
+        if secret.len() < MIN_LEN {
+            return;
+        }
+        let mut all = secrets();
+        if let Some(i) = all.iter().position(|s| s == secret) {
+            let s = all.remove(i);
+            all.push(s);
+            return;
+        }
+        if all.len() >= MAX_SECRETS {
+            all.remove(0);
+        }
+        all.push(secret.to_owned());
+    }
+
+    /// The longest registered secret, in bytes (so excerpts can take a window wide enough to
+    /// see a whole secret that straddles their cut).
+    pub fn longest() -> usize {
+        secrets().iter().map(String::len).max().unwrap_or(0)
+    }
+
+    /// `text` with every registered secret replaced by [`MARK`].
+    pub fn redact(text: &str) -> String {
+        let all = secrets();
+        let mut out = text.to_owned();
+        // Longest first, so a secret containing another is removed whole.
+        let mut sorted: Vec<&String> = all.iter().collect();
+        sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        for secret in sorted {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), MARK);
+            }
+        }
+        out
+    }
+
+    /// [`redact`] applied to an optional text.
+    pub fn redact_opt(text: Option<String>) -> Option<String> {
+        text.map(|t| redact(&t))
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -364,5 +483,14 @@ mod tests {
     fn feature_not_enabled_names_the_feature() {
         let text = Error::FeatureNotEnabled(ProviderKind::Salesforce).to_string();
         assert!(text.contains("`salesforce`"), "{text}");
+    }
+
+    #[test]
+    fn registered_secrets_are_redacted_and_short_values_ignored() {
+        redact::register("canary-redact-0001-longer");
+        redact::register("canary-redact-0001");
+        redact::register("abc");
+        let text = redact::redact("echo canary-redact-0001-longer and canary-redact-0001 abc");
+        assert_eq!(text, "echo [REDACTED] and [REDACTED] abc");
     }
 }

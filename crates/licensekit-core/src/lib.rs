@@ -5,6 +5,7 @@
 // Lets the exported trait macro use `::licensekit_core::` paths inside this crate too.
 extern crate self as licensekit_core;
 
+pub mod bulk;
 pub mod capabilities;
 pub mod error;
 pub mod memory;
@@ -17,13 +18,14 @@ pub mod client;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use bulk::{CancellationToken, ChangeObserver, ChangeRequest};
 pub use capabilities::Capabilities;
 pub use error::{BoxError, Error, ErrorKind, Result, VendorError};
 pub use memory::{InMemoryProvider, MemoryConfig, MemoryProduct, MemoryUser};
 pub use model::{
     Assignment, AssignmentFilter, ChangeAction, ChangeReport, Holder, HolderId, HolderKind,
     ItemOutcome, Outcome, OutcomeCounts, OutcomeStatus, Product, ProductId, Provenance,
-    ProviderKind, SeatTotal, Seats, UniqueHolders, VendorFields,
+    ProviderKind, SeatTotal, Seats, VendorFields,
 };
 pub use provider::{LicenseProvider, LicenseProviderExt};
 

@@ -11,11 +11,12 @@ use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt};
 use serde::{Deserialize, Serialize};
 
+use crate::bulk::{self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared, StateRead};
 use crate::capabilities::Capabilities;
 use crate::error::{Error, Result};
 use crate::model::{
     Assignment, AssignmentFilter, ChangeAction, ChangeReport, Holder, HolderId, Outcome, Product,
-    ProductId, ProviderKind, SeatTotal, Seats, UniqueHolders,
+    ProductId, ProviderKind, SeatTotal, Seats,
 };
 use crate::provider::LicenseProvider;
 
@@ -234,41 +235,6 @@ impl InMemoryProvider {
         }
     }
 
-    fn change(
-        &self,
-        action: ChangeAction,
-        product: &ProductId,
-        holders: &[HolderId],
-    ) -> Result<ChangeReport> {
-        self.capabilities().check_holders(KIND, holders)?;
-        self.check_product(product)?;
-        let plan = UniqueHolders::new(holders);
-        let mut outcomes = HashMap::with_capacity(plan.unique().len());
-        {
-            let mut state = self.lock();
-            for holder in plan.unique() {
-                let outcome = match action {
-                    ChangeAction::Assign => {
-                        apply_assign(&mut state, self.shared.device_holders, product, holder)?
-                    }
-                    ChangeAction::Revoke => {
-                        if state
-                            .assignments
-                            .remove(&(product.clone(), holder.clone()))
-                            .is_some()
-                        {
-                            Outcome::Applied
-                        } else {
-                            Outcome::AlreadyInState
-                        }
-                    }
-                };
-                outcomes.insert(holder.clone(), outcome);
-            }
-        }
-        Ok(plan.into_report(KIND, product.clone(), action, outcomes))
-    }
-
     fn holder_of(state: &State, id: &HolderId) -> Holder {
         match id {
             HolderId::User(user_id) => match state.users.get(user_id) {
@@ -463,12 +429,86 @@ impl LicenseProvider for InMemoryProvider {
         stream::iter(users).boxed()
     }
 
-    async fn assign(&self, product: &ProductId, holders: &[HolderId]) -> Result<ChangeReport> {
-        self.change(ChangeAction::Assign, product, holders)
+    async fn change(&self, request: ChangeRequest) -> Result<ChangeReport> {
+        bulk::run(self, &self.capabilities(), BulkOptions::default(), request).await
+    }
+}
+
+/// The in-memory provider through the same bulk engine as every vendor: one batch is one lock
+/// of the state, and answers are always clear.
+#[async_trait]
+impl BulkBackend for InMemoryProvider {
+    type Context = ProductId;
+
+    fn provider(&self) -> ProviderKind {
+        KIND
     }
 
-    async fn revoke(&self, product: &ProductId, holders: &[HolderId]) -> Result<ChangeReport> {
-        self.change(ChangeAction::Revoke, product, holders)
+    fn canonical(&self, holder: &HolderId) -> Result<HolderId> {
+        if holder.as_str().trim().is_empty() {
+            return Err(Error::invalid_input(format!(
+                "empty {} id",
+                match holder {
+                    HolderId::User(_) => "user",
+                    HolderId::Device(_) => "device",
+                }
+            )));
+        }
+        Ok(holder.clone())
+    }
+
+    async fn prepare(
+        &self,
+        _action: ChangeAction,
+        product: &ProductId,
+        _holders: &[HolderId],
+    ) -> Result<Prepared<ProductId>> {
+        self.check_product(product)?;
+        Ok(Prepared::new(product.clone(), 1000, 1))
+    }
+
+    async fn send(
+        &self,
+        product: &ProductId,
+        action: ChangeAction,
+        batch: &[HolderId],
+    ) -> Result<Vec<ItemAnswer>> {
+        let device_holders = self.shared.device_holders;
+        let mut state = self.lock();
+        batch
+            .iter()
+            .map(|holder| {
+                let outcome = match action {
+                    ChangeAction::Assign => {
+                        apply_assign(&mut state, device_holders, product, holder)?
+                    }
+                    ChangeAction::Revoke => {
+                        if state
+                            .assignments
+                            .remove(&(product.clone(), holder.clone()))
+                            .is_some()
+                        {
+                            Outcome::Applied
+                        } else {
+                            Outcome::AlreadyInState
+                        }
+                    }
+                };
+                Ok(ItemAnswer::settled(holder.clone(), outcome))
+            })
+            .collect()
+    }
+
+    async fn read_state(&self, product: &ProductId, holders: &[HolderId]) -> Result<StateRead> {
+        let state = self.lock();
+        let key = |h: &HolderId| (product.clone(), h.clone());
+        Ok(StateRead::held(
+            holders
+                .iter()
+                .filter(|h| state.assignments.contains_key(&key(h)))
+                .cloned()
+                .collect(),
+        ))
     }
 }
 

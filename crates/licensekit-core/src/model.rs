@@ -1,6 +1,5 @@
 //! The normalized model every provider maps its vendor's objects into.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -391,18 +390,31 @@ impl fmt::Display for ChangeAction {
     }
 }
 
-/// How one item of a bulk change ended. Every item ends in exactly one of these.
+/// How one item of a bulk change ended. Every item ends in exactly one of these, and it is true:
+/// the bulk engine ([`crate::bulk`]) settles an unclear answer from the vendor's state.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    /// The change was made (observed, not assumed).
+    /// This run made the change (observed, or read back from the vendor's state after sending).
     Applied,
-    /// Nothing to do: already assigned (assign) or not assigned (revoke).
+    /// Nothing to do: already assigned (assign) or not assigned (revoke), known before this run
+    /// sent anything for the holder.
     AlreadyInState,
     /// The vendor accepted the change and completes it asynchronously; `reference` lets the
     /// caller check later (e.g. an Apple event id). Neither success nor failure was observed.
     Pending { reference: String },
     /// The change was not made, with the reason.
     Failed(Arc<Error>),
+    /// The change may or may not have been made: the answer was lost and the vendor's state could
+    /// not be read back. Re-running the same change settles it.
+    Unconfirmed {
+        /// Why the state is unknown.
+        reason: String,
+        /// The last error seen (the write's or the read-back's).
+        last_error: Option<Arc<Error>>,
+    },
+    /// The holder was requested more than once; item `of` (0-based, in request order) carries
+    /// its outcome, so each holder is changed and counted once.
+    Duplicate { of: usize },
 }
 
 impl Outcome {
@@ -415,17 +427,25 @@ impl Outcome {
             Outcome::AlreadyInState => OutcomeStatus::AlreadyInState,
             Outcome::Pending { .. } => OutcomeStatus::Pending,
             Outcome::Failed(_) => OutcomeStatus::Failed,
+            Outcome::Unconfirmed { .. } => OutcomeStatus::Unconfirmed,
+            Outcome::Duplicate { .. } => OutcomeStatus::Duplicate,
         }
     }
+    /// The failure, or the last error behind an unconfirmed outcome.
     pub fn error(&self) -> Option<&Error> {
         match self {
             Outcome::Failed(e) => Some(e),
+            Outcome::Unconfirmed {
+                last_error: Some(e),
+                ..
+            } => Some(e),
             _ => None,
         }
     }
-    /// Whether the holder is now in the requested state (or will be, for `Pending`).
+    /// Whether the holder is now in the requested state (or will be, for `Pending`; or shares
+    /// the outcome of its first occurrence, for `Duplicate`). False for failed and unconfirmed.
     pub fn is_ok(&self) -> bool {
-        !matches!(self, Outcome::Failed(_))
+        !matches!(self, Outcome::Failed(_) | Outcome::Unconfirmed { .. })
     }
 }
 
@@ -436,6 +456,10 @@ impl PartialEq for Outcome {
             (Outcome::Failed(a), Outcome::Failed(b)) => {
                 a.kind() == b.kind() && a.to_string() == b.to_string()
             }
+            (Outcome::Unconfirmed { reason: a, .. }, Outcome::Unconfirmed { reason: b, .. }) => {
+                a == b
+            }
+            (Outcome::Duplicate { of: a }, Outcome::Duplicate { of: b }) => a == b,
             (a, b) => a.status() == b.status(),
         }
     }
@@ -449,14 +473,35 @@ pub enum OutcomeStatus {
     AlreadyInState,
     Pending,
     Failed,
+    Unconfirmed,
+    Duplicate,
 }
 
-/// Serializable form of an outcome: status, plus reference or error kind and message.
+impl OutcomeStatus {
+    /// The stable snake_case name used in JSON and CSV.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeStatus::Applied => "applied",
+            OutcomeStatus::AlreadyInState => "already_in_state",
+            OutcomeStatus::Pending => "pending",
+            OutcomeStatus::Failed => "failed",
+            OutcomeStatus::Unconfirmed => "unconfirmed",
+            OutcomeStatus::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// Serializable form of an outcome: status, plus reference, duplicate index, reason, or error
+/// kind and message.
 #[derive(Debug, Serialize, Deserialize)]
 struct OutcomeRepr {
     status: OutcomeStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    duplicate_of: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     error_kind: Option<ErrorKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -471,6 +516,14 @@ impl Serialize for Outcome {
                 Outcome::Pending { reference } => Some(reference.clone()),
                 _ => None,
             },
+            duplicate_of: match self {
+                Outcome::Duplicate { of } => Some(*of),
+                _ => None,
+            },
+            reason: match self {
+                Outcome::Unconfirmed { reason, .. } => Some(reason.clone()),
+                _ => None,
+            },
             error_kind: self.error().map(Error::kind),
             error: self.error().map(ToString::to_string),
         };
@@ -478,43 +531,116 @@ impl Serialize for Outcome {
     }
 }
 
+impl<'de> Deserialize<'de> for Outcome {
+    /// Reads what [`Serialize`] wrote (a saved report or a journal line). Errors come back as
+    /// [`Error::Recorded`]: their kind and message, not the original value.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let repr = OutcomeRepr::deserialize(deserializer)?;
+        let recorded = || {
+            repr.error.clone().map(|message| {
+                Arc::new(Error::Recorded {
+                    kind: repr.error_kind.unwrap_or(ErrorKind::Vendor),
+                    message,
+                })
+            })
+        };
+        Ok(match repr.status {
+            OutcomeStatus::Applied => Outcome::Applied,
+            OutcomeStatus::AlreadyInState => Outcome::AlreadyInState,
+            OutcomeStatus::Pending => Outcome::Pending {
+                reference: repr.reference.clone().unwrap_or_default(),
+            },
+            OutcomeStatus::Failed => Outcome::Failed(recorded().unwrap_or_else(|| {
+                Arc::new(Error::Recorded {
+                    kind: ErrorKind::Vendor,
+                    message: "failed (no reason recorded)".into(),
+                })
+            })),
+            OutcomeStatus::Unconfirmed => Outcome::Unconfirmed {
+                reason: repr.reason.clone().unwrap_or_default(),
+                last_error: recorded(),
+            },
+            OutcomeStatus::Duplicate => Outcome::Duplicate {
+                of: repr.duplicate_of.unwrap_or_default(),
+            },
+        })
+    }
+}
+
 /// One item of a bulk change and how it ended.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ItemOutcome {
     pub holder: HolderId,
     pub outcome: Outcome,
+    /// What the vendor said about this item beyond the outcome (e.g. Genesys's undocumented
+    /// `result` text, kept verbatim so its real vocabulary can be reported).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub vendor: VendorFields,
 }
 
 impl ItemOutcome {
     pub fn new(holder: HolderId, outcome: Outcome) -> Self {
-        ItemOutcome { holder, outcome }
+        ItemOutcome {
+            holder,
+            outcome,
+            vendor: VendorFields::new(),
+        }
+    }
+    pub fn with_vendor(mut self, vendor: VendorFields) -> Self {
+        self.vendor = vendor;
+        self
     }
 }
 
 /// Counts of a [`ChangeReport`] by status; they add up to the number of requested items.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct OutcomeCounts {
     pub applied: usize,
     pub already_in_state: usize,
     pub pending: usize,
     pub failed: usize,
+    #[serde(default)]
+    pub unconfirmed: usize,
+    #[serde(default)]
+    pub duplicate: usize,
 }
 
 impl OutcomeCounts {
     pub fn total(&self) -> usize {
-        self.applied + self.already_in_state + self.pending + self.failed
+        self.applied
+            + self.already_in_state
+            + self.pending
+            + self.failed
+            + self.unconfirmed
+            + self.duplicate
+    }
+
+    /// Adds one outcome.
+    pub fn add(&mut self, status: OutcomeStatus) {
+        match status {
+            OutcomeStatus::Applied => self.applied += 1,
+            OutcomeStatus::AlreadyInState => self.already_in_state += 1,
+            OutcomeStatus::Pending => self.pending += 1,
+            OutcomeStatus::Failed => self.failed += 1,
+            OutcomeStatus::Unconfirmed => self.unconfirmed += 1,
+            OutcomeStatus::Duplicate => self.duplicate += 1,
+        }
     }
 }
 
 /// The result of a bulk assign or revoke: one outcome per requested item, in request order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ChangeReport {
     pub provider: ProviderKind,
     pub product: ProductId,
     pub action: ChangeAction,
     pub items: Vec<ItemOutcome>,
+    /// The run was cancelled: items never sent are `Failed` with [`Error::Cancelled`].
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 impl ChangeReport {
@@ -529,22 +655,19 @@ impl ChangeReport {
             product,
             action,
             items,
+            interrupted: false,
         }
     }
 
     pub fn counts(&self) -> OutcomeCounts {
         let mut counts = OutcomeCounts::default();
         for item in &self.items {
-            match item.outcome {
-                Outcome::Applied => counts.applied += 1,
-                Outcome::AlreadyInState => counts.already_in_state += 1,
-                Outcome::Pending { .. } => counts.pending += 1,
-                Outcome::Failed(_) => counts.failed += 1,
-            }
+            counts.add(item.outcome.status());
         }
         counts
     }
 
+    /// The outcome of `holder`'s first occurrence.
     pub fn outcome_of(&self, holder: &HolderId) -> Option<&Outcome> {
         self.items
             .iter()
@@ -552,70 +675,24 @@ impl ChangeReport {
             .map(|i| &i.outcome)
     }
 
+    /// Failed items with their errors (unconfirmed ones are not failures: see
+    /// [`ChangeReport::unconfirmed`]).
     pub fn failures(&self) -> impl Iterator<Item = (&HolderId, &Error)> {
+        self.items.iter().filter_map(|i| match &i.outcome {
+            Outcome::Failed(e) => Some((&i.holder, e.as_ref())),
+            _ => None,
+        })
+    }
+
+    /// Items whose state is unknown; re-running the change settles them.
+    pub fn unconfirmed(&self) -> impl Iterator<Item = &ItemOutcome> {
         self.items
             .iter()
-            .filter_map(|i| i.outcome.error().map(|e| (&i.holder, e)))
+            .filter(|i| matches!(i.outcome, Outcome::Unconfirmed { .. }))
     }
 
     pub fn is_complete_success(&self) -> bool {
         self.items.iter().all(|i| i.outcome.is_ok())
-    }
-}
-
-/// A bulk request with repeated holders folded: adapters send each holder once and
-/// [`UniqueHolders::into_report`] gives every requested item (repeats included) its outcome, so
-/// the report always has exactly one outcome per input item, in input order.
-#[derive(Debug)]
-pub struct UniqueHolders {
-    requested: Vec<HolderId>,
-    unique: Vec<HolderId>,
-}
-
-impl UniqueHolders {
-    pub fn new(requested: &[HolderId]) -> Self {
-        let mut seen = std::collections::HashSet::with_capacity(requested.len());
-        let unique = requested
-            .iter()
-            .filter(|h| seen.insert(*h))
-            .cloned()
-            .collect();
-        UniqueHolders {
-            requested: requested.to_vec(),
-            unique,
-        }
-    }
-
-    /// Each holder once, in first-seen order.
-    pub fn unique(&self) -> &[HolderId] {
-        &self.unique
-    }
-
-    /// Builds the report from the outcomes of the unique holders. A holder the adapter gave no
-    /// outcome is reported as failed — a bug in the adapter must never look like success.
-    pub fn into_report(
-        self,
-        provider: ProviderKind,
-        product: ProductId,
-        action: ChangeAction,
-        mut outcomes: HashMap<HolderId, Outcome>,
-    ) -> ChangeReport {
-        let items = self
-            .requested
-            .into_iter()
-            .map(|holder| {
-                let outcome = outcomes.get(&holder).cloned().unwrap_or_else(|| {
-                    Outcome::failed(Error::Vendor(crate::error::VendorError::new(
-                        provider,
-                        None,
-                        format!("no outcome was reported for {holder}; its state is unknown, list assignments to check"),
-                    )))
-                });
-                ItemOutcome::new(holder, outcome)
-            })
-            .collect();
-        outcomes.clear();
-        ChangeReport::new(provider, product, action, items)
     }
 }
 
@@ -639,31 +716,26 @@ mod tests {
     }
 
     #[test]
-    fn unique_holders_gives_every_input_item_an_outcome() {
-        let a = HolderId::user("a");
-        let b = HolderId::user("b");
-        let c = HolderId::device("C");
-        let plan = UniqueHolders::new(&[a.clone(), b.clone(), a.clone(), c.clone()]);
-        assert_eq!(plan.unique(), &[a.clone(), b.clone(), c.clone()]);
-        let mut outcomes = HashMap::new();
-        outcomes.insert(a.clone(), Outcome::Applied);
-        outcomes.insert(b.clone(), Outcome::AlreadyInState);
-        // c deliberately missing: must come back as Failed, not dropped.
-        let report = plan.into_report(
-            ProviderKind::Memory,
-            "p".into(),
-            ChangeAction::Assign,
-            outcomes,
-        );
-        assert_eq!(report.items.len(), 4);
-        assert_eq!(report.items[2].outcome, Outcome::Applied);
-        let counts = report.counts();
-        assert_eq!(counts.total(), 4);
-        assert_eq!(counts.failed, 1);
-        assert_eq!(
-            report.outcome_of(&c).unwrap().status(),
-            OutcomeStatus::Failed
-        );
+    fn outcomes_round_trip_through_json() {
+        let outcomes = [
+            Outcome::Applied,
+            Outcome::AlreadyInState,
+            Outcome::Pending {
+                reference: "ev1".into(),
+            },
+            Outcome::failed(Error::invalid_input("bad id")),
+            Outcome::Unconfirmed {
+                reason: "answer lost".into(),
+                last_error: Some(Arc::new(Error::invalid_input("x"))),
+            },
+            Outcome::Duplicate { of: 3 },
+        ];
+        for outcome in outcomes {
+            let json = serde_json::to_value(&outcome).unwrap();
+            let back: Outcome = serde_json::from_value(json.clone()).unwrap();
+            assert_eq!(back.status(), outcome.status(), "{json}");
+            assert_eq!(serde_json::to_value(&back).unwrap(), json);
+        }
     }
 
     #[test]

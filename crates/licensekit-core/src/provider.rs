@@ -5,8 +5,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 
+use crate::bulk::ChangeRequest;
 use crate::error::{Error, Result};
-use crate::model::{Assignment, AssignmentFilter, Holder, HolderId, Outcome, Product, ProductId};
+use crate::model::{
+    Assignment, AssignmentFilter, ChangeReport, Holder, HolderId, Outcome, Product, ProductId,
+};
 
 /// Defines `LicenseProvider`. One definition, expanded twice: here, as the real trait, and in the
 /// `licensekit` facade, as a never-used mirror carrying `#[enum_dispatch]`. enum_dispatch keeps its
@@ -27,12 +30,12 @@ macro_rules! __license_provider_trait {
         /// Minimal on purpose and without default methods, so a wrapper can never silently fall
         /// back to a default; conveniences live in [`LicenseProviderExt`](crate::LicenseProviderExt).
         ///
-        /// Contract for `assign` and `revoke`: they return `Err` only when nothing was changed
-        /// (invalid input, unknown product, unsupported holder kind, authentication failure before
-        /// any change). Once any change may have reached the vendor they return `Ok` with exactly
-        /// one [`Outcome`](crate::Outcome) per requested holder, in request order; repeated
-        /// holders each get the outcome of the first. Both are safe to retry: a holder already in
-        /// the requested state comes back as `AlreadyInState`.
+        /// Contract for `change` (and so `assign` and `revoke`): `Err` only when nothing was
+        /// changed (unknown product, unsupported holder kind, authentication failure before any
+        /// change). Once any change may have reached the vendor it returns `Ok` with exactly one
+        /// [`Outcome`](crate::Outcome) per requested item, in request order; a repeated holder is
+        /// `Duplicate` of its first occurrence. Safe to retry: a holder already in the requested
+        /// state comes back as `AlreadyInState`, and `Unconfirmed` items settle on a re-run.
         #[::licensekit_core::__private::async_trait]
         $(#[$attr])*
         pub trait LicenseProvider: ::std::marker::Send + ::std::marker::Sync + ::std::fmt::Debug {
@@ -54,18 +57,15 @@ macro_rules! __license_provider_trait {
             /// The vendor's user directory (needs `capabilities().holder_directory`), streamed.
             fn holders(&self) -> ::licensekit_core::__private::BoxStream<'static, ::licensekit_core::Result<::licensekit_core::Holder>>;
 
-            /// Gives `product` to every holder; one outcome per holder.
-            async fn assign(
+            /// Assigns or revokes `request.product` for every holder in `request.holders`, through
+            /// the bulk engine ([`licensekit_core::bulk`]): one outcome per requested item, in
+            /// request order, each settled from what the vendor did. Callers usually use
+            /// [`LicenseProviderExt::assign`](crate::LicenseProviderExt::assign) and
+            /// [`revoke`](crate::LicenseProviderExt::revoke); this form adds an observer and
+            /// cancellation.
+            async fn change(
                 &self,
-                product: &::licensekit_core::ProductId,
-                holders: &[::licensekit_core::HolderId],
-            ) -> ::licensekit_core::Result<::licensekit_core::ChangeReport>;
-
-            /// Takes `product` away from every holder; one outcome per holder.
-            async fn revoke(
-                &self,
-                product: &::licensekit_core::ProductId,
-                holders: &[::licensekit_core::HolderId],
+                request: ::licensekit_core::bulk::ChangeRequest,
             ) -> ::licensekit_core::Result<::licensekit_core::ChangeReport>;
         }
     };
@@ -95,19 +95,11 @@ macro_rules! forward_license_provider {
             fn holders(&self) -> futures::stream::BoxStream<'static, Result<Holder>> {
                 (**self).holders()
             }
-            async fn assign(
+            async fn change(
                 &self,
-                product: &ProductId,
-                holders: &[HolderId],
+                request: crate::bulk::ChangeRequest,
             ) -> Result<crate::ChangeReport> {
-                (**self).assign(product, holders).await
-            }
-            async fn revoke(
-                &self,
-                product: &ProductId,
-                holders: &[HolderId],
-            ) -> Result<crate::ChangeReport> {
-                (**self).revoke(product, holders).await
+                (**self).change(request).await
             }
         }
     )*};
@@ -141,6 +133,19 @@ pub trait LicenseProviderExt: LicenseProvider {
             .into_iter()
             .find(|p| &p.id == id)
             .ok_or_else(|| Error::not_found(self.kind(), format!("product {id}")))
+    }
+
+    /// Gives `product` to every holder; one outcome per requested item (see
+    /// [`LicenseProvider::change`]).
+    async fn assign(&self, product: &ProductId, holders: &[HolderId]) -> Result<ChangeReport> {
+        self.change(ChangeRequest::assign(product.clone(), holders.to_vec()))
+            .await
+    }
+
+    /// Takes `product` away from every holder; one outcome per requested item.
+    async fn revoke(&self, product: &ProductId, holders: &[HolderId]) -> Result<ChangeReport> {
+        self.change(ChangeRequest::revoke(product.clone(), holders.to_vec()))
+            .await
     }
 
     /// Assigns one holder and returns its outcome.

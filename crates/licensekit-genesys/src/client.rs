@@ -91,14 +91,17 @@ impl GenesysClient {
     }
 
     /// `POST /api/v2/license/organization`: assign and unassign in one batch; one status per
-    /// (user, license) touched. Repeating it cannot double anything (an assigned license is
-    /// reported as already assigned), so it is retried like an idempotent call.
+    /// (user, license) touched. Not re-sent by the HTTP layer once it may have been delivered:
+    /// a repeat would blur "applied" and "already so"; the bulk engine reads the state back
+    /// instead and re-sends only what is missing.
     pub async fn update_assignments(
         &self,
         assignments: Vec<LicenseAssignmentRequest>,
     ) -> Result<Vec<LicenseUpdateStatus>> {
         let body = LicenseBatchAssignmentRequest { assignments };
-        let request = ApiRequest::post(ORGANIZATION).json(&body)?.idempotent(true);
+        let request = ApiRequest::post(ORGANIZATION)
+            .json(&body)?
+            .idempotent(false);
         self.http.json(request).await
     }
 

@@ -4,26 +4,31 @@
 //!   total is `Unknown` unless configured (`Configured`), and `assigned` is counted from the user
 //!   listing (`Counted`).
 //! - Holders are users (Genesys user ids); devices are not supported.
-//! - Assign/revoke go through the batch endpoint, split at `max_batch` user ids per request; each
-//!   user's `result` becomes its outcome.
+//! - Assign/revoke go through core's bulk engine: the batch endpoint, split at `max_batch` user
+//!   ids per request. A user's `result` settles it only when it is an unambiguous success (or
+//!   "already") word; anything else, a user missing from the answer, or an empty answer is
+//!   settled by reading the users' licenses back (`POST /license/users`).
 //! - Licenses can also follow roles automatically: a revoked license may come back when a role
 //!   implies it. Use [`GenesysProvider::client`]`().infer(..)` to see what roles imply.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use licensekit_core::client::{RetryConfig, items, pages};
+use licensekit_core::bulk::{
+    self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared, StateRead,
+};
+use licensekit_core::client::{Declared, PageGuard, RetryConfig, items, pages};
 use licensekit_core::{
     Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, Error, ErrorKind,
     Holder, HolderId, LicenseProvider, Outcome, Product, ProductId, Provenance, ProviderKind,
-    Result, SeatTotal, Seats, UniqueHolders, VendorError,
+    Result, SeatTotal, Seats, VendorError,
 };
 
 use crate::client::GenesysClient;
 use crate::config::GenesysConfig;
-use crate::wire::{LicenseAssignmentRequest, LicenseDefinition, LicenseUpdateStatus};
+use crate::wire::{LicenseAssignmentRequest, LicenseDefinition};
 
 const KIND: ProviderKind = ProviderKind::Genesys;
 
@@ -106,95 +111,201 @@ impl GenesysProvider {
             Err(e) => Err(e),
         }
     }
+}
 
-    async fn change(
-        &self,
-        action: ChangeAction,
-        product: &ProductId,
-        holders: &[HolderId],
-    ) -> Result<ChangeReport> {
-        self.capabilities().check_holders(KIND, holders)?;
-        let plan = UniqueHolders::new(holders);
-        let mut outcomes: HashMap<HolderId, Outcome> = HashMap::with_capacity(plan.unique().len());
-        let mut valid = Vec::with_capacity(plan.unique().len());
-        for holder in plan.unique() {
-            match validate_user_id(holder.as_str()) {
-                Ok(()) => valid.push(holder.as_str().to_owned()),
-                Err(e) => {
-                    outcomes.insert(holder.clone(), Outcome::failed(e));
-                }
-            }
-        }
-        if !valid.is_empty() {
-            self.check_license(product).await?;
-        }
-        let batches: Vec<Vec<String>> = valid
-            .chunks(self.max_batch)
-            .map(<[String]>::to_vec)
-            .collect();
-        let results: Vec<(Vec<String>, Result<Vec<LicenseUpdateStatus>>)> = stream::iter(batches)
-            .map(|batch| async move {
-                let request = match action {
-                    ChangeAction::Assign => {
-                        LicenseAssignmentRequest::new(product.as_str(), batch.clone(), vec![])
-                    }
-                    ChangeAction::Revoke => {
-                        LicenseAssignmentRequest::new(product.as_str(), vec![], batch.clone())
-                    }
-                };
-                let result = self.client.update_assignments(vec![request]).await;
-                (batch, result)
-            })
-            .buffer_unordered(self.max_concurrency)
-            .collect()
-            .await;
-        for (batch, result) in results {
-            match result {
-                Ok(statuses) => {
-                    for status in statuses {
-                        if status.license_id != product.as_str() {
-                            continue;
-                        }
-                        let outcome = outcome_of_result(&status, action);
-                        outcomes.insert(HolderId::User(status.user_id), outcome);
-                    }
-                }
-                Err(error) => {
-                    // The whole request failed: every user in it shares the reason. After
-                    // retries of an idempotent batch this means "state unknown", which the
-                    // error says; nothing is reported as applied that was not observed.
-                    let error = Arc::new(error);
-                    for user in batch {
-                        outcomes.insert(HolderId::User(user), Outcome::Failed(error.clone()));
-                    }
-                }
-            }
-        }
-        Ok(plan.into_report(KIND, product.clone(), action, outcomes))
+/// The provider as the bulk engine's backend (kept private: users call `change`).
+#[derive(Debug)]
+struct Engine<'a>(&'a GenesysProvider);
+
+impl std::ops::Deref for Engine<'_> {
+    type Target = GenesysProvider;
+    fn deref(&self) -> &GenesysProvider {
+        self.0
     }
 }
 
+/// What one run needs: the license id and the concurrency limit.
+#[derive(Debug)]
+struct Run {
+    license: String,
+    concurrency: usize,
+}
+
+/// Genesys through the bulk engine: no pre-read (it would add calls), one
+/// `POST /license/organization` per batch, `result` strings as hints (spec §9.2: undocumented),
+/// and `POST /license/users` to read state back when a hint is missing or unknown.
+#[async_trait]
+impl BulkBackend for Engine<'_> {
+    type Context = Run;
+
+    fn provider(&self) -> ProviderKind {
+        KIND
+    }
+
+    fn canonical(&self, holder: &HolderId) -> Result<HolderId> {
+        validate_user_id(holder.as_str())?;
+        Ok(holder.clone())
+    }
+
+    async fn prepare(
+        &self,
+        _action: ChangeAction,
+        product: &ProductId,
+        _holders: &[HolderId],
+    ) -> Result<Prepared<Run>> {
+        self.check_license(product).await?;
+        let run = Run {
+            license: product.as_str().to_owned(),
+            concurrency: self.max_concurrency,
+        };
+        Ok(Prepared::new(run, self.max_batch, self.max_concurrency))
+    }
+
+    async fn send(
+        &self,
+        run: &Run,
+        action: ChangeAction,
+        batch: &[HolderId],
+    ) -> Result<Vec<ItemAnswer>> {
+        let users: Vec<String> = batch.iter().map(|h| h.as_str().to_owned()).collect();
+        let request = match action {
+            ChangeAction::Assign => LicenseAssignmentRequest::new(&run.license, users, vec![]),
+            ChangeAction::Revoke => LicenseAssignmentRequest::new(&run.license, vec![], users),
+        };
+        let statuses = self.client.update_assignments(vec![request]).await?;
+        Ok(statuses
+            .into_iter()
+            .filter(|s| s.license_id == run.license)
+            .map(|status| {
+                let holder = HolderId::User(status.user_id.clone());
+                let answer = match hint_of_result(&status.result, action) {
+                    Some(outcome) => ItemAnswer::settled(holder, outcome),
+                    None => match refusal_of_result(&status) {
+                        Some(error) => ItemAnswer::refused(holder, error),
+                        None => ItemAnswer::unclear(
+                            holder,
+                            format!("result `{}` is not a known word", status.result),
+                        ),
+                    },
+                };
+                answer.with_vendor_field("result", status.result)
+            })
+            .collect())
+    }
+
+    async fn read_state(&self, run: &Run, holders: &[HolderId]) -> Result<StateRead> {
+        // One `POST /license/users` per batch of ids, concurrently.
+        let batches: Vec<Vec<String>> = holders
+            .chunks(self.max_batch)
+            .map(|chunk| chunk.iter().map(|h| h.as_str().to_owned()).collect())
+            .collect();
+        let answers: Vec<Result<serde_json::Map<String, serde_json::Value>>> =
+            stream::iter(batches)
+                .map(|ids: Vec<String>| async move { self.client.users_by_id(&ids).await })
+                .buffer_unordered(run.concurrency)
+                .collect()
+                .await;
+        let mut answer = serde_json::Map::new();
+        for part in answers {
+            answer.extend(part?);
+        }
+        let mut held = HashSet::new();
+        let mut unread = Vec::new();
+        for holder in holders {
+            match answer.get(holder.as_str()).and_then(license_ids_in) {
+                Some(licenses) => {
+                    if licenses.contains(&run.license) {
+                        held.insert(holder.clone());
+                    }
+                }
+                None => unread.push(holder.clone()),
+            }
+        }
+        // The batch read's shape is undocumented (spec §1 row 5): whoever it did not answer
+        // in a shape we understand is read with the documented single-user call.
+        let singles: Vec<(HolderId, Result<bool>)> = stream::iter(unread)
+            .map(|holder| async move {
+                let holds = self
+                    .client
+                    .user(holder.as_str())
+                    .await
+                    .map(|user| user.licenses.iter().any(|l| l.id == run.license));
+                (holder, holds)
+            })
+            .buffer_unordered(run.concurrency)
+            .collect()
+            .await;
+        let mut read = StateRead::default();
+        for (holder, holds) in singles {
+            match holds {
+                Ok(true) => {
+                    held.insert(holder);
+                }
+                Ok(false) => {}
+                // The documented read says the user does not exist: nothing to re-send.
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    read = read.with_unknown_holder(
+                        holder.clone(),
+                        Error::NotFound {
+                            provider: KIND,
+                            what: format!("user {}", holder.as_str()),
+                            source: Some(Box::new(e)),
+                        },
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        read.held = held;
+        Ok(read)
+    }
+}
+
+/// License ids in one value of the `POST /license/users` map, read tolerantly: `{licenses:
+/// [...]}` or a bare array, of ids or of objects with an `id`. `None` when not understood.
+fn license_ids_in(value: &serde_json::Value) -> Option<Vec<String>> {
+    let list = match value {
+        serde_json::Value::Array(list) => list,
+        serde_json::Value::Object(fields) => fields.get("licenses")?.as_array()?,
+        _ => return None,
+    };
+    list.iter()
+        .map(|l| match l {
+            serde_json::Value::String(id) => Some(id.clone()),
+            serde_json::Value::Object(o) => o.get("id")?.as_str().map(str::to_owned),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Genesys's page-number paging (spec §2): pages 1, 2, … while `pageNumber < pageCount`.
-/// `fetch(n)` returns page n's items and the `pageCount` it reported.
-fn numbered_pages<T, F, Fut>(mut fetch: F) -> BoxStream<'static, Result<T>>
+/// `fetch(n)` returns page n's items with the `pageCount` and `total` it reported; the core
+/// page guard holds the listing to the first page's figures plus slack, so a server whose
+/// `pageCount` keeps growing cannot run it forever (issue 13, item 2).
+fn numbered_pages<T, F, Fut>(route: &'static str, mut fetch: F) -> BoxStream<'static, Result<T>>
 where
     T: Send + 'static,
     F: FnMut(u32) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<(Vec<T>, Option<u32>)>> + Send + 'static,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<u32>, Option<u64>)>> + Send + 'static,
 {
-    items(pages(KIND, None, move |page: Option<u32>| {
-        let number = page.unwrap_or(1);
-        let call = fetch(number);
-        async move {
-            let (entities, page_count) = call.await?;
-            Ok((
-                entities,
-                page_count
-                    .filter(|count| number < *count)
-                    .map(|_| number + 1),
-            ))
-        }
-    }))
+    items(pages(
+        PageGuard::new(KIND, route),
+        None,
+        move |page: Option<u32>| {
+            let number = page.unwrap_or(1);
+            let call = fetch(number);
+            async move {
+                let (entities, page_count, total) = call.await?;
+                Ok((
+                    entities,
+                    page_count
+                        .filter(|count| number < *count)
+                        .and_then(|_| number.checked_add(1)),
+                    Declared::pages(page_count).with_items(total),
+                ))
+            }
+        },
+    ))
 }
 
 /// Genesys user ids are UUIDs; anything that cannot be one is refused before any call.
@@ -212,44 +323,56 @@ fn validate_user_id(id: &str) -> Result<()> {
     }
 }
 
-/// Maps a `LicenseUpdateStatus.result`. The values are undocumented (spec §1, §9); these are the
-/// assumptions listed in the crate README, matched loosely (case and punctuation ignored). A
-/// value we do not recognise is a failure carrying the text, never a guessed success.
-pub(crate) fn outcome_of_result(status: &LicenseUpdateStatus, action: ChangeAction) -> Outcome {
+/// What a `LicenseUpdateStatus.result` settles. The values are undocumented (spec §1, §9.2), so
+/// only words that cannot mean anything else settle an item (case and punctuation ignored);
+/// anything else — failures included — is `None`, and the engine reads the state back.
+pub(crate) fn hint_of_result(result: &str, action: ChangeAction) -> Option<Outcome> {
+    let key: String = result
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    match key.as_str() {
+        "success" | "ok" | "succeeded" | "applied" => Some(Outcome::Applied),
+        "assigned" | "added" if action == ChangeAction::Assign => Some(Outcome::Applied),
+        "unassigned" | "removed" if action == ChangeAction::Revoke => Some(Outcome::Applied),
+        "alreadyassigned" | "alreadylicensed" if action == ChangeAction::Assign => {
+            Some(Outcome::AlreadyInState)
+        }
+        "notassigned" | "notlicensed" | "alreadyunassigned" if action == ChangeAction::Revoke => {
+            Some(Outcome::AlreadyInState)
+        }
+        _ => None,
+    }
+}
+
+/// The reason a `result` that reads like a refusal gives, for when the state read back confirms
+/// the change did not happen (the words are undocumented, so they never settle on their own).
+fn refusal_of_result(status: &crate::wire::LicenseUpdateStatus) -> Option<Error> {
     let key: String = status
         .result
         .chars()
         .filter(char::is_ascii_alphanumeric)
         .collect::<String>()
         .to_ascii_lowercase();
+    let vendor = || {
+        Some(Box::new(
+            VendorError::new(KIND, Some(200), format!("result `{}`", status.result))
+                .with_code(status.result.clone()),
+        ) as licensekit_core::BoxError)
+    };
     match key.as_str() {
-        "success" | "ok" | "succeeded" | "applied" => Outcome::Applied,
-        "assigned" | "added" if action == ChangeAction::Assign => Outcome::Applied,
-        "unassigned" | "removed" if action == ChangeAction::Revoke => Outcome::Applied,
-        "alreadyassigned" | "alreadylicensed" | "nochange" | "unchanged" => Outcome::AlreadyInState,
-        "notassigned" | "notlicensed" | "alreadyunassigned" if action == ChangeAction::Revoke => {
-            Outcome::AlreadyInState
-        }
-        "usernotfound" | "invaliduser" | "notfound" => Outcome::failed(Error::NotFound {
+        "usernotfound" | "invaliduser" | "notfound" => Some(Error::NotFound {
             provider: KIND,
             what: format!("user {}", status.user_id),
-            source: None,
+            source: vendor(),
         }),
-        "licensenotfound" => Outcome::failed(Error::not_found(
-            KIND,
-            format!("license {}", status.license_id),
-        )),
-        _ => Outcome::failed(Error::Vendor(
-            VendorError::new(
-                KIND,
-                Some(200),
-                format!(
-                    "unrecognised result `{}` for user {}",
-                    status.result, status.user_id
-                ),
-            )
-            .with_code(status.result.clone()),
-        )),
+        "licensenotfound" | "invalidlicense" => Some(Error::NotFound {
+            provider: KIND,
+            what: format!("license {}", status.license_id),
+            source: vendor(),
+        }),
+        _ => None,
     }
 }
 
@@ -322,11 +445,11 @@ impl LicenseProvider for GenesysProvider {
             None => {
                 let client = self.client.clone();
                 let page_size = self.page_size;
-                numbered_pages(move |number| {
+                numbered_pages("GET /api/v2/license/users", move |number| {
                     let client = client.clone();
                     async move {
                         let listing = client.users_page(page_size, number).await?;
-                        Ok((listing.entities, listing.page_count))
+                        Ok((listing.entities, listing.page_count, listing.total))
                     }
                 })
                 .map_ok(move |user| {
@@ -355,11 +478,11 @@ impl LicenseProvider for GenesysProvider {
     fn holders(&self) -> BoxStream<'static, Result<Holder>> {
         let client = self.client.clone();
         let page_size = self.page_size;
-        numbered_pages(move |number| {
+        numbered_pages("GET /api/v2/users", move |number| {
             let client = client.clone();
             async move {
                 let listing = client.directory_page(page_size, number).await?;
-                Ok((listing.entities, listing.page_count))
+                Ok((listing.entities, listing.page_count, listing.total))
             }
         })
         .map_ok(|u| {
@@ -375,14 +498,15 @@ impl LicenseProvider for GenesysProvider {
         .boxed()
     }
 
-    #[tracing::instrument(skip_all, fields(provider = "genesys", product = %product, holders = holders.len()))]
-    async fn assign(&self, product: &ProductId, holders: &[HolderId]) -> Result<ChangeReport> {
-        self.change(ChangeAction::Assign, product, holders).await
-    }
-
-    #[tracing::instrument(skip_all, fields(provider = "genesys", product = %product, holders = holders.len()))]
-    async fn revoke(&self, product: &ProductId, holders: &[HolderId]) -> Result<ChangeReport> {
-        self.change(ChangeAction::Revoke, product, holders).await
+    #[tracing::instrument(skip_all, fields(provider = "genesys", action = %request.action, product = %request.product, holders = request.holders.len()))]
+    async fn change(&self, request: ChangeRequest) -> Result<ChangeReport> {
+        bulk::run(
+            &Engine(self),
+            &self.capabilities(),
+            BulkOptions::default(),
+            request,
+        )
+        .await
     }
 }
 
@@ -391,36 +515,53 @@ mod tests {
     use super::*;
     use licensekit_core::OutcomeStatus;
 
-    fn status(result: &str) -> LicenseUpdateStatus {
-        serde_json::from_value(
-            serde_json::json!({"userId": "u1", "licenseId": "cloudCX2", "result": result}),
-        )
-        .unwrap()
-    }
-
     #[test]
-    fn result_strings_map_to_outcomes() {
+    fn result_strings_are_hints() {
         use ChangeAction::*;
-        use OutcomeStatus::*;
+        let status = |o: Option<Outcome>| o.map(|o| o.status());
         let cases = [
-            ("Success", Assign, Applied),
-            ("SUCCESS", Revoke, Applied),
-            ("AlreadyAssigned", Assign, AlreadyInState),
-            ("already_assigned", Assign, AlreadyInState),
-            ("NotAssigned", Revoke, AlreadyInState),
-            ("NotAssigned", Assign, Failed),
-            ("UserNotFound", Assign, Failed),
-            ("something new", Assign, Failed),
+            ("Success", Assign, Some(OutcomeStatus::Applied)),
+            ("SUCCESS", Revoke, Some(OutcomeStatus::Applied)),
+            (
+                "AlreadyAssigned",
+                Assign,
+                Some(OutcomeStatus::AlreadyInState),
+            ),
+            (
+                "already_assigned",
+                Assign,
+                Some(OutcomeStatus::AlreadyInState),
+            ),
+            ("NotAssigned", Revoke, Some(OutcomeStatus::AlreadyInState)),
+            ("NotAssigned", Assign, None),
+            ("UserNotFound", Assign, None),
+            ("something new", Assign, None),
+            ("", Revoke, None),
         ];
         for (result, action, expected) in cases {
             assert_eq!(
-                outcome_of_result(&status(result), action).status(),
+                status(hint_of_result(result, action)),
                 expected,
                 "{result} {action}"
             );
         }
-        let unknown = outcome_of_result(&status("QuotaWeird"), Assign);
-        assert!(unknown.error().unwrap().to_string().contains("QuotaWeird"));
+    }
+
+    #[test]
+    fn batch_read_values_are_read_tolerantly() {
+        use serde_json::json;
+        let ids = |v| license_ids_in(&v);
+        let both = Some(vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(ids(json!({"id": "u", "licenses": ["a", "b"]})), both);
+        assert_eq!(
+            ids(json!({"licenses": [{"id": "a"}, {"id": "b", "selfUri": "/x"}]})),
+            both
+        );
+        assert_eq!(ids(json!(["a", "b"])), both);
+        assert_eq!(ids(json!({"licenses": []})), Some(vec![]));
+        assert_eq!(ids(json!({"id": "u"})), None);
+        assert_eq!(ids(json!("cloudCX2")), None);
+        assert_eq!(ids(json!({"licenses": [1]})), None);
     }
 
     #[test]

@@ -2,23 +2,35 @@
 //! optional on decode (the API marks nearly all optional) and unknown fields are ignored, so a
 //! new vendor field never breaks decoding.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Decodes an explicit `null` as the type's default (an empty list, an empty string): the API
+/// marks nearly every field optional, and some answers carry `"licenses": null` or
+/// `"prerequisites": null` where others leave the field out. Both mean "none"; neither may fail
+/// the decode (a decode failure of an answer to a write would otherwise look like a lost answer).
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
 
 /// `LicenseDefinition`. There is no `name` field: `id` is a short name such as `cloudCX2`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct LicenseDefinition {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub id: String,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
     pub permissions: Option<Permissions>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub prerequisites: Vec<AddressableLicenseDefinition>,
     /// Licenses a bundle contains (recursive).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub comprises: Vec<LicenseDefinition>,
     #[serde(default)]
     pub self_uri: Option<String>,
@@ -28,7 +40,7 @@ pub struct LicenseDefinition {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Permissions {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub ids: Vec<String>,
 }
 
@@ -37,7 +49,7 @@ pub struct Permissions {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct AddressableLicenseDefinition {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub id: String,
     #[serde(default)]
     pub self_uri: Option<String>,
@@ -48,9 +60,9 @@ pub struct AddressableLicenseDefinition {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct LicenseUser {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub licenses: Vec<LicenseDefinition>,
     #[serde(default)]
     pub self_uri: Option<String>,
@@ -61,9 +73,9 @@ pub struct LicenseUser {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct UserLicenses {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub licenses: Vec<String>,
     #[serde(default)]
     pub self_uri: Option<String>,
@@ -74,7 +86,7 @@ pub struct UserLicenses {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct UserLicensesEntityListing {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub entities: Vec<UserLicenses>,
     #[serde(default)]
     pub page_size: Option<u32>,
@@ -120,11 +132,11 @@ impl LicenseAssignmentRequest {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct LicenseUpdateStatus {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub user_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub license_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub result: String,
 }
 
@@ -133,9 +145,9 @@ pub struct LicenseUpdateStatus {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct LicenseOrgToggle {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub feature_name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub enabled: bool,
 }
 
@@ -148,7 +160,7 @@ pub struct LicenseOrganization {
     pub id: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub licenses: std::collections::BTreeMap<String, Vec<AddressableEntity>>,
     #[serde(default)]
     pub self_uri: Option<String>,
@@ -159,7 +171,7 @@ pub struct LicenseOrganization {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct AddressableEntity {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub id: String,
     #[serde(default)]
     pub self_uri: Option<String>,
@@ -189,7 +201,7 @@ pub struct ErrorBody {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct DirectoryUser {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub id: String,
     #[serde(default)]
     pub name: Option<String>,
@@ -205,7 +217,7 @@ pub struct DirectoryUser {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct UserEntityListing {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub entities: Vec<DirectoryUser>,
     #[serde(default)]
     pub page_number: Option<u32>,

@@ -80,3 +80,43 @@ fn unknown_fields_never_break_decoding() {
         serde_json::from_str(r#"{"id": "x", "brandNewField": {"a": 1}}"#).unwrap();
     assert_eq!(def.id, "x");
 }
+
+/// Issue 14, item 10: the documented shapes with an explicit `null` where a list (or a string)
+/// is expected decode as empty instead of failing.
+#[test]
+fn explicit_null_lists_decode_as_empty() {
+    let defs: Vec<LicenseDefinition> = serde_json::from_str(
+        r#"[{"id": "cloudCX2", "description": "Genesys Cloud CX 2", "permissions": {"ids": null},
+             "prerequisites": null, "comprises": null, "selfUri": "/api/v2/license/definitions/cloudCX2"}]"#,
+    )
+    .unwrap();
+    assert!(defs[0].prerequisites.is_empty() && defs[0].comprises.is_empty());
+    assert!(defs[0].permissions.as_ref().unwrap().ids.is_empty());
+
+    let page: UserLicensesEntityListing = serde_json::from_str(
+        r#"{"entities": [{"id": "U1", "licenses": null, "selfUri": "/api/v2/license/users/U1"}],
+            "pageSize": 25, "pageNumber": 1, "total": 1, "pageCount": 1}"#,
+    )
+    .unwrap();
+    assert!(page.entities[0].licenses.is_empty());
+    let empty: UserLicensesEntityListing = serde_json::from_str(
+        r#"{"entities": null, "pageSize": 25, "pageNumber": 1, "total": 0, "pageCount": 0}"#,
+    )
+    .unwrap();
+    assert!(empty.entities.is_empty());
+
+    let user: LicenseUser = serde_json::from_str(
+        r#"{"id": "U1", "licenses": null, "selfUri": "/api/v2/license/users/U1"}"#,
+    )
+    .unwrap();
+    assert!(user.licenses.is_empty());
+
+    let statuses: Vec<LicenseUpdateStatus> =
+        serde_json::from_str(r#"[{"userId": "U1", "licenseId": "cloudCX2", "result": null}]"#)
+            .unwrap();
+    assert_eq!(statuses[0].result, "");
+
+    let org: LicenseOrganization =
+        serde_json::from_str(r#"{"id": "org", "licenses": null}"#).unwrap();
+    assert!(org.licenses.is_empty());
+}

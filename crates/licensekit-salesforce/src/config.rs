@@ -30,8 +30,9 @@ pub enum SalesforceAuth {
         username: String,
         /// The RSA private key, PEM.
         private_key_pem: SecretString,
-        /// `aud` claim; default: `https://test.salesforce.com` when `login_url` is the test host,
-        /// else `https://login.salesforce.com`.
+        /// `aud` claim; default derived from `login_url`'s host: `https://test.salesforce.com`
+        /// for a sandbox (`test.salesforce.com`, `*.sandbox.my.salesforce.com`), else
+        /// `https://login.salesforce.com`.
         #[serde(default)]
         audience: Option<String>,
     },

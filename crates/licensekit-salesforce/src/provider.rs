@@ -5,25 +5,29 @@
 //!   every user is licensed, and seats cannot be managed per user (spec §1.4).
 //! - Assignments are `UserPackageLicense` rows with the user's Username, Email, Name, IsActive,
 //!   read in one paged query (never one per user).
-//! - Assign creates rows through sObject Collections (≤ 200 per call, `allOrNone=false`) after
-//!   one lookup of who already holds a seat and a check of free seats: the shortfall is reported
-//!   per item without sending doomed requests. Revoke looks the row ids up in one query per 300
-//!   users and deletes them ≤ 200 per call.
+//! - Assign/revoke go through core's bulk engine. Who already holds a seat is read once, by the
+//!   cheaper of one package-wide paged query (sized from `UsedLicenses`) and look-ups of 300 ids
+//!   (run concurrently); free seats are checked so the shortfall is reported per item without
+//!   sending doomed requests; rows are created or deleted through sObject Collections (≤ 200 per
+//!   call, `allOrNone=false`). 10,000 users assigned then revoked: 108 calls.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use http::Method;
+use licensekit_core::bulk::{
+    self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared, StateRead,
+};
 use licensekit_core::client::{
-    ApiRequest, ClientOptions, HttpClient, RequestLimiter, RetryConfig, StaticToken, TokenCache,
-    check_url, items, pages,
+    ApiRequest, ClientOptions, Declared, HttpClient, PageGuard, RequestLimiter, RetryConfig,
+    StaticToken, TokenCache, check_url, items, pages,
 };
 use licensekit_core::{
     Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, Error, Holder,
-    HolderId, LicenseProvider, Outcome, Product, ProductId, ProviderKind, Result, SeatTotal, Seats,
-    UniqueHolders, VendorError,
+    HolderId, LicenseProvider, LicenseProviderExt, Outcome, Product, ProductId, ProviderKind,
+    Result, SeatTotal, Seats, VendorError,
 };
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
@@ -43,8 +47,8 @@ const KIND: ProviderKind = ProviderKind::Salesforce;
 
 /// (UserPackageLicense id, user id).
 type Row = (SalesforceId, SalesforceId);
-/// One collections call: the items it carried and its answer.
-type CallResult<T> = (Vec<T>, Result<Vec<CollectionResult>>);
+/// Records per query page (Salesforce's default batch size, spec §2.2).
+const QUERY_PAGE: usize = 2000;
 /// sObject Collections limit (spec §2.4).
 pub const MAX_COLLECTION: usize = 200;
 /// Ids per `IN (…)` lookup, keeping the URL well under 16,384 bytes (spec §2.2).
@@ -53,7 +57,8 @@ const PACKAGE_FIELDS: &str =
     "Id, NamespacePrefix, Status, AllowedLicenses, UsedLicenses, ExpirationDate";
 const ASSIGNMENT_FIELDS: &str = "Id, PackageLicenseId, UserId, CreatedDate, User.Username, User.Email, User.Name, User.IsActive";
 
-/// The org's rolling 24-hour API usage from `Sforce-Limit-Info: api-usage=USED/MAX` (§2.7).
+/// The org's rolling 24-hour API usage from `Sforce-Limit-Info: api-usage=USED/MAX` (§2.7, P-8).
+/// USED may exceed MAX (P-8: `api-usage=110018/100000`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ApiUsage {
     /// Calls used so far (the first number).
@@ -63,10 +68,12 @@ pub struct ApiUsage {
 }
 
 impl ApiUsage {
-    /// Parses the header value; `None` when it has no `api-usage` part.
+    /// Parses the header value; `None` when it has no `api-usage` part. The REST guide's "Limit
+    /// Info Header" separates parts with `;` (`api-usage=25/5000;
+    /// per-app-api-usage=17/250(appName=sample-connected-app)`, P-8); `,` is accepted too.
     pub fn parse(header: &str) -> Option<ApiUsage> {
         let part = header
-            .split(',')
+            .split([';', ','])
             .find_map(|p| p.trim().strip_prefix("api-usage="))?;
         let (used, max) = part.split_once('/')?;
         Some(ApiUsage {
@@ -147,13 +154,7 @@ impl SalesforceProvider {
                 private_key_pem,
                 audience,
             } => {
-                let audience = audience.unwrap_or_else(|| {
-                    if login_url.contains("test.salesforce.com") {
-                        "https://test.salesforce.com".into()
-                    } else {
-                        "https://login.salesforce.com".into()
-                    }
-                });
+                let audience = audience.unwrap_or_else(|| jwt_audience(&login_url).into());
                 Some((
                     login_url.clone(),
                     Grant::JwtBearer {
@@ -187,8 +188,9 @@ impl SalesforceProvider {
                     .grant
                     .clone()
                     .expect("a grant when no session was given");
-                use licensekit_core::client::CredentialProvider;
-                cache.token().await?;
+                // Transient token-endpoint failures are retried within the budget.
+                licensekit_core::client::token_with_retry(KIND, &self.inner.retry, cache.as_ref())
+                    .await?;
                 let instance = cache.source().instance_url().ok_or_else(|| {
                     Error::decode(
                         KIND,
@@ -267,34 +269,43 @@ impl SalesforceProvider {
         soql: String,
     ) -> BoxStream<'static, Result<T>> {
         let this = self.clone();
-        let listing = pages(KIND, None, move |next: Option<String>| {
-            let this = this.clone();
-            let soql = soql.clone();
-            async move {
-                let request = match next {
-                    None => ApiRequest::get("query").query("q", &soql),
-                    Some(path) => {
-                        let url = this.http().await?.base_url().join(&path).map_err(|e| {
-                            Error::decode(KIND, format!("bad nextRecordsUrl `{path}`"), e)
-                        })?;
-                        ApiRequest::absolute(Method::GET, url, "GET query/{locator}")
-                    }
-                };
-                let page: QueryPage<T> = this.call(request).await?;
-                let next = match (page.done, page.next_records_url) {
-                    (true, _) => None,
-                    (false, Some(url)) => Some(url),
-                    (false, None) => {
-                        return Err(Error::decode(
-                            KIND,
-                            "a query page says not done but has no nextRecordsUrl",
-                            "missing field",
-                        ));
-                    }
-                };
-                Ok((page.records, next))
-            }
-        });
+        // `totalSize` bounds the listing; cursors (nextRecordsUrl) may never repeat (issue 13,
+        // item 2: an A→B→A cycle would burn the org's daily API allowance).
+        let listing = pages(
+            PageGuard::new(KIND, "GET query"),
+            None,
+            move |next: Option<String>| {
+                let this = this.clone();
+                let soql = soql.clone();
+                async move {
+                    let request = match next {
+                        None => ApiRequest::get("query").query("q", &soql),
+                        Some(path) => {
+                            let url = this.http().await?.base_url().join(&path).map_err(|e| {
+                                Error::decode(KIND, format!("bad nextRecordsUrl `{path}`"), e)
+                            })?;
+                            ApiRequest::absolute(Method::GET, url, "GET query/{locator}")
+                        }
+                    };
+                    let page: QueryPage<T> = this.call(request).await?;
+                    let next = match (page.done, page.next_records_url) {
+                        (true, _) => None,
+                        (false, Some(url)) => Some(url),
+                        (false, None) => {
+                            return Err(Error::decode(
+                                KIND,
+                                "a query page says not done but has no nextRecordsUrl",
+                                "missing field",
+                            ));
+                        }
+                    };
+                    // A missing totalSize decodes as 0: only a positive one is a declaration.
+                    let declared =
+                        Declared::items((page.total_size > 0).then_some(page.total_size));
+                    Ok((page.records, next, declared))
+                }
+            },
+        );
         items(listing)
     }
 
@@ -354,231 +365,280 @@ impl SalesforceProvider {
         self.revoke(product, &users).await
     }
 
-    /// Who of `users` holds `package`: user id -> UserPackageLicense id. One query per 300 users.
-    async fn current_rows(
+    /// `(user, row)` of `package`'s UserPackageLicense rows, by one paged package-wide query or,
+    /// with `users`, by `IN (…)` look-ups of 300 ids run concurrently.
+    async fn license_rows(
         &self,
         package: &SalesforceId,
-        users: &[SalesforceId],
-    ) -> Result<HashMap<SalesforceId, SalesforceId>> {
-        let mut held = HashMap::new();
-        for chunk in users.chunks(MAX_IDS_PER_QUERY) {
-            let soql = format!(
-                "SELECT Id, UserId FROM UserPackageLicense WHERE PackageLicenseId = {} AND UserId IN {}",
-                soql::id(package),
-                soql::id_list(chunk)
-            );
-            let mut rows = self.query::<UserPackageLicenseRecord>(soql);
-            while let Some(row) = rows.try_next().await? {
+        users: Option<&[SalesforceId]>,
+    ) -> Result<Vec<Row>> {
+        let base = format!(
+            "SELECT Id, UserId FROM UserPackageLicense WHERE PackageLicenseId = {}",
+            soql::id(package)
+        );
+        let queries: Vec<String> = match users {
+            None => vec![base],
+            Some(users) => users
+                .chunks(MAX_IDS_PER_QUERY)
+                .map(|chunk| format!("{base} AND UserId IN {}", soql::id_list(chunk)))
+                .collect(),
+        };
+        let answers: Vec<Result<Vec<UserPackageLicenseRecord>>> = stream::iter(queries)
+            .map(|soql| self.query::<UserPackageLicenseRecord>(soql).try_collect())
+            .buffer_unordered(self.inner.max_concurrency)
+            .collect()
+            .await;
+        let mut rows = Vec::new();
+        for answer in answers {
+            for row in answer? {
                 let user = SalesforceId::parse(
                     row.user_id.as_deref().unwrap_or_default(),
                     Some(USER_PREFIX),
                 )?;
-                held.insert(
-                    user,
+                rows.push((
                     SalesforceId::parse(&row.id, Some(USER_PACKAGE_LICENSE_PREFIX))?,
-                );
+                    user,
+                ));
             }
         }
-        Ok(held)
+        Ok(rows)
+    }
+}
+
+/// The provider as the bulk engine's backend (kept private: users call `change`).
+#[derive(Debug)]
+struct Engine<'a>(&'a SalesforceProvider);
+
+/// One run: the package, and who holds it (user -> UserPackageLicense row), kept current by
+/// every read so a revoke can name the rows to delete.
+#[derive(Debug)]
+struct Run {
+    package: SalesforceId,
+    rows: Mutex<HashMap<SalesforceId, SalesforceId>>,
+}
+
+impl Run {
+    fn rows(&self) -> std::sync::MutexGuard<'_, HashMap<SalesforceId, SalesforceId>> {
+        self.rows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn user_of(holder: &HolderId) -> Result<SalesforceId> {
+    SalesforceId::parse(holder.as_str(), Some(USER_PREFIX))
+}
+
+/// Salesforce through the bulk engine. One package query, then the cheaper of two state reads
+/// (package-wide, sized from `UsedLicenses`, or 300 ids per look-up), free seats checked before
+/// sending, then sObject Collections of ≤ 200 (`allOrNone=false`).
+#[async_trait]
+impl BulkBackend for Engine<'_> {
+    type Context = Run;
+
+    fn provider(&self) -> ProviderKind {
+        KIND
     }
 
-    async fn change(
+    /// 15- and 18-character forms of one user are one holder.
+    fn canonical(&self, holder: &HolderId) -> Result<HolderId> {
+        Ok(HolderId::User(user_of(holder)?.as_str().to_owned()))
+    }
+
+    async fn prepare(
         &self,
         action: ChangeAction,
         product: &ProductId,
         holders: &[HolderId],
-    ) -> Result<ChangeReport> {
-        self.capabilities().check_holders(KIND, holders)?;
-        let plan = UniqueHolders::new(holders);
-        let mut outcomes: HashMap<HolderId, Outcome> = HashMap::new();
-        // Validated id -> the request's holders that named it (15- and 18-char forms are one user).
-        let mut wanted: Vec<SalesforceId> = Vec::new();
-        let mut named_by: HashMap<SalesforceId, Vec<HolderId>> = HashMap::new();
-        for holder in plan.unique() {
-            match SalesforceId::parse(holder.as_str(), Some(USER_PREFIX)) {
-                Ok(id) => {
-                    let entry = named_by.entry(id.clone()).or_default();
-                    if entry.is_empty() {
-                        wanted.push(id);
-                    }
-                    entry.push(holder.clone());
+    ) -> Result<Prepared<Run>> {
+        let provider = self.0;
+        let package = provider.package(product).await?;
+        let package_id = SalesforceId::parse(&package.id, Some(PACKAGE_LICENSE_PREFIX))?;
+        let allowed = package.allowed_licenses.unwrap_or(0);
+        let used = package.used_licenses.unwrap_or(0).max(0);
+        let concurrency = provider.inner.max_concurrency;
+        if allowed < 0 {
+            // Site license: Salesforce licenses every user and seats cannot be managed (§1.4).
+            if action == ChangeAction::Revoke {
+                return Err(Error::unsupported(
+                    KIND,
+                    format!(
+                        "revoking seats of {product}: it has a site license, which licenses every user"
+                    ),
+                ));
+            }
+            let run = Run {
+                package: package_id,
+                rows: Mutex::default(),
+            };
+            let mut prepared = Prepared::new(run, MAX_COLLECTION, concurrency);
+            for h in holders {
+                prepared.settle(h.clone(), Outcome::AlreadyInState);
+            }
+            return Ok(prepared);
+        }
+        // The cheaper read: pages of the package's rows (2,000 a page) or look-ups of 300 ids.
+        let package_pages = (used as usize).div_ceil(QUERY_PAGE).max(1);
+        let lookups = holders.len().div_ceil(MAX_IDS_PER_QUERY);
+        // The lookup reported the org's API usage: refuse a change whose reads and sends would
+        // eat into the reserve, before anything else is sent.
+        provider.check_budget_known(
+            (package_pages.min(lookups) + holders.len().div_ceil(MAX_COLLECTION)) as u64,
+        )?;
+        let users: Vec<SalesforceId> = holders.iter().map(user_of).collect::<Result<_>>()?;
+        let wanted: HashSet<&SalesforceId> = users.iter().collect();
+        let rows = if package_pages <= lookups {
+            provider.license_rows(&package_id, None).await?
+        } else {
+            provider.license_rows(&package_id, Some(&users)).await?
+        };
+        let held: HashMap<SalesforceId, SalesforceId> = rows
+            .into_iter()
+            .filter(|(_, user)| wanted.contains(user))
+            .map(|(row, user)| (user, row))
+            .collect();
+        let mut new = Vec::new();
+        let mut settled = Vec::new();
+        for (holder, user) in holders.iter().zip(&users) {
+            let holds = held.contains_key(user);
+            match (action, holds) {
+                (ChangeAction::Assign, true) | (ChangeAction::Revoke, false) => {
+                    settled.push((holder.clone(), Outcome::AlreadyInState));
                 }
-                Err(e) => {
-                    outcomes.insert(holder.clone(), Outcome::failed(e));
+                (ChangeAction::Assign, false) => new.push(holder.clone()),
+                (ChangeAction::Revoke, true) => {}
+            }
+        }
+        if action == ChangeAction::Assign {
+            // Seats are checked before sending: the shortfall fails per item, nothing doomed
+            // is sent.
+            let free = (allowed - used).max(0) as usize;
+            if new.len() > free {
+                let shortfall = Arc::new(Error::InsufficientSeats {
+                    provider: KIND,
+                    product: package_id.to_string(),
+                    requested: new.len() as u64,
+                    available: free as u64,
+                    source: None,
+                });
+                for holder in new.split_off(free) {
+                    settled.push((holder, Outcome::Failed(shortfall.clone())));
                 }
             }
         }
-        let mut by_user: HashMap<SalesforceId, Outcome> = HashMap::new();
-        let calls_before = self.api_calls_made();
-        if !wanted.is_empty() {
-            let package = self.package(product).await?;
-            // The lookup reported the usage: refuse a change that would eat into the reserve.
-            self.check_budget_known(estimate_change_calls(wanted.len()) - 1)?;
-            let package_id = SalesforceId::parse(&package.id, Some(PACKAGE_LICENSE_PREFIX))?;
-            let allowed = package.allowed_licenses.unwrap_or(0);
-            if allowed < 0 {
-                // Site license: Salesforce licenses every user and seats cannot be managed.
-                match action {
-                    ChangeAction::Assign => {
-                        for user in &wanted {
-                            by_user.insert(user.clone(), Outcome::AlreadyInState);
-                        }
-                    }
-                    ChangeAction::Revoke => {
-                        return Err(Error::unsupported(
-                            KIND,
-                            format!(
-                                "revoking seats of {product}: it has a site license, which licenses every user"
-                            ),
-                        ));
-                    }
-                }
-            } else {
-                let held = self.current_rows(&package_id, &wanted).await?;
-                match action {
-                    ChangeAction::Assign => {
-                        let free = (allowed - package.used_licenses.unwrap_or(0)).max(0) as usize;
-                        self.create_rows(&package_id, &wanted, &held, free, &mut by_user)
-                            .await;
-                    }
-                    ChangeAction::Revoke => self.delete_rows(&wanted, &held, &mut by_user).await,
-                }
-            }
+        let run = Run {
+            package: package_id,
+            rows: Mutex::new(held),
+        };
+        let mut prepared = Prepared::new(run, MAX_COLLECTION, concurrency);
+        for (holder, outcome) in settled {
+            prepared.settle(holder, outcome);
         }
-        if let Some(usage) = self.api_usage() {
-            tracing::info!(
-                calls = self.api_calls_made() - calls_before,
-                remaining = usage.max.saturating_sub(usage.used),
-                daily_limit = usage.max,
-                "salesforce: {action:?} used API calls"
-            );
-        }
-        for (user, outcome) in by_user {
-            for holder in named_by.remove(&user).unwrap_or_default() {
-                outcomes.insert(holder, outcome.clone());
-            }
-        }
-        Ok(plan.into_report(KIND, product.clone(), action, outcomes))
+        Ok(prepared)
     }
 
-    async fn create_rows(
+    async fn send(
         &self,
-        package: &SalesforceId,
-        wanted: &[SalesforceId],
-        held: &HashMap<SalesforceId, SalesforceId>,
-        free: usize,
-        by_user: &mut HashMap<SalesforceId, Outcome>,
-    ) {
-        let new: Vec<SalesforceId> = wanted
-            .iter()
-            .filter(|u| !held.contains_key(*u))
-            .cloned()
-            .collect();
-        for user in wanted.iter().filter(|u| held.contains_key(*u)) {
-            by_user.insert(user.clone(), Outcome::AlreadyInState);
-        }
-        // Seats are checked before sending: the shortfall fails per item, nothing doomed is sent.
-        let (to_send, short) = new.split_at(new.len().min(free));
-        let shortfall = Arc::new(Error::InsufficientSeats {
-            provider: KIND,
-            product: package.to_string(),
-            requested: new.len() as u64,
-            available: free as u64,
-            source: None,
-        });
-        for user in short {
-            by_user.insert(user.clone(), Outcome::Failed(shortfall.clone()));
-        }
-        let chunks: Vec<Vec<SalesforceId>> =
-            to_send.chunks(MAX_COLLECTION).map(<[_]>::to_vec).collect();
-        let results: Vec<CallResult<SalesforceId>> = stream::iter(chunks)
-            .map(|chunk| async move {
-                let records: Vec<serde_json::Value> = chunk
+        run: &Run,
+        action: ChangeAction,
+        batch: &[HolderId],
+    ) -> Result<Vec<ItemAnswer>> {
+        let users: Vec<SalesforceId> = batch.iter().map(user_of).collect::<Result<_>>()?;
+        match action {
+            ChangeAction::Assign => {
+                let records: Vec<serde_json::Value> = users
                     .iter()
                     .map(|u| {
                         serde_json::json!({
                             "attributes": {"type": "UserPackageLicense"},
-                            "PackageLicenseId": package.as_str(),
+                            "PackageLicenseId": run.package.as_str(),
                             "UserId": u.as_str(),
                         })
                     })
                     .collect();
                 let body = serde_json::json!({"allOrNone": false, "records": records});
-                // Safe to resend: a row that was created answers DUPLICATE_VALUE, reported as
-                // AlreadyInState, so a lost response never consumes a second seat.
-                let result = async {
-                    let request = ApiRequest::post("composite/sobjects")
-                        .json(&body)?
-                        .idempotent(true);
-                    self.call::<Vec<CollectionResult>>(request).await
+                // Not re-sent by the HTTP layer once it may have been delivered: the engine
+                // reads the rows back and re-sends only what is missing.
+                let request = ApiRequest::post("composite/sobjects")
+                    .json(&body)?
+                    .idempotent(false);
+                let answers = self.0.call::<Vec<CollectionResult>>(request).await?;
+                Ok(batch
+                    .iter()
+                    .zip(&users)
+                    .zip(answers)
+                    .map(|((holder, user), row)| {
+                        ItemAnswer::settled(
+                            holder.clone(),
+                            create_outcome(&run.package, user, &row),
+                        )
+                    })
+                    .collect())
+            }
+            ChangeAction::Revoke => {
+                let rows: Vec<(HolderId, SalesforceId, SalesforceId)> = {
+                    let known = run.rows();
+                    batch
+                        .iter()
+                        .zip(&users)
+                        .filter_map(|(h, u)| {
+                            known.get(u).map(|r| (h.clone(), r.clone(), u.clone()))
+                        })
+                        .collect()
+                };
+                // A holder whose row the last read did not find holds no seat.
+                let mut answers: Vec<ItemAnswer> = batch
+                    .iter()
+                    .filter(|h| !rows.iter().any(|(r, _, _)| r == *h))
+                    .map(|h| ItemAnswer::settled(h.clone(), Outcome::AlreadyInState))
+                    .collect();
+                if rows.is_empty() {
+                    return Ok(answers);
                 }
-                .await;
-                (chunk, result)
-            })
-            .buffer_unordered(self.inner.max_concurrency)
-            .collect()
-            .await;
-        for (chunk, result) in results {
-            match result {
-                Ok(rows) => {
-                    for (user, row) in chunk.iter().zip(rows) {
-                        by_user.insert(user.clone(), create_outcome(package, user, &row));
-                    }
-                }
-                Err(e) => {
-                    let e = Arc::new(e);
-                    for user in chunk {
-                        by_user.insert(user, Outcome::Failed(e.clone()));
-                    }
-                }
+                let ids: Vec<&str> = rows.iter().map(|(_, row, _)| row.as_str()).collect();
+                let request = ApiRequest::delete("composite/sobjects")
+                    .query("ids", ids.join(","))
+                    .query("allOrNone", "false")
+                    .idempotent(false);
+                let results = self.0.call::<Vec<CollectionResult>>(request).await?;
+                answers.extend(rows.iter().zip(results).map(|((holder, _, user), row)| {
+                    ItemAnswer::settled(holder.clone(), delete_outcome(user, &row))
+                }));
+                Ok(answers)
             }
         }
     }
 
-    async fn delete_rows(
-        &self,
-        wanted: &[SalesforceId],
-        held: &HashMap<SalesforceId, SalesforceId>,
-        by_user: &mut HashMap<SalesforceId, Outcome>,
-    ) {
-        let mut rows: Vec<(SalesforceId, SalesforceId)> = Vec::new();
-        for user in wanted {
-            match held.get(user) {
-                Some(row) => rows.push((row.clone(), user.clone())),
-                None => {
-                    by_user.insert(user.clone(), Outcome::AlreadyInState);
-                }
-            }
+    async fn read_state(&self, run: &Run, holders: &[HolderId]) -> Result<StateRead> {
+        let users: Vec<SalesforceId> = holders.iter().map(user_of).collect::<Result<_>>()?;
+        let found = self.0.license_rows(&run.package, Some(&users)).await?;
+        let mut rows = run.rows();
+        for user in &users {
+            rows.remove(user);
         }
-        let chunks: Vec<Vec<(SalesforceId, SalesforceId)>> =
-            rows.chunks(MAX_COLLECTION).map(<[_]>::to_vec).collect();
-        let results: Vec<CallResult<Row>> = stream::iter(chunks)
-            .map(|chunk| async move {
-                let ids: Vec<&str> = chunk.iter().map(|(row, _)| row.as_str()).collect();
-                let request = ApiRequest::delete("composite/sobjects")
-                    .query("ids", ids.join(","))
-                    .query("allOrNone", "false");
-                let result = self.call::<Vec<CollectionResult>>(request).await;
-                (chunk, result)
-            })
-            .buffer_unordered(self.inner.max_concurrency)
-            .collect()
-            .await;
-        for (chunk, result) in results {
-            match result {
-                Ok(answers) => {
-                    for ((_, user), row) in chunk.iter().zip(answers) {
-                        by_user.insert(user.clone(), delete_outcome(user, &row));
-                    }
-                }
-                Err(e) => {
-                    let e = Arc::new(e);
-                    for (_, user) in chunk {
-                        by_user.insert(user, Outcome::Failed(e.clone()));
-                    }
-                }
-            }
+        let mut held = HashSet::new();
+        for (row, user) in found {
+            held.insert(HolderId::User(user.as_str().to_owned()));
+            rows.insert(user, row);
         }
+        Ok(StateRead::held(held))
+    }
+}
+
+/// The JWT bearer `aud` for a login host (spec §3.3, Salesforce help "OAuth 2.0 JWT Bearer Flow":
+/// `https://login.salesforce.com` for production, `https://test.salesforce.com` for a sandbox).
+/// A sandbox is `test.salesforce.com` or a sandbox My Domain,
+/// `{domain}--{sandbox}.sandbox.my.salesforce.com` (§3.1); every other host — production My
+/// Domain, Developer Edition — is production. Decided on the parsed host, never on a substring
+/// of the URL. An Experience Cloud site needs `audience` set explicitly.
+fn jwt_audience(login_url: &str) -> &'static str {
+    let host = url::Url::parse(login_url).ok().and_then(|u| {
+        u.host_str()
+            .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+    });
+    match host.as_deref() {
+        Some(h) if h == "test.salesforce.com" || h.ends_with(".sandbox.my.salesforce.com") => {
+            "https://test.salesforce.com"
+        }
+        _ => "https://login.salesforce.com",
     }
 }
 
@@ -817,14 +877,26 @@ impl LicenseProvider for SalesforceProvider {
         .boxed()
     }
 
-    #[tracing::instrument(skip_all, fields(provider = "salesforce", product = %product, holders = holders.len()))]
-    async fn assign(&self, product: &ProductId, holders: &[HolderId]) -> Result<ChangeReport> {
-        self.change(ChangeAction::Assign, product, holders).await
-    }
-
-    #[tracing::instrument(skip_all, fields(provider = "salesforce", product = %product, holders = holders.len()))]
-    async fn revoke(&self, product: &ProductId, holders: &[HolderId]) -> Result<ChangeReport> {
-        self.change(ChangeAction::Revoke, product, holders).await
+    #[tracing::instrument(skip_all, fields(provider = "salesforce", action = %request.action, product = %request.product, holders = request.holders.len()))]
+    async fn change(&self, request: ChangeRequest) -> Result<ChangeReport> {
+        let action = request.action;
+        let calls_before = self.api_calls_made();
+        let report = bulk::run(
+            &Engine(self),
+            &self.capabilities(),
+            BulkOptions::default(),
+            request,
+        )
+        .await;
+        if let Some(usage) = self.api_usage() {
+            tracing::info!(
+                calls = self.api_calls_made() - calls_before,
+                remaining = usage.max.saturating_sub(usage.used),
+                daily_limit = usage.max,
+                "salesforce: the {action} used API calls"
+            );
+        }
+        report
     }
 }
 
@@ -841,12 +913,75 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_jwt_audience_follows_the_login_host() {
+        // Hosts of spec §3.1.
+        for (login, aud) in [
+            (
+                "https://login.salesforce.com",
+                "https://login.salesforce.com",
+            ),
+            ("https://test.salesforce.com", "https://test.salesforce.com"),
+            (
+                "https://test.salesforce.com/",
+                "https://test.salesforce.com",
+            ),
+            (
+                "https://acme.my.salesforce.com",
+                "https://login.salesforce.com",
+            ),
+            (
+                "https://acme--uat.sandbox.my.salesforce.com",
+                "https://test.salesforce.com",
+            ),
+            (
+                "https://ACME--UAT.Sandbox.My.Salesforce.com/",
+                "https://test.salesforce.com",
+            ),
+            (
+                "https://acme-dev-ed.develop.my.salesforce.com",
+                "https://login.salesforce.com",
+            ),
+            // A substring is not a host.
+            (
+                "https://test.salesforce.com.evil.example",
+                "https://login.salesforce.com",
+            ),
+        ] {
+            assert_eq!(jwt_audience(login), aud, "{login}");
+        }
+    }
+
+    #[test]
     fn limit_info_header() {
         assert_eq!(
             ApiUsage::parse("api-usage=10018/100000"),
             Some(ApiUsage {
                 used: 10018,
                 max: 100000
+            })
+        );
+        // P-8, the documented `;` forms.
+        assert_eq!(
+            ApiUsage::parse(
+                "api-usage=25/5000; per-app-api-usage=17/250(appName=sample-connected-app)"
+            ),
+            Some(ApiUsage {
+                used: 25,
+                max: 5000
+            })
+        );
+        assert_eq!(
+            ApiUsage::parse("api-usage=110018/100000; api-bursts=1/750"),
+            Some(ApiUsage {
+                used: 110018,
+                max: 100000
+            })
+        );
+        assert_eq!(
+            ApiUsage::parse("per-app-api-usage=17/250(appName=x);api-usage=18/5000"),
+            Some(ApiUsage {
+                used: 18,
+                max: 5000
             })
         );
         assert_eq!(

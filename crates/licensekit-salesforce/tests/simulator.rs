@@ -122,8 +122,9 @@ async fn a_450_user_assign_splits_into_three_calls_with_mixed_outcomes() {
     assert_eq!(kinds(ErrorKind::InvalidInput), inactive_sent);
     assert_eq!(counts.applied, 440 - inactive_sent);
     assert_eq!(sim.calls().get(CREATE), 3, "440 rows at 200 per call");
-    // One package lookup + two holder lookups (300 + 150 ids).
-    assert_eq!(sim.calls().get(QUERY), 3);
+    // One package lookup + one package-wide row query (5 rows on one page: cheaper than two
+    // look-ups of 300 + 150 ids).
+    assert_eq!(sim.calls().get(QUERY), 2);
     let used = sim.seats(&sim.package_id("acme").unwrap()).unwrap().1 as usize;
     assert_eq!(used, 5 + 440 - inactive_sent);
 }
@@ -308,6 +309,12 @@ async fn the_daily_limit_is_rate_limited_and_not_retried() {
         err.vendor_error().unwrap().code.as_deref(),
         Some("REQUEST_LIMIT_EXCEEDED")
     );
+    // The operator is told which limit, with the figures of Sforce-Limit-Info.
+    let shown = err.to_string();
+    assert!(
+        shown.contains("daily API request allowance") && shown.contains("100001 of 100000"),
+        "{shown}"
+    );
     assert_eq!(
         sim.calls().get(QUERY),
         1,
@@ -440,7 +447,8 @@ async fn a_change_that_would_eat_into_the_reserve_is_refused_before_it_starts() 
     assert_eq!((budget.max, budget.reserve), (100_000, 5_000));
     assert!(budget.remaining_after() > budget.reserve);
 
-    // After the lookup 94,997 are used: 5,003 left, 5 more calls needed, 5,000 kept.
+    // After the lookup 94,997 are used: 5,003 left; 1 state read + 3 collection calls more
+    // would leave 4,999, under the 5,000 kept.
     sim.set_api_used(94_996);
     sim.calls().reset();
     let err = provider.assign(&acme, &holders).await.unwrap_err();
@@ -466,5 +474,7 @@ async fn a_change_that_would_eat_into_the_reserve_is_refused_before_it_starts() 
     .unwrap();
     let report = lenient.assign(&acme, &holders).await.unwrap();
     assert_eq!(report.counts().failed, 0, "{:?}", report.counts());
-    assert!(lenient.api_calls_made() >= 6);
+    // The estimate is an upper bound of what the change makes.
+    let made = lenient.api_calls_made();
+    assert!((4..=6).contains(&made), "{made} calls");
 }

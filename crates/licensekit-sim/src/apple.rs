@@ -14,7 +14,9 @@
 //! existing pair and disassociating a missing one are completed no-ops; an unknown asset in a
 //! manage request is a synchronous 9602; `sinceVersionId` deltas list assignments created since
 //! that version (removals are not represented, §5: undocumented); `numRequested` = assets ×
-//! (users + serials) (§3.9 inference).
+//! (users + serials) (§3.9 inference). User records in `Retired` or `Deleted` state are not current
+//! (`activeOnly` leaves both out). Tests can make the location change while it is listed
+//! ([`AppleSim::between_assignment_pages`]): pages are offsets, so they shift as Apple's do.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -108,7 +110,7 @@ impl SimAsset {
 pub struct SimVppUser {
     pub client_user_id: String,
     pub email: Option<String>,
-    /// `Registered`, `Associated` or `Retired`.
+    /// `Registered`, `Associated`, `Retired` or `Deleted`.
     pub status: String,
 }
 
@@ -245,8 +247,15 @@ impl Location {
     fn user_active(&self, id: &str) -> bool {
         self.users
             .iter()
-            .any(|(u, _)| u.client_user_id == id && u.status != "Retired")
+            .any(|(u, _)| u.client_user_id == id && is_current(&u.status))
     }
+}
+
+/// A user record is current when `Registered` or `Associated`; `Retired` and `Deleted` (legacy:
+/// retired, its Apple Account re-associated to a new user with the same clientUserId) are not
+/// (spec §4, "Managing users").
+fn is_current(status: &str) -> bool {
+    !matches!(status, "Retired" | "Deleted")
 }
 
 fn version_id(v: u64) -> String {
@@ -266,6 +275,27 @@ struct Inner {
     calls: CallCounter,
     events: AtomicU64,
     faults: FaultInjector,
+    listing_hook: Mutex<Option<ListingHook>>,
+}
+
+/// A change another tool makes to the location (see [`AppleSim::between_assignment_pages`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimEdit {
+    /// (adamId, pricingParam, holder) gains a license.
+    Assign(String, String, SimHolder),
+    /// (adamId, pricingParam, holder) loses its license.
+    Revoke(String, String, SimHolder),
+}
+
+/// Called after each `/assignments` page is served with the page index; its edits are applied
+/// before the next request, as another tool writing during a listing would.
+#[derive(Clone)]
+struct ListingHook(Arc<dyn Fn(usize) -> Vec<SimEdit> + Send + Sync>);
+
+impl std::fmt::Debug for ListingHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ListingHook")
+    }
 }
 
 impl Inner {
@@ -322,6 +352,7 @@ impl AppleSim {
             calls: CallCounter::default(),
             events: AtomicU64::new(1),
             faults: FaultInjector::new(AppleFaultBodies),
+            listing_hook: Mutex::new(None),
         });
         let running = Running::serve(router(inner.clone())).await?;
         Ok(AppleSim { inner, running })
@@ -413,8 +444,61 @@ impl AppleSim {
             .insert((adam_id.into(), pricing.into(), holder), v);
     }
 
+    /// Removes an assignment directly (a change made by another tool).
+    pub fn revoke_directly(&self, adam_id: &str, pricing: &str, holder: SimHolder) {
+        let mut l = self.inner.lock();
+        if l.assignments
+            .remove(&(adam_id.into(), pricing.into(), holder))
+            .is_some()
+        {
+            l.bump();
+        }
+    }
+
+    /// After each `/assignments` page is served, applies the edits `hook(page_index)` returns:
+    /// a location that changes while it is listed, as a busy one does (every edit changes the
+    /// `versionId`, spec §5). `None` stops it.
+    pub fn between_assignment_pages(
+        &self,
+        hook: Option<Box<dyn Fn(usize) -> Vec<SimEdit> + Send + Sync>>,
+    ) {
+        *self
+            .inner
+            .listing_hook
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = hook.map(|h| ListingHook(Arc::from(h)));
+    }
+
     pub fn current_version_id(&self) -> String {
         version_id(self.inner.lock().version)
+    }
+}
+
+impl Inner {
+    /// Runs the listing hook for a page just served.
+    fn after_assignment_page(&self, index: usize) {
+        let hook = self
+            .listing_hook
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let Some(ListingHook(hook)) = hook else {
+            return;
+        };
+        let edits = hook(index);
+        let mut l = self.lock();
+        for edit in edits {
+            let changed = match edit {
+                SimEdit::Assign(a, p, h) => {
+                    let v = l.version + 1;
+                    l.assignments.insert((a, p, h), v).is_none()
+                }
+                SimEdit::Revoke(a, p, h) => l.assignments.remove(&(a, p, h)).is_some(),
+            };
+            if changed {
+                l.bump();
+            }
+        }
     }
 }
 
@@ -778,12 +862,20 @@ async fn get_assignments(
     State(inner): State<Arc<Inner>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let index = match page_index(&q) {
+    let response = assignments_page(&inner, &q);
+    if response.status().is_success() {
+        inner.after_assignment_page(page_index(&q).unwrap_or(0));
+    }
+    response
+}
+
+fn assignments_page(inner: &Inner, q: &HashMap<String, String>) -> Response {
+    let index = match page_index(q) {
         Ok(i) => i,
         Err(r) => return r,
     };
     let l = inner.lock();
-    let since = match param(&q, "sinceVersionId") {
+    let since = match param(q, "sinceVersionId") {
         None => None,
         Some(s) => match parse_version(s).filter(|v| *v <= l.version) {
             Some(v) => Some(v),
@@ -798,7 +890,7 @@ async fn get_assignments(
         "sinceVersionId",
     ]
     .iter()
-    .all(|k| param(&q, k).is_none());
+    .all(|k| param(q, k).is_none());
     if unfiltered {
         // A page of an unfiltered listing is a slice of the cached order (rebuilt on change).
         let order = {
@@ -820,17 +912,17 @@ async fn get_assignments(
         };
         let items: Vec<Value> = keys.iter().map(assignment_json).collect();
         let body = paged_body("assignments", items, index, total_pages, l.version);
-        return envelope(&inner, &l, body);
+        return envelope(inner, &l, body);
     }
     // References first; only the requested page is rendered as JSON.
     let matching: Vec<&(String, String, SimHolder)> = l
         .assignments
         .iter()
         .filter(|((a, p, h), v)| {
-            param(&q, "adamId").is_none_or(|x| x == a)
-                && param(&q, "pricingParam").is_none_or(|x| x == p)
-                && param(&q, "clientUserId").is_none_or(|x| *h == SimHolder::User(x.to_owned()))
-                && param(&q, "serialNumber").is_none_or(|x| *h == SimHolder::Serial(x.to_owned()))
+            param(q, "adamId").is_none_or(|x| x == a)
+                && param(q, "pricingParam").is_none_or(|x| x == p)
+                && param(q, "clientUserId").is_none_or(|x| *h == SimHolder::User(x.to_owned()))
+                && param(q, "serialNumber").is_none_or(|x| *h == SimHolder::Serial(x.to_owned()))
                 && since.is_none_or(|s| **v > s)
         })
         .map(|(key, _)| key)
@@ -841,7 +933,7 @@ async fn get_assignments(
     };
     let items: Vec<Value> = keys.into_iter().map(assignment_json).collect();
     let body = paged_body("assignments", items, index, total_pages, l.version);
-    envelope(&inner, &l, body)
+    envelope(inner, &l, body)
 }
 
 fn assignment_json((a, p, h): &(String, String, SimHolder)) -> Value {
@@ -1186,8 +1278,8 @@ async fn get_users(
         .users
         .iter()
         .filter(|(u, v)| {
-            (param(&q, "activeOnly") != Some("true") || u.status != "Retired")
-                && (param(&q, "retiredOnly") != Some("true") || u.status == "Retired")
+            (param(&q, "activeOnly") != Some("true") || is_current(&u.status))
+                && (param(&q, "retiredOnly") != Some("true") || !is_current(&u.status))
                 && param(&q, "clientUserId").is_none_or(|x| x == u.client_user_id)
                 && since.is_none_or(|s| *v > s)
         })
@@ -1323,7 +1415,7 @@ async fn update_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
             .users
             .iter_mut()
             .rev()
-            .find(|(x, _)| x.client_user_id == u.client_user_id && x.status != "Retired")
+            .find(|(x, _)| x.client_user_id == u.client_user_id && is_current(&x.status))
         {
             Some((user, version)) => {
                 if u.email.is_some() {
@@ -1365,7 +1457,7 @@ async fn retire_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
             .users
             .iter_mut()
             .rev()
-            .find(|(x, _)| x.client_user_id == u.client_user_id && x.status != "Retired")
+            .find(|(x, _)| x.client_user_id == u.client_user_id && is_current(&x.status))
         {
             Some((user, version)) => {
                 user.status = "Retired".into();

@@ -65,6 +65,9 @@ pub struct Faults {
     pub kinds: Vec<Fault>,
     /// How long a lost response is held (longer than the client's timeout).
     pub lost_response_delay: Duration,
+    /// Only requests whose path ends with this are hit (`None`: every API request), e.g.
+    /// `Some("/status")` to fail Apple's event polls alone.
+    pub only_path_suffix: Option<String>,
 }
 
 impl Faults {
@@ -74,7 +77,14 @@ impl Faults {
             rate,
             kinds: kinds.to_vec(),
             lost_response_delay: Duration::from_millis(800),
+            only_path_suffix: None,
         }
+    }
+
+    /// Hits only requests whose path ends with `suffix`.
+    pub fn only_path_suffix(mut self, suffix: &str) -> Self {
+        self.only_path_suffix = Some(suffix.to_owned());
+        self
     }
 }
 
@@ -217,6 +227,20 @@ impl FaultInjector {
             .is_some()
     }
 
+    /// Whether the current faults apply to a request for `path`.
+    fn targets(&self, path: &str) -> bool {
+        self.inner
+            .faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|f| {
+                f.only_path_suffix
+                    .as_deref()
+                    .is_none_or(|s| path.ends_with(s))
+            })
+    }
+
     /// Rolls for the n-th attempt of the request identified by `key`.
     fn pick(&self, key: u64) -> Option<(Fault, Duration)> {
         let faults = self
@@ -301,7 +325,11 @@ pub async fn inject(
         body.hash(&mut h);
         h.finish()
     };
+    let targeted = injector.targets(parts.uri.path());
     let request = Request::from_parts(parts, Body::from(body));
+    if !targeted {
+        return next.run(request).await;
+    }
     let Some((fault, delay)) = injector.pick(key) else {
         return next.run(request).await;
     };

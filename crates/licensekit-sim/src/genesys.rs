@@ -223,9 +223,25 @@ struct OrgState {
     tokens_issued: u64,
 }
 
+/// The words `POST /license/organization` answers with. Genesys documents none (spec §1, §9.2:
+/// `result` is a free-form string), so clients must not depend on ours: the other modes let a
+/// test check that an adapter settles unknown words and empty answers from state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResultWords {
+    /// `Success`, `AlreadyAssigned`, `NotAssigned`, `UserNotFound`, `LicenseNotFound`.
+    #[default]
+    Plain,
+    /// Words no client has been told about (`Granted`, `Kept`, `Withdrawn`, `Gone?`, …).
+    Unseen,
+    /// An empty array, whatever was done.
+    Empty,
+}
+
 #[derive(Debug)]
 struct Inner {
     config: GenesysSimConfig,
+    result_words: Mutex<ResultWords>,
     state: Mutex<OrgState>,
     calls: CallCounter,
     correlation: AtomicU64,
@@ -268,6 +284,7 @@ impl GenesysSim {
         state.roles = seed.roles.into_iter().collect();
         let inner = Arc::new(Inner {
             config,
+            result_words: Mutex::new(ResultWords::default()),
             state: Mutex::new(state),
             calls: CallCounter::default(),
             correlation: AtomicU64::new(1),
@@ -294,6 +311,15 @@ impl GenesysSim {
     /// Injects faults into API requests (`None` turns them off).
     pub fn set_faults(&self, faults: Option<Faults>) {
         self.inner.faults.set(faults);
+    }
+
+    /// Which words batch changes answer with (see [`ResultWords`]).
+    pub fn set_result_words(&self, words: ResultWords) {
+        *self
+            .inner
+            .result_words
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = words;
     }
 
     /// The fault, latency and rate-limit layer of this simulator's API.
@@ -584,11 +610,12 @@ async fn post_token(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: B
         );
     }
     if secret != inner.config.client_secret {
-        return oauth_error(
+        // As observed live (genesys-payloads §4): `description` only, no `error_description`.
+        return (
             StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "authentication failed",
-        );
+            Json(json!({"error": "invalid_client", "description": "authentication failed"})),
+        )
+            .into_response();
     }
     let mut state = inner.lock();
     state.tokens_issued += 1;
@@ -893,6 +920,7 @@ async fn post_organization(
             &ctx,
         );
     }
+    let words = *inner.result_words.lock().unwrap_or_else(|p| p.into_inner());
     let mut state = inner.lock();
     let mut statuses = Vec::with_capacity(total);
     for a in request.assignments {
@@ -924,8 +952,19 @@ async fn post_organization(
                     }
                 }
             };
+            let result = match (words, result) {
+                (ResultWords::Unseen, "Success") if add => "Granted",
+                (ResultWords::Unseen, "Success") => "Withdrawn",
+                (ResultWords::Unseen, "AlreadyAssigned") => "Kept",
+                (ResultWords::Unseen, "NotAssigned") => "Absent",
+                (ResultWords::Unseen, _) => "Gone?",
+                (_, result) => result,
+            };
             statuses.push(json!({"userId": user, "licenseId": a.license_id, "result": result}));
         }
+    }
+    if words == ResultWords::Empty {
+        statuses.clear();
     }
     Json(Value::Array(statuses)).into_response()
 }

@@ -155,34 +155,23 @@ pub fn retry_after_capped(headers: &HeaderMap, now: SystemTime) -> Option<Durati
     )
 }
 
-/// A header holding a non-negative number (integer or decimal), capped at
-/// [`MAX_ANNOUNCED_WAIT`] when read as seconds. `None` for anything else.
+/// A header holding a non-negative integer (at most `u64::MAX`); `None` for anything else.
 pub fn header_number(headers: &HeaderMap, name: &str) -> Option<u64> {
-    let value = headers.get(name)?.to_str().ok()?.trim();
-    if let Ok(n) = value.parse::<u64>() {
-        return Some(n);
-    }
-    // Digits too many for u64 saturate; anything else is garbage.
-    (!value.is_empty() && value.bytes().all(|b| b.is_ascii_digit())).then_some(u64::MAX)
+    headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok()
 }
 
-/// Seconds in a header value (integer or decimal, non-negative), capped. Never panics.
+/// Delta-seconds in a header value (digits only, RFC 9110 §10.2.3), capped at
+/// [`MAX_ANNOUNCED_WAIT`]. Anything else — signs, decimals, exponents, words, more than
+/// `u64::MAX` — is `None`.
+/// Never panics.
 pub fn seconds_capped(value: &str) -> Option<Duration> {
     let value = value.trim();
-    if value.is_empty() || value.starts_with('-') || value.starts_with('+') {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    if value.bytes().all(|b| b.is_ascii_digit()) {
-        let secs = value.parse::<u64>().unwrap_or(u64::MAX);
-        return Some(Duration::from_secs(secs).min(MAX_ANNOUNCED_WAIT));
-    }
-    let secs: f64 = value.parse().ok()?;
-    if !secs.is_finite() || secs < 0.0 {
-        return None;
-    }
-    Some(Duration::from_secs_f64(
-        secs.min(MAX_ANNOUNCED_WAIT.as_secs_f64()),
-    ))
+    // Beyond u64 is not a number the server meant: ignored, like any garbage.
+    let secs = value.parse::<u64>().ok()?;
+    Some(Duration::from_secs(secs).min(MAX_ANNOUNCED_WAIT))
 }
 
 /// How a provider's requests are paced.
@@ -943,17 +932,20 @@ mod tests {
             ("e", "x"),
         ]);
         assert_eq!(header_number(&h, "a"), Some(12));
-        assert_eq!(header_number(&h, "b"), Some(u64::MAX));
+        assert_eq!(header_number(&h, "b"), None);
         assert_eq!(header_number(&h, "c"), None);
         assert_eq!(header_number(&h, "e"), None);
         assert_eq!(header_number(&h, "missing"), None);
-        assert_eq!(seconds_capped("1.5"), Some(Duration::from_millis(1500)));
+        assert_eq!(seconds_capped(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(seconds_capped("1.5"), None);
+        assert_eq!(seconds_capped("1e3"), None);
         assert_eq!(seconds_capped("1e400"), None);
         assert_eq!(seconds_capped("NaN"), None);
         assert_eq!(seconds_capped("inf"), None);
         assert_eq!(seconds_capped("-0"), None);
+        assert_eq!(seconds_capped("99999999999999999999999"), None);
         assert_eq!(
-            seconds_capped("99999999999999999999999"),
+            seconds_capped("18446744073709551615"),
             Some(MAX_ANNOUNCED_WAIT)
         );
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);

@@ -399,13 +399,15 @@ impl ClientOptions {
         )
     }
 
-    /// The retry policy: `retry`, with `max_wait` as the longest `Retry-After` honoured.
+    /// The retry policy: `retry`, with `max_wait` as the longest single wait (a `Retry-After`,
+    /// a server hold) a request takes before giving up with `RateLimited`.
     pub fn retry_config(&self) -> RetryConfig {
         let mut config = RetryConfig::default()
             .with_max_attempts(self.retry.attempts)
             .with_max_elapsed(self.retry.total_time)
             .with_backoff(self.retry.initial_backoff, self.retry.max_backoff);
         config.max_retry_after = self.max_wait;
+        config.max_wait = self.max_wait;
         config
     }
 
@@ -590,6 +592,7 @@ mod tests {
         assert_eq!(p.window.unwrap().allowance.get(), 100);
         let r = o.with_max_wait(Duration::from_secs(5)).retry_config();
         assert_eq!(r.max_retry_after, Duration::from_secs(5));
+        assert_eq!(r.max_wait, Duration::from_secs(5));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! `/services/data/vXX.X/`: `query?q=` with `nextRecordsUrl` paging and `Sforce-Query-Options:
 //! batchSize` (§2.2), `query/{locator}`, `composite/sobjects` POST (create ≤ 200) and DELETE
 //! (`?ids=` ≤ 200) with per-record results (§2.4). Every data response carries
-//! `Sforce-Limit-Info: api-usage=USED/MAX` (§2.7); past the daily limit: 403
+//! `Sforce-Limit-Info: api-usage=USED/MAX; per-app-api-usage=…` (§2.7, P-8); past the daily limit: 403
 //! `REQUEST_LIMIT_EXCEEDED`. Errors are JSON arrays of `{message, errorCode}` (§2.6).
 //!
 //! Business rules (§1.6): `LICENSE_LIMIT_EXCEEDED` past `AllowedLicenses`, `UsedLicenses` kept in
@@ -238,6 +238,9 @@ pub struct SalesforceSimConfig {
     /// Records per query page unless `Sforce-Query-Options: batchSize` says otherwise.
     pub default_batch_size: usize,
     pub daily_api_limit: u64,
+    /// Also report the connected app's own usage, `per-app-api-usage=USED/MAX(appName=NAME)`
+    /// (REST guide "Limit Info Header", P-8), as a second `;`-separated part.
+    pub per_app_api_limit: Option<(String, u64)>,
     pub site_license_inserts: SiteLicenseInserts,
 }
 
@@ -254,6 +257,7 @@ impl Default for SalesforceSimConfig {
             run_as_username: None,
             default_batch_size: 2000,
             daily_api_limit: 100_000,
+            per_app_api_limit: Some(("licensekit-sim".into(), 50_000)),
             site_license_inserts: SiteLicenseInserts::Reject,
         }
     }
@@ -584,7 +588,15 @@ async fn require_session(
     } else {
         next.run(request).await
     };
-    if let Ok(v) = HeaderValue::from_str(&format!("api-usage={}/{max}", used.min(max))) {
+    // The REST guide's "Limit Info Header" (P-8): parts separated by `;`, usage may pass the
+    // allowance (`api-usage=110018/100000`).
+    let mut limit_info = format!("api-usage={used}/{max}");
+    if let Some((app, app_max)) = &inner.config.per_app_api_limit {
+        limit_info.push_str(&format!(
+            "; per-app-api-usage={used}/{app_max}(appName={app})"
+        ));
+    }
+    if let Ok(v) = HeaderValue::from_str(&limit_info) {
         response.headers_mut().insert("Sforce-Limit-Info", v);
     }
     response
