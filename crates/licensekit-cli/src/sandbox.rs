@@ -226,8 +226,11 @@ async fn genesys(
         secrecy::SecretString::from(GenesysSimConfig::default().client_secret),
     )
     .with_base_url(sim.base_url())
-    .allow_http(true)
-    .with_requests_per_minute(None)
+    .with_client_options(
+        licensekit::client::ClientOptions::default()
+            .with_allow_http(true)
+            .with_rate(licensekit::client::Rate::Off),
+    )
     .with_seat_total("cloudCX2", 125)
     .with_seat_total("cloudCX3", 36)
     .with_seat_total("gc2WEMupgrade", 30);

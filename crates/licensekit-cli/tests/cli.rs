@@ -876,7 +876,7 @@ async fn output_checked_before_any_request_and_the_secret_never_written() {
     std::fs::write(
         dir.path().join("licensekit.toml"),
         format!(
-            "[[providers]]\nprovider = \"genesys\"\nbase_url = \"{}\"\nallow_http = true\nclient_id = \"sim-client\"\nclient_secret_env = \"LICENSEKIT_TEST_SECRET\"\n",
+            "[[providers]]\nprovider = \"genesys\"\nbase_url = \"{}\"\nclient_id = \"sim-client\"\nclient_secret_env = \"LICENSEKIT_TEST_SECRET\"\n[providers.client]\nallow_http = true\n",
             sim.base_url()
         ),
     )

@@ -215,29 +215,32 @@ base_url = "{base}"
 login_url = "{base}"
 client_id = "hostile-client"
 client_secret = "{CLIENT_SECRET}"
+[providers.client]
 allow_http = true
-timeout_secs = 2
+timeout = "2s"
 "#
         ),
         Vendor::Salesforce => format!(
             r#"[[providers]]
 provider = "salesforce"
-allow_http = true
-timeout_secs = 2
 [providers.auth]
 flow = "client_credentials"
 login_url = "{base}"
 client_id = "hostile-client"
 client_secret = "{CLIENT_SECRET}"
+[providers.client]
+allow_http = true
+timeout = "2s"
 "#
         ),
         Vendor::Apple => format!(
             r#"[[providers]]
 provider = "apple-vpp"
 base_url = "{base}/mdm/v2"
-allow_http = true
-timeout_secs = 2
 stoken = "{}"
+[providers.client]
+allow_http = true
+timeout = "2s"
 "#,
             apple_stoken()
         ),

@@ -43,19 +43,21 @@ pub struct GenesysProvider {
 }
 
 impl GenesysProvider {
-    /// Builds the provider with the default retry policy.
+    /// Builds the provider; retries as `config.client.retry` says.
     pub fn new(config: GenesysConfig) -> Result<Self> {
-        Self::with_retry(config, RetryConfig::default())
+        let retry = config.client.retry_config();
+        Self::with_retry(config, retry)
     }
 
-    /// Builds the provider with a custom retry policy.
+    /// Builds the provider with a retry policy other than `config.client.retry` (e.g. a fixed
+    /// jitter seed in tests).
     pub fn with_retry(config: GenesysConfig, retry: RetryConfig) -> Result<Self> {
         let http = config.http_client(retry)?;
         Ok(GenesysProvider {
             client: GenesysClient::new(http),
             page_size: config.page_size,
             max_batch: config.max_batch,
-            max_concurrency: config.max_concurrency.max(1),
+            max_concurrency: config.max_concurrency(),
             seat_totals: Arc::new(config.seat_totals),
         })
     }

@@ -8,6 +8,7 @@
 
 pub mod credential;
 pub mod limit;
+pub mod options;
 pub mod pagination;
 pub mod retry;
 
@@ -30,7 +31,11 @@ pub use credential::{
     AccessToken, ClientAuthStyle, CredentialProvider, OAuth2ClientCredentials, StaticToken,
     TokenCache, TokenSource, send_oauth_request,
 };
-pub use limit::{Pacer, RateLimit, RequestLimiter, per_minute_pacer};
+pub use limit::{
+    LimitPermit, PacingPolicy, QuotaUsage, RateSignals, RequestLimiter, SignalReader,
+    StandardSignals, WaitTooLong, WindowLimit, WindowUsage,
+};
+pub use options::{ClientOptions, Rate, RetryOptions, VendorDefaults};
 pub use pagination::{Declared, Page, PageGuard, PageTracker, Totals, items, pages};
 pub use retry::{Failure, RetryConfig, RetryDecision, classify, parse_retry_after};
 
@@ -385,6 +390,7 @@ pub struct HttpClientBuilder {
     classifier: Arc<dyn ErrorClassifier>,
     max_body_bytes: usize,
     auth_scheme: &'static str,
+    root_certificates: Vec<reqwest::Certificate>,
 }
 
 impl fmt::Debug for HttpClientBuilder {
@@ -413,6 +419,7 @@ impl HttpClientBuilder {
             classifier: Arc::new(StatusClassifier(provider)),
             max_body_bytes: 8 * 1024 * 1024,
             auth_scheme: "Bearer",
+            root_certificates: Vec::new(),
         }
     }
 
@@ -448,6 +455,13 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Extra trusted CA certificates, on top of the system's roots
+    /// ([`ClientOptions::ca_file`]).
+    pub fn root_certificates(mut self, certs: Vec<reqwest::Certificate>) -> Self {
+        self.root_certificates = certs;
+        self
+    }
+
     pub fn credentials(mut self, credentials: Arc<dyn CredentialProvider>) -> Self {
         self.credentials = Some(credentials);
         self
@@ -478,6 +492,7 @@ impl HttpClientBuilder {
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
             .user_agent(self.user_agent)
+            .tls_certs_merge(self.root_certificates)
             .build()
             .map_err(|e| Error::Config {
                 message: format!("{provider}: could not build the HTTP client"),
@@ -787,7 +802,7 @@ impl HttpClient {
         let status = response.status();
         tracing::Span::current().record("status", status.as_u16());
         let headers = response.headers().clone();
-        inner.limiter.observe(&headers);
+        inner.limiter.observe(status, &headers);
         inner.hold.observe(status, &headers, budget);
         let body = match read_limited(response, inner.max_body_bytes).await {
             Ok(body) => body,
@@ -842,7 +857,7 @@ impl HttpClient {
     /// `inin-ratelimit-*` window seen on any response), then for a slot and the pacer — all
     /// inside the request's budget. A wait the budget cannot pay is answered at once with
     /// `RateLimited { retry_after }` instead of a silent hang (issue 12, item 2).
-    async fn acquire(&self, budget: &Budget) -> Result<tokio::sync::OwnedSemaphorePermit> {
+    async fn acquire(&self, budget: &Budget) -> Result<LimitPermit> {
         let inner = &self.inner;
         let provider = inner.provider;
         if let Some(hold) = inner.hold.remaining() {
@@ -862,22 +877,15 @@ impl HttpClient {
             }
             tokio::time::sleep(hold).await;
         }
-        // Queueing for a slot and the pacer is local, not a server's request: bounded by the
-        // time left in the budget (not by `max_wait`).
-        let allowed = budget.remaining();
-        match tokio::time::timeout(allowed, inner.limiter.acquire()).await {
-            Ok(permit) => Ok(permit),
-            Err(_) => Err(Error::RateLimited {
-                provider,
-                retry_after: None,
-                source: Some(
-                    format!(
-                        "waited {allowed:.1?} for the request pacer, all this request may still wait"
-                    )
-                    .into(),
-                ),
-            }),
-        }
+        // Queueing for a slot and the rate window is local, not a server's request: bounded by
+        // the time left in the budget (not by `max_wait`). A wait that cannot fit is refused at
+        // once, saying how long it would have been.
+        let deadline = tokio::time::Instant::now() + budget.remaining();
+        inner
+            .limiter
+            .acquire_within(deadline)
+            .await
+            .map_err(|too_long| too_long.into_error(provider))
     }
 
     fn failed(
