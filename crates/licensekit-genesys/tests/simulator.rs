@@ -253,7 +253,6 @@ async fn a_wrong_client_secret_is_unauthenticated() {
 /// secret read differently (genesys-payloads §4: 400 "client not found" vs 401 "authentication
 /// failed", the latter with `description` only).
 #[tokio::test]
-#[ignore = "needs core token_error (branch hostile, accb967), which keeps error_description/description; passes with it"]
 async fn a_wrong_client_id_and_a_wrong_secret_are_told_apart() {
     let (sim, _) = setup(5, 100).await;
     let wrong_secret = provider_for(&sim, 100, "wrong-secret")
