@@ -48,7 +48,7 @@ use output::OutputFile;
     about = "Software licenses across vendors, through one model",
     after_help = "Data goes to stdout in the requested format (or to --output); summaries, progress and \
 errors go to stderr.\n\
-Every assign and revoke keeps a journal, one JSON line per item as it settles, under \
+Every assign, revoke and apply step keeps a journal, one JSON line per item as it settles, under \
 $LICENSEKIT_HOME/journal (default: the platform's state directory + licensekit/); its path is \
 printed at start and `licensekit journal show PATH` prints it as a report. Ctrl-C stops sending, \
 finishes the batches in flight and writes the report; a second Ctrl-C quits at once.\n\

@@ -277,3 +277,110 @@ fn a_bad_desired_state_is_exit_2_naming_the_file_and_key() {
     let out = licensekit(&["plan", "-q", "missing.toml"], dir.path());
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Ctrl-C during an apply: the step in flight finishes its batches and stops, later steps are
+/// never sent, the report accounts for every item, exit 130 — as `assign` does.
+#[cfg(all(unix, feature = "genesys", feature = "salesforce"))]
+#[test]
+fn sigint_mid_apply_stops_sending_and_reports_every_item() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("desired.toml"),
+        r#"
+version = 1
+[[policy]]
+name = "cx1-for-everyone"
+provider = "genesys"
+product = "cloudCX1"
+mode = "ensure"
+who.all_active = true
+
+[[policy]]
+name = "acme-not-for-two"
+provider = "salesforce"
+product = "acme"
+mode = "absent"
+who.emails = ["person296@example.com", "person298@example.com"]
+"#,
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_licensekit"))
+        .args([
+            "apply",
+            "--sandbox",
+            "-q",
+            "--yes",
+            "desired.toml",
+            "--format",
+            "json",
+            "--output",
+            "report.json",
+        ])
+        .current_dir(dir.path())
+        .env("LICENSEKIT_HOME", dir.path().join("home"))
+        .env("LICENSEKIT_SANDBOX_LATENCY_MS", "300")
+        .env("LICENSEKIT_SANDBOX_BATCH", "5")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let applied = loop {
+        let done = journals(dir.path()).iter().any(|j| {
+            std::fs::read_to_string(j).is_ok_and(|t| t.contains("\"status\":\"applied\""))
+        });
+        if done || start.elapsed() > std::time::Duration::from_secs(90) {
+            break done;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(applied, "no batch was applied in time");
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let talk = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{talk}");
+    assert!(talk.contains("interrupted: sending nothing more"), "{talk}");
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["interrupted"], true);
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{report}");
+    let statuses = |step: &Value| -> Vec<String> {
+        step["report"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                format!(
+                    "{}{}",
+                    i["outcome"]["status"].as_str().unwrap(),
+                    i["outcome"]["error_kind"]
+                        .as_str()
+                        .map_or(String::new(), |k| format!(":{k}"))
+                )
+            })
+            .collect()
+    };
+    let first = statuses(&steps[0]);
+    assert!(first.iter().any(|s| s == "applied"), "{first:?}");
+    assert!(first.iter().any(|s| s == "failed:cancelled"), "{first:?}");
+    assert!(
+        first
+            .iter()
+            .all(|s| ["applied", "already_in_state", "failed:cancelled"].contains(&s.as_str())),
+        "{first:?}"
+    );
+    assert_eq!(
+        statuses(&steps[1]),
+        ["failed:cancelled", "failed:cancelled"],
+        "the next step was never sent"
+    );
+    assert_eq!(journals(dir.path()).len(), 1, "no journal for a step never started");
+}
