@@ -6,6 +6,8 @@
 //! 2. Listing M assignments through the item stream: records/s, pages vs the minimum, peak RSS
 //!    above the simulator's own data.
 //! 3. The cross-vendor report over P people × 3 vendors: wall time and peak RSS.
+//! 4. Desired state (`plan`): plan and apply of N holders × 3 vendors, API calls against the
+//!    formula (listings + the re-read of the fingerprints + the engine's minimum per change).
 //!
 //! `--smoke` runs small sizes in seconds (CI); the full sizes are run by hand and recorded in
 //! `BENCHMARKS.md`.
@@ -28,6 +30,8 @@ use licensekit_sim::apple::{AppleSeed, AppleSim, AppleSimConfig, SimAsset, SimHo
 use licensekit_sim::genesys::{GenesysSeed, GenesysSim, GenesysSimConfig, user_id};
 use licensekit_sim::salesforce::{SalesforceSeed, SalesforceSim, SalesforceSimConfig};
 use serde::Serialize;
+
+mod plan;
 
 #[derive(Parser, Debug)]
 #[command(about = "licensekit end-to-end benchmarks against the simulators")]
@@ -56,7 +60,7 @@ struct Args {
     /// Write the results as JSON here
     #[arg(long)]
     json: Option<std::path::PathBuf>,
-    /// Only these scenarios (bulk, list, report)
+    /// Only these scenarios (bulk, list, report, plan)
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -631,6 +635,9 @@ async fn main() {
     }
     if run("report") {
         report(&args, &mut rows).await;
+    }
+    if run("plan") {
+        plan::plan_and_apply(args.holders, &mut rows).await;
     }
     print_table(&rows);
     if let Some(path) = &args.json {

@@ -382,5 +382,9 @@ who.emails = ["person296@example.com", "person298@example.com"]
         ["failed:cancelled", "failed:cancelled"],
         "the next step was never sent"
     );
-    assert_eq!(journals(dir.path()).len(), 1, "no journal for a step never started");
+    assert_eq!(
+        journals(dir.path()).len(),
+        1,
+        "no journal for a step never started"
+    );
 }
