@@ -1422,6 +1422,38 @@ reclaim = ["holder_inactive"]
         assert_eq!(org.crm().len(), 10);
     }
 
+    /// Genesys does not report purchased seats: unchecked unless the provider's configuration
+    /// or the policy's `seats` gives a total (the configuration wins).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn capacity_is_checked_against_configured_seats_where_the_vendor_reports_none() {
+        let org = Org::default(60).await;
+        let policy = |product: &str, seats: &str| {
+            desired(&format!(
+                "version = 1\n[[policy]]\nprovider = \"genesys\"\nproduct = \"{product}\"\nmode = \"ensure\"\nwho.users = [\"{}\", \"{}\", \"{}\"]\n{seats}",
+                user_id(1),
+                user_id(2),
+                user_id(4)
+            ))
+        };
+        let plan = org.plan(&policy("cloudCX1", "")).await;
+        let c = &plan.products[0].capacity;
+        assert!(
+            !c.checked && c.total.is_none() && c.free_after.is_none(),
+            "{c:?}"
+        );
+        let plan = org.plan(&policy("cloudCX1", "seats = 2\n")).await;
+        let c = &plan.products[0].capacity;
+        assert_eq!(
+            (c.total, c.total_source, c.free_after),
+            (Some(2), licensekit::Provenance::Configured, Some(-1))
+        );
+        assert_eq!(c.not_fitting.len(), 1);
+        assert_eq!(c.not_fitting[0].holder, u(&user_id(4)));
+        // cloudCX3's total is in the provider's configuration (60): that figure is used.
+        let plan = org.plan(&policy("cloudCX3", "seats = 2\n")).await;
+        assert_eq!(plan.products[0].capacity.total, Some(60));
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_apply_under_a_fifth_failing_ends_in_the_desired_state_with_every_item_accounted_for()
      {

@@ -353,7 +353,7 @@ pub async fn apply(
             Err(e) => return Err(apply_failure(e)),
         }
     };
-    remember_pending(sandbox, &report)?;
+    remember_pending(sandbox, &report);
     print_apply(&report, args.out.format, output)?;
     Ok(apply_code(&report))
 }
@@ -415,11 +415,21 @@ fn apply_code(report: &ApplyReport) -> u8 {
 }
 
 /// Updates the pending store: what this apply settled leaves it, what it left pending joins.
-fn remember_pending(sandbox: bool, report: &ApplyReport) -> Result<(), Failure> {
+/// Never fails the apply (its report is still to be printed): a problem is a warning.
+fn remember_pending(sandbox: bool, report: &ApplyReport) {
     if pending_path(sandbox).is_none() {
-        return Ok(());
+        return;
     }
-    let mut store = load_pending(sandbox)?;
+    let mut store = match load_pending(sandbox) {
+        Ok(store) => store,
+        Err(f) => {
+            say!(
+                "warning: {}; the changes left pending are in the report",
+                f.message
+            );
+            return;
+        }
+    };
     let before = store.clone();
     for step in &report.steps {
         let r = &step.report;
@@ -439,7 +449,6 @@ fn remember_pending(sandbox: bool, report: &ApplyReport) -> Result<(), Failure> 
     if store != before {
         save_pending(sandbox, &store);
     }
-    Ok(())
 }
 
 /// One journal per step, opened and closed by the same functions `assign` and `revoke` use.

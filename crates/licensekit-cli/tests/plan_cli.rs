@@ -388,3 +388,93 @@ who.emails = ["person296@example.com", "person298@example.com"]
         "no journal for a step never started"
     );
 }
+
+/// Changes Apple leaves pending are kept in `$LICENSEKIT_HOME/pending.json`; the next plan polls
+/// their events and lists those still running as pending, with their event ids — never as new
+/// adds, even while the location does not list them yet.
+#[cfg(feature = "apple-vpp")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apple_changes_left_pending_are_remembered_and_planned_as_pending() {
+    use licensekit_sim::apple::{AppleSeed, AppleSim, AppleSimConfig, SimHolder};
+
+    let sim = AppleSim::start(
+        AppleSeed::demo(0),
+        AppleSimConfig {
+            polls_until_complete: 100_000,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("licensekit.toml"),
+        format!(
+            "[[providers]]\nprovider = \"apple-vpp\"\nstoken = \"{}\"\nbase_url = \"{}\"\nallow_http = true\npoll_interval_secs = 0.001\npoll_timeout_secs = 0.05\n",
+            sim.stoken(),
+            sim.base_url()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("desired.toml"),
+        "version = 1\n[[policy]]\nprovider = \"apple-vpp\"\nproduct = \"408709785\"\nmode = \"ensure\"\nwho.devices = [\"IPADX1\", \"IPADX2\"]\n",
+    )
+    .unwrap();
+    let path = dir.path().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        licensekit(
+            &["apply", "-q", "--yes", "desired.toml", "--format", "json"],
+            &path,
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("2 changes pending at the vendor"),
+        "{}",
+        stderr(&out)
+    );
+    let store: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("home").join("pending.json")).unwrap(),
+    )
+    .unwrap();
+    let pending = store["pending"].as_array().unwrap().clone();
+    assert_eq!(pending.len(), 2, "{store}");
+    let events: Vec<String> = pending
+        .iter()
+        .map(|p| p["reference"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(events.iter().all(|e| !e.is_empty()));
+
+    // At a real location the assignments may not be listed before the event completes.
+    for serial in ["IPADX1", "IPADX2"] {
+        sim.revoke_directly("408709785", "STDQ", SimHolder::Serial(serial.into()));
+    }
+    let path = dir.path().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        licensekit(&["plan", "-q", "desired.toml", "--format", "json"], &path)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        plan["policies"][0]["adds"].as_array().unwrap().len(),
+        0,
+        "{plan}"
+    );
+    let listed: Vec<&str> = plan["products"][0]["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["reference"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, events);
+    assert!(
+        stderr(&out).contains("2 pending at the vendor"),
+        "{}",
+        stderr(&out)
+    );
+}
