@@ -13,6 +13,8 @@
 //! The floor of a Genesys run, with a sliding window of W requests per window, C calls on one
 //! token, per-call time t and k in flight: (⌈C / W⌉ − 1) × window + (the last window's calls ÷ k)
 //! × t. The old pacer (one request every window / W, no burst) needed C × window / W.
+//! 6. Desired state (`plan`): plan and apply of N holders × 3 vendors, API calls against the
+//!    formula (listings + the re-read of the fingerprints + the engine's minimum per change).
 //!
 //! `--smoke` runs small sizes in seconds (CI); the full sizes are run by hand and recorded in
 //! `BENCHMARKS.md`.
@@ -36,6 +38,8 @@ use licensekit_sim::apple::{AppleSeed, AppleSim, AppleSimConfig, SimAsset, SimHo
 use licensekit_sim::genesys::{GenesysSeed, GenesysSim, GenesysSimConfig, user_id};
 use licensekit_sim::salesforce::{SalesforceSeed, SalesforceSim, SalesforceSimConfig};
 use serde::Serialize;
+
+mod plan;
 
 #[derive(Parser, Debug)]
 #[command(about = "licensekit end-to-end benchmarks against the simulators")]
@@ -74,7 +78,7 @@ struct Args {
     /// Write the results as JSON here
     #[arg(long)]
     json: Option<std::path::PathBuf>,
-    /// Only these scenarios (bulk, window, cli, list, report)
+    /// Only these scenarios (bulk, window, cli, list, report, plan)
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -963,6 +967,9 @@ async fn main() {
     }
     if run("report") {
         report(&args, &mut rows).await;
+    }
+    if run("plan") {
+        plan::plan_and_apply(args.holders, &mut rows).await;
     }
     print_table(&rows);
     if let Some(path) = &args.json {
