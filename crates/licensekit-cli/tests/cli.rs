@@ -161,7 +161,7 @@ fn report_json_has_the_exact_figures_of_the_demo_org() {
     assert_eq!(report["unmatched"].as_array().unwrap().len(), 4);
 
     let reclaim = report["reclaim"].as_array().unwrap();
-    assert_eq!(reclaim.len(), 26);
+    assert_eq!(reclaim.len(), 67);
     let by_reason = |r: &str| reclaim.iter().filter(|c| c["reason"] == r).count();
     assert_eq!(
         by_reason("holder_inactive"),
@@ -169,6 +169,66 @@ fn report_json_has_the_exact_figures_of_the_demo_org() {
         "17 Genesys, 5 Salesforce, 4 retired Apple users"
     );
     assert_eq!(by_reason("holder_unknown_to_directory"), 1);
+    assert_eq!(
+        by_reason("inactive_for_days"),
+        41,
+        "24 Genesys and 17 Salesforce seats idle 90+ days; Apple reports no sign-ins"
+    );
+    let idle = reclaim
+        .iter()
+        .find(|c| c["reason"] == "inactive_for_days")
+        .unwrap();
+    assert!(
+        idle["last_login"].is_string() && idle["idle_days"].as_i64() >= Some(90),
+        "{idle}"
+    );
+
+    // Money from the demo contracts, per currency, never mixed: EUR = 125 × 900 + 36 × 1860
+    // + 30 × 240 (Genesys); USD = 120 × 9.99 + 40 × 14.99 (Apple) + 110 × 300 + 20 × 480
+    // (Salesforce).
+    let costs: Vec<(&str, &str, &str)> = report["costs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["currency"].as_str().unwrap(),
+                c["annual_cost"].as_str().unwrap(),
+                c["unassigned_cost"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        costs,
+        vec![
+            ("EUR", "186660.00", "5040.00"),
+            ("USD", "44398.40", "3479.53")
+        ]
+    );
+    let cx2 = product("Genesys Cloud CX 2");
+    assert_eq!(
+        (
+            cx2["total_source"].as_str(),
+            cx2["cost"]["annual_cost"].as_str(),
+            cx2["cost"]["source"].as_str()
+        ),
+        (Some("configured"), Some("112500.00"), Some("configured"))
+    );
+    let renewals: Vec<(&str, i64)> = report["renewals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["product_name"].as_str().unwrap(),
+                r["days_left"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        renewals,
+        vec![("acme", 30), ("Genesys Cloud CX 2", 45), ("crm_tools", 75)]
+    );
     assert!(
         reclaim
             .iter()
@@ -189,11 +249,13 @@ fn report_csv_and_table() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "provider,product_id,name,total,total_source,assigned,assigned_source,available,utilization_pct,over_allocated_by"
+        "provider,product_id,name,total,total_source,assigned,assigned_source,available,utilization_pct,over_allocated_by,vendor_total,reclaimable,currency,price_per_seat,period,annual_cost,unassigned_cost,reclaimable_cost,renewal"
     );
     assert_eq!(lines.len(), 11, "10 products");
     assert!(
-        lines.contains(&"genesys,cloudCX3,Genesys Cloud CX 3,36,configured,40,counted,0,111.1,4"),
+        lines.iter().any(|l| l.starts_with(
+            "genesys,cloudCX3,Genesys Cloud CX 3,36,configured,40,counted,0,111.1,4,,19,EUR,155.00,month,66960.00,0,35340.00,"
+        )),
         "{csv}"
     );
 
@@ -213,12 +275,60 @@ fn report_csv_and_table() {
     );
     assert_eq!(out.status.code(), Some(0));
     let written = std::fs::read_to_string(dir.path().join("reclaim.csv")).unwrap();
-    assert_eq!(written.lines().count(), 27, "header + 26 candidates");
+    assert_eq!(written.lines().count(), 68, "header + 67 candidates");
+    let out = licensekit(
+        &[
+            "report",
+            "--sandbox",
+            "-q",
+            "--format",
+            "csv",
+            "--section",
+            "reclaim",
+            "--inactive-days",
+            "0",
+        ],
+        dir.path(),
+    );
+    assert_eq!(
+        stdout(&out).lines().count(),
+        27,
+        "header + 26 candidates: 0 turns the sign-in check off"
+    );
+    let out = licensekit(
+        &[
+            "report",
+            "--sandbox",
+            "-q",
+            "--format",
+            "csv",
+            "--section",
+            "renewals",
+            "--renewal-days",
+            "44",
+        ],
+        dir.path(),
+    );
+    let renewals = stdout(&out);
+    assert_eq!(
+        renewals.lines().count(),
+        2,
+        "only acme renews within 44 days: {renewals}"
+    );
+    assert!(
+        renewals.lines().nth(1).unwrap().contains(",acme,"),
+        "{renewals}"
+    );
 
     let out = licensekit(&["report", "--sandbox", "-q"], dir.path());
     let table = stdout(&out);
     assert!(table.contains("OVER-ALLOCATED by 4"), "{table}");
-    assert!(table.contains("Reclaim candidates: 26"), "{table}");
+    assert!(table.contains("Reclaim candidates: 67"), "{table}");
+    assert!(
+        table.contains("EUR") && table.contains("186660.00") && table.contains("44398.40"),
+        "{table}"
+    );
+    assert!(table.contains("Renewals within 90 days: 3"), "{table}");
     assert!(
         table.contains(
             "240 matched by email (122 in more than one vendor); 4 holders unmatched; 38 devices"
