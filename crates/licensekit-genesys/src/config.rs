@@ -48,7 +48,9 @@ pub struct GenesysConfig {
     /// Requests in flight at once (default 4).
     #[serde(default = "default_concurrency")]
     pub max_concurrency: usize,
-    /// Purchased seats per license id, which the API does not report.
+    /// Purchased seats per license id, which the API does not report. Deprecated: give seats
+    /// in a contract (`licensekit::Contract`, `[[contracts]]` in `licensekit.toml`), which also
+    /// carries price and renewal; still honoured (provenance `configured`).
     #[serde(default)]
     pub seat_totals: BTreeMap<String, u64>,
     /// Per-request timeout in seconds (default 30).
