@@ -1117,3 +1117,110 @@ fn events_settle_a_saved_report_and_never_fail_an_accepted_event() {
         assert!(stderr(&out).contains("no events"), "{}", stderr(&out));
     }
 }
+
+/// `[[contracts]]` from the config file: seats override the vendor's, prices give cost per
+/// currency, the deprecated Genesys `seat_totals` is read with a warning, a contract for a
+/// product nobody lists is a warning, and a bad contract is exit 2 naming it.
+#[test]
+fn contracts_from_the_config_file_price_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("licensekit.toml"),
+        r#"
+[[providers]]
+provider = "memory"
+products = [{ id = "app", name = "App", seats = 2 }, { id = "suite", name = "Suite", seats = 3 }]
+users = [{ id = "ada", email = "ada@example.com" }]
+assignments = [{ product = "app", holder = { kind = "user", id = "ada" } }]
+
+[[contracts]]
+provider = "memory"
+product = "app"
+seats = 4
+price_per_seat = "12.50"
+currency = "EUR"
+period = "month"
+renewal = 2099-01-01
+
+[[contracts]]
+provider = "memory"
+product = "suite"
+price_per_seat = 100
+currency = "USD"
+period = "year"
+
+[[contracts]]
+provider = "memory"
+product = "retired-product"
+seats = 1
+"#,
+    )
+    .unwrap();
+    let out = licensekit(&["report", "--format", "json"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let app = &report["products"][0];
+    assert_eq!(
+        (
+            app["total"].as_u64(),
+            app["total_source"].as_str(),
+            app["vendor_total"].as_u64()
+        ),
+        (Some(4), Some("configured"), Some(2))
+    );
+    assert_eq!(app["cost"]["annual_cost"], "600.00");
+    assert_eq!(app["cost"]["unassigned_cost"], "450.00");
+    assert_eq!(app["renewal"], "2099-01-01");
+    let costs: Vec<(&str, &str)> = report["costs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["currency"].as_str().unwrap(),
+                c["annual_cost"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(costs, vec![("EUR", "600.00"), ("USD", "300")]);
+    assert!(
+        stderr(&out).contains("contract for memory product `retired-product` matches no product"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = licensekit(&["report", "--format", "html", "-o", "r.html"], dir.path());
+    assert_eq!(out.status.code(), Some(0));
+    let html = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
+    assert!(html.contains(r#"data-value="600.00">600.00 EUR"#), "{html}");
+
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[[providers]]\nprovider = \"memory\"\n[[contracts]]\nprovider = \"memory\"\nproduct = \"app\"\nprice_per_seat = 1\ncurrency = \"EUR\"\n",
+    )
+    .unwrap();
+    let out = licensekit(&["--config", "bad.toml", "report"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(
+            "bad.toml: contracts[0]: contract memory app: `price_per_seat` needs a `period`"
+        ),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::write(
+        dir.path().join("old.toml"),
+        "[[providers]]\nprovider = \"memory\"\n[[providers]]\nprovider = \"genesys\"\nclient_id = \"x\"\nclient_secret = \"y\"\nbase_url = \"http://127.0.0.1:9\"\nallow_http = true\nseat_totals = { cloudCX2 = 5 }\n",
+    )
+    .unwrap();
+    let out = licensekit(
+        &["--config", "old.toml", "products", "--provider", "memory"],
+        dir.path(),
+    );
+    assert!(
+        stderr(&out).contains("old.toml: providers[1].seat_totals is deprecated"),
+        "{}",
+        stderr(&out)
+    );
+}
