@@ -72,7 +72,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Seats per product, who holds what across vendors, and seats that could be reclaimed
+    /// Seats per product, who holds what across vendors, seats that could be reclaimed, cost and
+    /// renewals (from the configured contracts)
     Report(ReportArgs),
     /// Products (seat pools) with their seat counts
     Products(ListArgs),
@@ -146,7 +147,7 @@ struct OutputArgs {
 
 #[derive(Args)]
 struct ReportArgs {
-    /// html: one self-contained page (no script, nothing fetched), for --output
+    /// Output format (html: one self-contained page, no script, nothing fetched)
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     format: ReportFormat,
     /// Write the report to FILE
