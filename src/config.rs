@@ -1,5 +1,7 @@
 //! [`ProviderConfig`]: which provider to build, and how.
 
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer};
 
 use licensekit_core::{Error, InMemoryProvider, MemoryConfig, ProviderKind, Result};
@@ -135,6 +137,143 @@ impl AnyProvider {
             #[allow(unreachable_patterns)]
             other => Err(Error::FeatureNotEnabled(other.kind())),
         }
+    }
+}
+
+/// What an organisation bought of one product: seats, price, renewal. Vendors' APIs report none
+/// of this except (sometimes) seats; a contract's figures are reported with provenance
+/// `configured`, and contract seats take the place of the vendor's figure.
+///
+/// ```
+/// # use licensekit::{Contract, Period};
+/// let c: Contract = serde_json::from_value(serde_json::json!({
+///     "provider": "genesys", "product": "cloudCX2", "seats": 250,
+///     "price_per_seat": "75.00", "currency": "eur", "period": "month",
+///     "renewal": "2027-03-31",
+/// })).unwrap();
+/// assert_eq!(c.currency.as_deref(), Some("EUR"));
+/// assert_eq!(c.annual_price_per_seat().unwrap().to_string(), "900.00");
+/// assert_eq!(c.period, Some(Period::Month));
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Contract {
+    pub provider: ProviderKind,
+    /// The product id as the vendor names it (Genesys license id, Salesforce PackageLicense id,
+    /// Apple adamId).
+    pub product: String,
+    /// Seats purchased.
+    #[serde(default)]
+    pub seats: Option<u64>,
+    /// Price of one seat for one `period`, exact (a string such as `"75.00"` keeps every digit;
+    /// a TOML number is read through its decimal text).
+    #[serde(default)]
+    pub price_per_seat: Option<Decimal>,
+    /// ISO 4217 code (`EUR`, `USD`); required with a price. Sums never mix currencies.
+    #[serde(default, deserialize_with = "currency")]
+    pub currency: Option<String>,
+    /// What the price pays for: a `month` or a `year` (required with a price).
+    #[serde(default)]
+    pub period: Option<Period>,
+    /// The date the contract renews (or ends).
+    #[serde(default)]
+    pub renewal: Option<NaiveDate>,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+/// The period a seat price covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    Month,
+    Year,
+}
+
+fn currency<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    let code = Option::<String>::deserialize(d)?;
+    match code {
+        None => Ok(None),
+        Some(code) => {
+            let upper = code.trim().to_ascii_uppercase();
+            if upper.len() == 3 && upper.bytes().all(|b| b.is_ascii_uppercase()) {
+                Ok(Some(upper))
+            } else {
+                Err(serde::de::Error::custom(format!(
+                    "currency `{code}` is not an ISO 4217 code such as EUR or USD"
+                )))
+            }
+        }
+    }
+}
+
+impl Contract {
+    /// A contract for `product` at `provider` with nothing filled in.
+    pub fn new(provider: ProviderKind, product: impl Into<String>) -> Self {
+        Contract {
+            provider,
+            product: product.into(),
+            seats: None,
+            price_per_seat: None,
+            currency: None,
+            period: None,
+            renewal: None,
+            notes: None,
+        }
+    }
+    pub fn with_seats(mut self, seats: u64) -> Self {
+        self.seats = Some(seats);
+        self
+    }
+    pub fn with_price(mut self, price_per_seat: Decimal, currency: &str, period: Period) -> Self {
+        self.price_per_seat = Some(price_per_seat);
+        self.currency = Some(currency.to_ascii_uppercase());
+        self.period = Some(period);
+        self
+    }
+    pub fn with_renewal(mut self, renewal: NaiveDate) -> Self {
+        self.renewal = Some(renewal);
+        self
+    }
+    pub fn with_notes(mut self, notes: impl Into<String>) -> Self {
+        self.notes = Some(notes.into());
+        self
+    }
+
+    /// The price of one seat for a year, when price, currency and period are all given.
+    pub fn annual_price_per_seat(&self) -> Option<Decimal> {
+        self.currency.as_ref()?;
+        let price = self.price_per_seat?;
+        match self.period? {
+            Period::Month => price.checked_mul(Decimal::from(12)),
+            Period::Year => Some(price),
+        }
+    }
+
+    /// What is wrong with this contract, if anything: a price without currency or period, a
+    /// negative price.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let what = format!("contract {} {}", self.provider, self.product);
+        if self.product.trim().is_empty() {
+            return Err(format!("{what}: `product` is empty"));
+        }
+        if let Some(price) = self.price_per_seat {
+            if price.is_sign_negative() {
+                return Err(format!("{what}: `price_per_seat` is negative"));
+            }
+            if self.currency.is_none() {
+                return Err(format!("{what}: `price_per_seat` needs a `currency`"));
+            }
+            if self.period.is_none() {
+                return Err(format!(
+                    "{what}: `price_per_seat` needs a `period` (month or year)"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -18,10 +18,12 @@ pub mod report;
 
 pub use any::AnyProvider;
 
-pub use config::ProviderConfig;
+pub use config::{Contract, Period, ProviderConfig};
 /// The Apple VPP adapter (feature `apple-vpp`).
 #[cfg(feature = "apple-vpp")]
 pub use licensekit_apple_vpp as apple_vpp;
+/// The decimal type of every money figure (exact; never a float).
+pub use rust_decimal::Decimal;
 
 /// The Genesys Cloud adapter (feature `genesys`).
 #[cfg(feature = "genesys")]

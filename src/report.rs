@@ -7,9 +7,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use futures::TryStreamExt;
 use futures::future::join_all;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use licensekit_core::{
@@ -17,14 +18,40 @@ use licensekit_core::{
     ProviderKind, Result, SeatTotal,
 };
 
+use crate::config::{Contract, Period};
+
+pub mod html;
+
 /// The report schema version; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// How to match people across vendors.
-#[derive(Debug, Clone, Default)]
+/// How to match people across vendors, what was bought, and the thresholds of the report.
+#[derive(Debug, Clone)]
 pub struct ReportOptions {
     /// Alias email -> canonical email (both normalized on use).
     pub aliases: HashMap<String, String>,
+    /// Seats, prices and renewals per product (see [`Contract`]).
+    pub contracts: Vec<Contract>,
+    /// A seat whose holder last signed in this many days ago or longer is a reclaim candidate
+    /// (`inactive_for_days`); 0 turns the check off. Default 90.
+    pub inactive_days: u32,
+    /// Renewals within this many days are listed. Default 90.
+    pub renewal_days: u32,
+    /// The moment the report is "as of" (activity and renewals are measured from it); default
+    /// now. Set it for reproducible reports and tests.
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            aliases: HashMap::new(),
+            contracts: Vec::new(),
+            inactive_days: 90,
+            renewal_days: 90,
+            as_of: None,
+        }
+    }
 }
 
 /// Trimmed, case-folded email.
@@ -53,6 +80,11 @@ impl ReportOptions {
 pub struct Report {
     pub schema_version: u32,
     pub generated_at: DateTime<Utc>,
+    /// Activity and renewals are measured from this moment (usually `generated_at`).
+    pub as_of: DateTime<Utc>,
+    /// The thresholds used: `inactive_for_days` candidates and the renewal window.
+    pub inactive_days: u32,
+    pub renewal_days: u32,
     /// Totals per provider.
     pub providers: Vec<ProviderTotals>,
     /// Providers whose data could not be collected, with the reason.
@@ -65,6 +97,63 @@ pub struct Report {
     /// Devices and what they hold.
     pub devices: Vec<DeviceHoldings>,
     pub reclaim: Vec<ReclaimCandidate>,
+    /// Money over every vendor, one entry per currency (never summed across currencies).
+    pub costs: Vec<CostTotals>,
+    /// Contracts renewing within `renewal_days` of `as_of`, soonest first.
+    pub renewals: Vec<Renewal>,
+    /// Things the reader should know about the input, e.g. a contract matching no product.
+    pub warnings: Vec<String>,
+}
+
+/// Annual money of a set of products in one currency. Every figure comes from configured
+/// contracts (provenance `configured`) applied to the seat figures of the products.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CostTotals {
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Priced products counted in these sums.
+    pub products: usize,
+    /// Seats owned × annual seat price, over the products whose seat total is known.
+    pub annual_cost: Decimal,
+    /// Seats owned but assigned to nobody × annual seat price.
+    pub unassigned_cost: Decimal,
+    /// Seats held by reclaim candidates (inactive, unknown or idle holders) × annual seat
+    /// price.
+    pub reclaimable_cost: Decimal,
+}
+
+/// Money of one product, from its contract.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProductCost {
+    pub currency: String,
+    pub price_per_seat: Decimal,
+    pub period: Period,
+    pub annual_price_per_seat: Decimal,
+    /// `None` when the seat total is unknown or unlimited (nothing to multiply).
+    pub annual_cost: Option<Decimal>,
+    pub unassigned_seats: Option<u64>,
+    pub unassigned_cost: Option<Decimal>,
+    /// Seats held by reclaim candidates other than over-allocation (those seats are extra, not
+    /// paid-for seats gone idle).
+    pub reclaimable_seats: u64,
+    pub reclaimable_cost: Decimal,
+    /// Always `configured`: prices come from contracts, never from a vendor.
+    pub source: Provenance,
+}
+
+/// A contract renewing soon.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Renewal {
+    pub provider: ProviderKind,
+    pub product_id: ProductId,
+    pub product_name: String,
+    pub date: NaiveDate,
+    /// Days from `as_of` to the renewal (0 = today).
+    pub days_left: i64,
+    pub seats: Option<u64>,
+    pub currency: Option<String>,
+    pub annual_cost: Option<Decimal>,
+    pub notes: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -78,6 +167,10 @@ pub struct ProviderTotals {
     pub seats_assigned: u64,
     pub assignments: u64,
     pub holders_in_directory: Option<usize>,
+    /// Money of this vendor's priced products, one entry per currency.
+    pub costs: Vec<CostTotals>,
+    /// Products without a price (their cost is unknown and in no sum).
+    pub products_unpriced: usize,
     /// Listings during which the vendor's data changed (empty when none did, or the vendor does
     /// not say): the figures of this provider then mix two states and are marked so.
     pub changed_during_listing: Vec<ListingChange>,
@@ -138,6 +231,16 @@ pub struct ProductRow {
     pub utilization_pct: Option<f64>,
     /// Seats assigned beyond the total.
     pub over_allocated_by: Option<u64>,
+    /// The vendor's own total when a contract's seats replaced it (`total_source` is then
+    /// `configured`); `None` otherwise or when the vendor reports none.
+    pub vendor_total: Option<u64>,
+    /// Seats held by reclaim candidates (any reason).
+    pub reclaimable: u64,
+    /// Cost and waste, when a contract prices the product.
+    pub cost: Option<ProductCost>,
+    /// The contract's renewal date and notes, if any.
+    pub renewal: Option<NaiveDate>,
+    pub notes: Option<String>,
     /// The provider's data changed while it was listed (see [`ProviderTotals::changed_during_listing`]):
     /// these figures mix two states.
     pub changed_during_listing: bool,
@@ -190,6 +293,9 @@ pub enum ReclaimReason {
     HolderInactive,
     /// The vendor's user directory does not know the holder.
     HolderUnknownToDirectory,
+    /// The holder last signed in `inactive_days` or more days ago (the vendor's last-login
+    /// figure: Salesforce `LastLoginDate`, Genesys `dateLastLogin`; never estimated).
+    InactiveForDays,
     /// The product has more seats assigned than owned; this holder is among the most recent.
     ProductOverAllocated,
 }
@@ -204,6 +310,10 @@ pub struct ReclaimCandidate {
     pub holder_name: Option<String>,
     pub email: Option<String>,
     pub reason: ReclaimReason,
+    /// The holder's last sign-in as the vendor reports it (provenance `vendor`), if it does.
+    pub last_login: Option<DateTime<Utc>>,
+    /// Whole days from `last_login` to the report's `as_of`.
+    pub idle_days: Option<i64>,
 }
 
 /// Everything collected from one provider (also read by [`crate::plan`]).
@@ -274,6 +384,7 @@ fn merge(mut directory: Holder, listed: Option<Holder>) -> Holder {
         directory.email = directory.email.or(listed.email);
         directory.display_name = directory.display_name.or(listed.display_name);
         directory.active = directory.active.or(listed.active);
+        directory.last_login = directory.last_login.or(listed.last_login);
     }
     directory
 }
@@ -308,12 +419,16 @@ impl Report {
         errors: Vec<ProviderFailure>,
         options: &ReportOptions,
     ) -> Report {
+        let generated_at = Utc::now();
+        let as_of = options.as_of.unwrap_or(generated_at);
         let mut providers = Vec::new();
         let mut products = Vec::new();
         let mut people: BTreeMap<String, Person> = BTreeMap::new();
         let mut unmatched: BTreeMap<(ProviderKind, String), UnmatchedHolder> = BTreeMap::new();
         let mut devices: BTreeMap<(ProviderKind, String), DeviceHoldings> = BTreeMap::new();
         let mut reclaim = Vec::new();
+        let mut warnings = Vec::new();
+        let mut contract_used = vec![false; options.contracts.len()];
 
         for c in collected {
             let names: HashMap<&ProductId, &str> = c
@@ -334,24 +449,29 @@ impl Report {
                 seats_assigned: 0,
                 assignments: c.assignments.len() as u64,
                 holders_in_directory: c.directory.as_ref().map(BTreeSet::len),
+                costs: Vec::new(),
+                products_unpriced: 0,
                 changed_during_listing: c.changed_during_listing.clone(),
             };
             let mut over_allocated: HashMap<&ProductId, u64> = HashMap::new();
+            let mut rows = Vec::new();
+            let mut contracts: Vec<Option<&Contract>> = Vec::new();
             for p in &c.products {
-                let mut row = product_row(p, counted.get(&p.id).copied().unwrap_or(0));
+                let contract = contract_for(options, &mut contract_used, c.provider, p);
+                let mut row = product_row(p, counted.get(&p.id).copied().unwrap_or(0), contract);
                 row.changed_during_listing = !c.changed_during_listing.is_empty();
-                match p.seats.total {
-                    SeatTotal::Limited(n) => totals.seats_total += n,
-                    SeatTotal::Unlimited => totals.products_unlimited += 1,
-                    SeatTotal::Unknown => totals.products_total_unknown += 1,
+                match (row.total, row.unlimited) {
+                    (Some(n), _) => totals.seats_total += n,
+                    (None, true) => totals.products_unlimited += 1,
+                    (None, false) => totals.products_total_unknown += 1,
                 }
                 totals.seats_assigned += row.assigned;
                 if let Some(over) = row.over_allocated_by {
                     over_allocated.insert(&p.id, over);
                 }
-                products.push(row);
+                rows.push(row);
+                contracts.push(contract);
             }
-            providers.push(totals);
 
             let name_of = |id: &ProductId| {
                 names
@@ -359,6 +479,9 @@ impl Report {
                     .map(|s| s.to_string())
                     .unwrap_or_else(|| id.to_string())
             };
+            let inactive_after = (options.inactive_days > 0)
+                .then(|| chrono::Duration::days(i64::from(options.inactive_days)));
+            let first_candidate = reclaim.len();
             let mut flagged: BTreeSet<(ProductId, HolderId)> = BTreeSet::new();
             for (product, holder_id, _) in &c.assignments {
                 let holder = c.holders.get(holder_id);
@@ -412,12 +535,18 @@ impl Report {
                         }
                     },
                 }
+                let last_login = holder.and_then(|h| h.last_login);
+                let idle = last_login.map(|at| as_of.signed_duration_since(at));
+                // One reason per seat, the strongest first.
                 let reason = if holder.and_then(|h| h.active) == Some(false) {
                     Some(ReclaimReason::HolderInactive)
                 } else if matches!(holder_id, HolderId::User(_))
                     && c.directory.as_ref().is_some_and(|d| !d.contains(holder_id))
                 {
                     Some(ReclaimReason::HolderUnknownToDirectory)
+                } else if matches!((idle, inactive_after), (Some(idle), Some(limit)) if idle >= limit)
+                {
+                    Some(ReclaimReason::InactiveForDays)
                 } else {
                     None
                 };
@@ -431,6 +560,8 @@ impl Report {
                         holder_name: holder.and_then(|h| h.display_name.clone()),
                         email,
                         reason,
+                        last_login,
+                        idle_days: idle.map(|d| d.num_days()),
                     });
                 }
             }
@@ -445,6 +576,7 @@ impl Report {
                 rows.sort_by_key(|row| std::cmp::Reverse(row.2));
                 for (p, h, _) in rows.into_iter().take(over.saturating_sub(already) as usize) {
                     let holder = c.holders.get(h);
+                    let last_login = holder.and_then(|x| x.last_login);
                     reclaim.push(ReclaimCandidate {
                         provider: c.provider,
                         product_id: p.clone(),
@@ -453,8 +585,45 @@ impl Report {
                         holder_name: holder.and_then(|x| x.display_name.clone()),
                         email: holder.and_then(|x| x.email.clone()),
                         reason: ReclaimReason::ProductOverAllocated,
+                        last_login,
+                        idle_days: last_login.map(|at| as_of.signed_duration_since(at).num_days()),
                     });
                 }
+            }
+
+            // Money: per product from its contract, then per currency for the vendor.
+            let mut reclaimable: HashMap<&ProductId, (u64, u64)> = HashMap::new();
+            for r in &reclaim[first_candidate..] {
+                let entry = reclaimable.entry(&r.product_id).or_default();
+                entry.0 += 1;
+                if r.reason != ReclaimReason::ProductOverAllocated {
+                    entry.1 += 1;
+                }
+            }
+            let mut costs: BTreeMap<String, CostTotals> = BTreeMap::new();
+            for (row, contract) in rows.iter_mut().zip(contracts) {
+                let (all, paid) = reclaimable
+                    .get(&row.product_id)
+                    .copied()
+                    .unwrap_or_default();
+                row.reclaimable = all;
+                row.cost = contract.and_then(|k| product_cost(row, k, paid));
+                match &row.cost {
+                    Some(cost) => add_cost(&mut costs, cost),
+                    None => totals.products_unpriced += 1,
+                }
+            }
+            totals.costs = costs.into_values().collect();
+            providers.push(totals);
+            products.extend(rows);
+        }
+        for (contract, used) in options.contracts.iter().zip(&contract_used) {
+            let listed = collected.iter().any(|c| c.provider == contract.provider);
+            if !used && listed {
+                warnings.push(format!(
+                    "contract for {} product `{}` matches no product the vendor lists",
+                    contract.provider, contract.product
+                ));
             }
         }
         products.sort_by(|a, b| {
@@ -468,9 +637,42 @@ impl Report {
                 b.reason,
             ))
         });
+        let mut costs: BTreeMap<String, CostTotals> = BTreeMap::new();
+        for p in &products {
+            if let Some(cost) = &p.cost {
+                add_cost(&mut costs, cost);
+            }
+        }
+        let today = as_of.date_naive();
+        let mut renewals: Vec<Renewal> = products
+            .iter()
+            .filter_map(|p| {
+                let date = p.renewal?;
+                let days_left = (date - today).num_days();
+                (0..=i64::from(options.renewal_days))
+                    .contains(&days_left)
+                    .then(|| Renewal {
+                        provider: p.provider,
+                        product_id: p.product_id.clone(),
+                        product_name: p.name.clone(),
+                        date,
+                        days_left,
+                        seats: p.total,
+                        currency: p.cost.as_ref().map(|c| c.currency.clone()),
+                        annual_cost: p.cost.as_ref().and_then(|c| c.annual_cost),
+                        notes: p.notes.clone(),
+                    })
+            })
+            .collect();
+        renewals.sort_by(|a, b| {
+            (a.date, a.provider, &a.product_id).cmp(&(b.date, b.provider, &b.product_id))
+        });
         Report {
             schema_version: SCHEMA_VERSION,
-            generated_at: Utc::now(),
+            generated_at,
+            as_of,
+            inactive_days: options.inactive_days,
+            renewal_days: options.renewal_days,
             providers,
             errors,
             products,
@@ -478,6 +680,9 @@ impl Report {
             unmatched: unmatched.into_values().collect(),
             devices: devices.into_values().collect(),
             reclaim,
+            costs: costs.into_values().collect(),
+            renewals,
+            warnings,
         }
     }
 
@@ -518,6 +723,41 @@ impl Report {
                         holder_name: r.holder_name.as_deref(),
                         email: r.email.as_deref(),
                         reason: r.reason,
+                        last_login: r.last_login.map(|d| d.to_rfc3339()),
+                        idle_days: r.idle_days,
+                    })?;
+                }
+            }
+            CsvSection::Renewals => {
+                for r in &self.renewals {
+                    w.serialize(RenewalCsv {
+                        provider: r.provider,
+                        product_id: r.product_id.as_str(),
+                        product_name: &r.product_name,
+                        date: r.date,
+                        days_left: r.days_left,
+                        seats: r.seats,
+                        currency: r.currency.as_deref(),
+                        annual_cost: r.annual_cost,
+                        notes: r.notes.as_deref(),
+                    })?;
+                }
+            }
+            CsvSection::Costs => {
+                let per_vendor = self
+                    .providers
+                    .iter()
+                    .flat_map(|p| p.costs.iter().map(move |c| (p.provider.to_string(), c)));
+                let overall = self.costs.iter().map(|c| ("all".to_string(), c));
+                for (scope, c) in per_vendor.chain(overall) {
+                    w.serialize(CostCsv {
+                        scope: &scope,
+                        currency: &c.currency,
+                        products: c.products,
+                        annual_cost: c.annual_cost,
+                        unassigned_cost: c.unassigned_cost,
+                        reclaimable_cost: c.reclaimable_cost,
+                        source: Provenance::Configured,
                     })?;
                 }
             }
@@ -549,6 +789,10 @@ pub enum CsvSection {
     Holdings,
     Reclaim,
     Unmatched,
+    /// Contracts renewing within the window.
+    Renewals,
+    /// Money per vendor and currency, then over all vendors (`scope` = `all`).
+    Costs,
 }
 
 #[derive(Serialize)]
@@ -563,6 +807,15 @@ struct ProductCsv<'a> {
     available: Option<u64>,
     utilization_pct: Option<String>,
     over_allocated_by: Option<u64>,
+    vendor_total: Option<u64>,
+    reclaimable: u64,
+    currency: Option<&'a str>,
+    price_per_seat: Option<Decimal>,
+    period: Option<Period>,
+    annual_cost: Option<Decimal>,
+    unassigned_cost: Option<Decimal>,
+    reclaimable_cost: Option<Decimal>,
+    renewal: Option<NaiveDate>,
 }
 
 impl<'a> From<&'a ProductRow> for ProductCsv<'a> {
@@ -582,6 +835,15 @@ impl<'a> From<&'a ProductRow> for ProductCsv<'a> {
             available: p.available,
             utilization_pct: p.utilization_pct.map(|u| format!("{u:.1}")),
             over_allocated_by: p.over_allocated_by,
+            vendor_total: p.vendor_total,
+            reclaimable: p.reclaimable,
+            currency: p.cost.as_ref().map(|c| c.currency.as_str()),
+            price_per_seat: p.cost.as_ref().map(|c| c.price_per_seat),
+            period: p.cost.as_ref().map(|c| c.period),
+            annual_cost: p.cost.as_ref().and_then(|c| c.annual_cost),
+            unassigned_cost: p.cost.as_ref().and_then(|c| c.unassigned_cost),
+            reclaimable_cost: p.cost.as_ref().map(|c| c.reclaimable_cost),
+            renewal: p.renewal,
         }
     }
 }
@@ -604,6 +866,32 @@ struct ReclaimCsv<'a> {
     holder_name: Option<&'a str>,
     email: Option<&'a str>,
     reason: ReclaimReason,
+    last_login: Option<String>,
+    idle_days: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct RenewalCsv<'a> {
+    provider: ProviderKind,
+    product_id: &'a str,
+    product_name: &'a str,
+    date: NaiveDate,
+    days_left: i64,
+    seats: Option<u64>,
+    currency: Option<&'a str>,
+    annual_cost: Option<Decimal>,
+    notes: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct CostCsv<'a> {
+    scope: &'a str,
+    currency: &'a str,
+    products: usize,
+    annual_cost: Decimal,
+    unassigned_cost: Decimal,
+    reclaimable_cost: Decimal,
+    source: Provenance,
 }
 
 #[derive(Serialize)]
@@ -614,16 +902,90 @@ struct UnmatchedCsv<'a> {
     products: String,
 }
 
-fn product_row(p: &Product, counted: u64) -> ProductRow {
+/// The contract of a product: matched by provider and product id, else by product name (a
+/// Salesforce namespace). A contract applies to one product only.
+fn contract_for<'a>(
+    options: &'a ReportOptions,
+    used: &mut [bool],
+    provider: ProviderKind,
+    product: &Product,
+) -> Option<&'a Contract> {
+    let candidates = || {
+        options
+            .contracts
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| c.provider == provider && !used[*i])
+    };
+    let found = candidates()
+        .find(|(_, c)| c.product == product.id.as_str())
+        .or_else(|| candidates().find(|(_, c)| c.product == product.name));
+    let (i, contract) = found?;
+    used[i] = true;
+    Some(contract)
+}
+
+/// The money of one product row. `paid_reclaimable` = seats held by candidates other than
+/// over-allocation.
+fn product_cost(
+    row: &ProductRow,
+    contract: &Contract,
+    paid_reclaimable: u64,
+) -> Option<ProductCost> {
+    let annual = contract.annual_price_per_seat()?;
+    let times = |n: u64| annual.checked_mul(Decimal::from(n));
+    Some(ProductCost {
+        currency: contract.currency.clone()?,
+        price_per_seat: contract.price_per_seat?,
+        period: contract.period?,
+        annual_price_per_seat: annual,
+        annual_cost: row.total.and_then(times),
+        unassigned_seats: row.available,
+        unassigned_cost: row.available.and_then(times),
+        reclaimable_seats: paid_reclaimable,
+        reclaimable_cost: times(paid_reclaimable).unwrap_or(Decimal::MAX),
+        source: Provenance::Configured,
+    })
+}
+
+/// Adds a product's money to the totals of its currency.
+fn add_cost(totals: &mut BTreeMap<String, CostTotals>, cost: &ProductCost) {
+    let t = totals
+        .entry(cost.currency.clone())
+        .or_insert_with(|| CostTotals {
+            currency: cost.currency.clone(),
+            products: 0,
+            annual_cost: Decimal::ZERO,
+            unassigned_cost: Decimal::ZERO,
+            reclaimable_cost: Decimal::ZERO,
+        });
+    t.products += 1;
+    let add = |a: Decimal, b: Option<Decimal>| a.saturating_add(b.unwrap_or(Decimal::ZERO));
+    t.annual_cost = add(t.annual_cost, cost.annual_cost);
+    t.unassigned_cost = add(t.unassigned_cost, cost.unassigned_cost);
+    t.reclaimable_cost = add(t.reclaimable_cost, Some(cost.reclaimable_cost));
+}
+
+fn product_row(p: &Product, counted: u64, contract: Option<&Contract>) -> ProductRow {
     // The vendor's own assigned figure wins; otherwise count from the listing.
     let (assigned, assigned_source) = match (p.seats.assigned, p.seats.assigned_source) {
         (Some(n), Provenance::Vendor) => (n, Provenance::Vendor),
         _ => (counted, Provenance::Counted),
     };
-    let (total, unlimited) = match p.seats.total {
+    let (vendor_total, unlimited) = match p.seats.total {
         SeatTotal::Limited(n) => (Some(n), false),
         SeatTotal::Unlimited => (None, true),
         SeatTotal::Unknown => (None, false),
+    };
+    // Contract seats override or fill the vendor's figure.
+    let (total, unlimited, total_source, vendor_total) = match contract.and_then(|c| c.seats) {
+        Some(seats) => (
+            Some(seats),
+            false,
+            Provenance::Configured,
+            vendor_total.filter(|_| p.seats.total_source == Provenance::Vendor),
+        ),
+        None => (vendor_total, unlimited, p.seats.total_source, None),
     };
     ProductRow {
         provider: p.provider,
@@ -631,7 +993,7 @@ fn product_row(p: &Product, counted: u64) -> ProductRow {
         name: p.name.clone(),
         total,
         unlimited,
-        total_source: p.seats.total_source,
+        total_source,
         assigned,
         assigned_source,
         available: total.map(|t| t.saturating_sub(assigned)),
@@ -640,6 +1002,11 @@ fn product_row(p: &Product, counted: u64) -> ProductRow {
             .map(|t| assigned as f64 * 100.0 / t as f64),
         over_allocated_by: total.filter(|t| assigned > *t).map(|t| assigned - t),
         changed_during_listing: false,
+        vendor_total,
+        reclaimable: 0,
+        cost: None,
+        renewal: contract.and_then(|c| c.renewal),
+        notes: contract.and_then(|c| c.notes.clone()),
     }
 }
 
@@ -665,6 +1032,7 @@ mod tests {
                     email: (!email.is_empty()).then(|| email.to_string()),
                     name: Some(id.to_uppercase()),
                     active: *active,
+                    last_login: None,
                 })
                 .collect(),
             ..MemoryConfig::default()
@@ -698,6 +1066,7 @@ mod tests {
                 "Ada.Lovelace@example.com".to_string(),
                 "ada@example.com".to_string(),
             )]),
+            ..ReportOptions::default()
         };
         let report = Report::collect(&[&a, &b], &options, &|_, _| {}).await;
         let emails: Vec<&str> = report.people.iter().map(|p| p.email.as_str()).collect();
@@ -760,11 +1129,316 @@ mod tests {
         let csv = report.to_csv(CsvSection::Products).unwrap();
         assert_eq!(
             csv.lines().next().unwrap(),
-            "provider,product_id,name,total,total_source,assigned,assigned_source,available,utilization_pct,over_allocated_by"
+            "provider,product_id,name,total,total_source,assigned,assigned_source,available,utilization_pct,over_allocated_by,vendor_total,reclaimable,currency,price_per_seat,period,annual_cost,unassigned_cost,reclaimable_cost,renewal"
         );
         assert!(
-            csv.contains("memory,app,App,3,vendor,3,vendor,0,100.0,"),
+            csv.contains("memory,app,App,3,vendor,3,vendor,0,100.0,,,1,,,,,,,"),
             "{csv}"
+        );
+    }
+
+    fn dec(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    /// Products `app` (10 seats), `suite` (5), `free` (4), `site` (unlimited); users u0..u5,
+    /// u5 inactive; u0..u3 hold `app`, u4 and u5 hold `suite`.
+    async fn priced_org() -> InMemoryProvider {
+        let product = |id: &str, seats: Option<u64>| MemoryProduct {
+            id: id.into(),
+            name: id.to_uppercase(),
+            seats,
+            device_assignable: true,
+        };
+        let p = InMemoryProvider::new(MemoryConfig {
+            products: vec![
+                product("app", Some(10)),
+                product("suite", Some(5)),
+                product("free", Some(4)),
+                product("site", None),
+            ],
+            users: (0..6)
+                .map(|i| MemoryUser {
+                    id: format!("u{i}"),
+                    email: Some(format!("u{i}@x.io")),
+                    name: None,
+                    active: true,
+                    last_login: None,
+                })
+                .collect(),
+            ..MemoryConfig::default()
+        })
+        .unwrap();
+        let users = |ids: &[&str]| ids.iter().map(|i| HolderId::user(*i)).collect::<Vec<_>>();
+        p.assign(&ProductId::new("app"), &users(&["u0", "u1", "u2", "u3"]))
+            .await
+            .unwrap();
+        p.assign(&ProductId::new("suite"), &users(&["u4", "u5"]))
+            .await
+            .unwrap();
+        p.set_user_active("u5", false).unwrap();
+        p
+    }
+
+    #[tokio::test]
+    async fn contracts_price_products_per_currency_and_override_or_fill_seats() {
+        let p = priced_org().await;
+        let options = ReportOptions {
+            contracts: vec![
+                // Overrides the vendor's 10 seats; 0.10 a month is exact in decimal (3 × 12 ×
+                // 0.10 would not be in f64).
+                Contract::new(ProviderKind::Memory, "app")
+                    .with_seats(20)
+                    .with_price(dec("0.10"), "eur", Period::Month),
+                Contract::new(ProviderKind::Memory, "SUITE") // matched by name
+                    .with_price(dec("120"), "USD", Period::Year),
+                // Fills an unlimited (site) figure with purchased seats; price in EUR.
+                Contract::new(ProviderKind::Memory, "site")
+                    .with_seats(3)
+                    .with_price(dec("1.05"), "EUR", Period::Year),
+                // Seats but no price: `free` stays out of every sum.
+                Contract::new(ProviderKind::Memory, "free").with_notes("bundled"),
+                Contract::new(ProviderKind::Memory, "gone").with_seats(1),
+            ],
+            ..ReportOptions::default()
+        };
+        let report = Report::collect(&[&p], &options, &|_, _| {}).await;
+        let row = |id: &str| {
+            report
+                .products
+                .iter()
+                .find(|r| r.product_id.as_str() == id)
+                .unwrap()
+        };
+
+        let app = row("app");
+        assert_eq!(
+            (app.total, app.total_source, app.vendor_total),
+            (Some(20), Provenance::Configured, Some(10))
+        );
+        assert_eq!(app.available, Some(16));
+        let cost = app.cost.as_ref().unwrap();
+        assert_eq!(cost.currency, "EUR");
+        assert_eq!(cost.annual_price_per_seat, dec("1.20"));
+        assert_eq!(cost.annual_cost, Some(dec("24.00")));
+        assert_eq!(cost.unassigned_cost, Some(dec("19.20")));
+        assert_eq!(
+            (cost.reclaimable_seats, cost.reclaimable_cost),
+            (0, dec("0"))
+        );
+        assert_eq!(cost.source, Provenance::Configured);
+
+        let suite = row("suite");
+        assert_eq!(
+            (suite.total, suite.total_source, suite.vendor_total),
+            (Some(5), Provenance::Vendor, None)
+        );
+        let cost = suite.cost.as_ref().unwrap();
+        assert_eq!(cost.annual_cost, Some(dec("600")));
+        assert_eq!(
+            (cost.reclaimable_seats, cost.reclaimable_cost),
+            (1, dec("120")),
+            "u5 is inactive"
+        );
+
+        let site = row("site");
+        assert_eq!(
+            (site.total, site.unlimited, site.total_source),
+            (Some(3), false, Provenance::Configured)
+        );
+        assert_eq!(row("free").cost, None, "no price, no cost");
+        assert_eq!(row("free").notes.as_deref(), Some("bundled"));
+
+        // Never a sum across currencies.
+        let totals: Vec<(&str, usize, Decimal, Decimal, Decimal)> = report
+            .costs
+            .iter()
+            .map(|c| {
+                (
+                    c.currency.as_str(),
+                    c.products,
+                    c.annual_cost,
+                    c.unassigned_cost,
+                    c.reclaimable_cost,
+                )
+            })
+            .collect();
+        assert_eq!(
+            totals,
+            vec![
+                ("EUR", 2, dec("27.15"), dec("22.35"), dec("0")),
+                ("USD", 1, dec("600"), dec("360"), dec("120")),
+            ]
+        );
+        assert_eq!(report.providers[0].costs, report.costs);
+        assert_eq!(report.providers[0].products_unpriced, 1);
+        assert_eq!(
+            report.warnings,
+            vec![
+                "contract for memory product `gone` matches no product the vendor lists"
+                    .to_string()
+            ]
+        );
+
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(
+            json["costs"][0]["annual_cost"], "27.15",
+            "money is exact text in JSON"
+        );
+        let csv = report.to_csv(CsvSection::Costs).unwrap();
+        assert!(
+            csv.starts_with(
+                "scope,currency,products,annual_cost,unassigned_cost,reclaimable_cost,source\n"
+            ),
+            "{csv}"
+        );
+        assert!(
+            csv.contains("memory,USD,1,600,360,120,configured\n"),
+            "{csv}"
+        );
+        assert!(
+            csv.contains("all,EUR,2,27.15,22.35,0,configured\n"),
+            "{csv}"
+        );
+        let csv = report.to_csv(CsvSection::Products).unwrap();
+        assert!(
+            csv.contains(
+                "memory,app,APP,20,configured,4,vendor,16,20.0,,10,0,EUR,0.10,month,24.00,19.20,0,"
+            ),
+            "{csv}"
+        );
+    }
+
+    #[test]
+    fn a_price_needs_currency_and_period_and_a_currency_is_iso() {
+        let c = Contract::new(ProviderKind::Genesys, "cloudCX2");
+        assert_eq!(c.check(), Ok(()));
+        let mut priced = c.clone();
+        priced.price_per_seat = Some(dec("1"));
+        assert!(priced.check().unwrap_err().contains("currency"));
+        priced.currency = Some("EUR".into());
+        assert!(priced.check().unwrap_err().contains("period"));
+        priced.period = Some(Period::Year);
+        assert_eq!(priced.check(), Ok(()));
+        priced.price_per_seat = Some(dec("-1"));
+        assert!(priced.check().unwrap_err().contains("negative"));
+        let bad: std::result::Result<Contract, _> = serde_json::from_value(serde_json::json!({
+            "provider": "genesys", "product": "x", "currency": "euro"
+        }));
+        assert!(bad.unwrap_err().to_string().contains("ISO 4217"));
+        let unknown: std::result::Result<Contract, _> = serde_json::from_value(serde_json::json!({
+            "provider": "genesys", "product": "x", "sets": 3
+        }));
+        assert!(unknown.is_err(), "a typo is an error, not a silent default");
+    }
+
+    #[tokio::test]
+    async fn inactive_for_days_at_the_threshold_and_one_reason_per_seat() {
+        let as_of = at("2026-06-30T12:00:00Z");
+        let logins = [
+            ("edge", Some("2026-04-01T12:00:00Z")), // exactly 90 days: candidate
+            ("almost", Some("2026-04-01T12:00:01Z")), // 1 s short of 90 days: not
+            ("never", None),                        // unknown: never guessed
+            ("old", Some("2025-01-01T00:00:00Z")),  // inactive too: one reason, the stronger
+        ];
+        let p = InMemoryProvider::new(MemoryConfig {
+            products: vec![MemoryProduct {
+                id: "app".into(),
+                name: "App".into(),
+                seats: Some(10),
+                device_assignable: false,
+            }],
+            users: logins
+                .iter()
+                .map(|(id, login)| MemoryUser {
+                    id: id.to_string(),
+                    email: Some(format!("{id}@x.io")),
+                    name: None,
+                    active: true,
+                    last_login: login.map(at),
+                })
+                .collect(),
+            ..MemoryConfig::default()
+        })
+        .unwrap();
+        let holders: Vec<HolderId> = logins.iter().map(|(id, _)| HolderId::user(*id)).collect();
+        p.assign(&ProductId::new("app"), &holders).await.unwrap();
+        p.set_user_active("old", false).unwrap();
+        let reasons = |days: u32| {
+            let p = &p;
+            async move {
+                let options = ReportOptions {
+                    inactive_days: days,
+                    as_of: Some(as_of),
+                    ..ReportOptions::default()
+                };
+                let report = Report::collect(&[p], &options, &|_, _| {}).await;
+                report
+                    .reclaim
+                    .iter()
+                    .map(|r| (r.holder.as_str().to_owned(), r.reason, r.idle_days))
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            reasons(90).await,
+            vec![
+                ("edge".to_owned(), ReclaimReason::InactiveForDays, Some(90)),
+                ("old".to_owned(), ReclaimReason::HolderInactive, Some(545)),
+            ]
+        );
+        assert_eq!(reasons(91).await.len(), 1, "edge is 90 days idle, under 91");
+        assert_eq!(reasons(0).await.len(), 1, "0 turns the check off");
+        let options = ReportOptions {
+            as_of: Some(as_of),
+            ..ReportOptions::default()
+        };
+        let report = Report::collect(&[&p], &options, &|_, _| {}).await;
+        let csv = report.to_csv(CsvSection::Reclaim).unwrap();
+        assert!(
+            csv.contains("memory,app,App,user,edge,,edge@x.io,inactive_for_days,2026-04-01T12:00:00+00:00,90\n"),
+            "{csv}"
+        );
+    }
+
+    #[tokio::test]
+    async fn renewals_within_the_window_soonest_first() {
+        let p = priced_org().await;
+        let as_of = at("2026-12-01T23:30:00Z");
+        let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let options = ReportOptions {
+            contracts: vec![
+                Contract::new(ProviderKind::Memory, "app")
+                    .with_price(dec("2"), "EUR", Period::Month)
+                    .with_renewal(date("2027-03-01")), // day 90: in
+                Contract::new(ProviderKind::Memory, "suite").with_renewal(date("2026-12-01")), // today: in
+                Contract::new(ProviderKind::Memory, "free").with_renewal(date("2027-03-02")), // day 91: out
+                Contract::new(ProviderKind::Memory, "site").with_renewal(date("2026-11-30")), // past: out
+            ],
+            as_of: Some(as_of),
+            ..ReportOptions::default()
+        };
+        let report = Report::collect(&[&p], &options, &|_, _| {}).await;
+        let got: Vec<(&str, i64, Option<Decimal>)> = report
+            .renewals
+            .iter()
+            .map(|r| (r.product_id.as_str(), r.days_left, r.annual_cost))
+            .collect();
+        assert_eq!(got, vec![("suite", 0, None), ("app", 90, Some(dec("240")))]);
+        let narrow = ReportOptions {
+            renewal_days: 30,
+            ..options
+        };
+        let report = Report::collect(&[&p], &narrow, &|_, _| {}).await;
+        assert_eq!(report.renewals.len(), 1);
+        let csv = report.to_csv(CsvSection::Renewals).unwrap();
+        assert_eq!(
+            csv,
+            "provider,product_id,product_name,date,days_left,seats,currency,annual_cost,notes\nmemory,suite,SUITE,2026-12-01,0,5,,,\n"
         );
     }
 

@@ -60,6 +60,7 @@ async fn memory(
                 email: (!email.is_empty()).then(|| email.to_string()),
                 name: Some(id.to_uppercase()),
                 active: true,
+                last_login: None,
             })
             .collect(),
         page_size: 3,
@@ -900,6 +901,7 @@ mod simulators {
                     name: format!("Person {i}"),
                     email: address,
                     state: if i % 12 == 9 { "inactive" } else { "active" }.into(),
+                    date_last_login: None,
                 });
             }
             for bot in 0..2 {
@@ -911,6 +913,7 @@ mod simulators {
                     name: format!("bot {bot}"),
                     email: String::new(),
                     state: "active".into(),
+                    date_last_login: None,
                 });
             }
             let genesys = GenesysSim::start(gseed, GenesysSimConfig::default())
@@ -938,6 +941,7 @@ mod simulators {
                     name: format!("Person {i}"),
                     active: i % 10 != 3,
                     profile: "Standard User".into(),
+                    last_login: None,
                 });
                 if index < 7 {
                     sseed.assignments.push(("crm_tools".into(), index));
@@ -1040,6 +1044,7 @@ mod simulators {
         fn options(&self) -> PlanOptions {
             PlanOptions::new(ReportOptions {
                 aliases: self.aliases.clone(),
+                ..ReportOptions::default()
             })
         }
 

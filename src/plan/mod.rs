@@ -24,7 +24,7 @@
 //! let memory = InMemoryProvider::new(MemoryConfig {
 //!     products: vec![MemoryProduct { id: "app".into(), name: "App".into(), seats: Some(5), device_assignable: false }],
 //!     users: ["ada", "bob"].iter().map(|id| MemoryUser {
-//!         id: id.to_string(), email: Some(format!("{id}@example.com")), name: None, active: true,
+//!         id: id.to_string(), email: Some(format!("{id}@example.com")), name: None, active: true, last_login: None,
 //!     }).collect(),
 //!     ..MemoryConfig::default()
 //! })?;

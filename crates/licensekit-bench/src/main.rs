@@ -784,6 +784,7 @@ async fn report(args: &Args, rows: &mut Vec<Row>) {
             name: format!("Person {i}"),
             email: email(i),
             state: "active".into(),
+            date_last_login: Some("2026-10-01T09:00:00.000Z".into()),
         })
         .collect();
     let g = GenesysSim::start(g_seed, GenesysSimConfig::default())
@@ -793,6 +794,7 @@ async fn report(args: &Args, rows: &mut Vec<Row>) {
     s_seed.assignments = (0..p).map(|i| ("acme".to_string(), i)).collect();
     for (i, u) in s_seed.users.iter_mut().enumerate() {
         u.email = email(i);
+        u.last_login = Some("2026-10-01T09:00:00.000+0000".into());
     }
     let s = SalesforceSim::start(s_seed, SalesforceSimConfig::default())
         .await

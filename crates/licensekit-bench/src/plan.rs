@@ -107,6 +107,7 @@ pub async fn plan_and_apply(n: usize, rows: &mut Vec<Row>) {
             name: format!("Person {i}"),
             email: email(i),
             state: if inactive(i) { "inactive" } else { "active" }.into(),
+            date_last_login: None,
         })
         .collect();
     let g = GenesysSim::start(g_seed, GenesysSimConfig::default())

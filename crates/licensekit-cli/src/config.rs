@@ -31,6 +31,8 @@ impl std::fmt::Display for ConfigError {
 pub struct Config {
     pub providers: Vec<ProviderConfig>,
     pub aliases: HashMap<String, String>,
+    /// `[[contracts]]` (see `contracts.rs`).
+    pub contracts: crate::contracts::ContractsConfig,
     /// `(variable, value)` of every `*_env` reference, so messages can name the one, never the
     /// other.
     env_values: Vec<(String, String)>,
@@ -92,9 +94,9 @@ pub fn parse(
     let doc: toml::Table = toml::from_str(text).map_err(|e| ConfigError(format!("{file}: {e}")))?;
     let mut config = Config::default();
     for key in doc.keys() {
-        if key != "providers" && key != "identity" {
+        if !["providers", "identity", "contracts"].contains(&key.as_str()) {
             return Err(ConfigError(format!(
-                "{file}: unknown top-level key `{key}` (expected `providers` or `identity`)"
+                "{file}: unknown top-level key `{key}` (expected `providers`, `identity` or `contracts`)"
             )));
         }
     }
@@ -116,6 +118,7 @@ pub fn parse(
             config.aliases.insert(alias.clone(), canonical.to_owned());
         }
     }
+    config.contracts = crate::contracts::parse(&doc, file)?;
     let providers = match doc.get("providers") {
         None => return Err(ConfigError(format!("{file}: no [[providers]] configured"))),
         Some(toml::Value::Array(a)) => a,

@@ -18,6 +18,7 @@ macro_rules! say {
 }
 
 mod config;
+mod contracts;
 mod home;
 mod journal;
 mod output;
@@ -72,7 +73,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Seats per product, who holds what across vendors, and seats that could be reclaimed
+    /// Seats per product, who holds what across vendors, seats that could be reclaimed, cost and
+    /// renewals (from the configured contracts)
     Report(ReportArgs),
     /// Products (seat pools) with their seat counts
     Products(ListArgs),
@@ -135,6 +137,8 @@ enum Section {
     Holdings,
     Reclaim,
     Unmatched,
+    Renewals,
+    Costs,
 }
 
 #[derive(Args)]
@@ -148,11 +152,30 @@ struct OutputArgs {
 
 #[derive(Args)]
 struct ReportArgs {
-    #[command(flatten)]
-    out: OutputArgs,
+    /// Output format (html: one self-contained page, no script, nothing fetched)
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    format: ReportFormat,
+    /// Write the report to FILE
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
     /// Which section a CSV holds
     #[arg(long, value_enum, default_value_t = Section::Products)]
     section: Section,
+    /// A seat whose holder last signed in this many days ago or longer is a reclaim candidate
+    /// (where the vendor reports last sign-in; 0 turns the check off)
+    #[arg(long, value_name = "DAYS", default_value_t = 90)]
+    inactive_days: u32,
+    /// List contract renewals within this many days
+    #[arg(long, value_name = "DAYS", default_value_t = 90)]
+    renewal_days: u32,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ReportFormat {
+    Table,
+    Json,
+    Csv,
+    Html,
 }
 
 #[derive(Args)]
@@ -354,7 +377,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         return show_journal(args, output);
     }
     // Keep the sandbox alive for the whole command.
-    let (_sandbox, providers, aliases) = if cli.sandbox {
+    let (_sandbox, providers, aliases, contracts) = if cli.sandbox {
         let sandbox = sandbox::start().await.map_err(|e| Failure {
             code: 1,
             message: format!("the sandbox could not start: {e}"),
@@ -366,7 +389,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         }
         let providers = sandbox.providers.clone();
         let aliases = sandbox.aliases.clone();
-        (Some(sandbox), providers, aliases)
+        let contracts = sandbox.contracts.clone();
+        (Some(sandbox), providers, aliases, contracts)
     } else {
         let path = cli.config.clone().unwrap_or_else(config::default_path);
         let mut config = config::load(&path, &|k| std::env::var(k).ok()).map_err(|e| usage(e.0))?;
@@ -385,29 +409,47 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             })?;
             providers.push(provider);
         }
-        (None, providers, config.aliases)
+        for warning in &config.contracts.warnings {
+            say!("warning: {warning}");
+        }
+        (None, providers, config.aliases, config.contracts.contracts)
     };
     let progress = output::Progress::new(cli.quiet);
     match cli.command {
         Command::Report(args) => {
-            let output = open_output(&args.out)?;
+            let output = args
+                .output
+                .as_deref()
+                .map(OutputFile::open)
+                .transpose()
+                .map_err(usage)?;
             let refs: Vec<&dyn LicenseProvider> = providers
                 .iter()
                 .map(|p| p as &dyn LicenseProvider)
                 .collect();
-            let options = ReportOptions { aliases };
+            let options = ReportOptions {
+                aliases,
+                contracts,
+                inactive_days: args.inactive_days,
+                renewal_days: args.renewal_days,
+                ..ReportOptions::default()
+            };
             let report =
                 Report::collect(&refs, &options, &|kind, n| progress.update(kind, n)).await;
             progress.finish();
-            let text = match args.out.format {
-                Format::Table => output::report_table(&report),
-                Format::Json => report.to_json(),
-                Format::Csv => report.to_csv(section(args.section)).map_err(|e| Failure {
+            let text = match args.format {
+                ReportFormat::Table => output::report_table(&report),
+                ReportFormat::Json => report.to_json(),
+                ReportFormat::Csv => report.to_csv(section(args.section)).map_err(|e| Failure {
                     code: 1,
                     message: e.to_string(),
                 })?,
+                ReportFormat::Html => licensekit::report::html::render(&report),
             };
             emit(&text, output)?;
+            for w in &report.warnings {
+                say!("warning: {w}");
+            }
             for e in &report.errors {
                 say!("error: {}: {}", e.provider, redact(&e.error));
             }
@@ -603,6 +645,8 @@ fn section(s: Section) -> CsvSection {
         Section::Holdings => CsvSection::Holdings,
         Section::Reclaim => CsvSection::Reclaim,
         Section::Unmatched => CsvSection::Unmatched,
+        Section::Renewals => CsvSection::Renewals,
+        Section::Costs => CsvSection::Costs,
     }
 }
 

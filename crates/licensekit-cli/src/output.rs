@@ -176,6 +176,63 @@ pub fn report_table(report: &Report) -> String {
     }
     out.push('\n');
 
+    if !report.costs.is_empty() {
+        let mut costs = table(&[
+            "scope",
+            "currency",
+            "priced products",
+            "annual cost",
+            "unassigned seats cost",
+            "reclaimable seats cost",
+        ]);
+        let per_vendor = report
+            .providers
+            .iter()
+            .flat_map(|p| p.costs.iter().map(move |c| (p.provider.to_string(), c)));
+        let overall = report.costs.iter().map(|c| ("all vendors".to_string(), c));
+        for (scope, c) in per_vendor.chain(overall) {
+            costs.add_row(vec![
+                scope,
+                c.currency.clone(),
+                c.products.to_string(),
+                c.annual_cost.to_string(),
+                c.unassigned_cost.to_string(),
+                c.reclaimable_cost.to_string(),
+            ]);
+        }
+        out.push_str(&format!(
+            "Cost per year (from the configured contracts; never summed across currencies)\n{costs}\n\n"
+        ));
+    }
+    let mut renewals = table(&[
+        "renews",
+        "in days",
+        "provider",
+        "product",
+        "seats",
+        "annual cost",
+        "notes",
+    ]);
+    for r in &report.renewals {
+        renewals.add_row(vec![
+            r.date.to_string(),
+            r.days_left.to_string(),
+            r.provider.to_string(),
+            r.product_name.clone(),
+            r.seats.map_or("-".into(), |n| n.to_string()),
+            match (&r.annual_cost, &r.currency) {
+                (Some(cost), Some(currency)) => format!("{cost} {currency}"),
+                _ => "-".into(),
+            },
+            r.notes.clone().unwrap_or_default(),
+        ]);
+    }
+    out.push_str(&format!(
+        "Renewals within {} days: {}\n{renewals}\n\n",
+        report.renewal_days,
+        report.renewals.len()
+    ));
+
     let mut reclaim = table(&["provider", "product", "holder", "name / email", "reason"]);
     for r in &report.reclaim {
         reclaim.add_row(vec![
@@ -186,13 +243,21 @@ pub fn report_table(report: &Report) -> String {
                 .clone()
                 .or_else(|| r.email.clone())
                 .unwrap_or_default(),
-            format!("{:?}", r.reason),
+            match (r.reason, r.idle_days) {
+                (licensekit::report::ReclaimReason::InactiveForDays, Some(days)) => {
+                    format!("InactiveForDays ({days} days)")
+                }
+                (reason, _) => format!("{reason:?}"),
+            },
         ]);
     }
     out.push_str(&format!(
         "Reclaim candidates: {}\n{reclaim}\n",
         report.reclaim.len()
     ));
+    for w in &report.warnings {
+        out.push_str(&format!("\nWARNING: {w}\n"));
+    }
     for e in &report.errors {
         out.push_str(&format!("\nERROR {}: {}\n", e.provider, e.error));
     }

@@ -217,6 +217,7 @@ async fn compute(
     let pending = still_pending(providers, sandbox).await?;
     let options = PlanOptions::new(ReportOptions {
         aliases: aliases.clone(),
+        ..ReportOptions::default()
     })
     .with_pending(pending);
     let plan = Plan::compute_with_progress(&refs(providers), desired, &options, &|kind, n| {

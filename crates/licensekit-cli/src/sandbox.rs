@@ -13,6 +13,12 @@
 //! - Salesforce: people 100–299 as users (every 25th from 3 inactive); `acme` (110 seats) for even
 //!   people, `crm_tools` (20 seats, full) for people 100–119, `sitewide` (site license).
 //!
+//! Contracts (see [`contracts`]): Genesys seats (125 cloudCX2, 36 cloudCX3 — over-allocated —,
+//! 30 WEM add-on) and prices in EUR, one renewing in 45 days; Apple apps priced in USD; Salesforce
+//! `acme` and `crm_tools` in USD, renewing in 30 and 75 days. cloudCX1 and `sitewide` have no
+//! contract. Last sign-in: some Genesys agents and Salesforce users last signed in more than 90
+//! days ago (see the seeds); Apple reports no sign-ins.
+//!
 //! Two environment variables, read only here, make the sandbox behave like a slow, real org for
 //! tests and demos of interruption: `LICENSEKIT_SANDBOX_LATENCY_MS` adds that latency to every
 //! simulator request, and `LICENSEKIT_SANDBOX_BATCH` caps the ids per Genesys batch request.
@@ -20,7 +26,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use licensekit::AnyProvider;
+use licensekit::{AnyProvider, Contract, Decimal, Period, ProviderKind};
 
 /// The people of the demo org (Salesforce's users run up to the last of them).
 #[cfg_attr(not(feature = "salesforce"), allow(dead_code))]
@@ -38,6 +44,8 @@ pub fn email(i: usize) -> String {
 pub struct Sandbox {
     pub providers: Vec<AnyProvider>,
     pub aliases: HashMap<String, String>,
+    /// The demo org's contracts (only those of compiled-in vendors matter).
+    pub contracts: Vec<Contract>,
     #[cfg(feature = "apple-vpp")]
     _apple: licensekit_sim::apple::AppleSim,
     #[cfg(feature = "genesys")]
@@ -85,6 +93,7 @@ pub async fn start() -> std::io::Result<Sandbox> {
     Ok(Sandbox {
         providers,
         aliases,
+        contracts: contracts(chrono::Utc::now().date_naive()),
         #[cfg(feature = "apple-vpp")]
         _apple: apple,
         #[cfg(feature = "genesys")]
@@ -92,6 +101,41 @@ pub async fn start() -> std::io::Result<Sandbox> {
         #[cfg(feature = "salesforce")]
         _salesforce: salesforce,
     })
+}
+
+/// The demo org's contracts, renewals counted from `today`.
+pub fn contracts(today: chrono::NaiveDate) -> Vec<Contract> {
+    let price = |s: &str| s.parse::<Decimal>().expect("a decimal literal");
+    let in_days = |n: u64| today + chrono::Days::new(n);
+    vec![
+        Contract::new(ProviderKind::Genesys, "cloudCX2")
+            .with_seats(125)
+            .with_price(price("75.00"), "EUR", Period::Month)
+            .with_renewal(in_days(45))
+            .with_notes("annual commit, 3-year term"),
+        Contract::new(ProviderKind::Genesys, "cloudCX3")
+            .with_seats(36)
+            .with_price(price("155.00"), "EUR", Period::Month)
+            .with_renewal(in_days(200)),
+        Contract::new(ProviderKind::Genesys, "gc2WEMupgrade")
+            .with_seats(30)
+            .with_price(price("20.00"), "EUR", Period::Month),
+        Contract::new(ProviderKind::AppleVpp, "361309726:STDQ").with_price(
+            price("9.99"),
+            "USD",
+            Period::Year,
+        ),
+        Contract::new(ProviderKind::AppleVpp, "408709785:STDQ")
+            .with_price(price("14.99"), "USD", Period::Year)
+            .with_notes("shared iPads"),
+        Contract::new(ProviderKind::Salesforce, "acme")
+            .with_price(price("25.00"), "USD", Period::Month)
+            .with_renewal(in_days(30)),
+        Contract::new(ProviderKind::Salesforce, "crm_tools")
+            .with_price(price("40.00"), "USD", Period::Month)
+            .with_renewal(in_days(75))
+            .with_notes("renews with acme's true-up"),
+    ]
 }
 
 #[cfg_attr(
@@ -172,6 +216,7 @@ async fn genesys(
         GenesysSeed, GenesysSim, GenesysSimConfig, SimDirectoryUser, user_id,
     };
 
+    let now = chrono::Utc::now();
     let mut seed = GenesysSeed::demo(0);
     for i in 0..240 {
         let mut licenses = Vec::new();
@@ -203,6 +248,18 @@ async fn genesys(
             } else {
                 "active".into()
             },
+            // Every 9th agent (from 4) last logged in 100–190 days ago, the others within
+            // the last 40 days; agents from 230 on never did (Genesys then omits the field).
+            date_last_login: (i < 230).then(|| {
+                let days = if i % 9 == 4 {
+                    100 + (i % 10) * 10
+                } else {
+                    i % 40
+                };
+                (now - chrono::Duration::days(days as i64))
+                    .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                    .to_string()
+            }),
         });
     }
     for bot in 0..3 {
@@ -213,6 +270,7 @@ async fn genesys(
             name: format!("IVR bot {bot}"),
             email: String::new(),
             state: "active".into(),
+            date_last_login: None,
         });
     }
     let departed = user_id(950);
@@ -230,10 +288,8 @@ async fn genesys(
         licensekit::client::ClientOptions::default()
             .with_allow_http(true)
             .with_rate(licensekit::client::Rate::Off),
-    )
-    .with_seat_total("cloudCX2", 125)
-    .with_seat_total("cloudCX3", 36)
-    .with_seat_total("gc2WEMupgrade", 30);
+    );
+    // Purchased seats come from the contracts (see `contracts`), not `seat_totals`.
     if let Some(batch) = knob("LICENSEKIT_SANDBOX_BATCH").filter(|n| *n > 0) {
         config = config.with_max_batch(usize::try_from(batch).unwrap_or(usize::MAX));
     }
@@ -254,6 +310,7 @@ async fn salesforce() -> std::io::Result<(licensekit_sim::salesforce::Salesforce
         status: "Active".into(),
         expiration: None,
     };
+    let now = chrono::Utc::now();
     let mut seed = SalesforceSeed {
         packages: vec![
             package("acme", 110),
@@ -274,6 +331,18 @@ async fn salesforce() -> std::io::Result<(licensekit_sim::salesforce::Salesforce
             } else {
                 "Standard User".into()
             },
+            // Every 7th user (from 2) last logged in 95–155 days ago, the others within the
+            // last 60 days; every 50th never logged in (null).
+            last_login: (person % 50 != 1).then(|| {
+                let days = if person % 7 == 2 {
+                    95 + (person % 4) * 20
+                } else {
+                    person % 60
+                };
+                (now - chrono::Duration::days(days as i64))
+                    .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
+                    .to_string()
+            }),
         });
         if person % 2 == 0 {
             seed.assignments.push(("acme".into(), index));

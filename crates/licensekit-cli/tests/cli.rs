@@ -161,7 +161,7 @@ fn report_json_has_the_exact_figures_of_the_demo_org() {
     assert_eq!(report["unmatched"].as_array().unwrap().len(), 4);
 
     let reclaim = report["reclaim"].as_array().unwrap();
-    assert_eq!(reclaim.len(), 26);
+    assert_eq!(reclaim.len(), 67);
     let by_reason = |r: &str| reclaim.iter().filter(|c| c["reason"] == r).count();
     assert_eq!(
         by_reason("holder_inactive"),
@@ -169,6 +169,66 @@ fn report_json_has_the_exact_figures_of_the_demo_org() {
         "17 Genesys, 5 Salesforce, 4 retired Apple users"
     );
     assert_eq!(by_reason("holder_unknown_to_directory"), 1);
+    assert_eq!(
+        by_reason("inactive_for_days"),
+        41,
+        "24 Genesys and 17 Salesforce seats idle 90+ days; Apple reports no sign-ins"
+    );
+    let idle = reclaim
+        .iter()
+        .find(|c| c["reason"] == "inactive_for_days")
+        .unwrap();
+    assert!(
+        idle["last_login"].is_string() && idle["idle_days"].as_i64() >= Some(90),
+        "{idle}"
+    );
+
+    // Money from the demo contracts, per currency, never mixed: EUR = 125 × 900 + 36 × 1860
+    // + 30 × 240 (Genesys); USD = 120 × 9.99 + 40 × 14.99 (Apple) + 110 × 300 + 20 × 480
+    // (Salesforce).
+    let costs: Vec<(&str, &str, &str)> = report["costs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["currency"].as_str().unwrap(),
+                c["annual_cost"].as_str().unwrap(),
+                c["unassigned_cost"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        costs,
+        vec![
+            ("EUR", "186660.00", "5040.00"),
+            ("USD", "44398.40", "3479.53")
+        ]
+    );
+    let cx2 = product("Genesys Cloud CX 2");
+    assert_eq!(
+        (
+            cx2["total_source"].as_str(),
+            cx2["cost"]["annual_cost"].as_str(),
+            cx2["cost"]["source"].as_str()
+        ),
+        (Some("configured"), Some("112500.00"), Some("configured"))
+    );
+    let renewals: Vec<(&str, i64)> = report["renewals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["product_name"].as_str().unwrap(),
+                r["days_left"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        renewals,
+        vec![("acme", 30), ("Genesys Cloud CX 2", 45), ("crm_tools", 75)]
+    );
     assert!(
         reclaim
             .iter()
@@ -189,11 +249,13 @@ fn report_csv_and_table() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "provider,product_id,name,total,total_source,assigned,assigned_source,available,utilization_pct,over_allocated_by"
+        "provider,product_id,name,total,total_source,assigned,assigned_source,available,utilization_pct,over_allocated_by,vendor_total,reclaimable,currency,price_per_seat,period,annual_cost,unassigned_cost,reclaimable_cost,renewal"
     );
     assert_eq!(lines.len(), 11, "10 products");
     assert!(
-        lines.contains(&"genesys,cloudCX3,Genesys Cloud CX 3,36,configured,40,counted,0,111.1,4"),
+        lines.iter().any(|l| l.starts_with(
+            "genesys,cloudCX3,Genesys Cloud CX 3,36,configured,40,counted,0,111.1,4,,19,EUR,155.00,month,66960.00,0,35340.00,"
+        )),
         "{csv}"
     );
 
@@ -213,12 +275,60 @@ fn report_csv_and_table() {
     );
     assert_eq!(out.status.code(), Some(0));
     let written = std::fs::read_to_string(dir.path().join("reclaim.csv")).unwrap();
-    assert_eq!(written.lines().count(), 27, "header + 26 candidates");
+    assert_eq!(written.lines().count(), 68, "header + 67 candidates");
+    let out = licensekit(
+        &[
+            "report",
+            "--sandbox",
+            "-q",
+            "--format",
+            "csv",
+            "--section",
+            "reclaim",
+            "--inactive-days",
+            "0",
+        ],
+        dir.path(),
+    );
+    assert_eq!(
+        stdout(&out).lines().count(),
+        27,
+        "header + 26 candidates: 0 turns the sign-in check off"
+    );
+    let out = licensekit(
+        &[
+            "report",
+            "--sandbox",
+            "-q",
+            "--format",
+            "csv",
+            "--section",
+            "renewals",
+            "--renewal-days",
+            "44",
+        ],
+        dir.path(),
+    );
+    let renewals = stdout(&out);
+    assert_eq!(
+        renewals.lines().count(),
+        2,
+        "only acme renews within 44 days: {renewals}"
+    );
+    assert!(
+        renewals.lines().nth(1).unwrap().contains(",acme,"),
+        "{renewals}"
+    );
 
     let out = licensekit(&["report", "--sandbox", "-q"], dir.path());
     let table = stdout(&out);
     assert!(table.contains("OVER-ALLOCATED by 4"), "{table}");
-    assert!(table.contains("Reclaim candidates: 26"), "{table}");
+    assert!(table.contains("Reclaim candidates: 67"), "{table}");
+    assert!(
+        table.contains("EUR") && table.contains("186660.00") && table.contains("44398.40"),
+        "{table}"
+    );
+    assert!(table.contains("Renewals within 90 days: 3"), "{table}");
     assert!(
         table.contains(
             "240 matched by email (122 in more than one vendor); 4 holders unmatched; 38 devices"
@@ -1015,4 +1125,111 @@ fn events_settle_a_saved_report_and_never_fail_an_accepted_event() {
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         assert!(stderr(&out).contains("no events"), "{}", stderr(&out));
     }
+}
+
+/// `[[contracts]]` from the config file: seats override the vendor's, prices give cost per
+/// currency, the deprecated Genesys `seat_totals` is read with a warning, a contract for a
+/// product nobody lists is a warning, and a bad contract is exit 2 naming it.
+#[test]
+fn contracts_from_the_config_file_price_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("licensekit.toml"),
+        r#"
+[[providers]]
+provider = "memory"
+products = [{ id = "app", name = "App", seats = 2 }, { id = "suite", name = "Suite", seats = 3 }]
+users = [{ id = "ada", email = "ada@example.com" }]
+assignments = [{ product = "app", holder = { kind = "user", id = "ada" } }]
+
+[[contracts]]
+provider = "memory"
+product = "app"
+seats = 4
+price_per_seat = "12.50"
+currency = "EUR"
+period = "month"
+renewal = 2099-01-01
+
+[[contracts]]
+provider = "memory"
+product = "suite"
+price_per_seat = 100
+currency = "USD"
+period = "year"
+
+[[contracts]]
+provider = "memory"
+product = "retired-product"
+seats = 1
+"#,
+    )
+    .unwrap();
+    let out = licensekit(&["report", "--format", "json"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let app = &report["products"][0];
+    assert_eq!(
+        (
+            app["total"].as_u64(),
+            app["total_source"].as_str(),
+            app["vendor_total"].as_u64()
+        ),
+        (Some(4), Some("configured"), Some(2))
+    );
+    assert_eq!(app["cost"]["annual_cost"], "600.00");
+    assert_eq!(app["cost"]["unassigned_cost"], "450.00");
+    assert_eq!(app["renewal"], "2099-01-01");
+    let costs: Vec<(&str, &str)> = report["costs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["currency"].as_str().unwrap(),
+                c["annual_cost"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(costs, vec![("EUR", "600.00"), ("USD", "300")]);
+    assert!(
+        stderr(&out).contains("contract for memory product `retired-product` matches no product"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = licensekit(&["report", "--format", "html", "-o", "r.html"], dir.path());
+    assert_eq!(out.status.code(), Some(0));
+    let html = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
+    assert!(html.contains(r#"data-value="600.00">600.00 EUR"#), "{html}");
+
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[[providers]]\nprovider = \"memory\"\n[[contracts]]\nprovider = \"memory\"\nproduct = \"app\"\nprice_per_seat = 1\ncurrency = \"EUR\"\n",
+    )
+    .unwrap();
+    let out = licensekit(&["--config", "bad.toml", "report"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(
+            "bad.toml: contracts[0]: contract memory app: `price_per_seat` needs a `period`"
+        ),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::write(
+        dir.path().join("old.toml"),
+        "[[providers]]\nprovider = \"memory\"\n[[providers]]\nprovider = \"genesys\"\nclient_id = \"x\"\nclient_secret = \"y\"\nbase_url = \"http://127.0.0.1:9\"\nseat_totals = { cloudCX2 = 5 }\n[providers.client]\nallow_http = true\n",
+    )
+    .unwrap();
+    let out = licensekit(
+        &["--config", "old.toml", "products", "--provider", "memory"],
+        dir.path(),
+    );
+    assert!(
+        stderr(&out).contains("old.toml: providers[1].seat_totals is deprecated"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -51,6 +51,9 @@ pub struct MemoryUser {
     pub name: Option<String>,
     #[serde(default = "default_true")]
     pub active: bool,
+    /// When the user last signed in (RFC 3339), if known.
+    #[serde(default)]
+    pub last_login: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Configuration of an [`InMemoryProvider`]: also its seed. Serde, so a config file can hold it.
@@ -250,6 +253,7 @@ fn user_holder(u: &MemoryUser) -> Holder {
     let mut h = Holder::new(HolderId::User(u.id.clone())).with_active(u.active);
     h.email = u.email.clone();
     h.display_name = u.name.clone();
+    h.last_login = u.last_login;
     h
 }
 
@@ -553,6 +557,7 @@ mod tests {
                     email: Some(format!("u{i}@example.com")),
                     name: None,
                     active: i != 4,
+                    last_login: None,
                 })
                 .collect(),
             page_size: 2,

@@ -278,6 +278,11 @@ pub struct Holder {
     pub display_name: Option<String>,
     /// `Some(false)` when the vendor marks the user inactive/deactivated/retired.
     pub active: Option<bool>,
+    /// When the holder last signed in, where the vendor exposes it (Salesforce
+    /// `User.LastLoginDate`, Genesys `dateLastLogin`); `None` when the vendor does not say or the
+    /// holder never signed in. Never estimated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_login: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub vendor: VendorFields,
 }
@@ -289,8 +294,13 @@ impl Holder {
             email: None,
             display_name: None,
             active: None,
+            last_login: None,
             vendor: VendorFields::new(),
         }
+    }
+    pub fn with_last_login(mut self, at: DateTime<Utc>) -> Self {
+        self.last_login = Some(at);
+        self
     }
     pub fn with_email(mut self, email: impl Into<String>) -> Self {
         self.email = Some(email.into());

@@ -430,6 +430,7 @@ pub fn memory_fixture() -> (crate::InMemoryProvider, Fixture) {
             email: Some(format!("user{i}@example.com")),
             name: Some(format!("User {i}")),
             active: true,
+            last_login: None,
         })
         .collect();
     let config = MemoryConfig {

@@ -176,7 +176,9 @@ impl GenesysClient {
                 ApiRequest::get(DIRECTORY)
                     .query("pageSize", page_size)
                     .query("pageNumber", page_number)
-                    .query("state", "any"),
+                    .query("state", "any")
+                    // Last login is an expand of the Users API (see `DirectoryUser`).
+                    .query("expand", "dateLastLogin"),
             )
             .await
     }

@@ -36,7 +36,9 @@ pub struct GenesysConfig {
     /// User ids per batch request (default 100; Genesys documents no maximum).
     #[serde(default = "default_max_batch")]
     pub max_batch: usize,
-    /// Purchased seats per license id, which the API does not report.
+    /// Purchased seats per license id, which the API does not report. Deprecated: give seats
+    /// in a contract (`licensekit::Contract`, `[[contracts]]` in `licensekit.toml`), which also
+    /// carries price and renewal; still honoured (provenance `configured`).
     #[serde(default)]
     pub seat_totals: BTreeMap<String, u64>,
     /// The HTTP client settings shared by every vendor (`[providers.client]`): timeouts,

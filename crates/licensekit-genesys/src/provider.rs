@@ -490,6 +490,11 @@ impl LicenseProvider for GenesysProvider {
             holder.email = u.email;
             holder.display_name = u.name;
             holder.active = u.state.as_deref().map(|s| s == "active");
+            holder.last_login = u
+                .date_last_login
+                .as_deref()
+                .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+                .map(|d| d.with_timezone(&chrono::Utc));
             if let Some(state) = u.state {
                 holder.vendor.insert("state".into(), state.into());
             }

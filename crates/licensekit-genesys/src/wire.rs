@@ -210,6 +210,13 @@ pub struct DirectoryUser {
     /// `active`, `inactive` or `deleted`.
     #[serde(default)]
     pub state: Option<String>,
+    /// "The last time the user logged in using username and password" (ISO-8601), returned only
+    /// with `expand=dateLastLogin` (official SDK model `User.dateLastLogin`:
+    /// MyPureCloud/platform-client-sdk-go `platformclientv2/user.go`; the expand value is listed
+    /// for the Users API in platform-client-sdk-dotnet `build/docs/UsersApi.md`). Expands are
+    /// "best effort", so its absence means unknown, not "never".
+    #[serde(default)]
+    pub date_last_login: Option<String>,
 }
 
 /// `UserEntityListing`: paged by number like the license listing.

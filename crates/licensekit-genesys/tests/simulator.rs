@@ -444,3 +444,38 @@ async fn unseen_result_words_and_empty_answers_are_settled_from_state() {
         }
     }
 }
+
+/// Last sign-in is an expand of the Users API (`dateLastLogin`): the adapter asks for it and
+/// reads it; a user without one (never signed in, or the expand not resolved) has none.
+#[tokio::test]
+async fn the_directory_reads_last_login_through_the_expand() {
+    use licensekit_sim::genesys::SimDirectoryUser;
+    let mut seed = GenesysSeed::demo(0);
+    for (i, login) in [Some("2026-05-04T03:02:01.123Z"), None]
+        .into_iter()
+        .enumerate()
+    {
+        seed.directory.push(SimDirectoryUser {
+            id: user_id(i),
+            name: format!("Agent {i}"),
+            email: format!("agent{i}@example.com"),
+            state: "active".into(),
+            date_last_login: login.map(str::to_owned),
+        });
+    }
+    let sim = GenesysSim::start(seed, GenesysSimConfig::default())
+        .await
+        .unwrap();
+    let provider = provider_for(&sim, 25, "sim-secret");
+    let holders = provider.all_holders().await.unwrap();
+    let login = |i: usize| {
+        holders
+            .iter()
+            .find(|h| h.id == HolderId::user(user_id(i)))
+            .unwrap()
+            .last_login
+            .map(|d| d.to_rfc3339())
+    };
+    assert_eq!(login(0).as_deref(), Some("2026-05-04T03:02:01.123+00:00"));
+    assert_eq!(login(1), None);
+}

@@ -790,6 +790,7 @@ fn holder_of(id: String, user: Option<UserRecord>) -> Holder {
         holder.email = u.email;
         holder.display_name = u.name;
         holder.active = u.is_active;
+        holder.last_login = u.last_login_date.as_deref().and_then(parse_datetime);
         if let Some(username) = u.username {
             holder.vendor.insert("username".into(), username.into());
         }
@@ -868,7 +869,10 @@ impl LicenseProvider for SalesforceProvider {
 
     fn holders(&self) -> BoxStream<'static, Result<Holder>> {
         self.query::<UserRecord>(
-            "SELECT Id, Username, Email, Name, IsActive, Profile.Name FROM User".into(),
+            // `LastLoginDate` is a standard User field (vendor-specs/salesforce.md §1.3; license
+            // transfer services order by it to find idle holders, §"Reclaiming from idle users").
+            "SELECT Id, Username, Email, Name, IsActive, Profile.Name, LastLoginDate FROM User"
+                .into(),
         )
         .map_ok(|u| {
             let id = u.id.clone().unwrap_or_default();

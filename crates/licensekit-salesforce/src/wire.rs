@@ -54,6 +54,9 @@ pub struct UserRecord {
     pub is_active: Option<bool>,
     #[serde(default)]
     pub profile: Option<ProfileRecord>,
+    /// `User.LastLoginDate` (dateTime, null when the user never logged in).
+    #[serde(default)]
+    pub last_login_date: Option<String>,
 }
 
 /// `Profile` reached through `User.Profile`.

@@ -201,6 +201,10 @@ async fn listing_follows_next_records_url() {
     // The directory includes inactive users.
     let holders = provider.all_holders().await.unwrap();
     assert_eq!(holders.len(), 500);
+    assert!(
+        holders.iter().all(|h| h.last_login.is_none()),
+        "never logged in: null"
+    );
     assert_eq!(
         holders.iter().filter(|h| h.active == Some(false)).count(),
         50
@@ -477,4 +481,29 @@ async fn a_change_that_would_eat_into_the_reserve_is_refused_before_it_starts() 
     // The estimate is an upper bound of what the change makes.
     let made = lenient.api_calls_made();
     assert!((4..=6).contains(&made), "{made} calls");
+}
+
+/// `User.LastLoginDate` is read from the directory query, in the API's `+0000` form.
+#[tokio::test]
+async fn the_directory_reads_last_login_date() {
+    let mut seed = SalesforceSeed::demo(3, 10);
+    seed.users[1].last_login = Some("2026-05-04T03:02:01.000+0000".into());
+    let sim = SalesforceSim::start(seed, SalesforceSimConfig::default())
+        .await
+        .unwrap();
+    sim.add_token("test-session-token");
+    let provider = SalesforceProvider::with_retry(
+        session(&sim.base_url(), "test-session-token").allow_http(true),
+        retry(),
+    )
+    .unwrap();
+    let holders = provider.all_holders().await.unwrap();
+    let logins: Vec<Option<String>> = holders
+        .iter()
+        .map(|h| h.last_login.map(|d| d.to_rfc3339()))
+        .collect();
+    assert_eq!(
+        logins.iter().filter(|l| l.is_some()).collect::<Vec<_>>(),
+        vec![&Some("2026-05-04T03:02:01+00:00".to_string())]
+    );
 }

@@ -173,6 +173,9 @@ pub struct SimDirectoryUser {
     pub email: String,
     /// `active`, `inactive` or `deleted`.
     pub state: String,
+    /// `dateLastLogin` (ISO-8601), served only with `expand=dateLastLogin` as the Users API
+    /// does; `None` = never logged in.
+    pub date_last_login: Option<String>,
 }
 
 /// Knobs of the simulator.
@@ -273,6 +276,7 @@ impl GenesysSim {
                     name: format!("Agent {i}"),
                     email: format!("agent{i}@example.com"),
                     state: "active".into(),
+                    date_last_login: None,
                 },
             );
             state.users.insert(user, held.into_iter().collect());
@@ -684,6 +688,8 @@ struct PageQuery {
     page_number: Option<String>,
     /// Users API only: `active` (default), `inactive`, `deleted`, `any`.
     state: Option<String>,
+    /// Users API only: fields to expand, comma-separated (`dateLastLogin`).
+    expand: Option<String>,
 }
 
 /// `GET /api/v2/users` (Users API, outside the LicenseApi): the org's directory, paged by
@@ -718,6 +724,10 @@ async fn get_directory(
             &ctx,
         );
     }
+    let expand_last_login = q
+        .expand
+        .as_deref()
+        .is_some_and(|e| e.split(',').any(|x| x.trim() == "dateLastLogin"));
     let state = inner.lock();
     let matching: Vec<&SimDirectoryUser> = state
         .directory
@@ -729,7 +739,14 @@ async fn get_directory(
         .into_iter()
         .skip((page_number - 1) * page_size)
         .take(page_size)
-        .map(|u| json!({"id": u.id, "name": u.name, "email": u.email, "state": u.state, "selfUri": format!("/api/v2/users/{}", u.id)}))
+        .map(|u| {
+            let mut entity = json!({"id": u.id, "name": u.name, "email": u.email, "state": u.state, "selfUri": format!("/api/v2/users/{}", u.id)});
+            match &u.date_last_login {
+                Some(at) if expand_last_login => entity["dateLastLogin"] = json!(at),
+                _ => {}
+            }
+            entity
+        })
         .collect();
     Json(json!({
         "entities": entities,

@@ -166,6 +166,8 @@ pub struct SimUser {
     pub name: String,
     pub active: bool,
     pub profile: String,
+    /// `LastLoginDate` as the API serves it (`2026-01-05T10:00:00.000+0000`); `None` = never.
+    pub last_login: Option<String>,
 }
 
 /// What the simulated org holds at start.
@@ -205,6 +207,7 @@ impl SalesforceSeed {
                     } else {
                         "Standard User".into()
                     },
+                    last_login: None,
                 })
                 .collect(),
             // Users 0, 2 and 4 hold crm_tools, when the org has them.
@@ -353,7 +356,7 @@ impl SalesforceSim {
             r.insert("Name".into(), json!(u.name));
             r.insert("IsActive".into(), json!(u.active));
             r.insert("ProfileId".into(), json!(profile_id));
-            r.insert("LastLoginDate".into(), Value::Null);
+            r.insert("LastLoginDate".into(), json!(u.last_login));
             user_ids.push(org.insert("User", r));
         }
         let mut packages = HashMap::new();
