@@ -39,6 +39,7 @@ use licensekit_sim::genesys::{GenesysSeed, GenesysSim, GenesysSimConfig, user_id
 use licensekit_sim::salesforce::{SalesforceSeed, SalesforceSim, SalesforceSimConfig};
 use serde::Serialize;
 
+mod faults;
 mod plan;
 
 #[derive(Parser, Debug)]
@@ -78,7 +79,7 @@ struct Args {
     /// Write the results as JSON here
     #[arg(long)]
     json: Option<std::path::PathBuf>,
-    /// Only these scenarios (bulk, window, cli, list, report, plan)
+    /// Only these scenarios (bulk, window, cli, list, report, plan, faults)
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -125,8 +126,8 @@ fn api_calls(before: &BTreeMap<String, u64>, counter: &CallCounter) -> u64 {
 fn summary(report: &ChangeReport) -> String {
     let c = report.counts();
     format!(
-        "{} applied, {} already, {} pending, {} failed",
-        c.applied, c.already_in_state, c.pending, c.failed
+        "{} applied, {} already, {} pending, {} failed, {} unconfirmed",
+        c.applied, c.already_in_state, c.pending, c.failed, c.unconfirmed
     )
 }
 
@@ -973,6 +974,9 @@ async fn main() {
     if run("plan") {
         plan::plan_and_apply(args.holders, &mut rows).await;
     }
+    if run("faults") {
+        faults::at_half(args.holders / 5, &mut rows).await;
+    }
     print_table(&rows);
     if let Some(path) = &args.json {
         std::fs::write(
@@ -987,6 +991,7 @@ async fn main() {
         .filter(|r| {
             r.outcome.starts_with("error")
                 || r.outcome.contains("; listed")
+                || r.outcome.contains("contradicted") && !r.outcome.ends_with("contradicted 0")
                 || r.outcome.contains(" failed") && !r.outcome.contains(" 0 failed")
         })
         .collect();
