@@ -21,7 +21,10 @@ mod config;
 mod home;
 mod journal;
 mod output;
+#[cfg(feature = "sandbox")]
 mod sandbox;
+#[cfg(feature = "sandbox")]
+mod serve;
 mod users;
 
 use std::path::PathBuf;
@@ -86,6 +89,10 @@ enum Command {
     Journal(JournalCommand),
     /// Apple events: poll event ids, or settle the pending items of a saved report or journal
     Events(EventsArgs),
+    /// The simulators as standalone servers, for your own scripts and SDKs
+    #[cfg(feature = "sandbox")]
+    #[command(subcommand)]
+    Sandbox(serve::SandboxCommand),
 }
 
 #[derive(Args)]
@@ -348,8 +355,22 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         let output = open_output(&args.out)?;
         return show_journal(args, output);
     }
+    #[cfg(feature = "sandbox")]
+    if let Command::Sandbox(command) = cli.command {
+        return serve::run(command).await.map_err(|e| Failure {
+            code: e.code,
+            message: e.message,
+        });
+    }
+    #[cfg(not(feature = "sandbox"))]
+    if cli.sandbox {
+        return Err(usage(
+            "this build has no sandbox; rebuild with the cargo feature `sandbox`",
+        ));
+    }
     // Keep the sandbox alive for the whole command.
-    let (_sandbox, providers, aliases) = if cli.sandbox {
+    #[cfg(feature = "sandbox")]
+    let _sandbox = if cli.sandbox {
         let sandbox = sandbox::start().await.map_err(|e| Failure {
             code: 1,
             message: format!("the sandbox could not start: {e}"),
@@ -359,9 +380,18 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 "this build has no vendor compiled in; enable a provider feature",
             ));
         }
-        let providers = sandbox.providers.clone();
-        let aliases = sandbox.aliases.clone();
-        (Some(sandbox), providers, aliases)
+        Some(sandbox)
+    } else {
+        None
+    };
+    #[cfg(feature = "sandbox")]
+    let from_sandbox = _sandbox
+        .as_ref()
+        .map(|s| (s.providers.clone(), s.aliases.clone()));
+    #[cfg(not(feature = "sandbox"))]
+    let from_sandbox: Option<(Vec<AnyProvider>, std::collections::HashMap<String, String>)> = None;
+    let (providers, aliases) = if let Some(sandboxed) = from_sandbox {
+        sandboxed
     } else {
         let path = cli.config.clone().unwrap_or_else(config::default_path);
         let mut config = config::load(&path, &|k| std::env::var(k).ok()).map_err(|e| usage(e.0))?;
@@ -380,7 +410,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             })?;
             providers.push(provider);
         }
-        (None, providers, config.aliases)
+        (providers, config.aliases)
     };
     let progress = output::Progress::new(cli.quiet);
     match cli.command {
@@ -451,6 +481,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Revoke(args) => change(&providers, args, ChangeAction::Revoke, &interrupts).await,
         Command::Journal(_) => unreachable!("handled before the providers are built"),
         Command::Events(args) => events(&providers, args).await,
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox(_) => unreachable!("handled before the providers are built"),
     }
 }
 

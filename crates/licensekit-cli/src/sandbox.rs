@@ -38,12 +38,46 @@ pub fn email(i: usize) -> String {
 pub struct Sandbox {
     pub providers: Vec<AnyProvider>,
     pub aliases: HashMap<String, String>,
+    _sims: Sims,
+}
+
+/// The demo org's simulators, running (in this process, or served by `sandbox serve`).
+#[derive(Debug)]
+pub struct Sims {
+    /// Alias email -> canonical email, for identity matching.
+    pub aliases: HashMap<String, String>,
     #[cfg(feature = "apple-vpp")]
-    _apple: licensekit_sim::apple::AppleSim,
+    pub apple: licensekit_sim::apple::AppleSim,
     #[cfg(feature = "genesys")]
-    _genesys: licensekit_sim::genesys::GenesysSim,
+    pub genesys: licensekit_sim::genesys::GenesysSim,
     #[cfg(feature = "salesforce")]
-    _salesforce: licensekit_sim::salesforce::SalesforceSim,
+    pub salesforce: licensekit_sim::salesforce::SalesforceSim,
+}
+
+/// Where each simulator listens.
+#[derive(Debug, Clone, Default)]
+pub struct Listens {
+    #[cfg_attr(not(feature = "apple-vpp"), allow(dead_code))]
+    pub apple: licensekit_sim::Listen,
+    #[cfg_attr(not(feature = "genesys"), allow(dead_code))]
+    pub genesys: licensekit_sim::Listen,
+    #[cfg_attr(not(feature = "salesforce"), allow(dead_code))]
+    pub salesforce: licensekit_sim::Listen,
+}
+
+/// Purchased seats the Genesys provider is told (Genesys does not report them).
+#[cfg_attr(not(feature = "genesys"), allow(dead_code))]
+pub const GENESYS_SEAT_TOTALS: [(&str, u64); 3] =
+    [("cloudCX2", 125), ("cloudCX3", 36), ("gc2WEMupgrade", 30)];
+
+/// The session token the Salesforce simulator accepts from the start.
+#[cfg_attr(not(feature = "salesforce"), allow(dead_code))]
+pub const SALESFORCE_TOKEN: &str = "00DSANDBOX!sandbox-session";
+
+/// The Salesforce user client-credentials tokens run as.
+#[cfg_attr(not(feature = "salesforce"), allow(dead_code))]
+pub fn salesforce_run_as() -> String {
+    format!("{}.sandbox", email(100))
 }
 
 /// A number from the environment (unset or unreadable: none).
@@ -59,39 +93,81 @@ fn latency() -> Duration {
     Duration::from_millis(knob("LICENSEKIT_SANDBOX_LATENCY_MS").unwrap_or(0))
 }
 
+/// The simulators of every compiled-in vendor, seeded with the demo org, in this process.
 pub async fn start() -> std::io::Result<Sandbox> {
-    #[allow(unused_mut)]
-    let mut providers: Vec<AnyProvider> = Vec::new();
+    let sims = start_sims(&Listens::default()).await?;
+    let providers = providers(&sims)?;
+    Ok(Sandbox {
+        providers,
+        aliases: sims.aliases.clone(),
+        _sims: sims,
+    })
+}
+
+/// Starts the demo org's simulators where `listens` says, with the latency knob applied.
+pub async fn start_sims(#[allow(unused_variables)] listens: &Listens) -> std::io::Result<Sims> {
     #[allow(unused_mut)]
     let mut aliases = HashMap::new();
     #[cfg(feature = "apple-vpp")]
-    let apple = {
-        let (sim, provider) = apple().await?;
-        providers.push(provider);
-        sim
-    };
+    let apple = apple(&listens.apple).await?;
     #[cfg(feature = "genesys")]
-    let genesys = {
-        let (sim, provider) = genesys(&mut aliases).await?;
-        providers.push(provider);
-        sim
-    };
+    let genesys = genesys(&listens.genesys, &mut aliases).await?;
     #[cfg(feature = "salesforce")]
-    let salesforce = {
-        let (sim, provider) = salesforce().await?;
-        providers.push(provider);
-        sim
-    };
-    Ok(Sandbox {
-        providers,
+    let salesforce = salesforce(&listens.salesforce).await?;
+    Ok(Sims {
         aliases,
         #[cfg(feature = "apple-vpp")]
-        _apple: apple,
+        apple,
         #[cfg(feature = "genesys")]
-        _genesys: genesys,
+        genesys,
         #[cfg(feature = "salesforce")]
-        _salesforce: salesforce,
+        salesforce,
     })
+}
+
+/// Providers pointed at `sims`, configured as the printed `licensekit.toml` of `sandbox serve`
+/// configures them.
+pub fn providers(#[allow(unused_variables)] sims: &Sims) -> std::io::Result<Vec<AnyProvider>> {
+    #[allow(unused_mut)]
+    let mut providers: Vec<AnyProvider> = Vec::new();
+    #[cfg(feature = "apple-vpp")]
+    {
+        use licensekit::apple_vpp::{AppleVppConfig, AppleVppProvider};
+        let config = AppleVppConfig::new(secrecy::SecretString::from(sims.apple.stoken()))
+            .with_base_url(sims.apple.base_url())
+            .allow_http(true)
+            .with_polling(Duration::from_millis(20), Duration::from_secs(30));
+        providers.push(AppleVppProvider::new(config).map_err(to_io)?.into());
+    }
+    #[cfg(feature = "genesys")]
+    {
+        use licensekit::genesys::{GenesysConfig, GenesysProvider};
+        let sim_config = sims.genesys.config();
+        let mut config = GenesysConfig::new(
+            sim_config.client_id.clone(),
+            secrecy::SecretString::from(sim_config.client_secret.clone()),
+        )
+        .with_base_url(sims.genesys.base_url())
+        .allow_http(true)
+        .with_requests_per_minute(None);
+        for (license, seats) in GENESYS_SEAT_TOTALS {
+            config = config.with_seat_total(license, seats);
+        }
+        if let Some(batch) = knob("LICENSEKIT_SANDBOX_BATCH").filter(|n| *n > 0) {
+            config = config.with_max_batch(usize::try_from(batch).unwrap_or(usize::MAX));
+        }
+        providers.push(GenesysProvider::new(config).map_err(to_io)?.into());
+    }
+    #[cfg(feature = "salesforce")]
+    {
+        use licensekit::salesforce::{SalesforceProvider, session};
+        let provider = SalesforceProvider::new(
+            session(&sims.salesforce.base_url(), SALESFORCE_TOKEN).allow_http(true),
+        )
+        .map_err(to_io)?;
+        providers.push(provider.into());
+    }
+    Ok(providers)
 }
 
 #[cfg_attr(
@@ -103,8 +179,9 @@ fn to_io(e: licensekit::Error) -> std::io::Error {
 }
 
 #[cfg(feature = "apple-vpp")]
-async fn apple() -> std::io::Result<(licensekit_sim::apple::AppleSim, AnyProvider)> {
-    use licensekit::apple_vpp::{AppleVppConfig, AppleVppProvider};
+async fn apple(
+    listen: &licensekit_sim::Listen,
+) -> std::io::Result<licensekit_sim::apple::AppleSim> {
     use licensekit_sim::apple::{
         AppleSeed, AppleSim, AppleSimConfig, SimAsset, SimHolder, SimVppUser,
     };
@@ -150,24 +227,16 @@ async fn apple() -> std::io::Result<(licensekit_sim::apple::AppleSim, AnyProvide
             SimHolder::Serial(format!("DMPSBX{ipad:04}")),
         ));
     }
-    let sim = AppleSim::start(seed, AppleSimConfig::default()).await?;
+    let sim = AppleSim::start_on(seed, AppleSimConfig::default(), listen).await?;
     sim.network().set_latency(latency());
-    let config = AppleVppConfig::new(secrecy::SecretString::from(sim.stoken()))
-        .with_base_url(sim.base_url())
-        .allow_http(true)
-        .with_polling(
-            std::time::Duration::from_millis(20),
-            std::time::Duration::from_secs(30),
-        );
-    let provider = AppleVppProvider::new(config).map_err(to_io)?;
-    Ok((sim, provider.into()))
+    Ok(sim)
 }
 
 #[cfg(feature = "genesys")]
 async fn genesys(
+    listen: &licensekit_sim::Listen,
     aliases: &mut HashMap<String, String>,
-) -> std::io::Result<(licensekit_sim::genesys::GenesysSim, AnyProvider)> {
-    use licensekit::genesys::{GenesysConfig, GenesysProvider};
+) -> std::io::Result<licensekit_sim::genesys::GenesysSim> {
     use licensekit_sim::genesys::{
         GenesysSeed, GenesysSim, GenesysSimConfig, SimDirectoryUser, user_id,
     };
@@ -218,29 +287,17 @@ async fn genesys(
     let departed = user_id(950);
     seed.users
         .push((departed.clone(), vec!["cloudCX2".to_string()]));
-    let sim = GenesysSim::start(seed, GenesysSimConfig::default()).await?;
+    let sim = GenesysSim::start_on(seed, GenesysSimConfig::default(), listen).await?;
     sim.remove_directory_entry(&departed);
+    sim.checkpoint();
     sim.network().set_latency(latency());
-    let mut config = GenesysConfig::new(
-        GenesysSimConfig::default().client_id,
-        secrecy::SecretString::from(GenesysSimConfig::default().client_secret),
-    )
-    .with_base_url(sim.base_url())
-    .allow_http(true)
-    .with_requests_per_minute(None)
-    .with_seat_total("cloudCX2", 125)
-    .with_seat_total("cloudCX3", 36)
-    .with_seat_total("gc2WEMupgrade", 30);
-    if let Some(batch) = knob("LICENSEKIT_SANDBOX_BATCH").filter(|n| *n > 0) {
-        config = config.with_max_batch(usize::try_from(batch).unwrap_or(usize::MAX));
-    }
-    let provider = GenesysProvider::new(config).map_err(to_io)?;
-    Ok((sim, provider.into()))
+    Ok(sim)
 }
 
 #[cfg(feature = "salesforce")]
-async fn salesforce() -> std::io::Result<(licensekit_sim::salesforce::SalesforceSim, AnyProvider)> {
-    use licensekit::salesforce::{SalesforceProvider, session};
+async fn salesforce(
+    listen: &licensekit_sim::Listen,
+) -> std::io::Result<licensekit_sim::salesforce::SalesforceSim> {
     use licensekit_sim::salesforce::{
         SalesforceSeed, SalesforceSim, SalesforceSimConfig, SimPackage, SimUser,
     };
@@ -279,11 +336,12 @@ async fn salesforce() -> std::io::Result<(licensekit_sim::salesforce::Salesforce
             seed.assignments.push(("crm_tools".into(), index));
         }
     }
-    let sim = SalesforceSim::start(seed, SalesforceSimConfig::default()).await?;
+    let config = SalesforceSimConfig {
+        run_as_username: Some(salesforce_run_as()),
+        ..SalesforceSimConfig::default()
+    };
+    let sim = SalesforceSim::start_on(seed, config, listen).await?;
     sim.network().set_latency(latency());
-    let token = "00DSANDBOX!sandbox-session";
-    sim.add_token(token);
-    let provider =
-        SalesforceProvider::new(session(&sim.base_url(), token).allow_http(true)).map_err(to_io)?;
-    Ok((sim, provider.into()))
+    sim.add_token(SALESFORCE_TOKEN);
+    Ok(sim)
 }

@@ -35,7 +35,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::faults::{Fault, FaultInjector, Faults, VendorFaults};
-use crate::{CallCounter, Running};
+use crate::{CallCounter, Listen, Running};
 
 /// Apple's own fault answers (§7.1, §7.3).
 struct AppleFaultBodies;
@@ -231,6 +231,28 @@ struct Location {
     order: Mutex<Option<(u64, Arc<Vec<AssignmentKey>>)>>,
 }
 
+impl Clone for Location {
+    fn clone(&self) -> Self {
+        Location {
+            token: self.token.clone(),
+            revoked: self.revoked.clone(),
+            expires: self.expires,
+            org_name: self.org_name.clone(),
+            location_name: self.location_name.clone(),
+            uid: self.uid.clone(),
+            mdm_info: self.mdm_info.clone(),
+            client_config: self.client_config.clone(),
+            assets: self.assets.clone(),
+            users: self.users.clone(),
+            assignments: self.assignments.clone(),
+            version: self.version,
+            events: self.events.clone(),
+            // A cache, rebuilt on demand.
+            order: Mutex::new(None),
+        }
+    }
+}
+
 impl Location {
     fn assigned_count(&self, adam_id: &str, pricing: &str) -> i64 {
         self.assignments
@@ -276,6 +298,8 @@ struct Inner {
     events: AtomicU64,
     faults: FaultInjector,
     listing_hook: Mutex<Option<ListingHook>>,
+    /// The location [`AppleSim::reset`] returns to.
+    checkpoint: Mutex<Option<Location>>,
 }
 
 /// A change another tool makes to the location (see [`AppleSim::between_assignment_pages`]).
@@ -323,6 +347,15 @@ pub fn make_stoken(token: &str, expires: DateTime<Utc>, org_name: &str) -> Strin
 
 impl AppleSim {
     pub async fn start(seed: AppleSeed, config: AppleSimConfig) -> std::io::Result<Self> {
+        AppleSim::start_on(seed, config, &Listen::default()).await
+    }
+
+    /// Starts serving as `listen` says (a port, HTTPS).
+    pub async fn start_on(
+        seed: AppleSeed,
+        config: AppleSimConfig,
+        listen: &Listen,
+    ) -> std::io::Result<Self> {
         let mut location = Location {
             token: "c2ltdWxhdGVkLWxvY2F0aW9uLXRva2Vu".into(),
             revoked: BTreeSet::new(),
@@ -353,9 +386,53 @@ impl AppleSim {
             events: AtomicU64::new(1),
             faults: FaultInjector::new(AppleFaultBodies),
             listing_hook: Mutex::new(None),
+            checkpoint: Mutex::new(None),
         });
-        let running = Running::serve(router(inner.clone())).await?;
-        Ok(AppleSim { inner, running })
+        let running = Running::serve_on(router(inner.clone()), listen).await?;
+        let sim = AppleSim { inner, running };
+        sim.checkpoint();
+        Ok(sim)
+    }
+
+    /// Remembers the current location (assets, users, assignments) as what [`AppleSim::reset`]
+    /// returns to (one is taken at start).
+    pub fn checkpoint(&self) {
+        let location = self.inner.lock().clone();
+        *self
+            .inner
+            .checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(location);
+    }
+
+    /// Returns to the last checkpoint (the current token stays valid) and clears the call counts.
+    pub fn reset(&self) {
+        let saved = self
+            .inner
+            .checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(mut saved) = saved {
+            let mut location = self.inner.lock();
+            saved.token = location.token.clone();
+            saved.revoked = std::mem::take(&mut location.revoked);
+            *location = saved;
+        }
+        self.inner.calls.reset();
+    }
+
+    /// Per asset (`adamId/pricingParam`): seats and assigned; the number of users.
+    pub fn state_summary(&self) -> Value {
+        let location = self.inner.lock();
+        let mut assets = Map::new();
+        for ((adam, pricing), asset) in &location.assets {
+            assets.insert(
+                format!("{adam}/{pricing}"),
+                json!({"total": asset.total, "assigned": location.assigned_count(adam, pricing)}),
+            );
+        }
+        json!({"assets": assets, "users": location.users.len(), "version": location.version})
     }
 
     /// The v2 base URL, `http://127.0.0.1:PORT/mdm/v2`.

@@ -34,7 +34,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::faults::{Fault, FaultInjector, Faults, VendorFaults};
-use crate::{CallCounter, Running};
+use crate::{CallCounter, Listen, Running};
 
 /// Genesys's own fault answers (spec §2, §6).
 struct GenesysFaultBodies;
@@ -205,13 +205,13 @@ impl Default for GenesysSimConfig {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Token {
     expires_at: Instant,
     recent: VecDeque<Instant>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct OrgState {
     licenses: BTreeMap<String, SimLicense>,
     users: BTreeMap<String, BTreeSet<String>>,
@@ -247,6 +247,8 @@ struct Inner {
     correlation: AtomicU64,
     rate_limited: AtomicU64,
     faults: FaultInjector,
+    /// The state [`GenesysSim::reset`] returns to.
+    checkpoint: Mutex<Option<OrgState>>,
 }
 
 /// A running Genesys simulator. Dropping it stops the server.
@@ -261,6 +263,15 @@ struct CorrelationId(String);
 
 impl GenesysSim {
     pub async fn start(seed: GenesysSeed, config: GenesysSimConfig) -> std::io::Result<Self> {
+        GenesysSim::start_on(seed, config, &Listen::default()).await
+    }
+
+    /// Starts serving as `listen` says (a port, HTTPS).
+    pub async fn start_on(
+        seed: GenesysSeed,
+        config: GenesysSimConfig,
+        listen: &Listen,
+    ) -> std::io::Result<Self> {
         let mut state = OrgState::default();
         for l in seed.licenses {
             state.licenses.insert(l.id.clone(), l);
@@ -290,9 +301,12 @@ impl GenesysSim {
             correlation: AtomicU64::new(1),
             rate_limited: AtomicU64::new(0),
             faults: FaultInjector::new(GenesysFaultBodies),
+            checkpoint: Mutex::new(None),
         });
-        let running = Running::serve(router(inner.clone())).await?;
-        Ok(GenesysSim { inner, running })
+        let running = Running::serve_on(router(inner.clone()), listen).await?;
+        let sim = GenesysSim { inner, running };
+        sim.checkpoint();
+        Ok(sim)
     }
 
     /// Base URL for both the API and the token endpoint (`http://127.0.0.1:PORT`).
@@ -302,6 +316,56 @@ impl GenesysSim {
 
     pub fn calls(&self) -> &CallCounter {
         &self.inner.calls
+    }
+
+    /// Remembers the current state (users, licenses, directory) as what [`GenesysSim::reset`]
+    /// returns to (one is taken at start; the serving sandbox takes another once its org is set up).
+    pub fn checkpoint(&self) {
+        let state = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        *self
+            .inner
+            .checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(state);
+    }
+
+    /// Returns to the last checkpoint (issued tokens stay valid) and clears the call counts.
+    pub fn reset(&self) {
+        let saved = self
+            .inner
+            .checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(mut saved) = saved {
+            let mut state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+            saved.tokens = std::mem::take(&mut state.tokens);
+            saved.tokens_issued = state.tokens_issued;
+            *state = saved;
+        }
+        self.inner.calls.reset();
+    }
+
+    /// Holders per license, and how many users and directory entries there are.
+    pub fn state_summary(&self) -> Value {
+        let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut holders: BTreeMap<&str, u64> =
+            state.licenses.keys().map(|l| (l.as_str(), 0)).collect();
+        for held in state.users.values() {
+            for license in held {
+                *holders.entry(license.as_str()).or_default() += 1;
+            }
+        }
+        json!({
+            "licenses": holders,
+            "users": state.users.len(),
+            "directory": state.directory.len(),
+        })
     }
 
     pub fn config(&self) -> &GenesysSimConfig {

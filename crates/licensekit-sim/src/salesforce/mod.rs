@@ -33,7 +33,7 @@ use base64::Engine;
 use serde_json::{Map, Value, json};
 
 use crate::faults::{Fault, FaultInjector, Faults, VendorFaults};
-use crate::{CallCounter, Running};
+use crate::{CallCounter, Listen, Running};
 
 /// Salesforce's own fault answers (§2.6, §2.8). Salesforce documents no 429; an edge answering
 /// 429 is modelled with an error code the daily-quota meaning does not use.
@@ -265,7 +265,7 @@ impl Default for SalesforceSimConfig {
 
 type Record = Map<String, Value>;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Org {
     records: BTreeMap<&'static str, BTreeMap<String, Record>>,
     next_id: u64,
@@ -316,6 +316,8 @@ struct Inner {
     base_url: OnceLock<String>,
     cursor_seq: AtomicU64,
     faults: FaultInjector,
+    /// The records [`SalesforceSim::reset`] returns to.
+    checkpoint: Mutex<Option<Org>>,
 }
 
 impl Inner {
@@ -333,6 +335,15 @@ pub struct SalesforceSim {
 
 impl SalesforceSim {
     pub async fn start(seed: SalesforceSeed, config: SalesforceSimConfig) -> std::io::Result<Self> {
+        SalesforceSim::start_on(seed, config, &Listen::default()).await
+    }
+
+    /// Starts serving as `listen` says (a port, HTTPS: `instance_url` then says `https`).
+    pub async fn start_on(
+        seed: SalesforceSeed,
+        config: SalesforceSimConfig,
+        listen: &Listen,
+    ) -> std::io::Result<Self> {
         let mut org = Org::default();
         let mut profiles: HashMap<String, String> = HashMap::new();
         let mut user_ids = Vec::new();
@@ -387,10 +398,64 @@ impl SalesforceSim {
             base_url: OnceLock::new(),
             cursor_seq: AtomicU64::new(1),
             faults: FaultInjector::new(SalesforceFaultBodies),
+            checkpoint: Mutex::new(None),
         });
-        let running = Running::serve(router(inner.clone())).await?;
+        let running = Running::serve_on(router(inner.clone()), listen).await?;
         inner.base_url.set(running.base_url()).expect("set once");
-        Ok(SalesforceSim { inner, running })
+        let sim = SalesforceSim { inner, running };
+        sim.checkpoint();
+        Ok(sim)
+    }
+
+    /// Remembers the current records as what [`SalesforceSim::reset`] returns to (one is taken
+    /// at start).
+    pub fn checkpoint(&self) {
+        let org = self.inner.lock().clone();
+        *self
+            .inner
+            .checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(org);
+    }
+
+    /// Returns to the last checkpoint (sessions stay valid) and clears the call counts.
+    pub fn reset(&self) {
+        let saved = self
+            .inner
+            .checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(mut saved) = saved {
+            let mut org = self.inner.lock();
+            saved.tokens = std::mem::take(&mut org.tokens);
+            saved.tokens_issued = org.tokens_issued;
+            *org = saved;
+        }
+        self.inner.calls.reset();
+    }
+
+    /// Seats per package namespace (allowed, used) and the number of users.
+    pub fn state_summary(&self) -> Value {
+        let org = self.inner.lock();
+        let mut packages = Map::new();
+        for record in org
+            .records
+            .get("PackageLicense")
+            .into_iter()
+            .flat_map(|t| t.values())
+        {
+            let ns = record["NamespacePrefix"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            packages.insert(
+                ns,
+                json!({"allowed": record["AllowedLicenses"], "used": record["UsedLicenses"]}),
+            );
+        }
+        let users = org.records.get("User").map_or(0, |t| t.len());
+        json!({"packages": packages, "users": users})
     }
 
     /// The instance URL (also the token host).
