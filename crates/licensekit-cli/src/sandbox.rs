@@ -46,6 +46,9 @@ pub struct Sandbox {
 pub struct Sims {
     /// Alias email -> canonical email, for identity matching.
     pub aliases: HashMap<String, String>,
+    /// Purchased seats the Genesys provider is told (Genesys does not report them).
+    #[cfg_attr(not(feature = "genesys"), allow(dead_code))]
+    pub genesys_seat_totals: Vec<(String, u64)>,
     #[cfg(feature = "apple-vpp")]
     pub apple: licensekit_sim::apple::AppleSim,
     #[cfg(feature = "genesys")]
@@ -65,9 +68,8 @@ pub struct Listens {
     pub salesforce: licensekit_sim::Listen,
 }
 
-/// Purchased seats the Genesys provider is told (Genesys does not report them).
-#[cfg_attr(not(feature = "genesys"), allow(dead_code))]
-pub const GENESYS_SEAT_TOTALS: [(&str, u64); 3] =
+/// Purchased seats the demo org's Genesys provider is told (Genesys does not report them).
+const GENESYS_SEAT_TOTALS: [(&str, u64); 3] =
     [("cloudCX2", 125), ("cloudCX3", 36), ("gc2WEMupgrade", 30)];
 
 /// The session token the Salesforce simulator accepts from the start.
@@ -95,7 +97,7 @@ fn latency() -> Duration {
 
 /// The simulators of every compiled-in vendor, seeded with the demo org, in this process.
 pub async fn start() -> std::io::Result<Sandbox> {
-    let sims = start_sims(&Listens::default()).await?;
+    let sims = start_sims(&Listens::default(), None).await?;
     let providers = providers(&sims)?;
     Ok(Sandbox {
         providers,
@@ -105,17 +107,39 @@ pub async fn start() -> std::io::Result<Sandbox> {
 }
 
 /// Starts the demo org's simulators where `listens` says, with the latency knob applied.
-pub async fn start_sims(#[allow(unused_variables)] listens: &Listens) -> std::io::Result<Sims> {
+pub async fn start_sims(
+    #[allow(unused_variables)] listens: &Listens,
+    #[allow(unused_variables)] file: Option<&seed_file::SeedFile>,
+) -> std::io::Result<Sims> {
     #[allow(unused_mut)]
     let mut aliases = HashMap::new();
+    #[allow(unused_mut)]
+    let mut genesys_seat_totals: Vec<(String, u64)> = GENESYS_SEAT_TOTALS
+        .iter()
+        .map(|(l, n)| (l.to_string(), *n))
+        .collect();
     #[cfg(feature = "apple-vpp")]
-    let apple = apple(&listens.apple).await?;
+    let apple = apple(&listens.apple, file.and_then(|f| f.apple.as_ref())).await?;
     #[cfg(feature = "genesys")]
-    let genesys = genesys(&listens.genesys, &mut aliases).await?;
+    let genesys = {
+        let part = file.and_then(|f| f.genesys.as_ref());
+        if let Some(part) = part {
+            genesys_seat_totals = part.seat_totals.clone().into_iter().collect();
+        }
+        genesys(&listens.genesys, &mut aliases, part).await?
+    };
     #[cfg(feature = "salesforce")]
-    let salesforce = salesforce(&listens.salesforce).await?;
+    let salesforce = salesforce(
+        &listens.salesforce,
+        file.and_then(|f| f.salesforce.as_ref()),
+    )
+    .await?;
+    if let Some(file) = file {
+        aliases.extend(file.aliases.clone());
+    }
     Ok(Sims {
         aliases,
+        genesys_seat_totals,
         #[cfg(feature = "apple-vpp")]
         apple,
         #[cfg(feature = "genesys")]
@@ -150,8 +174,8 @@ pub fn providers(#[allow(unused_variables)] sims: &Sims) -> std::io::Result<Vec<
         .with_base_url(sims.genesys.base_url())
         .allow_http(true)
         .with_requests_per_minute(None);
-        for (license, seats) in GENESYS_SEAT_TOTALS {
-            config = config.with_seat_total(license, seats);
+        for (license, seats) in &sims.genesys_seat_totals {
+            config = config.with_seat_total(license, *seats);
         }
         if let Some(batch) = knob("LICENSEKIT_SANDBOX_BATCH").filter(|n| *n > 0) {
             config = config.with_max_batch(usize::try_from(batch).unwrap_or(usize::MAX));
@@ -181,10 +205,22 @@ fn to_io(e: licensekit::Error) -> std::io::Error {
 #[cfg(feature = "apple-vpp")]
 async fn apple(
     listen: &licensekit_sim::Listen,
+    file: Option<&seed_file::Apple>,
 ) -> std::io::Result<licensekit_sim::apple::AppleSim> {
-    use licensekit_sim::apple::{
-        AppleSeed, AppleSim, AppleSimConfig, SimAsset, SimHolder, SimVppUser,
+    use licensekit_sim::apple::{AppleSim, AppleSimConfig};
+    let seed = match file {
+        Some(file) => file.seed(),
+        None => apple_demo(),
     };
+    let sim = AppleSim::start_on(seed, AppleSimConfig::default(), listen).await?;
+    sim.network().set_latency(latency());
+    Ok(sim)
+}
+
+/// The demo org's Apple location.
+#[cfg(feature = "apple-vpp")]
+fn apple_demo() -> licensekit_sim::apple::AppleSeed {
+    use licensekit_sim::apple::{AppleSeed, SimAsset, SimHolder, SimVppUser};
 
     let mut seed = AppleSeed {
         org_name: "Example Org".into(),
@@ -227,19 +263,24 @@ async fn apple(
             SimHolder::Serial(format!("DMPSBX{ipad:04}")),
         ));
     }
-    let sim = AppleSim::start_on(seed, AppleSimConfig::default(), listen).await?;
-    sim.network().set_latency(latency());
-    Ok(sim)
+    seed
 }
 
 #[cfg(feature = "genesys")]
 async fn genesys(
     listen: &licensekit_sim::Listen,
     aliases: &mut HashMap<String, String>,
+    file: Option<&seed_file::Genesys>,
 ) -> std::io::Result<licensekit_sim::genesys::GenesysSim> {
     use licensekit_sim::genesys::{
         GenesysSeed, GenesysSim, GenesysSimConfig, SimDirectoryUser, user_id,
     };
+
+    if let Some(file) = file {
+        let sim = GenesysSim::start_on(file.seed(), GenesysSimConfig::default(), listen).await?;
+        sim.network().set_latency(latency());
+        return Ok(sim);
+    }
 
     let mut seed = GenesysSeed::demo(0);
     for i in 0..240 {
@@ -297,10 +338,27 @@ async fn genesys(
 #[cfg(feature = "salesforce")]
 async fn salesforce(
     listen: &licensekit_sim::Listen,
+    file: Option<&seed_file::Salesforce>,
 ) -> std::io::Result<licensekit_sim::salesforce::SalesforceSim> {
-    use licensekit_sim::salesforce::{
-        SalesforceSeed, SalesforceSim, SalesforceSimConfig, SimPackage, SimUser,
+    use licensekit_sim::salesforce::{SalesforceSim, SalesforceSimConfig};
+    let (seed, run_as) = match file {
+        Some(file) => file.seed()?,
+        None => (salesforce_demo(), salesforce_run_as()),
     };
+    let config = SalesforceSimConfig {
+        run_as_username: Some(run_as),
+        ..SalesforceSimConfig::default()
+    };
+    let sim = SalesforceSim::start_on(seed, config, listen).await?;
+    sim.network().set_latency(latency());
+    sim.add_token(SALESFORCE_TOKEN);
+    Ok(sim)
+}
+
+/// The demo org's Salesforce packages and users.
+#[cfg(feature = "salesforce")]
+fn salesforce_demo() -> licensekit_sim::salesforce::SalesforceSeed {
+    use licensekit_sim::salesforce::{SalesforceSeed, SimPackage, SimUser};
 
     let package = |ns: &str, allowed: i64| SimPackage {
         namespace: ns.into(),
@@ -336,12 +394,292 @@ async fn salesforce(
             seed.assignments.push(("crm_tools".into(), index));
         }
     }
-    let config = SalesforceSimConfig {
-        run_as_username: Some(salesforce_run_as()),
-        ..SalesforceSimConfig::default()
-    };
-    let sim = SalesforceSim::start_on(seed, config, listen).await?;
-    sim.network().set_latency(latency());
-    sim.add_token(SALESFORCE_TOKEN);
-    Ok(sim)
+    seed
+}
+
+/// `sandbox serve --seed-file`: the org to serve instead of the demo org, per vendor (a vendor
+/// the file leaves out serves its part of the demo org). TOML, or JSON when the name ends in
+/// `.json`:
+///
+/// ```toml
+/// [identity.aliases]                 # optional, copied into the printed licensekit.toml
+/// "ada.l@example.com" = "ada@example.com"
+///
+/// [genesys]                          # licenses: the simulator's catalogue (cloudCX1-3, gc2WEMupgrade)
+/// seat_totals = { cloudCX2 = 10 }
+/// users = [{ name = "Ada", email = "ada@example.com", licenses = ["cloudCX2"] }]  # id, state optional
+///
+/// [salesforce]                       # allowed = -1: a site license
+/// packages = [{ namespace = "acme", allowed = 10 }]
+/// users = [{ username = "ada@example.com.test", email = "ada@example.com", packages = ["acme"] }]
+///
+/// [apple]                            # kind: app or book
+/// assets = [{ adam_id = "361309726", total = 10 }]
+/// users = [{ client_user_id = "ada", email = "ada@example.com", assets = ["361309726"] }]
+/// devices = [{ serial = "DMP0001", assets = ["361309726"] }]
+/// ```
+// A vendor compiled out still has its section parsed (one seed file serves every build), so its
+// fields go unread.
+#[cfg_attr(
+    not(all(feature = "apple-vpp", feature = "genesys", feature = "salesforce")),
+    allow(dead_code)
+)]
+pub mod seed_file {
+    use std::collections::{BTreeMap, HashMap};
+    use std::path::Path;
+
+    use serde::Deserialize;
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct SeedFile {
+        #[serde(default)]
+        identity: Identity,
+        pub apple: Option<Apple>,
+        pub genesys: Option<Genesys>,
+        pub salesforce: Option<Salesforce>,
+        #[serde(skip)]
+        pub aliases: HashMap<String, String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Identity {
+        #[serde(default)]
+        aliases: HashMap<String, String>,
+    }
+
+    impl SeedFile {
+        pub fn load(path: &Path) -> Result<SeedFile, String> {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let mut file: SeedFile = if path.extension().is_some_and(|e| e == "json") {
+                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            } else {
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            };
+            file.aliases = std::mem::take(&mut file.identity.aliases);
+            Ok(file)
+        }
+    }
+
+    fn yes() -> bool {
+        true
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Genesys {
+        #[serde(default)]
+        pub seat_totals: BTreeMap<String, u64>,
+        #[serde(default)]
+        users: Vec<GenesysUser>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct GenesysUser {
+        id: Option<String>,
+        name: String,
+        #[serde(default)]
+        email: String,
+        #[serde(default = "active")]
+        state: String,
+        #[serde(default)]
+        licenses: Vec<String>,
+    }
+
+    fn active() -> String {
+        "active".into()
+    }
+
+    #[cfg(feature = "genesys")]
+    impl Genesys {
+        pub fn seed(&self) -> licensekit_sim::genesys::GenesysSeed {
+            use licensekit_sim::genesys::{GenesysSeed, SimDirectoryUser, user_id};
+            let mut seed = GenesysSeed::demo(0);
+            for (i, u) in self.users.iter().enumerate() {
+                let id = u.id.clone().unwrap_or_else(|| user_id(i));
+                seed.users.push((id.clone(), u.licenses.clone()));
+                seed.directory.push(SimDirectoryUser {
+                    id,
+                    name: u.name.clone(),
+                    email: u.email.clone(),
+                    state: u.state.clone(),
+                });
+            }
+            seed
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Salesforce {
+        #[serde(default)]
+        packages: Vec<Package>,
+        #[serde(default)]
+        users: Vec<SalesforceUser>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Package {
+        namespace: String,
+        allowed: i64,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct SalesforceUser {
+        username: String,
+        email: String,
+        name: Option<String>,
+        #[serde(default = "yes")]
+        active: bool,
+        profile: Option<String>,
+        #[serde(default)]
+        packages: Vec<String>,
+    }
+
+    #[cfg(feature = "salesforce")]
+    impl Salesforce {
+        /// The seed and the user client-credentials tokens run as (the first user).
+        pub fn seed(
+            &self,
+        ) -> std::io::Result<(licensekit_sim::salesforce::SalesforceSeed, String)> {
+            use licensekit_sim::salesforce::{SalesforceSeed, SimPackage, SimUser};
+            let mut seed = SalesforceSeed {
+                packages: self
+                    .packages
+                    .iter()
+                    .map(|p| SimPackage {
+                        namespace: p.namespace.clone(),
+                        allowed: p.allowed,
+                        status: "Active".into(),
+                        expiration: None,
+                    })
+                    .collect(),
+                ..SalesforceSeed::default()
+            };
+            for (index, u) in self.users.iter().enumerate() {
+                seed.users.push(SimUser {
+                    username: u.username.clone(),
+                    email: u.email.clone(),
+                    name: u.name.clone().unwrap_or_else(|| u.email.clone()),
+                    active: u.active,
+                    profile: u.profile.clone().unwrap_or_else(|| "Standard User".into()),
+                });
+                for ns in &u.packages {
+                    if !self.packages.iter().any(|p| &p.namespace == ns) {
+                        return Err(std::io::Error::other(format!(
+                            "seed file: user {} holds unknown package `{ns}`",
+                            u.username
+                        )));
+                    }
+                    seed.assignments.push((ns.clone(), index));
+                }
+            }
+            let run_as = self
+                .users
+                .first()
+                .map(|u| u.username.clone())
+                .unwrap_or_else(super::salesforce_run_as);
+            Ok((seed, run_as))
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Apple {
+        #[serde(default)]
+        assets: Vec<Asset>,
+        #[serde(default)]
+        users: Vec<AppleUser>,
+        #[serde(default)]
+        devices: Vec<Device>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Asset {
+        adam_id: String,
+        total: i64,
+        #[serde(default)]
+        kind: AssetKind,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum AssetKind {
+        #[default]
+        App,
+        Book,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct AppleUser {
+        client_user_id: String,
+        email: Option<String>,
+        #[serde(default = "registered")]
+        status: String,
+        #[serde(default)]
+        assets: Vec<String>,
+    }
+
+    fn registered() -> String {
+        "Registered".into()
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Device {
+        serial: String,
+        #[serde(default)]
+        assets: Vec<String>,
+    }
+
+    #[cfg(feature = "apple-vpp")]
+    impl Apple {
+        pub fn seed(&self) -> licensekit_sim::apple::AppleSeed {
+            use licensekit_sim::apple::{AppleSeed, SimAsset, SimHolder, SimVppUser};
+            let mut seed = AppleSeed {
+                org_name: "Example Org".into(),
+                location_name: "Headquarters".into(),
+                assets: self
+                    .assets
+                    .iter()
+                    .map(|a| match a.kind {
+                        AssetKind::App => SimAsset::app(&a.adam_id, a.total),
+                        AssetKind::Book => SimAsset::book(&a.adam_id, a.total),
+                    })
+                    .collect(),
+                ..AppleSeed::default()
+            };
+            for u in &self.users {
+                seed.users.push(SimVppUser {
+                    client_user_id: u.client_user_id.clone(),
+                    email: u.email.clone(),
+                    status: u.status.clone(),
+                });
+                for adam in &u.assets {
+                    seed.assignments.push((
+                        adam.clone(),
+                        "STDQ".into(),
+                        SimHolder::User(u.client_user_id.clone()),
+                    ));
+                }
+            }
+            for d in &self.devices {
+                for adam in &d.assets {
+                    seed.assignments.push((
+                        adam.clone(),
+                        "STDQ".into(),
+                        SimHolder::Serial(d.serial.clone()),
+                    ));
+                }
+            }
+            seed
+        }
+    }
 }

@@ -60,6 +60,10 @@ pub struct ServeArgs {
     /// script can wait for it)
     #[arg(long, value_name = "PATH")]
     write_config: Option<PathBuf>,
+    /// Serve this org instead of the demo org (TOML, or JSON when the name ends in .json; a vendor
+    /// the file leaves out serves the demo org's part): see the README
+    #[arg(long, value_name = "PATH")]
+    seed_file: Option<PathBuf>,
     /// Added to every API request, in milliseconds
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
@@ -133,6 +137,12 @@ async fn serve(args: ServeArgs) -> Result<u8, ServeError> {
         .map(|k| fault_kind(k))
         .collect::<Result<Vec<_>, _>>()
         .map_err(usage)?;
+    let seed_file = args
+        .seed_file
+        .as_deref()
+        .map(sandbox::seed_file::SeedFile::load)
+        .transpose()
+        .map_err(usage)?;
     #[allow(unused_mut)]
     let mut base = Listen::http(SocketAddr::new(args.bind, 0));
     let mut ca_path = None;
@@ -158,7 +168,7 @@ async fn serve(args: ServeArgs) -> Result<u8, ServeError> {
         salesforce: on(args.salesforce_port),
     };
     let sims = Arc::new(
-        sandbox::start_sims(&listens)
+        sandbox::start_sims(&listens, seed_file.as_ref())
             .await
             .map_err(io("the simulators could not start"))?,
     );
@@ -331,9 +341,10 @@ fn licensekit_toml(
         let _ = writeln!(t, "client_id = {}", quoted(&config.client_id));
         let _ = writeln!(t, "client_secret = {}", quoted(&config.client_secret));
         let _ = write!(t, "{allow_http}");
-        let totals: Vec<String> = sandbox::GENESYS_SEAT_TOTALS
+        let totals: Vec<String> = sims
+            .genesys_seat_totals
             .iter()
-            .map(|(license, seats)| format!("{license} = {seats}"))
+            .map(|(license, seats)| format!("{} = {seats}", quoted(license)))
             .collect();
         let _ = writeln!(t, "seat_totals = {{ {} }}", totals.join(", "));
     }

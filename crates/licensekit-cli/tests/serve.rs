@@ -184,3 +184,70 @@ fn report_over_tls_trusting_the_printed_ca() {
     );
     assert_eq!(served, expected);
 }
+
+/// `--seed-file`: the file's org is served (and its Genesys seat totals and aliases printed in
+/// the config); `licensekit report` sees exactly it.
+#[test]
+fn a_seed_file_replaces_the_demo_org() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.toml");
+    std::fs::write(
+        &seed,
+        r#"
+[identity.aliases]
+"ada.l@example.com" = "ada@example.com"
+
+[genesys]
+seat_totals = { cloudCX2 = 10 }
+users = [
+  { name = "Ada", email = "ada.l@example.com", licenses = ["cloudCX2"] },
+  { name = "Grace", email = "grace@example.com", licenses = ["cloudCX2", "cloudCX3"] },
+]
+
+[salesforce]
+packages = [{ namespace = "acme", allowed = 5 }]
+users = [{ username = "ada@example.com.test", email = "ada@example.com", packages = ["acme"] }]
+
+[apple]
+assets = [{ adam_id = "361309726", total = 3 }, { adam_id = "1439786743", total = 2, kind = "book" }]
+users = [{ client_user_id = "ada", email = "ada@example.com", assets = ["1439786743"] }]
+devices = [{ serial = "DMP0001", assets = ["361309726"] }]
+"#,
+    )
+    .unwrap();
+    let server = Server::start(dir.path(), &["--seed-file", seed.to_str().unwrap()]);
+    let toml = std::fs::read_to_string(&server.config).unwrap();
+    assert!(toml.contains("\"cloudCX2\" = 10"), "{toml}");
+    assert!(
+        toml.contains("\"ada.l@example.com\" = \"ada@example.com\""),
+        "{toml}"
+    );
+    let config = server.config.to_str().unwrap().to_owned();
+    let report = report(&["--config", &config], &[], dir.path());
+    let providers = report["providers"].as_array().unwrap();
+    let figures: Vec<(String, u64)> = providers
+        .iter()
+        .map(|p| {
+            (
+                p["provider"].as_str().unwrap().to_owned(),
+                p["assignments"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        figures,
+        [
+            ("apple-vpp".to_owned(), 2),
+            ("genesys".to_owned(), 3),
+            ("salesforce".to_owned(), 1)
+        ]
+    );
+    // Ada is one person across the three vendors, through the alias.
+    let ada = report["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["email"] == "ada@example.com")
+        .unwrap();
+    assert_eq!(ada["accounts"].as_array().unwrap().len(), 3, "{ada}");
+}
