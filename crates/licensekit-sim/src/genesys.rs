@@ -5,8 +5,12 @@
 //! (bare array), `definitions/{licenseId}`, `users` (GET paged by pageNumber, POST batch fetch),
 //! `users/{userId}`, `organization` (POST batch assign; GET removed in 2019 → 404),
 //! `toggles/{featureName}` (deprecated: always enabled, no effect), `infer`,
-//! `infer/permissions`. Errors use `ErrorBody` with `contextId` equal to the
-//! `ININ-Correlation-Id` header (§2, §6). 429s use the normalized body with `Retry-After` (§6).
+//! `infer/permissions`; and `GET /api/v2/users` (the Users API's `UserEntityListing`, with the
+//! `selfUri/firstUri/nextUri/previousUri/lastUri` links and the required `User.version` of the
+//! SDKs' models). Every error, faults included, uses `ErrorBody` with `contextId` equal to the
+//! response's `ININ-Correlation-Id` header (§2, §6). 429s use the normalized body with
+//! `Retry-After` in whole seconds (§6), rounded up like `inin-ratelimit-reset`, so a client that
+//! waits exactly as told gets through.
 //!
 //! Where the contract is silent, this simulator assumes (and the adapter README lists):
 //! - `LicenseUpdateStatus.result` values: `Success`, `AlreadyAssigned`, `NotAssigned`,
@@ -41,38 +45,50 @@ struct GenesysFaultBodies;
 
 impl VendorFaults for GenesysFaultBodies {
     fn throttled(&self, retry_after: HeaderValue) -> Response {
-        let ctx = CorrelationId("fault-429".into());
-        let mut r = error(
+        // Genesys documents `Retry-After` in whole seconds only (§6): an HTTP-date from the
+        // shared fault layer becomes the seconds until then, rounded up.
+        let seconds = retry_after
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.trim().parse::<u64>().ok().or_else(|| {
+                    let at = httpdate::parse_http_date(v).ok()?;
+                    let left = at
+                        .duration_since(std::time::SystemTime::now())
+                        .unwrap_or_default();
+                    Some(ceil_secs(left))
+                })
+            })
+            .unwrap_or(1)
+            .max(1);
+        let mut r = pending(
             StatusCode::TOO_MANY_REQUESTS,
             "too.many.requests.retry.after",
-            "Rate limit exceeded the maximum. Retry the request in [1] seconds",
-            &ctx,
+            format!("Rate limit exceeded the maximum. Retry the request in [{seconds}] seconds"),
         );
-        r.headers_mut().insert("Retry-After", retry_after);
+        r.headers_mut()
+            .insert("Retry-After", HeaderValue::from(seconds));
         r
     }
     fn server_error(&self) -> Response {
-        error(
+        pending(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal.server.error",
-            "The server encountered an unexpected condition.",
-            &CorrelationId("fault-500".into()),
+            "The server encountered an unexpected condition.".into(),
         )
     }
     fn unavailable(&self) -> Response {
-        error(
+        pending(
             StatusCode::SERVICE_UNAVAILABLE,
             "service.unavailable",
-            "Service Unavailable",
-            &CorrelationId("fault-503".into()),
+            "Service Unavailable".into(),
         )
     }
     fn token_expired(&self) -> Response {
-        error(
+        pending(
             StatusCode::UNAUTHORIZED,
             "bad.credentials",
-            "Invalid login credentials.",
-            &CorrelationId("fault-401".into()),
+            "Invalid login credentials.".into(),
         )
     }
 }
@@ -500,6 +516,32 @@ fn router(inner: Arc<Inner>) -> Router {
         .with_state(inner)
 }
 
+/// Whole seconds, rounded up, at least 1.
+fn ceil_secs(d: Duration) -> u64 {
+    u64::try_from(d.as_millis().div_ceil(1000))
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// An error body whose `contextId` is filled in by `correlate_and_count` with the response's
+/// `ININ-Correlation-Id` (fault answers are built before the request's id is known).
+#[derive(Clone, Debug)]
+struct PendingError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+fn pending(status: StatusCode, code: &'static str, message: String) -> Response {
+    let mut r = status.into_response();
+    r.extensions_mut().insert(PendingError {
+        status,
+        code,
+        message,
+    });
+    r
+}
+
 /// `ErrorBody` (spec §2).
 fn error(status: StatusCode, code: &str, message: &str, ctx: &CorrelationId) -> Response {
     let body = json!({
@@ -527,6 +569,18 @@ async fn correlate_and_count(
     inner.calls.record(&route);
     request.extensions_mut().insert(id.clone());
     let mut response = next.run(request).await;
+    if let Some(e) = response.extensions_mut().remove::<PendingError>() {
+        // Every error body names the response's own correlation id (spec §2, FORUM-429).
+        let headers = std::mem::take(response.headers_mut());
+        response = error(e.status, e.code, &e.message, &id);
+        for (name, value) in headers.iter() {
+            if name != axum::http::header::CONTENT_LENGTH
+                && name != axum::http::header::CONTENT_TYPE
+            {
+                response.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+    }
     if let Ok(v) = HeaderValue::from_str(&id.0) {
         response.headers_mut().insert("ININ-Correlation-Id", v);
     }
@@ -580,15 +634,15 @@ async fn require_bearer(State(inner): State<Arc<Inner>>, request: Request, next:
                 {
                     t.recent.pop_front();
                 }
+                // Whole seconds rounded *up*: a client that waits exactly as told must find the
+                // window open (rounding down would refuse it again).
                 if t.recent.len() >= limit {
                     let oldest = *t.recent.front().expect("limit >= 1");
-                    Some((window - now.duration_since(oldest)).as_secs().max(1))
+                    Some(ceil_secs(window - now.duration_since(oldest)))
                 } else {
                     t.recent.push_back(now);
                     let oldest = *t.recent.front().expect("just pushed");
-                    let reset = (window.saturating_sub(now.duration_since(oldest)))
-                        .as_secs()
-                        .max(1);
+                    let reset = ceil_secs(window.saturating_sub(now.duration_since(oldest)));
                     usage = Some((t.recent.len(), limit, reset));
                     None
                 }
@@ -773,6 +827,7 @@ async fn get_directory(
             &ctx,
         );
     };
+    let asked_state = q.state.clone();
     let wanted = q.state.unwrap_or_else(|| "active".into());
     if !["active", "inactive", "deleted", "any"].contains(&wanted.as_str()) {
         return error(
@@ -793,16 +848,33 @@ async fn get_directory(
         .into_iter()
         .skip((page_number - 1) * page_size)
         .take(page_size)
-        .map(|u| json!({"id": u.id, "name": u.name, "email": u.email, "state": u.state, "selfUri": format!("/api/v2/users/{}", u.id)}))
+        // `version` is a required field of the SDKs' User model.
+        .map(|u| json!({"id": u.id, "name": u.name, "email": u.email, "state": u.state, "version": 1, "selfUri": format!("/api/v2/users/{}", u.id)}))
         .collect();
-    Json(json!({
+    // UserEntityListing (the SDKs' model) links its pages: an SDK-style `while next_uri` loop
+    // must see every user.
+    let page_count = total.div_ceil(page_size);
+    let state_param = asked_state
+        .map(|s| format!("&state={s}"))
+        .unwrap_or_default();
+    let uri = |n: usize| format!("/api/v2/users?pageSize={page_size}&pageNumber={n}{state_param}");
+    let mut body = json!({
         "entities": entities,
         "pageSize": page_size,
         "pageNumber": page_number,
         "total": total,
-        "pageCount": total.div_ceil(page_size),
-    }))
-    .into_response()
+        "pageCount": page_count,
+        "selfUri": uri(page_number),
+        "firstUri": uri(1),
+        "lastUri": uri(page_count.max(1)),
+    });
+    if page_number < page_count {
+        body["nextUri"] = json!(uri(page_number + 1));
+    }
+    if page_number > 1 {
+        body["previousUri"] = json!(uri((page_number - 1).min(page_count.max(1))));
+    }
+    Json(body).into_response()
 }
 
 async fn get_users(
