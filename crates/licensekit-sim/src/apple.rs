@@ -5,9 +5,16 @@
 //! `assets/disassociate`, `assets/revoke` (asynchronous: an `eventId`), `status?eventId=`,
 //! `users`, `users/create|update|retire` (asynchronous). Auth: `Authorization: Bearer <sToken>`
 //! where the sToken is base64 of `{token, expDate, orgName}` (§2.1); a malformed header is 9722,
-//! an unknown token 9622, a revoked one 9625, an expired one 9621 (§2.2). Errors are
-//! `{errorNumber, errorMessage}` with the HTTP status of §7.1. Responses carry `uId`,
-//! `tokenExpirationDate` within 15 days of expiry, and `mdmInfo` once set (§2.3).
+//! an unknown token 9622 (HTTP 200 with the error body by default, as clients observe; §2.2), a
+//! revoked one 9625, an expired one 9621. Errors are `{errorNumber, errorMessage}` with the HTTP
+//! status of §7.1; a POST that is not `application/json` is 9727 / 415 and a wrong method 9726 /
+//! 405 (§3). Responses carry `uId`, `tokenExpirationDate` (always, by default: the object
+//! reference lists it on every response) and `mdmInfo` once set (§2.3); `client/config` adds
+//! `websiteURL` and the notification settings, and `POST client/config` echoes them (§3.2, §3.3,
+//! P-11, P-12). `service/config` lists every documented URL and error number, the API's URLs
+//! pointing at this server (§3.1, P-10). Associated users carry `idHash` (§4). Assets,
+//! assignments and users each have their own `versionId` (§5), which changes only when that data
+//! set does (a new assignment changes the assets' counts too).
 //!
 //! Assumptions where the spec is unsure (listed in the adapter README): events are processed when
 //! submitted and report `PENDING` for a configurable number of status polls; re-associating an
@@ -183,9 +190,11 @@ pub struct AppleSimConfig {
     pub polls_until_complete: u32,
     /// When the location token expires.
     pub token_expires: DateTime<Utc>,
-    /// Answer an unknown token (9622) with HTTP 200 (Fleet's observation) instead of 401.
+    /// Answer an unknown token (9622) with HTTP 200 and the error body (default: what Apple's
+    /// clients observe, §2.2) instead of 401.
     pub invalid_token_http_200: bool,
-    /// Send `tokenExpirationDate` on every response, not only within 15 days of expiry.
+    /// Send `tokenExpirationDate` on every response (default: Apple's object reference lists it
+    /// on every response, §3), not only within 15 days of expiry.
     pub always_send_expiration: bool,
 }
 
@@ -195,8 +204,8 @@ impl Default for AppleSimConfig {
             page_size: 549,
             polls_until_complete: 1,
             token_expires: Utc::now() + Duration::days(300),
-            invalid_token_http_200: false,
-            always_send_expiration: false,
+            invalid_token_http_200: true,
+            always_send_expiration: true,
         }
     }
 }
@@ -225,7 +234,13 @@ struct Location {
     users: Vec<(SimVppUser, u64)>,
     /// (adamId, pricingParam, holder) -> version when assigned
     assignments: BTreeMap<(String, String, SimHolder), u64>,
+    /// A clock stamped on every change (records keep the stamp of their last change).
     version: u64,
+    /// The clock at the last change of each data set: its `versionId` (spec §5: one per data
+    /// set; a user change does not change the assignments' version).
+    assets_version: u64,
+    assignments_version: u64,
+    users_version: u64,
     events: HashMap<String, Event>,
     /// All assignment keys in listing order at `.0` (a version), for unfiltered listings.
     order: Mutex<Option<(u64, Arc<Vec<AssignmentKey>>)>>,
@@ -246,6 +261,9 @@ impl Clone for Location {
             users: self.users.clone(),
             assignments: self.assignments.clone(),
             version: self.version,
+            assets_version: self.assets_version,
+            assignments_version: self.assignments_version,
+            users_version: self.users_version,
             events: self.events.clone(),
             // A cache, rebuilt on demand.
             order: Mutex::new(None),
@@ -261,8 +279,18 @@ impl Location {
             .count() as i64
     }
 
+    /// A change of assignments (which also changes the assets' counts).
     fn bump(&mut self) -> u64 {
         self.version += 1;
+        self.assignments_version = self.version;
+        self.assets_version = self.version;
+        self.version
+    }
+
+    /// A change of users.
+    fn bump_users(&mut self) -> u64 {
+        self.version += 1;
+        self.users_version = self.version;
         self.version
     }
 
@@ -280,14 +308,36 @@ fn is_current(status: &str) -> bool {
     !matches!(status, "Retired" | "Deleted")
 }
 
-fn version_id(v: u64) -> String {
-    format!("{:08x}-5a7b-11eb-b9e4-{:012x}", v, v)
+/// Which data set a `versionId` belongs to: a users versionId is no good for assignments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DataSet {
+    Assets,
+    Assignments,
+    Users,
 }
 
-fn parse_version(s: &str) -> Option<u64> {
+fn set_version_id(set: DataSet, v: u64) -> String {
+    let tag = match set {
+        DataSet::Assets => "5a7a",
+        DataSet::Assignments => "5a7b",
+        DataSet::Users => "5a7c",
+    };
+    format!("{v:08x}-{tag}-11eb-b9e4-{v:012x}")
+}
+
+fn parse_set_version(set: DataSet, s: &str) -> Option<u64> {
     let (head, tail) = s.split_once('-')?;
     let v = u64::from_str_radix(head, 16).ok()?;
-    (version_id(v) == s && !tail.is_empty()).then_some(v)
+    (set_version_id(set, v) == s && !tail.is_empty()).then_some(v)
+}
+
+fn version_id(v: u64) -> String {
+    set_version_id(DataSet::Assignments, v)
+}
+
+#[cfg(test)]
+fn parse_version(s: &str) -> Option<u64> {
+    parse_set_version(DataSet::Assignments, s)
 }
 
 #[derive(Debug)]
@@ -298,6 +348,8 @@ struct Inner {
     events: AtomicU64,
     faults: FaultInjector,
     listing_hook: Mutex<Option<ListingHook>>,
+    /// This server's own `…/mdm/v2` URL, for `service/config`.
+    base_url: std::sync::OnceLock<String>,
     /// The location [`AppleSim::reset`] returns to.
     checkpoint: Mutex<Option<Location>>,
 }
@@ -373,6 +425,9 @@ impl AppleSim {
             users: seed.users.into_iter().map(|u| (u, 1)).collect(),
             assignments: BTreeMap::new(),
             version: 1,
+            assets_version: 1,
+            assignments_version: 1,
+            users_version: 1,
             events: HashMap::new(),
             order: Mutex::new(None),
         };
@@ -386,9 +441,14 @@ impl AppleSim {
             events: AtomicU64::new(1),
             faults: FaultInjector::new(AppleFaultBodies),
             listing_hook: Mutex::new(None),
+            base_url: std::sync::OnceLock::new(),
             checkpoint: Mutex::new(None),
         });
         let running = Running::serve_on(router(inner.clone()), listen).await?;
+        inner
+            .base_url
+            .set(format!("{}/mdm/v2", running.base_url()))
+            .expect("set once");
         let sim = AppleSim { inner, running };
         sim.checkpoint();
         Ok(sim)
@@ -432,7 +492,15 @@ impl AppleSim {
                 json!({"total": asset.total, "assigned": location.assigned_count(adam, pricing)}),
             );
         }
-        json!({"assets": assets, "users": location.users.len(), "version": location.version})
+        json!({
+            "assets": assets,
+            "users": location.users.len(),
+            "versions": {
+                "assets": set_version_id(DataSet::Assets, location.assets_version),
+                "assignments": version_id(location.assignments_version),
+                "users": set_version_id(DataSet::Users, location.users_version),
+            },
+        })
     }
 
     /// The v2 base URL, `http://127.0.0.1:PORT/mdm/v2`.
@@ -547,7 +615,7 @@ impl AppleSim {
     }
 
     pub fn current_version_id(&self) -> String {
-        version_id(self.inner.lock().version)
+        version_id(self.inner.lock().assignments_version)
     }
 }
 
@@ -604,6 +672,8 @@ fn router(inner: Arc<Inner>) -> Router {
         .route("/mdm/v2/service/config", get(service_config))
         .merge(authed)
         .fallback(unexpected)
+        // A known path with the wrong method: 9726 / 405 (§3, §7.1).
+        .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(inner.clone(), count))
         .with_state(inner)
 }
@@ -627,6 +697,14 @@ async fn count(State(inner): State<Arc<Inner>>, request: Request, next: Next) ->
     };
     inner.calls.record(&route);
     next.run(request).await
+}
+
+async fn wrong_method(method: axum::http::Method) -> Response {
+    apple_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        9726,
+        &format!("The HTTP method {method} is not supported."),
+    )
 }
 
 async fn unexpected(method: axum::http::Method, uri: axum::http::Uri) -> Response {
@@ -694,6 +772,22 @@ async fn require_token(State(inner): State<Arc<Inner>>, request: Request, next: 
             return apple_error(StatusCode::UNAUTHORIZED, 9621, "The sToken has expired.");
         }
     }
+    // POST bodies must be `Content-Type: application/json`: else 9727 / 415 (§3, §7.1).
+    if request.method() == axum::http::Method::POST {
+        let json = request
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return apple_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                9727,
+                "The Content-Type must be application/json.",
+            );
+        }
+    }
     next.run(request).await
 }
 
@@ -737,23 +831,102 @@ fn limit(name: &str) -> usize {
         .unwrap_or(0)
 }
 
-async fn service_config() -> Response {
-    let base = "https://vpp.itunes.apple.com/mdm/v2";
+/// Every documented error number (§7.1, §7.2) with its message.
+const ERROR_CODES: &[(i64, &str)] = &[
+    (9601, "Login required."),
+    (9602, "Invalid argument."),
+    (9603, "Internal error."),
+    (9609, "Unable to find the registered user."),
+    (9610, "The license was not found."),
+    (9616, "The user has already been retired."),
+    (9618, "The user has already been associated."),
+    (
+        9621,
+        "The token has expired. You need to generate a new token online using your organization's account at either school.apple.com or business.apple.com.",
+    ),
+    (9622, "Invalid authentication token."),
+    (9625, "The server has revoked the sToken."),
+    (9632, "The request exceeds the maximum number of items."),
+    (9634, "The requested service is no longer available."),
+    (9635, "Unable to associate the Apple Account."),
+    (
+        9637,
+        "This operation isn't allowed for facilitator accounts.",
+    ),
+    (9641, "The Apple Account is already associated."),
+    (9644, "The service is in maintenance mode."),
+    (9646, "There are too many requests for this organization."),
+    (9647, "This operation isn't supported for legacy tokens."),
+    (
+        9650,
+        "The page index must be greater than 0 and less than the total number of pages.",
+    ),
+    (9700, "Too many assets."),
+    (9701, "Too many clientUserIds."),
+    (9702, "Too many serialNumbers."),
+    (9703, "Duplicate assets."),
+    (9704, "Duplicate clientUserIds."),
+    (9705, "Duplicate serialNumbers."),
+    (9706, "The asset isn't revocable."),
+    (9707, "The asset isn't device-assignable."),
+    (9708, "The eventId wasn't found."),
+    (9709, "There are not enough licenses available."),
+    (
+        9710,
+        "The notification URL and authentication token must both be given.",
+    ),
+    (
+        9711,
+        "The notification URL or authentication token is too long.",
+    ),
+    (9712, "The notification URL isn't a valid HTTPS URL."),
+    (9713, "The mdmInfo metadata is too long."),
+    (9714, "Too many users."),
+    (9715, "Duplicate users."),
+    (
+        9716,
+        "A registered user with that clientUserId already exists.",
+    ),
+    (9717, "The email is invalid."),
+    (9718, "The request must include an asset."),
+    (
+        9719,
+        "The request must include clientUserIds or serialNumbers.",
+    ),
+    (9720, "The request must include users."),
+    (9721, "The versionId is invalid."),
+    (
+        9722,
+        "The Authorization header is not in the format Bearer {sToken}.",
+    ),
+    (9723, "The mdmInfo must include id, name and metadata."),
+    (9724, "The mdmInfo id is too long."),
+    (9725, "The mdmInfo name is too long."),
+    (9726, "The HTTP method is not supported."),
+    (9727, "The Content-Type must be application/json."),
+    (9728, "The provided notification URL is unreachable."),
+    (9729, "The service is temporarily unavailable."),
+];
+
+/// `GET service/config` (§3.1, P-10): the API's URLs point at this server; the invitation and
+/// content-metadata URLs, which it does not serve, stay Apple's.
+async fn service_config(State(inner): State<Arc<Inner>>) -> Response {
+    let base = inner.base_url.get().cloned().unwrap_or_default();
     let limits: Map<String, Value> = LIMITS
         .iter()
         .map(|(k, v)| ((*k).into(), json!(v)))
         .collect();
+    let error_codes: Vec<Value> = ERROR_CODES
+        .iter()
+        .map(|(n, m)| json!({"errorNumber": n, "errorMessage": m}))
+        .collect();
     Json(json!({
-        "errorCodes": [
-            {"errorNumber": 9601, "errorMessage": "Login required"},
-            {"errorNumber": 9609, "errorMessage": "Registered user not found"},
-            {"errorNumber": 9621, "errorMessage": "The sToken has expired."},
-            {"errorNumber": 9646, "errorMessage": "There are too many requests for this organization."},
-            {"errorNumber": 9709, "errorMessage": "There are not enough licenses available."},
-        ],
+        "errorCodes": error_codes,
         "limits": limits,
         "notificationTypes": ["ASSET_MANAGEMENT", "USER_MANAGEMENT", "USER_ASSOCIATED", "ASSET_COUNT"],
         "urls": {
+            "invitationEmail": "https://buy.itunes.apple.com/WebObjects/MZFinance.woa/wa/associateVPPUserWithITSAccount?inviteCode=%25inviteCode%25&mt=8",
+            "contentMetadataLookup": "https://uclient-api.itunes.apple.com/WebObjects/MZStorePlatform.woa/wa/lookup",
             "clientConfig": format!("{base}/client/config"),
             "getAssets": format!("{base}/assets"),
             "getAssignments": format!("{base}/assignments"),
@@ -770,6 +943,19 @@ async fn service_config() -> Response {
     .into_response()
 }
 
+/// The stored notification settings as `ClientConfigResponse` names them (§3.2): the request's
+/// `notificationTypes` are answered as `subscribedNotificationTypes`.
+fn notification_fields(l: &Location, body: &mut Value) {
+    for (k, v) in &l.client_config {
+        let key = if k == "notificationTypes" {
+            "subscribedNotificationTypes"
+        } else {
+            k.as_str()
+        };
+        body[key] = v.clone();
+    }
+}
+
 async fn get_client_config(State(inner): State<Arc<Inner>>) -> Response {
     let l = inner.lock();
     let mut body = json!({
@@ -777,10 +963,9 @@ async fn get_client_config(State(inner): State<Arc<Inner>>) -> Response {
         "defaultPlatform": "volumestore",
         "locationName": l.location_name,
         "subscribedNotificationTypes": [],
+        "websiteURL": "https://business.apple.com",
     });
-    for (k, v) in &l.client_config {
-        body[k] = v.clone();
-    }
+    notification_fields(&l, &mut body);
     envelope(&inner, &l, body)
 }
 
@@ -816,7 +1001,12 @@ async fn post_client_config(State(inner): State<Arc<Inner>>, body: Bytes) -> Res
             l.client_config.insert(key.into(), v.clone());
         }
     }
-    let body = json!({"locationName": l.location_name});
+    // The response echoes the configuration (§3.3, P-12); the auth token is not repeated.
+    let mut body = json!({"subscribedNotificationTypes": []});
+    notification_fields(&l, &mut body);
+    if let Value::Object(m) = &mut body {
+        m.remove("notificationAuthToken");
+    }
     envelope(&inner, &l, body)
 }
 
@@ -848,14 +1038,14 @@ fn paged_body(
     items: Vec<Value>,
     page_index: usize,
     total_pages: usize,
-    version: u64,
+    version_id: String,
 ) -> Value {
     let mut body = json!({
         key: items,
         "currentPageIndex": page_index,
         "size": items_len(&items),
         "totalPages": total_pages,
-        "versionId": version_id(version),
+        "versionId": version_id,
     });
     if page_index + 1 < total_pages {
         body["nextPageIndex"] = json!(page_index + 1);
@@ -931,7 +1121,13 @@ async fn get_assets(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let body = paged_body("assets", items, index, total_pages, l.version);
+    let body = paged_body(
+        "assets",
+        items,
+        index,
+        total_pages,
+        set_version_id(DataSet::Assets, l.assets_version),
+    );
     envelope(&inner, &l, body)
 }
 
@@ -954,7 +1150,7 @@ fn assignments_page(inner: &Inner, q: &HashMap<String, String>) -> Response {
     let l = inner.lock();
     let since = match param(q, "sinceVersionId") {
         None => None,
-        Some(s) => match parse_version(s).filter(|v| *v <= l.version) {
+        Some(s) => match parse_set_version(DataSet::Assignments, s).filter(|v| *v <= l.version) {
             Some(v) => Some(v),
             None => return bad(9721, "The versionId is invalid."),
         },
@@ -973,12 +1169,14 @@ fn assignments_page(inner: &Inner, q: &HashMap<String, String>) -> Response {
         let order = {
             let mut cache = l.order.lock().unwrap_or_else(|p| p.into_inner());
             match &*cache {
-                Some((v, order)) if *v == l.version && order.len() == l.assignments.len() => {
+                Some((v, order))
+                    if *v == l.assignments_version && order.len() == l.assignments.len() =>
+                {
                     order.clone()
                 }
                 _ => {
                     let order = Arc::new(l.assignments.keys().cloned().collect::<Vec<_>>());
-                    *cache = Some((l.version, order.clone()));
+                    *cache = Some((l.assignments_version, order.clone()));
                     order
                 }
             }
@@ -988,7 +1186,13 @@ fn assignments_page(inner: &Inner, q: &HashMap<String, String>) -> Response {
             Err(r) => return r,
         };
         let items: Vec<Value> = keys.iter().map(assignment_json).collect();
-        let body = paged_body("assignments", items, index, total_pages, l.version);
+        let body = paged_body(
+            "assignments",
+            items,
+            index,
+            total_pages,
+            version_id(l.assignments_version),
+        );
         return envelope(inner, &l, body);
     }
     // References first; only the requested page is rendered as JSON.
@@ -1009,8 +1213,27 @@ fn assignments_page(inner: &Inner, q: &HashMap<String, String>) -> Response {
         Err(r) => return r,
     };
     let items: Vec<Value> = keys.into_iter().map(assignment_json).collect();
-    let body = paged_body("assignments", items, index, total_pages, l.version);
+    let body = paged_body(
+        "assignments",
+        items,
+        index,
+        total_pages,
+        version_id(l.assignments_version),
+    );
     envelope(inner, &l, body)
+}
+
+/// A stable stand-in for the hash of a user's Apple Account (base64 of 20 bytes, like Apple's).
+fn id_hash(client_user_id: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut bytes = Vec::with_capacity(24);
+    for salt in 0u8..3 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (salt, client_user_id).hash(&mut h);
+        bytes.extend_from_slice(&h.finish().to_be_bytes());
+    }
+    bytes.truncate(20);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 fn assignment_json((a, p, h): &(String, String, SimHolder)) -> Value {
@@ -1346,7 +1569,7 @@ async fn get_users(
     let l = inner.lock();
     let since = match param(&q, "sinceVersionId") {
         None => None,
-        Some(s) => match parse_version(s).filter(|v| *v <= l.version) {
+        Some(s) => match parse_set_version(DataSet::Users, s).filter(|v| *v <= l.version) {
             Some(v) => Some(v),
             None => return bad(9721, "The versionId is invalid."),
         },
@@ -1368,6 +1591,10 @@ async fn get_users(
             if u.status == "Registered" {
                 j["inviteCode"] = json!(format!("{:032x}", u.client_user_id.len() * 7919));
             }
+            // An associated user carries the hash of its Apple Account (§4, ResponseUser).
+            if u.status == "Associated" {
+                j["idHash"] = json!(id_hash(&u.client_user_id));
+            }
             j
         })
         .collect();
@@ -1375,7 +1602,13 @@ async fn get_users(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let body = paged_body("users", items, index, total_pages, l.version);
+    let body = paged_body(
+        "users",
+        items,
+        index,
+        total_pages,
+        set_version_id(DataSet::Users, l.users_version),
+    );
     envelope(&inner, &l, body)
 }
 
@@ -1460,7 +1693,7 @@ async fn create_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
             );
             continue;
         }
-        let v = l.bump();
+        let v = l.bump_users();
         let status = if u.managed_apple_id.is_some() {
             "Associated"
         } else {
@@ -1487,7 +1720,7 @@ async fn update_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
     let mut failures = BTreeMap::new();
     let requested = request.users.len() as u64;
     for u in request.users {
-        let v = l.bump();
+        let v = l.bump_users();
         match l
             .users
             .iter_mut()
@@ -1529,7 +1762,7 @@ async fn retire_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
         .map(|(k, _)| k.clone())
         .collect();
     for u in request.users {
-        let v = l.bump();
+        let v = l.bump_users();
         match l
             .users
             .iter_mut()
@@ -1541,9 +1774,13 @@ async fn retire_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
                 *version = v;
                 // Retiring releases the user's revocable licenses (§9.3).
                 let holder = SimHolder::User(u.client_user_id.clone());
+                let before = l.assignments.len();
                 l.assignments.retain(|(a, p, h), _| {
                     !(h == &holder && revocable.contains(&(a.clone(), p.clone())))
                 });
+                if l.assignments.len() != before {
+                    l.bump();
+                }
             }
             None => user_failure(
                 &mut failures,
