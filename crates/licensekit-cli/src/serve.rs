@@ -60,6 +60,10 @@ pub struct ServeArgs {
     /// script can wait for it)
     #[arg(long, value_name = "PATH")]
     write_config: Option<PathBuf>,
+    /// Also write the base URLs and credentials as JSON to PATH, for scripts (written, like
+    /// --write-config, once every server is up)
+    #[arg(long, value_name = "PATH")]
+    write_info: Option<PathBuf>,
     /// Serve this org instead of the demo org (TOML, or JSON when the name ends in .json; a vendor
     /// the file leaves out serves the demo org's part): see the README
     #[arg(long, value_name = "PATH")]
@@ -207,10 +211,12 @@ async fn serve(args: ServeArgs) -> Result<u8, ServeError> {
     print!("{text}");
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
-    if let Some(path) = &args.write_config {
+    let info = info_json(&sims, &control.base_url(), ca_path.as_deref());
+    for (path, content) in [(&args.write_info, info), (&args.write_config, toml)] {
+        let Some(path) = path else { continue };
         // Written whole under another name, then renamed: a watcher never reads half a file.
-        let partial = path.with_extension("toml.partial");
-        std::fs::write(&partial, &toml)
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, content)
             .and_then(|()| std::fs::rename(&partial, path))
             .map_err(io(&format!("cannot write {}", path.display())))?;
     }
@@ -288,6 +294,47 @@ fn describe(#[allow(unused_variables)] text: &mut String, #[allow(unused_variabl
         );
     }
     let _ = writeln!(text);
+}
+
+/// Base URLs and credentials, as JSON (`--write-info`).
+fn info_json(
+    #[allow(unused_variables)] sims: &Sims,
+    control: &str,
+    ca_file: Option<&std::path::Path>,
+) -> String {
+    #[allow(unused_mut)]
+    let mut info = serde_json::json!({
+        "control": control,
+        "ca_file": ca_file.map(|p| p.display().to_string()),
+    });
+    #[cfg(feature = "apple-vpp")]
+    {
+        info["apple-vpp"] = serde_json::json!({
+            "base_url": sims.apple.base_url(),
+            "stoken": sims.apple.stoken(),
+        });
+    }
+    #[cfg(feature = "genesys")]
+    {
+        let config = sims.genesys.config();
+        info["genesys"] = serde_json::json!({
+            "base_url": sims.genesys.base_url(),
+            "client_id": config.client_id,
+            "client_secret": config.client_secret,
+        });
+    }
+    #[cfg(feature = "salesforce")]
+    {
+        let config = licensekit_sim::salesforce::SalesforceSimConfig::default();
+        info["salesforce"] = serde_json::json!({
+            "instance_url": sims.salesforce.base_url(),
+            "client_id": config.client_id,
+            "client_secret": config.client_secret,
+            "session_id": sandbox::SALESFORCE_TOKEN,
+            "username": sandbox::salesforce_run_as(),
+        });
+    }
+    serde_json::to_string_pretty(&info).expect("serializable")
 }
 
 /// A TOML string literal.
