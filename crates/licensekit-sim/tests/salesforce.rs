@@ -507,3 +507,25 @@ async fn versions_limits_and_old_api_versions() {
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn collections_retrieve_answers_in_id_order_with_nulls() {
+    let org = Org::start().await;
+    let (acme, crm) = (org.package("acme"), org.package("crm_tools"));
+    let (status, body) = org
+        .get(&format!(
+            "v60.0/composite/sobjects/PackageLicense?ids={crm},050000000000999AAA,{acme}&fields=NamespacePrefix,UsedLicenses"
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[0]["NamespacePrefix"], "crm_tools");
+    assert_eq!(body[0]["UsedLicenses"], 3);
+    assert_eq!(body[1], Value::Null);
+    assert_eq!(body[2]["NamespacePrefix"], "acme");
+    let (status, _) = org
+        .get(&format!(
+            "v60.0/composite/sobjects/PackageLicense?ids={acme}"
+        ))
+        .await;
+    assert_eq!(status, 400, "fields are required");
+}

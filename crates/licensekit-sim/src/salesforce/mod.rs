@@ -9,7 +9,8 @@
 //! `sobjects/{object}` (info; POST creates), `sobjects/{object}/{id}` (GET, DELETE) and
 //! `sobjects/{object}/describe` for PackageLicense, UserPackageLicense, User and Profile (§2.3),
 //! `composite/sobjects` POST (create ≤ 200) and DELETE (`?ids=` ≤ 200) with per-record results
-//! and `allOrNone` rollback on both (§2.4, P-4, P-5; collections from 42.0). Every data response carries
+//! and `allOrNone` rollback on both (§2.4, P-4, P-5; collections from 42.0), and
+//! `composite/sobjects/{object}?ids=&fields=` (collections retrieve). Every data response carries
 //! `Sforce-Limit-Info: api-usage=USED/MAX; per-app-api-usage=…` (§2.7, P-8); past the daily limit: 403
 //! `REQUEST_LIMIT_EXCEEDED`. Errors are JSON arrays of `{message, errorCode}` (§2.6).
 //!
@@ -615,6 +616,10 @@ fn router(inner: Arc<Inner>) -> Router {
             );
     }
     let data = data
+        .route(
+            "/services/data/{version}/composite/sobjects/{object}",
+            get(collection_retrieve),
+        )
         .route("/services/data/{version}/query/{locator}", get(query_more))
         // A locator is read back under queryAll too (§2.2).
         .route(
@@ -2136,4 +2141,64 @@ async fn sobject_delete(
         ),
         Err(_) => not_found(),
     }
+}
+
+/// `GET …/composite/sobjects/{object}?ids=…&fields=…` (REST guide "Get Records Using sObject
+/// Collections"): the records in id order, `null` for an id that matches none; ≤ 200 ids.
+async fn collection_retrieve(
+    State(inner): State<Arc<Inner>>,
+    Path((version, name)): Path<(String, String)>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(refused) = refuse_collections_version(&version) {
+        return refused;
+    }
+    let Some((name, _, _)) = object(&name) else {
+        return not_found();
+    };
+    let split = |key: &str| -> Vec<String> {
+        params
+            .get(key)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (ids, fields) = (split("ids"), split("fields"));
+    if ids.is_empty() || fields.is_empty() {
+        return rest_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_FIELD",
+            "ids and fields are required",
+        );
+    }
+    if ids.len() > 200 {
+        return rest_error(
+            StatusCode::BAD_REQUEST,
+            "EXCEEDED_ID_LIMIT",
+            "record limit reached. cannot submit more than 200 records into this call",
+        );
+    }
+    let mut paths = Vec::new();
+    for f in &fields {
+        let path: Vec<String> = f.split('.').map(str::to_owned).collect();
+        if let Err(e) = resolve(name, &path) {
+            return rest_error(StatusCode::BAD_REQUEST, e.code, &e.message);
+        }
+        paths.push(path);
+    }
+    let org = inner.lock();
+    let records: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            ids::to_18(id)
+                .and_then(|id| org.get(name, &id))
+                .map_or(Value::Null, |r| project(&org, name, r, &paths, &version))
+        })
+        .collect();
+    Json(Value::Array(records)).into_response()
 }
