@@ -14,7 +14,10 @@
 //! P-11, P-12). `service/config` lists every documented URL and error number, the API's URLs
 //! pointing at this server (§3.1, P-10). Associated users carry `idHash` (§4). Assets,
 //! assignments and users each have their own `versionId` (§5), which changes only when that data
-//! set does (a new assignment changes the assets' counts too).
+//! set does (a new assignment changes the assets' counts too). Notifications (§6.2): setting a
+//! `notificationUrl` is validated (9710, 9711, 9712) and a `TEST_NOTIFICATION` must be accepted
+//! (else 9728, nothing stored); asset and user events are then delivered to subscribers with
+//! `Authorization: Bearer <notificationAuthToken>`, at most 100 items each, three attempts.
 //!
 //! Assumptions where the spec is unsure (listed in the adapter README): events are processed when
 //! submitted and report `PENDING` for a configurable number of status polls; re-associating an
@@ -350,6 +353,10 @@ struct Inner {
     listing_hook: Mutex<Option<ListingHook>>,
     /// This server's own `…/mdm/v2` URL, for `service/config`.
     base_url: std::sync::OnceLock<String>,
+    /// Sends notifications to the MDM's `notificationUrl` (§6.2).
+    notifier: reqwest::Client,
+    /// Notifications delivered (a 2xx answer), by type.
+    delivered: Mutex<BTreeMap<String, u64>>,
     /// The location [`AppleSim::reset`] returns to.
     checkpoint: Mutex<Option<Location>>,
 }
@@ -442,6 +449,12 @@ impl AppleSim {
             faults: FaultInjector::new(AppleFaultBodies),
             listing_hook: Mutex::new(None),
             base_url: std::sync::OnceLock::new(),
+            notifier: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(std::io::Error::other)?,
+            delivered: Mutex::new(BTreeMap::new()),
             checkpoint: Mutex::new(None),
         });
         let running = Running::serve_on(router(inner.clone()), listen).await?;
@@ -612,6 +625,15 @@ impl AppleSim {
             .listing_hook
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = hook.map(|h| ListingHook(Arc::from(h)));
+    }
+
+    /// Notifications delivered so far (answered 2xx), by `notificationType`.
+    pub fn notifications_delivered(&self) -> BTreeMap<String, u64> {
+        self.inner
+            .delivered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn current_version_id(&self) -> String {
@@ -973,7 +995,8 @@ async fn post_client_config(State(inner): State<Arc<Inner>>, body: Bytes) -> Res
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return bad(9602, "Invalid argument");
     };
-    let mut l = inner.lock();
+    // Everything is checked before anything is stored: a rejected request changes nothing.
+    let mut mdm_info = None;
     if let Some(info) = request.get("mdmInfo") {
         let field = |k: &str| info.get(k).and_then(Value::as_str).map(str::to_owned);
         let (Some(id), Some(name), Some(metadata)) =
@@ -990,7 +1013,46 @@ async fn post_client_config(State(inner): State<Arc<Inner>>, body: Bytes) -> Res
         if metadata.chars().count() > limit("maxMdmMetadataLength") {
             return bad(9713, "The mdmInfo metadata is too long.");
         }
-        l.mdm_info = Some(json!({"id": id, "name": name, "metadata": metadata}));
+        mdm_info = Some(json!({"id": id, "name": name, "metadata": metadata}));
+    }
+    // Notifications (§3.3): URL and token together (9710), within maxNotificationLength (9711),
+    // HTTPS (9712), and reachable: a TEST_NOTIFICATION must be accepted (9728).
+    let url = request.get("notificationUrl").and_then(Value::as_str);
+    let token = request.get("notificationAuthToken").and_then(Value::as_str);
+    match (url, token) {
+        (None, None) => {}
+        (Some(url), Some(token)) => {
+            let max = limit("maxNotificationLength");
+            if url.chars().count() > max || token.chars().count() > max {
+                return bad(
+                    9711,
+                    "The notification URL or authentication token is too long.",
+                );
+            }
+            if !notification_url_allowed(url) {
+                return bad(9712, "The notification URL isn't a valid HTTPS URL.");
+            }
+            let uid = inner.lock().uid.clone();
+            let test = json!({
+                "notification": {},
+                "notificationId": notification_id(&inner),
+                "notificationType": "TEST_NOTIFICATION",
+                "uId": uid,
+            });
+            if !deliver(&inner, url, token, &test).await {
+                return bad(9728, "The provided notification URL is unreachable.");
+            }
+        }
+        _ => {
+            return bad(
+                9710,
+                "The notification URL and authentication token must both be given.",
+            );
+        }
+    }
+    let mut l = inner.lock();
+    if let Some(info) = mdm_info {
+        l.mdm_info = Some(info);
     }
     for key in [
         "notificationUrl",
@@ -1008,6 +1070,120 @@ async fn post_client_config(State(inner): State<Arc<Inner>>, body: Bytes) -> Res
         m.remove("notificationAuthToken");
     }
     envelope(&inner, &l, body)
+}
+
+/// Apple takes HTTPS only (9712). The simulator also takes `http://` on a loopback address, so a
+/// test's receiver needs no certificate (a deviation: nothing outside the machine is reached).
+fn notification_url_allowed(url: &str) -> bool {
+    let Ok(parsed) = url.parse::<axum::http::Uri>() else {
+        return false;
+    };
+    let host = parsed.host().unwrap_or_default();
+    match parsed.scheme_str() {
+        Some("https") => !host.is_empty(),
+        Some("http") => {
+            host == "localhost"
+                || host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        _ => false,
+    }
+}
+
+fn notification_id(inner: &Inner) -> String {
+    let n = inner.events.fetch_add(1, Ordering::SeqCst);
+    format!("{n:08x}-5e1f-4c3f-9aec-{n:012x}")
+}
+
+/// POSTs one notification with `Authorization: Bearer <notificationAuthToken>`; a 2xx answer is
+/// delivered (§6.2).
+async fn deliver(inner: &Inner, url: &str, token: &str, body: &Value) -> bool {
+    let ok = inner
+        .notifier
+        .post(url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success());
+    if ok {
+        let kind = body["notificationType"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        *inner
+            .delivered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(kind)
+            .or_default() += 1;
+    }
+    ok
+}
+
+/// Sends an event's notifications if the MDM subscribed to their type: at most 100 items each,
+/// best effort, three attempts (Apple: over 1–5 minutes; here a fraction of a second), in the
+/// background (§6.2).
+fn notify_event(
+    inner: &Arc<Inner>,
+    l: &Location,
+    event_id: &str,
+    event_type: &str,
+    failed: bool,
+    items: Vec<Value>,
+) {
+    let (kind, key) = match event_type {
+        "ASSOCIATE" | "DISASSOCIATE" | "REVOKE" => ("ASSET_MANAGEMENT", "assignments"),
+        _ => ("USER_MANAGEMENT", "users"),
+    };
+    let subscribed = l
+        .client_config
+        .get("notificationTypes")
+        .and_then(Value::as_array)
+        .is_some_and(|types| types.iter().any(|t| t == kind));
+    let (Some(url), Some(token)) = (
+        l.client_config
+            .get("notificationUrl")
+            .and_then(Value::as_str),
+        l.client_config
+            .get("notificationAuthToken")
+            .and_then(Value::as_str),
+    ) else {
+        return;
+    };
+    if !subscribed {
+        return;
+    }
+    let chunks: Vec<Vec<Value>> = if items.is_empty() {
+        vec![Vec::new()]
+    } else {
+        items.chunks(100).map(<[Value]>::to_vec).collect()
+    };
+    for chunk in chunks {
+        let body = json!({
+            "notification": {
+                "eventId": event_id,
+                "result": if failed { "FAILURE" } else { "SUCCESS" },
+                "type": event_type,
+                key: chunk,
+            },
+            "notificationId": notification_id(inner),
+            "notificationType": kind,
+            "uId": l.uid,
+        });
+        let (inner, url, token) = (inner.clone(), url.to_owned(), token.to_owned());
+        tokio::spawn(async move {
+            for attempt in 0..3u64 {
+                if deliver(&inner, &url, &token, &body).await {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200 * (attempt + 1))).await;
+            }
+        });
+    }
 }
 
 fn page_of<T: Clone>(
@@ -1223,6 +1399,22 @@ fn assignments_page(inner: &Inner, q: &HashMap<String, String>) -> Response {
     envelope(inner, &l, body)
 }
 
+/// A `ResponseUser` (§4).
+fn user_json(u: &SimVppUser) -> Value {
+    let mut j = json!({"clientUserId": u.client_user_id, "status": u.status});
+    if let Some(e) = &u.email {
+        j["email"] = json!(e);
+    }
+    if u.status == "Registered" {
+        j["inviteCode"] = json!(format!("{:032x}", u.client_user_id.len() * 7919));
+    }
+    // An associated user carries the hash of its Apple Account (§4, ResponseUser).
+    if u.status == "Associated" {
+        j["idHash"] = json!(id_hash(&u.client_user_id));
+    }
+    j
+}
+
 /// A stable stand-in for the hash of a user's Apple Account (base64 of 20 bytes, like Apple's).
 fn id_hash(client_user_id: &str) -> String {
     use std::hash::{Hash, Hasher};
@@ -1328,11 +1520,12 @@ fn validate_manage(
 }
 
 fn new_event(
-    inner: &Inner,
+    inner: &Arc<Inner>,
     l: &mut Location,
     event_type: &'static str,
     requested: u64,
     failures: BTreeMap<i64, (String, Value)>,
+    items: Vec<Value>,
 ) -> Response {
     let failed: u64 = failures
         .values()
@@ -1353,6 +1546,7 @@ fn new_event(
             failures,
         },
     );
+    notify_event(inner, l, &id, event_type, failed > 0, items);
     envelope(inner, l, json!({"eventId": id}))
 }
 
@@ -1413,6 +1607,7 @@ async fn associate(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
     };
     let holders = holders_of(&request);
     let mut failures = BTreeMap::new();
+    let mut done = Vec::new();
     for asset in &assets {
         for holder in &holders {
             if let SimHolder::User(u) = holder {
@@ -1429,6 +1624,7 @@ async fn associate(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
             }
             let key = (asset.0.clone(), asset.1.clone(), holder.clone());
             if l.assignments.contains_key(&key) {
+                done.push(assignment_json(&key));
                 continue; // Already assigned: a completed no-op (assumption).
             }
             let total = l.assets[asset].total;
@@ -1443,11 +1639,12 @@ async fn associate(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
                 continue;
             }
             let v = l.bump();
+            done.push(assignment_json(&key));
             l.assignments.insert(key, v);
         }
     }
     let requested = (assets.len() * holders.len()) as u64;
-    new_event(&inner, &mut l, "ASSOCIATE", requested, failures)
+    new_event(&inner, &mut l, "ASSOCIATE", requested, failures, done)
 }
 
 async fn disassociate(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
@@ -1457,18 +1654,25 @@ async fn disassociate(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
         Err(r) => return r,
     };
     let holders = holders_of(&request);
+    let mut done = Vec::new();
     for asset in &assets {
         for holder in &holders {
-            if l.assignments
-                .remove(&(asset.0.clone(), asset.1.clone(), holder.clone()))
-                .is_some()
-            {
+            let key = (asset.0.clone(), asset.1.clone(), holder.clone());
+            done.push(assignment_json(&key));
+            if l.assignments.remove(&key).is_some() {
                 l.bump();
             }
         }
     }
     let requested = (assets.len() * holders.len()) as u64;
-    new_event(&inner, &mut l, "DISASSOCIATE", requested, BTreeMap::new())
+    new_event(
+        &inner,
+        &mut l,
+        "DISASSOCIATE",
+        requested,
+        BTreeMap::new(),
+        done,
+    )
 }
 
 async fn revoke(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
@@ -1508,15 +1712,20 @@ async fn revoke(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
         .filter(|(_, a)| a.revocable)
         .map(|(k, _)| k.clone())
         .collect();
-    let before = l.assignments.len();
-    l.assignments.retain(|(a, p, h), _| {
-        !(holders.contains(h) && revocable.contains(&(a.clone(), p.clone())))
+    let mut done = Vec::new();
+    l.assignments.retain(|key, _| {
+        let (a, p, h) = key;
+        let gone = holders.contains(h) && revocable.contains(&(a.clone(), p.clone()));
+        if gone {
+            done.push(assignment_json(key));
+        }
+        !gone
     });
-    if l.assignments.len() != before {
+    if !done.is_empty() {
         l.bump();
     }
     let requested = holders.len() as u64;
-    new_event(&inner, &mut l, "REVOKE", requested, BTreeMap::new())
+    new_event(&inner, &mut l, "REVOKE", requested, BTreeMap::new(), done)
 }
 
 async fn status(
@@ -1583,20 +1792,7 @@ async fn get_users(
                 && param(&q, "clientUserId").is_none_or(|x| x == u.client_user_id)
                 && since.is_none_or(|s| *v > s)
         })
-        .map(|(u, _)| {
-            let mut j = json!({"clientUserId": u.client_user_id, "status": u.status});
-            if let Some(e) = &u.email {
-                j["email"] = json!(e);
-            }
-            if u.status == "Registered" {
-                j["inviteCode"] = json!(format!("{:032x}", u.client_user_id.len() * 7919));
-            }
-            // An associated user carries the hash of its Apple Account (§4, ResponseUser).
-            if u.status == "Associated" {
-                j["idHash"] = json!(id_hash(&u.client_user_id));
-            }
-            j
-        })
+        .map(|(u, _)| user_json(u))
         .collect();
     let (items, total_pages) = match page_of(&matching, index, inner.config.page_size) {
         Ok(p) => p,
@@ -1683,6 +1879,7 @@ async fn create_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
     let mut l = inner.lock();
     let mut failures = BTreeMap::new();
     let requested = request.users.len() as u64;
+    let mut done = Vec::new();
     for u in request.users {
         if l.user_active(&u.client_user_id) {
             user_failure(
@@ -1699,16 +1896,15 @@ async fn create_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
         } else {
             "Registered"
         };
-        l.users.push((
-            SimVppUser {
-                client_user_id: u.client_user_id,
-                email: u.email,
-                status: status.into(),
-            },
-            v,
-        ));
+        let user = SimVppUser {
+            client_user_id: u.client_user_id,
+            email: u.email,
+            status: status.into(),
+        };
+        done.push(user_json(&user));
+        l.users.push((user, v));
     }
-    new_event(&inner, &mut l, "CREATE", requested, failures)
+    new_event(&inner, &mut l, "CREATE", requested, failures, done)
 }
 
 async fn update_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
@@ -1719,6 +1915,7 @@ async fn update_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
     let mut l = inner.lock();
     let mut failures = BTreeMap::new();
     let requested = request.users.len() as u64;
+    let mut done = Vec::new();
     for u in request.users {
         let v = l.bump_users();
         match l
@@ -1735,6 +1932,7 @@ async fn update_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
                     user.status = "Associated".into();
                 }
                 *version = v;
+                done.push(user_json(user));
             }
             None => user_failure(
                 &mut failures,
@@ -1744,7 +1942,7 @@ async fn update_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
             ),
         }
     }
-    new_event(&inner, &mut l, "UPDATE", requested, failures)
+    new_event(&inner, &mut l, "UPDATE", requested, failures, done)
 }
 
 async fn retire_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
@@ -1755,6 +1953,7 @@ async fn retire_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
     let mut l = inner.lock();
     let mut failures = BTreeMap::new();
     let requested = request.users.len() as u64;
+    let mut done = Vec::new();
     let revocable: BTreeSet<(String, String)> = l
         .assets
         .iter()
@@ -1772,6 +1971,7 @@ async fn retire_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
             Some((user, version)) => {
                 user.status = "Retired".into();
                 *version = v;
+                done.push(user_json(user));
                 // Retiring releases the user's revocable licenses (§9.3).
                 let holder = SimHolder::User(u.client_user_id.clone());
                 let before = l.assignments.len();
@@ -1790,7 +1990,7 @@ async fn retire_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
             ),
         }
     }
-    new_event(&inner, &mut l, "RETIRE", requested, failures)
+    new_event(&inner, &mut l, "RETIRE", requested, failures, done)
 }
 
 #[cfg(test)]

@@ -155,13 +155,14 @@ async fn wrong_content_type_and_method_get_apples_numbers() {
 #[tokio::test]
 async fn client_config_post_echoes_the_configuration() {
     let (sim, http) = start().await;
+    let notify = receiver(200).await;
     let (status, body) = post(
         &sim,
         &http,
         "client/config",
         json!({
             "mdmInfo": {"id": "mdm-1", "name": "Our MDM", "metadata": "1.0"},
-            "notificationUrl": "https://mdm.example.com/notify",
+            "notificationUrl": notify.url,
             "notificationAuthToken": "s3cret",
             "notificationTypes": ["ASSET_MANAGEMENT", "USER_MANAGEMENT"],
         }),
@@ -169,7 +170,7 @@ async fn client_config_post_echoes_the_configuration() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["mdmInfo"]["id"], "mdm-1");
-    assert_eq!(body["notificationUrl"], "https://mdm.example.com/notify");
+    assert_eq!(body["notificationUrl"], json!(notify.url));
     assert_eq!(
         body["subscribedNotificationTypes"],
         json!(["ASSET_MANAGEMENT", "USER_MANAGEMENT"])
@@ -263,4 +264,173 @@ async fn each_data_set_has_its_own_version() {
     )
     .await;
     assert_eq!(delta["assignments"].as_array().unwrap().len(), 1);
+}
+
+/// A notification receiver on a loopback port: what it was sent, and the status it answers.
+struct Receiver {
+    url: String,
+    got: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+    _running: licensekit_sim::Running,
+}
+
+async fn receiver(status: u16) -> Receiver {
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    type Got = std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>;
+    let got: Got = Default::default();
+    let router = axum::Router::new()
+        .route(
+            "/notify",
+            axum::routing::post(
+                move |State(got): State<Got>, headers: HeaderMap, body: axum::Json<Value>| async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    got.lock().unwrap().push((auth, body.0));
+                    StatusCode::from_u16(status).unwrap()
+                },
+            ),
+        )
+        .with_state(got.clone());
+    let running = licensekit_sim::Running::serve(router).await.unwrap();
+    Receiver {
+        url: format!("{}/notify", running.base_url()),
+        got,
+        _running: running,
+    }
+}
+
+async fn wait_for(r: &Receiver, n: usize) -> Vec<(String, Value)> {
+    for _ in 0..100 {
+        if r.got.lock().unwrap().len() >= n {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    r.got.lock().unwrap().clone()
+}
+
+#[tokio::test]
+async fn notification_urls_are_validated_with_a_test_notification() {
+    let (sim, http) = start().await;
+    let config = |url: &str, token: Option<&str>| {
+        let mut body = json!({"notificationUrl": url, "notificationTypes": ["ASSET_MANAGEMENT"]});
+        if let Some(t) = token {
+            body["notificationAuthToken"] = json!(t);
+        }
+        body
+    };
+    let (_, body) = post(
+        &sim,
+        &http,
+        "client/config",
+        config("https://mdm.example/n", None),
+    )
+    .await;
+    assert_eq!(body["errorNumber"], 9710);
+    let (_, body) = post(
+        &sim,
+        &http,
+        "client/config",
+        config("http://mdm.example/n", Some("t")),
+    )
+    .await;
+    assert_eq!(body["errorNumber"], 9712);
+    let long = format!("https://mdm.example/{}", "x".repeat(600));
+    let (_, body) = post(&sim, &http, "client/config", config(&long, Some("t"))).await;
+    assert_eq!(body["errorNumber"], 9711);
+
+    // A receiver that refuses: 9728, and nothing is stored.
+    let refusing = receiver(500).await;
+    let (status, body) = post(
+        &sim,
+        &http,
+        "client/config",
+        config(&refusing.url, Some("t")),
+    )
+    .await;
+    assert_eq!((status, body["errorNumber"].clone()), (400, json!(9728)));
+    assert_eq!(
+        wait_for(&refusing, 1).await.len(),
+        1,
+        "the test notification was tried"
+    );
+    let (_, stored) = get(&sim, &http, "client/config").await;
+    assert!(stored.get("notificationUrl").is_none(), "{stored}");
+
+    // One that accepts gets the TEST_NOTIFICATION with the token, and the config is stored.
+    let ok = receiver(200).await;
+    let (status, body) = post(
+        &sim,
+        &http,
+        "client/config",
+        config(&ok.url, Some("s3cret")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let got = wait_for(&ok, 1).await;
+    assert_eq!(got[0].0, "Bearer s3cret");
+    assert_eq!(got[0].1["notificationType"], "TEST_NOTIFICATION");
+    assert_eq!(got[0].1["notification"], json!({}));
+    assert!(got[0].1["notificationId"].is_string());
+    assert!(got[0].1["uId"].is_string());
+}
+
+#[tokio::test]
+async fn events_are_notified_in_batches_of_100_to_subscribers() {
+    let (sim, http) = start().await;
+    let ok = receiver(200).await;
+    let (status, _) = post(
+        &sim,
+        &http,
+        "client/config",
+        json!({"notificationUrl": ok.url, "notificationAuthToken": "tok", "notificationTypes": ["ASSET_MANAGEMENT"]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let serials: Vec<String> = (0..150).map(|i| format!("SER{i:04}")).collect();
+    let (_, event) = post(
+        &sim,
+        &http,
+        "assets/associate",
+        json!({"assets": [{"adamId": "361309726", "pricingParam": "STDQ"}], "serialNumbers": serials}),
+    )
+    .await;
+    let event_id = event["eventId"].as_str().unwrap().to_owned();
+    // Not subscribed to USER_MANAGEMENT: no notification for this.
+    post(
+        &sim,
+        &http,
+        "users/create",
+        json!({"users": [{"clientUserId": "quiet", "email": "q@example.com"}]}),
+    )
+    .await;
+    let got = wait_for(&ok, 3).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let got_all = ok.got.lock().unwrap().clone();
+    assert_eq!(
+        got_all.len(),
+        3,
+        "test + 2 asset notifications, no user one: {got:?}"
+    );
+    let assets: Vec<&Value> = got_all
+        .iter()
+        .map(|(_, b)| b)
+        .filter(|b| b["notificationType"] == "ASSET_MANAGEMENT")
+        .collect();
+    assert_eq!(assets.len(), 2);
+    let mut sizes: Vec<usize> = assets
+        .iter()
+        .map(|b| b["notification"]["assignments"].as_array().unwrap().len())
+        .collect();
+    sizes.sort();
+    assert_eq!(sizes, [50, 100]);
+    for b in &assets {
+        assert_eq!(b["notification"]["eventId"], json!(event_id));
+        assert_eq!(b["notification"]["type"], "ASSOCIATE");
+        assert_eq!(b["notification"]["result"], "SUCCESS");
+    }
+    assert_eq!(sim.notifications_delivered()["ASSET_MANAGEMENT"], 2);
 }
