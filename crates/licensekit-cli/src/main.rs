@@ -350,17 +350,18 @@ fn open_output(args: &OutputArgs) -> Result<Option<OutputFile>, Failure> {
 }
 
 async fn run(cli: Cli) -> Result<u8, Failure> {
-    let interrupts = Interrupts::watch();
-    if let Command::Journal(JournalCommand::Show(args)) = &cli.command {
-        let output = open_output(&args.out)?;
-        return show_journal(args, output);
-    }
+    // The server stops on Ctrl-C itself (before the change-protecting watcher exists).
     #[cfg(feature = "sandbox")]
     if let Command::Sandbox(command) = cli.command {
         return serve::run(command).await.map_err(|e| Failure {
             code: e.code,
             message: e.message,
         });
+    }
+    let interrupts = Interrupts::watch();
+    if let Command::Journal(JournalCommand::Show(args)) = &cli.command {
+        let output = open_output(&args.out)?;
+        return show_journal(args, output);
     }
     #[cfg(not(feature = "sandbox"))]
     if cli.sandbox {
