@@ -23,14 +23,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         {
             "provider": "genesys",
             "base_url": genesys_sim.base_url(),
-            "allow_http": true,
+            "client": {"allow_http": true},
             "client_id": "sim-client",
             "client_secret": "sim-secret",
             "seat_totals": {"cloudCX2": 25}
         },
         {
             "provider": "salesforce",
-            "allow_http": true,
+            "client": {"allow_http": true},
             "auth": {"flow": "access_token", "instance_url": salesforce_sim.base_url(), "access_token": "example-session"}
         }
     ]))?;

@@ -45,11 +45,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     salesforce_sim.add_token("example-session");
     let config = match choice.as_str() {
         "genesys" => serde_json::json!({
-            "provider": "genesys", "base_url": genesys_sim.base_url(), "allow_http": true,
+            "provider": "genesys", "base_url": genesys_sim.base_url(), "client": {"allow_http": true},
             "client_id": "sim-client", "client_secret": "sim-secret"
         }),
         "salesforce" => serde_json::json!({
-            "provider": "salesforce", "allow_http": true,
+            "provider": "salesforce", "client": {"allow_http": true},
             "auth": {"flow": "access_token", "instance_url": salesforce_sim.base_url(), "access_token": "example-session"}
         }),
         "memory" => serde_json::json!({

@@ -1,6 +1,6 @@
 //! [`ProviderConfig`]: which provider to build, and how.
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use licensekit_core::{Error, InMemoryProvider, MemoryConfig, ProviderKind, Result};
 
@@ -19,8 +19,14 @@ use crate::AnyProvider;
 /// let provider = AnyProvider::from_config(config).unwrap();
 /// assert_eq!(provider.kind(), ProviderKind::Memory);
 /// ```
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "provider", rename_all = "kebab-case")]
+///
+/// Each vendor's HTTP client settings ([`ClientOptions`](licensekit_core::client::ClientOptions):
+/// `allow_http`, `ca_file`, `timeout`, `connect_timeout`, `max_concurrency`,
+/// `max_response_bytes`, `rate`, `max_wait`, `retry`) sit in a nested `client` object —
+/// `[providers.client]` in `licensekit.toml`. The keys that used to sit at the top level
+/// (`allow_http`, `timeout_secs`, `max_concurrency`, `max_response_bytes`,
+/// `requests_per_minute`, `honor_rate_limit_headers`) are refused with what to write instead.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ProviderConfig {
     Memory(MemoryConfig),
@@ -42,6 +48,59 @@ pub enum ProviderConfig {
     /// Salesforce, compiled out: building it gives `FeatureNotEnabled`.
     #[cfg(not(feature = "salesforce"))]
     Salesforce(serde_json::Map<String, serde_json::Value>),
+}
+
+/// The derived, tagged form of [`ProviderConfig`].
+#[derive(Deserialize)]
+#[serde(tag = "provider", rename_all = "kebab-case")]
+enum Tagged {
+    Memory(MemoryConfig),
+    /// Apple VPP ([`licensekit_apple_vpp::AppleVppConfig`]).
+    #[cfg(feature = "apple-vpp")]
+    AppleVpp(licensekit_apple_vpp::AppleVppConfig),
+    /// Apple VPP, compiled out: building it gives `FeatureNotEnabled`.
+    #[cfg(not(feature = "apple-vpp"))]
+    AppleVpp(serde_json::Map<String, serde_json::Value>),
+    /// Genesys Cloud ([`licensekit_genesys::GenesysConfig`]).
+    #[cfg(feature = "genesys")]
+    Genesys(licensekit_genesys::GenesysConfig),
+    /// Genesys Cloud, compiled out: building it gives `FeatureNotEnabled`.
+    #[cfg(not(feature = "genesys"))]
+    Genesys(serde_json::Map<String, serde_json::Value>),
+    /// Salesforce ([`licensekit_salesforce::SalesforceConfig`]).
+    #[cfg(feature = "salesforce")]
+    Salesforce(licensekit_salesforce::SalesforceConfig),
+    /// Salesforce, compiled out: building it gives `FeatureNotEnabled`.
+    #[cfg(not(feature = "salesforce"))]
+    Salesforce(serde_json::Map<String, serde_json::Value>),
+}
+
+impl<'de> Deserialize<'de> for ProviderConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let is_vendor = value
+            .get("provider")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|p| p != "memory");
+        if let (true, Some(map)) = (is_vendor, value.as_object()) {
+            #[cfg(any(feature = "apple-vpp", feature = "genesys", feature = "salesforce"))]
+            for (key, old) in map {
+                if let Some(hint) = licensekit_core::client::options::moved_key_hint(key, old) {
+                    return Err(D::Error::custom(hint));
+                }
+            }
+            #[cfg(not(any(feature = "apple-vpp", feature = "genesys", feature = "salesforce")))]
+            let _ = map;
+        }
+        let tagged: Tagged = serde_json::from_value(value).map_err(D::Error::custom)?;
+        Ok(match tagged {
+            Tagged::Memory(c) => ProviderConfig::Memory(c),
+            Tagged::AppleVpp(c) => ProviderConfig::AppleVpp(c),
+            Tagged::Genesys(c) => ProviderConfig::Genesys(c),
+            Tagged::Salesforce(c) => ProviderConfig::Salesforce(c),
+        })
+    }
 }
 
 impl ProviderConfig {

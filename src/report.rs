@@ -113,9 +113,12 @@ fn listing_change(
     })
 }
 
+/// A provider that could not be read, with what went wrong.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProviderFailure {
     pub provider: ProviderKind,
+    /// The error's meaning (a configuration or credential problem is the caller's to fix).
+    pub kind: licensekit_core::ErrorKind,
     pub error: String,
 }
 
@@ -292,6 +295,7 @@ impl Report {
                 Ok(c) => collected.push(c),
                 Err(e) => errors.push(ProviderFailure {
                     provider: provider.kind(),
+                    kind: e.kind(),
                     error: e.to_string(),
                 }),
             }

@@ -47,10 +47,9 @@ async fn genesys_through_any_provider_passes_the_suite() {
     let config: ProviderConfig = serde_json::from_value(serde_json::json!({
         "provider": "genesys",
         "base_url": sim.base_url(),
-        "allow_http": true,
         "client_id": "sim-client",
         "client_secret": "sim-secret",
-        "requests_per_minute": null,
+        "client": {"allow_http": true, "rate": "off"},
         "page_size": 50,
     }))
     .unwrap();
@@ -102,7 +101,7 @@ async fn salesforce_through_any_provider_passes_the_suite() {
     sim.add_token("any-provider-session");
     let config: ProviderConfig = serde_json::from_value(serde_json::json!({
         "provider": "salesforce",
-        "allow_http": true,
+        "client": {"allow_http": true},
         "auth": {"flow": "access_token", "instance_url": sim.base_url(), "access_token": "any-provider-session"},
     }))
     .unwrap();
@@ -152,7 +151,7 @@ async fn apple_vpp_through_any_provider_passes_the_suite() {
         "provider": "apple-vpp",
         "stoken": sim.stoken(),
         "base_url": sim.base_url(),
-        "allow_http": true,
+        "client": {"allow_http": true},
         "poll_interval_secs": 0.001,
         "poll_timeout_secs": 5,
         "mdm_info": {"id": "licensekit-conformance", "name": "licensekit", "metadata": "test"},

@@ -212,9 +212,12 @@ mod genesys {
             .unwrap();
         let config = GenesysConfig::new("sim-client", "sim-secret".to_string().into())
             .with_base_url(sim.base_url())
-            .allow_http(true)
-            .with_requests_per_minute(None)
-            .with_timeout(Duration::from_secs(1));
+            .with_client_options(
+                licensekit::client::ClientOptions::default()
+                    .with_allow_http(true)
+                    .with_rate(licensekit::client::Rate::Off)
+                    .with_timeout(Duration::from_secs(1)),
+            );
         let provider = GenesysProvider::with_retry(config, retry).unwrap();
         let vendor = Vendor {
             provider: &provider,
@@ -276,7 +279,7 @@ mod salesforce {
             client_secret: "sim-consumer-secret".to_string().into(),
         })
         .allow_http(true);
-        config.timeout_secs = 1;
+        config.client.timeout = Duration::from_secs(1);
         let provider = SalesforceProvider::with_retry(config, retry).unwrap();
         let all = sim.user_ids();
         let package = sim.package_id("acme").unwrap();
@@ -340,7 +343,7 @@ mod apple {
             .with_base_url(sim.base_url())
             .allow_http(true)
             .with_polling(Duration::from_millis(2), Duration::from_secs(60));
-        config.timeout_secs = 1;
+        config.client.timeout = Duration::from_secs(1);
         let provider = AppleVppProvider::with_retry(config, retry).unwrap();
         // Half users, half devices.
         let mut wanted: Vec<HolderId> = (0..users)
@@ -396,11 +399,15 @@ mod apple {
     }
 }
 
-/// Following `inin-ratelimit-*`, a run never trips the per-token limit; ignoring them (the
-/// control) it does — so the test can fail.
+/// The limiter keeps a run inside the simulator's per-token sliding window — zero 429s once the
+/// limit is known, whether configured (`rate = "10/1s"`) or only announced by the
+/// `inin-ratelimit-*` headers (`rate = "off"`: a window the server reports full holds every
+/// request until its reset). The control, the same calls all at once before any header was seen,
+/// is throttled — so the test can fail.
 #[cfg(feature = "genesys")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn genesys_follows_the_rate_limit_headers() {
+    use licensekit::client::{ClientOptions, Rate};
     use licensekit::genesys::{GenesysConfig, GenesysProvider};
     use licensekit_sim::genesys::{GenesysSeed, GenesysSim, GenesysSimConfig};
 
@@ -409,38 +416,48 @@ async fn genesys_follows_the_rate_limit_headers() {
         rate_limit_window: Duration::from_secs(1),
         ..Default::default()
     };
-    let run = |sim: &GenesysSim, honor: bool| {
+    let run = |sim: &GenesysSim, rate: Rate| {
         let config = GenesysConfig::new("sim-client", "sim-secret".to_string().into())
             .with_base_url(sim.base_url())
-            .allow_http(true)
-            .with_requests_per_minute(None)
-            .with_rate_limit_headers(honor);
+            .with_client_options(
+                ClientOptions::default()
+                    .with_allow_http(true)
+                    .with_rate(rate)
+                    .with_max_concurrency(25),
+            );
         GenesysProvider::with_retry(config, retry()).unwrap()
     };
-    let sim = GenesysSim::start(GenesysSeed::demo(5), limited())
-        .await
-        .unwrap();
-    let paced = run(&sim, true);
-    let started = std::time::Instant::now();
-    for _ in 0..25 {
-        paced.client().definitions().await.unwrap();
+    for rate in [Rate::parse("10/1s").unwrap(), Rate::Off] {
+        let sim = GenesysSim::start(GenesysSeed::demo(5), limited())
+            .await
+            .unwrap();
+        let paced = run(&sim, rate);
+        let started = std::time::Instant::now();
+        for _ in 0..25 {
+            paced.client().definitions().await.unwrap();
+        }
+        assert_eq!(
+            sim.rate_limited(),
+            0,
+            "{rate}: no 429 once the limit is known"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_secs(2),
+            "{rate}: 25 calls at 10 per second take two windows"
+        );
     }
-    assert_eq!(sim.rate_limited(), 0, "no 429 once the limit is known");
-    assert!(
-        started.elapsed() >= Duration::from_secs(2),
-        "25 calls at 10/s take two resets"
-    );
 
     let control_sim = GenesysSim::start(GenesysSeed::demo(5), limited())
         .await
         .unwrap();
-    let unpaced = run(&control_sim, false);
-    for _ in 0..25 {
-        unpaced.client().definitions().await.unwrap();
+    let unknown = run(&control_sim, Rate::Off);
+    let calls = (0..25).map(|_| unknown.client().definitions());
+    for result in futures::future::join_all(calls).await {
+        result.unwrap();
     }
     assert!(
         control_sim.rate_limited() > 0,
-        "without pacing the same run is throttled"
+        "the same calls at once, before any header, are throttled"
     );
 }
 
@@ -476,8 +493,11 @@ async fn retries_stop_at_the_budget_and_say_so() {
             GenesysProvider::with_retry(
                 GenesysConfig::new("sim-client", "sim-secret".to_string().into())
                     .with_base_url(g.base_url())
-                    .allow_http(true)
-                    .with_requests_per_minute(None),
+                    .with_client_options(
+                        licensekit::client::ClientOptions::default()
+                            .with_allow_http(true)
+                            .with_rate(licensekit::client::Rate::Off),
+                    ),
                 budget,
             )
             .unwrap(),

@@ -80,8 +80,11 @@ async fn canary_secrets_never_appear_in_debug_errors_or_trace_logs() {
     .unwrap();
     let g_config = GenesysConfig::new("sim-client", GENESYS_SECRET.to_string().into())
         .with_base_url(g.base_url())
-        .allow_http(true)
-        .with_requests_per_minute(None);
+        .with_client_options(
+            licensekit::client::ClientOptions::default()
+                .with_allow_http(true)
+                .with_rate(licensekit::client::Rate::Off),
+        );
     texts.push(format!("{g_config:?}"));
     let genesys = GenesysProvider::new(g_config.clone()).unwrap();
     genesys.products().await.unwrap();
@@ -211,8 +214,11 @@ async fn path_segments_cannot_reach_another_route() {
     let p = GenesysProvider::new(
         GenesysConfig::new("sim-client", "sim-secret".to_string().into())
             .with_base_url(g.base_url())
-            .allow_http(true)
-            .with_requests_per_minute(None),
+            .with_client_options(
+                licensekit::client::ClientOptions::default()
+                    .with_allow_http(true)
+                    .with_rate(licensekit::client::Rate::Off),
+            ),
     )
     .unwrap();
     for hostile in [
@@ -222,7 +228,21 @@ async fn path_segments_cannot_reach_another_route() {
         "x#frag",
         "a/b",
         "%2e%2e",
+        // Control characters (issue 13, item 3): the url crate strips tab/CR/LF after its
+        // dot-segment check, so `.\t.` used to become `..` and reach `GET /api/v2/license/`.
+        ".\t.",
+        "\t..",
+        "..\n",
+        ".\r.",
+        "\u{0}",
+        "a\u{7f}",
+        "\u{85}..",
+        "",
+        ".",
     ] {
+        if let Ok(d) = p.client().definition(hostile).await {
+            panic!("{hostile:?} reached something: {d:?}");
+        }
         let result = p.client().user(hostile).await;
         match result {
             Err(e) => assert!(
@@ -247,6 +267,7 @@ async fn path_segments_cannot_reach_another_route() {
     assert!(
         routes.keys().all(|r| r.contains("/license/users/{userId}")
             || r.contains("/toggles/{featureName}")
+            || r.contains("/definitions/{licenseId}")
             || r.contains("oauth")),
         "a hostile id reached another route: {routes:?}"
     );
@@ -344,20 +365,20 @@ async fn oversized_responses_are_refused() {
     let mut gc = GenesysConfig::new("sim-client", "sim-secret".to_string().into())
         .with_base_url(g.base_url())
         .allow_http(true);
-    gc.max_response_bytes = 300;
+    gc.client.max_response_bytes = 300;
     let s = SalesforceSim::start(SalesforceSeed::demo(50, 10), SalesforceSimConfig::default())
         .await
         .unwrap();
     s.add_token("t");
     let mut sc = session(&s.base_url(), "t").allow_http(true);
-    sc.max_response_bytes = 300;
+    sc.client.max_response_bytes = 300;
     let a = AppleSim::start(AppleSeed::demo(50), AppleSimConfig::default())
         .await
         .unwrap();
     let mut ac = AppleVppConfig::new(a.stoken().into())
         .with_base_url(a.base_url())
         .allow_http(true);
-    ac.max_response_bytes = 300;
+    ac.client.max_response_bytes = 300;
     let providers: Vec<Box<dyn LicenseProvider>> = vec![
         Box::new(GenesysProvider::new(gc).unwrap()),
         Box::new(SalesforceProvider::new(sc).unwrap()),

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use licensekit_core::client::{ClientOptions, VendorDefaults};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -20,8 +21,6 @@ pub struct AppleVppConfig {
     /// Base URL (default Apple's; a simulator's for tests).
     #[serde(default = "default_base_url")]
     pub base_url: String,
-    #[serde(default)]
-    pub allow_http: bool,
     /// This service's identity; claimed for the location if unowned, and checked on every
     /// response so another service's ownership is noticed (spec §2.3).
     #[serde(default)]
@@ -36,20 +35,22 @@ pub struct AppleVppConfig {
     /// Seconds to wait for an event before reporting it `Pending` (Apple: retry after 10 minutes).
     #[serde(default = "default_poll_timeout")]
     pub poll_timeout_secs: f64,
-    /// Requests in flight at once (Apple: at most 5 parallel page requests).
-    #[serde(default = "default_concurrency")]
-    pub max_concurrency: usize,
-    #[serde(default = "default_timeout")]
-    pub timeout_secs: u64,
-    /// Largest response body accepted, in bytes (default 8 MiB); larger is a `Decode` error.
-    #[serde(default = "default_max_response_bytes")]
-    pub max_response_bytes: usize,
-    /// Requests per minute (Apple publishes no rate; 9646 answers excess). Default: unpaced.
+    /// The HTTP client settings shared by every vendor (`[providers.client]`): timeouts,
+    /// concurrency (default 5, Apple's documented maximum), rate (default: none — Apple
+    /// publishes no rate and answers excess with 9646), retries, extra CA, plain HTTP.
     #[serde(default)]
-    pub requests_per_minute: Option<u32>,
+    pub client: ClientOptions,
 }
-fn default_max_response_bytes() -> usize {
-    8 * 1024 * 1024
+
+/// Requests in flight by default: Apple allows at most 5 parallel requests (spec §8).
+pub const DEFAULT_CONCURRENCY: usize = 5;
+
+/// What Apple documents, for options left at their defaults: 5 requests in flight, no rate, and
+/// on a 9646 throttle with no `Retry-After` every request holds for a cool-down of 1 s, doubling
+/// per consecutive throttle up to 30 s (Apple: "back off incrementally/exponentially", §7.3).
+pub fn vendor_defaults() -> VendorDefaults {
+    VendorDefaults::concurrency(DEFAULT_CONCURRENCY)
+        .with_throttle_cooldown(Duration::from_secs(1), Duration::from_secs(30))
 }
 
 fn default_base_url() -> String {
@@ -61,27 +62,17 @@ fn default_poll_interval() -> f64 {
 fn default_poll_timeout() -> f64 {
     600.0
 }
-fn default_concurrency() -> usize {
-    5
-}
-fn default_timeout() -> u64 {
-    60
-}
 
 impl AppleVppConfig {
     pub fn new(stoken: SecretString) -> Self {
         AppleVppConfig {
             stoken,
             base_url: default_base_url(),
-            allow_http: false,
             mdm_info: None,
             take_over: false,
             poll_interval_secs: default_poll_interval(),
             poll_timeout_secs: default_poll_timeout(),
-            max_concurrency: default_concurrency(),
-            timeout_secs: default_timeout(),
-            max_response_bytes: default_max_response_bytes(),
-            requests_per_minute: None,
+            client: ClientOptions::default(),
         }
     }
 
@@ -90,9 +81,21 @@ impl AppleVppConfig {
         self
     }
 
-    pub fn allow_http(mut self, allow: bool) -> Self {
-        self.allow_http = allow;
+    /// The shared client settings (timeouts, concurrency, rate, retries, CA, plain HTTP).
+    pub fn with_client_options(mut self, client: ClientOptions) -> Self {
+        self.client = client;
         self
+    }
+
+    /// Shorthand for `client.allow_http`: plain `http://` (local simulators only).
+    pub fn allow_http(mut self, allow: bool) -> Self {
+        self.client.allow_http = allow;
+        self
+    }
+
+    /// Requests in flight at once: `client.max_concurrency`, or Apple's 5.
+    pub fn max_concurrency(&self) -> usize {
+        self.client.max_concurrency_for(&vendor_defaults())
     }
 
     pub fn with_mdm_info(mut self, info: MdmInfo) -> Self {

@@ -18,7 +18,9 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use licensekit_core::bulk::{
     self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared, StateRead,
 };
-use licensekit_core::client::{HttpClient, RequestLimiter, RetryConfig, StaticToken, check_url};
+use licensekit_core::client::{
+    Declared, PageGuard, PageTracker, RetryConfig, StandardSignals, StaticToken, Totals, check_url,
+};
 use licensekit_core::{
     Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, Error, ErrorKind,
     Holder, HolderId, ItemOutcome, LicenseProvider, LicenseProviderExt, Outcome, Product,
@@ -569,14 +571,17 @@ impl BulkBackend for Engine<'_> {
 }
 
 impl AppleVppProvider {
+    /// Builds the provider; retries as `config.client.retry` says.
     pub fn new(config: AppleVppConfig) -> Result<Self> {
-        Self::with_retry(config, RetryConfig::default())
+        let retry = config.client.retry_config();
+        Self::with_retry(config, retry)
     }
 
+    /// Builds the provider with a retry policy other than `config.client.retry`.
     pub fn with_retry(config: AppleVppConfig, retry: RetryConfig) -> Result<Self> {
         let token = token::decode(&config.stoken)?;
         token::check_not_expired(&token, Utc::now())?;
-        check_url(KIND, &config.base_url, config.allow_http)?;
+        check_url(KIND, &config.base_url, config.client.allow_http)?;
         if config.take_over && config.mdm_info.is_none() {
             return Err(Error::config(
                 "apple-vpp: `take_over = true` claims the location for `mdm_info`, which is not set",
@@ -586,7 +591,10 @@ impl AppleVppProvider {
         // decoding trims it, so the bearer value must be trimmed the same way (spec §2.1).
         let stoken = SecretString::from(config.stoken.expose_secret().trim().to_owned());
         let observed = Arc::new(Mutex::new(Observed::default()));
-        let pacer = licensekit_core::client::per_minute_pacer(KIND, config.requests_per_minute)?;
+        let max_concurrency = config.max_concurrency();
+        let limiter = config
+            .client
+            .limiter(&crate::config::vendor_defaults(), Arc::new(StandardSignals));
         let inspector = AppleResponses {
             observed: observed.clone(),
         };
@@ -594,13 +602,12 @@ impl AppleVppProvider {
             ours: config.mdm_info.clone(),
             observed: observed.clone(),
         };
-        let http = HttpClient::builder(KIND, &config.base_url)
-            .allow_http(config.allow_http)
-            .timeout(std::time::Duration::from_secs(config.timeout_secs))
+        let http = config
+            .client
+            .client_builder(KIND, &config.base_url)?
             .retry(retry)
-            .limiter(RequestLimiter::new(config.max_concurrency.max(1), pacer))
+            .limiter(limiter)
             .classifier(Arc::new(inspector))
-            .max_body_bytes(config.max_response_bytes)
             .credentials(Arc::new(StaticToken::new(stoken)))
             .build()?;
         Ok(AppleVppProvider {
@@ -617,7 +624,7 @@ impl AppleVppProvider {
                 ownership,
                 ready: OnceCell::new(),
                 observed,
-                max_concurrency: config.max_concurrency.max(1),
+                max_concurrency,
             }),
         })
     }
@@ -728,6 +735,9 @@ impl AppleVppProvider {
             /// Records of the page read last, yielded once the next page is known.
             held: Vec<T>,
             finished: bool,
+            /// Cycles, and a page budget from the largest `totalPages` seen (Apple: it "can
+            /// change mid-traversal", spec §pagination) plus slack, and a hard cap (issue 13).
+            guard: PageTracker<u32>,
         }
         const KEPT_PAGES: usize = 3;
         let this = self.clone();
@@ -737,6 +747,7 @@ impl AppleVppProvider {
             recent: Default::default(),
             held: Vec::new(),
             finished: false,
+            guard: PageTracker::new(PageGuard::new(KIND, path).totals(Totals::Largest), Some(&0)),
         };
         stream::try_unfold(start, move |mut st| {
             let this = this.clone();
@@ -767,6 +778,11 @@ impl AppleVppProvider {
                     this.claim().await?;
                     let page: crate::wire::Page<T> =
                         this.inner.client.page(path, &query, index).await?;
+                    st.guard.check(
+                        page.items.len(),
+                        page.next_page_index.as_ref(),
+                        Declared::pages(page.total_pages),
+                    )?;
                     if page.next_page_index.is_some_and(|next| next <= index) {
                         return Err(Error::Decode {
                             provider: KIND,

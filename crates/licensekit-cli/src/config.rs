@@ -1,5 +1,11 @@
 //! `licensekit.toml`: which providers to use, how to reach them, identity aliases.
 //!
+//! Each provider's HTTP client settings sit in its own `[providers.client]` table (after the
+//! `[[providers]]` entry they belong to): `allow_http`, `ca_file`, `timeout = "30s"`,
+//! `connect_timeout`, `max_concurrency`, `max_response_bytes`, `rate` (requests per minute,
+//! `"10/1s"`, or `"off"`), `max_wait`, and `[providers.client.retry]` (`attempts`, `total_time`,
+//! `initial_backoff`, `max_backoff`). Unknown keys are refused, naming the key and the file.
+//!
 //! Credentials are referenced from the environment: any key ending in `_env` names a variable
 //! whose value becomes the key without the suffix (`client_secret_env = "GENESYS_SECRET"` gives
 //! `client_secret`). Secrets may be written in the file directly, but never need to be.
@@ -134,6 +140,8 @@ pub fn parse(
             .and_then(Value::as_str)
             .unwrap_or("?")
             .to_owned();
+        check_client_table(&json, &format!("{file}: providers[{i}] ({kind})"))
+            .map_err(|e| ConfigError(redact(&e.0, &config.env_values)))?;
         let provider: ProviderConfig = serde_json::from_value(json).map_err(|e| {
             let e = redact(&e.to_string(), &config.env_values);
             ConfigError(format!("{file}: providers[{i}] ({kind}): {e}"))
@@ -141,6 +149,51 @@ pub fn parse(
         config.providers.push(provider);
     }
     Ok(config)
+}
+
+/// Reads the `client` table alone first, so its errors name `providers[i].client`.
+fn check_client_table(entry: &Value, at: &str) -> Result<(), ConfigError> {
+    let Some(client) = entry.get("client") else {
+        return Ok(());
+    };
+    #[cfg(any(feature = "apple-vpp", feature = "genesys", feature = "salesforce"))]
+    if let Err(e) = serde_json::from_value::<licensekit::client::ClientOptions>(client.clone()) {
+        let (key, e) = culprit(client, "", e.to_string());
+        let hint = if e.contains("expected a duration") {
+            " (write a duration such as \"30s\", \"500ms\" or \"2m\")"
+        } else {
+            ""
+        };
+        return Err(ConfigError(format!(
+            "{at}: [providers.client]{key}: {e}{hint}"
+        )));
+    }
+    #[cfg(not(any(feature = "apple-vpp", feature = "genesys", feature = "salesforce")))]
+    let _ = (client, at);
+    Ok(())
+}
+
+/// The key of a `client` table whose value fails on its own (serde's errors name no field),
+/// with its error; `("", error)` when no single key is to blame.
+#[cfg(any(feature = "apple-vpp", feature = "genesys", feature = "salesforce"))]
+fn culprit(table: &Value, prefix: &str, error: String) -> (String, String) {
+    let Some(map) = table.as_object() else {
+        return (String::new(), error);
+    };
+    for (key, value) in map {
+        let alone = if prefix.is_empty() {
+            serde_json::json!({ key: value })
+        } else {
+            serde_json::json!({ "retry": { key: value } })
+        };
+        if let Err(e) = serde_json::from_value::<licensekit::client::ClientOptions>(alone) {
+            if key == "retry" && prefix.is_empty() {
+                return culprit(value, "retry.", e.to_string());
+            }
+            return (format!(" {prefix}{key}"), e.to_string());
+        }
+    }
+    (String::new(), error)
 }
 
 /// Replaces every `x_env = "VAR"` with `x = $VAR`.
@@ -227,5 +280,106 @@ provider = "memory"
             err.contains("licensekit.toml: providers[0] (memory)") && err.contains("prodcts"),
             "{err}"
         );
+    }
+
+    const GENESYS: &str =
+        "[[providers]]\nprovider = \"genesys\"\nclient_id = \"x\"\nclient_secret = \"y\"\n";
+
+    /// Every client option, for every vendor, in its nested table.
+    #[cfg(all(feature = "apple-vpp", feature = "genesys", feature = "salesforce"))]
+    #[test]
+    fn every_client_option_is_accepted_for_every_vendor() {
+        let env = |_: &str| None;
+        let client = r#"
+[providers.client]
+allow_http = true
+ca_file = "/etc/ssl/extra-ca.pem"
+timeout = "30s"
+connect_timeout = "5s"
+max_concurrency = 8
+max_response_bytes = 1048576
+rate = "off"
+max_wait = "45s"
+
+[providers.client.retry]
+attempts = 3
+total_time = "1m 30s"
+initial_backoff = "100ms"
+max_backoff = "10s"
+"#;
+        let vendors = [
+            GENESYS.to_owned(),
+            "[[providers]]\nprovider = \"salesforce\"\napi_reserve_percent = 10\n[providers.auth]\nflow = \"access_token\"\ninstance_url = \"https://x.my.salesforce.com\"\naccess_token = \"t\"\n".to_owned(),
+            "[[providers]]\nprovider = \"apple-vpp\"\nstoken = \"s\"\n".to_owned(),
+        ];
+        for vendor in vendors {
+            let text = format!("{vendor}{client}");
+            let c =
+                parse(&text, "licensekit.toml", &env).unwrap_or_else(|e| panic!("{}\n{text}", e.0));
+            let options = match &c.providers[0] {
+                ProviderConfig::Genesys(g) => g.client.clone(),
+                ProviderConfig::Salesforce(s) => s.client.clone(),
+                ProviderConfig::AppleVpp(a) => a.client.clone(),
+                _ => unreachable!(),
+            };
+            assert!(options.allow_http);
+            assert_eq!(options.rate, licensekit::client::Rate::Off);
+            assert_eq!(options.timeout, std::time::Duration::from_secs(30));
+            assert_eq!(options.retry.total_time, std::time::Duration::from_secs(90));
+            assert_eq!(options.max_concurrency, Some(8));
+        }
+        // A rate as a number, or per duration.
+        let c = parse(
+            &format!("{GENESYS}[providers.client]\nrate = 120\n"),
+            "licensekit.toml",
+            &env,
+        )
+        .unwrap();
+        let ProviderConfig::Genesys(g) = &c.providers[0] else {
+            unreachable!()
+        };
+        assert_eq!(g.client.rate, licensekit::client::Rate::per_minute(120));
+    }
+
+    #[cfg(feature = "genesys")]
+    #[test]
+    fn client_table_errors_name_the_key_and_the_file() {
+        let env = |_: &str| None;
+        let err = |text: String| parse(&text, "conf/licensekit.toml", &env).unwrap_err().0;
+        let e = err(format!("{GENESYS}[providers.client]\ntimout = \"30s\"\n"));
+        assert!(
+            e.contains("conf/licensekit.toml: providers[0] (genesys): [providers.client]")
+                && e.contains("timout"),
+            "{e}"
+        );
+        let e = err(format!("{GENESYS}[providers.client.retry]\ntries = 2\n"));
+        assert!(
+            e.contains("conf/licensekit.toml") && e.contains("tries"),
+            "{e}"
+        );
+        let e = err(format!("{GENESYS}[providers.client]\ntimeout = 30\n"));
+        assert!(
+            e.contains("conf/licensekit.toml") && e.contains("timeout"),
+            "{e}"
+        );
+        let e = err(format!("{GENESYS}[providers.client]\nrate = 0\n"));
+        assert!(e.contains("rate = \"off\""), "{e}");
+        // The keys that moved say what to write instead.
+        for (old, new) in [
+            ("timeout_secs = 45", "timeout = \"45s\""),
+            ("requests_per_minute = 120", "rate = 120"),
+            ("max_concurrency = 4", "max_concurrency = 4"),
+            ("allow_http = true", "allow_http = true"),
+            ("max_response_bytes = 1000", "max_response_bytes = 1000"),
+            ("honor_rate_limit_headers = false", "rate = \"off\""),
+        ] {
+            let e = err(format!("{GENESYS}{old}\n"));
+            assert!(
+                e.contains("conf/licensekit.toml: providers[0] (genesys)")
+                    && e.contains(new)
+                    && e.contains("[providers.client]"),
+                "{old}: {e}"
+            );
+        }
     }
 }

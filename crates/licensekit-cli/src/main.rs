@@ -437,7 +437,14 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             for e in &report.errors {
                 say!("error: {}: {}", e.provider, redact(&e.error));
             }
-            Ok(if report.errors.is_empty() { 0 } else { 1 })
+            // A provider that could not be read is a partial report (1); a configuration or
+            // credential problem found on first use is the caller's to fix (2).
+            Ok(report
+                .errors
+                .iter()
+                .map(|e| error_code(e.kind))
+                .max()
+                .unwrap_or(0))
         }
         Command::Products(args) => {
             let output = open_output(&args.out)?;

@@ -100,7 +100,16 @@ pub fn report_table(report: &Report) -> String {
                 .map_or("-".into(), |n| format!("{n} users")),
         ]);
     }
-    out.push_str(&format!("Vendors\n{totals}\n\n"));
+    out.push_str(&format!("Vendors\n{totals}\n"));
+    for p in &report.providers {
+        for change in &p.changed_during_listing {
+            out.push_str(&format!(
+                "note: {} changed while its {} were listed (versionId {} -> {}); its figures mix both states\n",
+                p.provider, change.listing, change.first_version_id, change.last_version_id
+            ));
+        }
+    }
+    out.push('\n');
 
     let mut products = table(&[
         "provider", "product", "total", "assigned", "free", "used %", "note",
@@ -111,6 +120,9 @@ pub fn report_table(report: &Report) -> String {
             note.push(format!("OVER-ALLOCATED by {over}"));
         } else if p.utilization_pct.is_some_and(|u| u >= 90.0) {
             note.push("near capacity".to_string());
+        }
+        if p.changed_during_listing {
+            note.push("changed during listing".to_string());
         }
         note.push(
             format!(

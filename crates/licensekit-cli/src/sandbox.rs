@@ -172,8 +172,11 @@ pub fn providers(#[allow(unused_variables)] sims: &Sims) -> std::io::Result<Vec<
             secrecy::SecretString::from(sim_config.client_secret.clone()),
         )
         .with_base_url(sims.genesys.base_url())
-        .allow_http(true)
-        .with_requests_per_minute(None);
+        .with_client_options(
+            licensekit::client::ClientOptions::default()
+                .with_allow_http(true)
+                .with_rate(licensekit::client::Rate::Off),
+        );
         for (license, seats) in &sims.genesys_seat_totals {
             config = config.with_seat_total(license, *seats);
         }

@@ -203,7 +203,7 @@ async fn serve(args: ServeArgs) -> Result<u8, ServeError> {
     if let Some(path) = &ca_path {
         let _ = writeln!(
             text,
-            "TLS: trust the CA {0} (REQUESTS_CA_BUNDLE={0}, NODE_EXTRA_CA_CERTS={0}, SSL_CERT_FILE={0})",
+            "TLS: trust the CA {0} (the licensekit.toml below does, with ca_file; REQUESTS_CA_BUNDLE={0}, NODE_EXTRA_CA_CERTS={0}, SSL_CERT_FILE={0})",
             path.display()
         );
     }
@@ -349,22 +349,18 @@ fn licensekit_toml(
     ca_file: Option<&std::path::Path>,
     #[allow(unused_variables)] rate_limit: Option<usize>,
 ) -> String {
-    // Plain HTTP must be allowed explicitly (the adapters require HTTPS otherwise).
+    // Each provider's `[providers.client]` table: plain HTTP allowed explicitly (the adapters
+    // require HTTPS otherwise), or the generated CA trusted.
     #[allow(unused_variables)]
-    let allow_http = if ca_file.is_none() {
-        "allow_http = true\n"
-    } else {
-        ""
+    let client = |extra: &str| -> String {
+        let trust = match ca_file {
+            None => "allow_http = true\n".to_owned(),
+            Some(path) => format!("ca_file = {}\n", quoted(&path.display().to_string())),
+        };
+        format!("[providers.client]\n{trust}{extra}")
     };
     let mut t = String::new();
     let _ = writeln!(t, "# written by `licensekit sandbox serve`");
-    if let Some(path) = ca_file {
-        let _ = writeln!(
-            t,
-            "# HTTPS: trust {} (the client's `ca_file` option, or SSL_CERT_FILE)",
-            path.display()
-        );
-    }
     if !sims.aliases.is_empty() {
         let _ = writeln!(t, "\n[identity.aliases]");
         let mut aliases: Vec<_> = sims.aliases.iter().collect();
@@ -378,7 +374,8 @@ fn licensekit_toml(
         let _ = writeln!(t, "\n[[providers]]\nprovider = \"apple-vpp\"");
         let _ = writeln!(t, "base_url = {}", quoted(&sims.apple.base_url()));
         let _ = writeln!(t, "stoken = {}", quoted(&sims.apple.stoken()));
-        let _ = writeln!(t, "{allow_http}poll_interval_secs = 0.05");
+        let _ = writeln!(t, "poll_interval_secs = 0.05");
+        let _ = write!(t, "{}", client(""));
     }
     #[cfg(feature = "genesys")]
     {
@@ -388,26 +385,29 @@ fn licensekit_toml(
         let _ = writeln!(t, "login_url = {}", quoted(&sims.genesys.base_url()));
         let _ = writeln!(t, "client_id = {}", quoted(&config.client_id));
         let _ = writeln!(t, "client_secret = {}", quoted(&config.client_secret));
-        let _ = write!(t, "{allow_http}");
-        // Pace to the sandbox's own limit, not Genesys's 300 a minute (which made a report here
-        // take 2.2 s instead of 0.4 s).
-        let _ = writeln!(t, "requests_per_minute = {}", rate_limit.unwrap_or(100_000));
         let totals: Vec<String> = sims
             .genesys_seat_totals
             .iter()
             .map(|(license, seats)| format!("{} = {seats}", quoted(license)))
             .collect();
         let _ = writeln!(t, "seat_totals = {{ {} }}", totals.join(", "));
+        // Pace to the sandbox's own limit, not Genesys's 300 a minute (which made a report here
+        // take 2.2 s instead of 0.4 s).
+        let rate = match rate_limit {
+            Some(n) => format!("rate = {n}\n"),
+            None => "rate = \"off\"\n".to_owned(),
+        };
+        let _ = write!(t, "{}", client(&rate));
     }
     #[cfg(feature = "salesforce")]
     {
         let config = licensekit_sim::salesforce::SalesforceSimConfig::default();
         let _ = writeln!(t, "\n[[providers]]\nprovider = \"salesforce\"");
-        let _ = write!(t, "{allow_http}");
         let _ = writeln!(t, "[providers.auth]\nflow = \"client_credentials\"");
         let _ = writeln!(t, "login_url = {}", quoted(&sims.salesforce.base_url()));
         let _ = writeln!(t, "client_id = {}", quoted(&config.client_id));
         let _ = writeln!(t, "client_secret = {}", quoted(&config.client_secret));
+        let _ = write!(t, "{}", client(""));
     }
     t
 }

@@ -876,7 +876,7 @@ async fn output_checked_before_any_request_and_the_secret_never_written() {
     std::fs::write(
         dir.path().join("licensekit.toml"),
         format!(
-            "[[providers]]\nprovider = \"genesys\"\nbase_url = \"{}\"\nallow_http = true\nclient_id = \"sim-client\"\nclient_secret_env = \"LICENSEKIT_TEST_SECRET\"\n",
+            "[[providers]]\nprovider = \"genesys\"\nbase_url = \"{}\"\nclient_id = \"sim-client\"\nclient_secret_env = \"LICENSEKIT_TEST_SECRET\"\n[providers.client]\nallow_http = true\n",
             sim.base_url()
         ),
     )
@@ -924,6 +924,15 @@ async fn output_checked_before_any_request_and_the_secret_never_written() {
     let wrong = "canary-wrong-5e6f7a";
     let refused = run(&["products"], wrong).await.unwrap();
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    // The report finds it only when it reads the provider: still a configuration problem.
+    let report_refused = run(&["report", "--format", "json"], wrong).await.unwrap();
+    assert_eq!(
+        report_refused.status.code(),
+        Some(2),
+        "{}",
+        stderr(&report_refused)
+    );
+    assert!(!stderr(&report_refused).contains(wrong));
 
     let mut everything = vec![
         stdout(&out),

@@ -162,8 +162,8 @@ fn report_against_the_served_sandbox_matches_the_embedded_one() {
     assert_eq!(report(&["--config", &config], &[], dir.path()), expected);
 }
 
-/// HTTPS with the generated CA, trusted through `SSL_CERT_FILE` (read by the platform verifier
-/// of licensekit's HTTP client): the same figures; untrusted, the connection is refused.
+/// HTTPS with the generated CA, trusted through the printed config's `ca_file`: the same figures;
+/// without it the certificate is refused.
 #[test]
 fn report_over_tls_trusting_the_printed_ca() {
     let dir = tempfile::tempdir().unwrap();
@@ -176,13 +176,33 @@ fn report_over_tls_trusting_the_printed_ca() {
     let toml = std::fs::read_to_string(&server.config).unwrap();
     assert!(!toml.contains("http://"), "{toml}");
     assert!(!toml.contains("allow_http"), "{toml}");
+    assert_eq!(toml.matches("ca_file = ").count(), 3, "{toml}");
     let config = server.config.to_str().unwrap().to_owned();
-    let served = report(
-        &["--config", &config],
-        &[("SSL_CERT_FILE", ca.as_path())],
-        dir.path(),
-    );
+    // The machine's own trust store is pointed elsewhere: only `ca_file` can make this work.
+    let elsewhere = dir.path().join("empty.pem");
+    std::fs::write(&elsewhere, "").unwrap();
+    let env = [("SSL_CERT_FILE", elsewhere.as_path())];
+    let served = report(&["--config", &config], &env, dir.path());
     assert_eq!(served, expected);
+
+    let untrusting = dir.path().join("untrusting.toml");
+    let without: String = toml
+        .lines()
+        .filter(|l| !l.starts_with("ca_file"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&untrusting, without).unwrap();
+    let out = Command::new(BIN)
+        .args(["report", "-q", "--format", "json", "--config"])
+        .arg(&untrusting)
+        .envs(env)
+        .env("LICENSEKIT_HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "an untrusted certificate must be refused"
+    );
 }
 
 /// `--seed-file`: the file's org is served (and its Genesys seat totals and aliases printed in

@@ -122,6 +122,16 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// A listing was stopped: its pages formed a cycle, or went on beyond what the vendor's
+    /// declared totals (plus slack) or the hard cap allow. Kind `Decode`: the server's paging
+    /// is broken.
+    #[error("{provider}: {route}: listing stopped at page {page}: {message}")]
+    Pagination {
+        provider: ProviderKind,
+        route: String,
+        page: u64,
+        message: String,
+    },
     /// A vendor error with no more specific meaning.
     #[error(transparent)]
     Vendor(#[from] VendorError),
@@ -204,7 +214,7 @@ impl Error {
             Error::Config { .. } => ErrorKind::Config,
             Error::FeatureNotEnabled(_) => ErrorKind::FeatureNotEnabled,
             Error::Transport { .. } => ErrorKind::Transport,
-            Error::Decode { .. } => ErrorKind::Decode,
+            Error::Decode { .. } | Error::Pagination { .. } => ErrorKind::Decode,
             Error::Vendor(_) => ErrorKind::Vendor,
             Error::Cancelled { .. } => ErrorKind::Cancelled,
             Error::Recorded { kind, .. } => *kind,
@@ -315,23 +325,25 @@ pub struct VendorError {
 }
 
 impl VendorError {
+    /// Vendor text is cleaned of every secret this process knows ([`redact`]): a vendor may echo
+    /// the token it was sent.
     pub fn new(provider: ProviderKind, status: Option<u16>, message: impl Into<String>) -> Self {
         VendorError {
             provider,
             status,
             code: None,
-            message: message.into(),
+            message: redact::redact(&message.into()),
             correlation_id: None,
         }
     }
 
     pub fn with_code(mut self, code: impl Into<String>) -> Self {
-        self.code = Some(code.into());
+        self.code = Some(redact::redact(&code.into()));
         self
     }
 
     pub fn with_correlation_id(mut self, id: Option<String>) -> Self {
-        self.correlation_id = id;
+        self.correlation_id = redact::redact_opt(id);
         self
     }
 }
@@ -354,6 +366,77 @@ impl fmt::Display for VendorError {
 }
 
 impl std::error::Error for VendorError {}
+
+/// Secrets this process knows (client secrets, access tokens, static tokens), so that vendor
+/// text — error bodies, error descriptions — can be cleaned of them before it reaches an error,
+/// a log line or a report. A vendor that echoes the token it was sent back in an error body
+/// would otherwise put it in the `--output` report verbatim (issue 13, item 8).
+///
+/// Credential code registers every secret it holds or receives ([`redact::register`]); code
+/// that turns vendor text into an [`Error`] passes it through [`redact::redact`] first. The
+/// registry is process-wide and bounded: the most recent [`redact::MAX_SECRETS`] secrets.
+pub mod redact {
+    use std::sync::{Mutex, MutexGuard};
+
+    /// Secrets remembered at most (oldest forgotten first): enough for every token a long run
+    /// refreshes, small enough that redaction stays cheap.
+    pub const MAX_SECRETS: usize = 64;
+    /// Shorter values are not registered: redacting every `a` or `1` from messages would
+    /// destroy them and protect nothing.
+    pub const MIN_LEN: usize = 6;
+    /// What a secret is replaced with.
+    pub const MARK: &str = "[REDACTED]";
+
+    static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    fn secrets() -> MutexGuard<'static, Vec<String>> {
+        SECRETS.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remembers `secret` so [`redact`] removes it from vendor text.
+    pub fn register(secret: &str) {
+        let secret = secret.trim();
+        if secret.len() < MIN_LEN {
+            return;
+        }
+        let mut all = secrets();
+        if let Some(i) = all.iter().position(|s| s == secret) {
+            let s = all.remove(i);
+            all.push(s);
+            return;
+        }
+        if all.len() >= MAX_SECRETS {
+            all.remove(0);
+        }
+        all.push(secret.to_owned());
+    }
+
+    /// The longest registered secret, in bytes (so excerpts can take a window wide enough to
+    /// see a whole secret that straddles their cut).
+    pub fn longest() -> usize {
+        secrets().iter().map(String::len).max().unwrap_or(0)
+    }
+
+    /// `text` with every registered secret replaced by [`MARK`].
+    pub fn redact(text: &str) -> String {
+        let all = secrets();
+        let mut out = text.to_owned();
+        // Longest first, so a secret containing another is removed whole.
+        let mut sorted: Vec<&String> = all.iter().collect();
+        sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        for secret in sorted {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), MARK);
+            }
+        }
+        out
+    }
+
+    /// [`redact`] applied to an optional text.
+    pub fn redact_opt(text: Option<String>) -> Option<String> {
+        text.map(|t| redact(&t))
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -400,5 +483,14 @@ mod tests {
     fn feature_not_enabled_names_the_feature() {
         let text = Error::FeatureNotEnabled(ProviderKind::Salesforce).to_string();
         assert!(text.contains("`salesforce`"), "{text}");
+    }
+
+    #[test]
+    fn registered_secrets_are_redacted_and_short_values_ignored() {
+        redact::register("canary-redact-0001-longer");
+        redact::register("canary-redact-0001");
+        redact::register("abc");
+        let text = redact::redact("echo canary-redact-0001-longer and canary-redact-0001 abc");
+        assert_eq!(text, "echo [REDACTED] and [REDACTED] abc");
     }
 }

@@ -1,13 +1,10 @@
 //! Configuration and construction of a [`GenesysProvider`](crate::GenesysProvider).
 
 use std::collections::BTreeMap;
-use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
 
 use licensekit_core::client::{
-    HttpClient, OAuth2ClientCredentials, RateLimit, RequestLimiter, RetryConfig, TokenCache,
-    check_url,
+    ClientOptions, HttpClient, OAuth2ClientCredentials, RetryConfig, TokenCache, check_url,
 };
 use licensekit_core::{Error, ProviderKind, Result};
 use secrecy::SecretString;
@@ -33,41 +30,20 @@ pub struct GenesysConfig {
     /// OAuth client id (client-credentials grant).
     pub client_id: String,
     pub client_secret: SecretString,
-    /// Allow plain `http://` (local simulators only).
-    #[serde(default)]
-    pub allow_http: bool,
     /// Users per page when listing (default 100; the simulator and third-party clients use 100).
     #[serde(default = "default_page_size")]
     pub page_size: u32,
     /// User ids per batch request (default 100; Genesys documents no maximum).
     #[serde(default = "default_max_batch")]
     pub max_batch: usize,
-    /// Requests per minute (default 300, the per-token limit); `null` disables pacing.
-    #[serde(default = "default_rpm")]
-    pub requests_per_minute: Option<u32>,
-    /// Requests in flight at once (default 4).
-    #[serde(default = "default_concurrency")]
-    pub max_concurrency: usize,
     /// Purchased seats per license id, which the API does not report.
     #[serde(default)]
     pub seat_totals: BTreeMap<String, u64>,
-    /// Per-request timeout in seconds (default 30).
-    #[serde(default = "default_timeout")]
-    pub timeout_secs: u64,
-    /// Pause when `inin-ratelimit-count` reaches `inin-ratelimit-allowed`, until
-    /// `inin-ratelimit-reset` (default true).
-    #[serde(default = "default_true")]
-    pub honor_rate_limit_headers: bool,
-    /// Largest response body accepted, in bytes (default 8 MiB); larger is a `Decode` error.
-    #[serde(default = "default_max_response_bytes")]
-    pub max_response_bytes: usize,
-}
-fn default_max_response_bytes() -> usize {
-    8 * 1024 * 1024
-}
-
-fn default_true() -> bool {
-    true
+    /// The HTTP client settings shared by every vendor (`[providers.client]`): timeouts,
+    /// concurrency (default 16), rate (default: the documented 300 per 60 s, corrected by the
+    /// `inin-ratelimit-*` headers), retries, extra CA, plain HTTP.
+    #[serde(default)]
+    pub client: ClientOptions,
 }
 
 fn default_page_size() -> u32 {
@@ -75,15 +51,6 @@ fn default_page_size() -> u32 {
 }
 fn default_max_batch() -> usize {
     100
-}
-fn default_rpm() -> Option<u32> {
-    Some(300)
-}
-fn default_concurrency() -> usize {
-    4
-}
-fn default_timeout() -> u64 {
-    30
 }
 
 impl GenesysConfig {
@@ -94,15 +61,10 @@ impl GenesysConfig {
             login_url: None,
             client_id: client_id.into(),
             client_secret,
-            allow_http: false,
             page_size: default_page_size(),
             max_batch: default_max_batch(),
-            requests_per_minute: default_rpm(),
-            max_concurrency: default_concurrency(),
             seat_totals: BTreeMap::new(),
-            timeout_secs: default_timeout(),
-            honor_rate_limit_headers: true,
-            max_response_bytes: default_max_response_bytes(),
+            client: ClientOptions::default(),
         }
     }
 
@@ -117,8 +79,15 @@ impl GenesysConfig {
         self
     }
 
+    /// The shared client settings (timeouts, concurrency, rate, retries, CA, plain HTTP).
+    pub fn with_client_options(mut self, client: ClientOptions) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// Shorthand for `client.allow_http`: plain `http://` (local simulators only).
     pub fn allow_http(mut self, allow: bool) -> Self {
-        self.allow_http = allow;
+        self.client.allow_http = allow;
         self
     }
 
@@ -129,22 +98,6 @@ impl GenesysConfig {
 
     pub fn with_max_batch(mut self, n: usize) -> Self {
         self.max_batch = n;
-        self
-    }
-
-    pub fn with_requests_per_minute(mut self, rpm: Option<u32>) -> Self {
-        self.requests_per_minute = rpm;
-        self
-    }
-
-    /// Per-request timeout.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout_secs = timeout.as_secs().max(1);
-        self
-    }
-
-    pub fn with_rate_limit_headers(mut self, honor: bool) -> Self {
-        self.honor_rate_limit_headers = honor;
         self
     }
 
@@ -181,10 +134,13 @@ impl GenesysConfig {
         if self.max_batch == 0 {
             return bad("max_batch must be at least 1");
         }
-        if self.requests_per_minute == Some(0) {
-            return bad("requests_per_minute must be at least 1 (or null for no pacing)");
-        }
-        Ok(())
+        self.client.validate(ProviderKind::Genesys)
+    }
+
+    /// Requests in flight at once: `client.max_concurrency`, or the default 16.
+    pub fn max_concurrency(&self) -> usize {
+        self.client
+            .max_concurrency_for(&crate::pacing::vendor_defaults())
     }
 
     /// Builds the HTTP client: OAuth2 client credentials with a shared token cache, the rate
@@ -192,28 +148,17 @@ impl GenesysConfig {
     pub(crate) fn http_client(&self, retry: RetryConfig) -> Result<HttpClient> {
         self.validate()?;
         let token_url = self.token_url();
-        check_url(ProviderKind::Genesys, &token_url, self.allow_http)?;
-        let rate = self.requests_per_minute.map(|rpm| {
-            let rpm = NonZeroU32::new(rpm).expect("validated");
-            // No burst: a fixed 60 s window on the vendor side must never see more than `rpm`.
-            RateLimit::per_minute(rpm, NonZeroU32::MIN)
-        });
-        let pacer: Option<Arc<dyn licensekit_core::client::Pacer>> =
-            if rate.is_none() && !self.honor_rate_limit_headers {
-                None
-            } else {
-                Some(Arc::new(crate::pacing::GenesysPacer::new(
-                    rate,
-                    self.honor_rate_limit_headers,
-                )))
-            };
-        let base = HttpClient::builder(ProviderKind::Genesys, self.api_base_url())
-            .allow_http(self.allow_http)
-            .timeout(Duration::from_secs(self.timeout_secs))
+        check_url(ProviderKind::Genesys, &token_url, self.client.allow_http)?;
+        let limiter = self.client.limiter(
+            &crate::pacing::vendor_defaults(),
+            Arc::new(crate::pacing::GenesysSignals),
+        );
+        let base = self
+            .client
+            .client_builder(ProviderKind::Genesys, self.api_base_url())?
             .retry(retry)
-            .limiter(RequestLimiter::new(self.max_concurrency, pacer))
+            .limiter(limiter)
             .classifier(Arc::new(GenesysErrors))
-            .max_body_bytes(self.max_response_bytes)
             .build()?;
         let oauth = OAuth2ClientCredentials::new(
             ProviderKind::Genesys,

@@ -8,7 +8,7 @@
 mod client;
 mod config;
 mod error;
-mod pacing;
+pub mod pacing;
 mod provider;
 pub mod region;
 pub mod wire;

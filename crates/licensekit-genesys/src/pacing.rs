@@ -1,75 +1,130 @@
-//! Pacing for Genesys: the documented 300 requests/minute per token (spec §4), and the
-//! `inin-ratelimit-count/allowed/reset` headers where the API sends them (§6): when the count
-//! reaches the allowance, requests wait for the window to reset instead of collecting 429s.
+//! Genesys's limits for the shared limiter: the documented 300 requests per 60 s per token
+//! (spec §4), modelled as a sliding window, and the `inin-ratelimit-count/allowed/reset`
+//! headers (§6) that correct it — the announced allowance replaces the documented one, a count
+//! above ours adds the requests another client made on the same token, a full window holds every
+//! request until its reset. Genesys documents no concurrency limit.
 
-use std::sync::Mutex;
-use std::time::Duration;
+use std::num::NonZeroU32;
 
-use async_trait::async_trait;
-use licensekit_core::client::{Pacer, RateLimit};
-use tokio::time::Instant;
+use http::{HeaderMap, StatusCode};
+use licensekit_core::client::limit::{header_number, seconds_capped, standard_signals};
+use licensekit_core::client::{
+    RateSignals, SignalReader, VendorDefaults, WindowLimit, WindowUsage,
+};
 
-#[derive(Debug)]
-pub(crate) struct GenesysPacer {
-    rate: Option<RateLimit>,
-    follow_headers: bool,
-    blocked_until: Mutex<Option<Instant>>,
+/// The documented per-token allowance (spec §4: `client.credentials.token.rate.per.minute`).
+pub const DOCUMENTED_PER_MINUTE: u32 = 300;
+
+/// Requests in flight by default. Genesys documents none besides the per-minute allowance; 16
+/// lets a job inside one window (10,000 users = ~200 batch calls) run at network speed — at
+/// 50 ms per call that is ~0.7 s — while the window, not concurrency, bounds anything larger.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+
+/// What Genesys documents, for options left at their defaults.
+pub fn vendor_defaults() -> VendorDefaults {
+    VendorDefaults::concurrency(DEFAULT_CONCURRENCY).with_window(WindowLimit::per_minute(
+        NonZeroU32::new(DOCUMENTED_PER_MINUTE).expect("non-zero"),
+    ))
 }
 
-impl GenesysPacer {
-    pub(crate) fn new(rate: Option<RateLimit>, follow_headers: bool) -> Self {
-        GenesysPacer {
-            rate,
-            follow_headers,
-            blocked_until: Mutex::new(None),
+/// Reads `Retry-After` and `inin-ratelimit-*`. A 429 without `Retry-After` waits for the
+/// window's announced reset.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GenesysSignals;
+
+impl SignalReader for GenesysSignals {
+    fn read(&self, status: StatusCode, headers: &HeaderMap) -> RateSignals {
+        let mut signals = standard_signals(status, headers);
+        let reset = headers
+            .get("inin-ratelimit-reset")
+            .and_then(|v| v.to_str().ok())
+            .and_then(seconds_capped);
+        if let (Some(count), Some(allowed), Some(reset)) = (
+            header_number(headers, "inin-ratelimit-count"),
+            header_number(headers, "inin-ratelimit-allowed"),
+            reset,
+        ) {
+            signals.window = Some(WindowUsage {
+                count,
+                allowed,
+                reset,
+            });
         }
+        if signals.throttled && signals.retry_after.is_none() {
+            signals.retry_after = reset;
+        }
+        signals
     }
 }
 
-fn number(headers: &http::HeaderMap, name: &str) -> Option<u64> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+    use licensekit_core::client::limit::MAX_ANNOUNCED_WAIT;
+    use std::time::Duration;
 
-#[async_trait]
-impl Pacer for GenesysPacer {
-    async fn until_ready(&self) {
-        if let Some(rate) = &self.rate {
-            rate.until_ready().await;
+    fn read(status: u16, pairs: &[(&'static str, &str)]) -> RateSignals {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
         }
-        let until = *self.blocked_until.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(until) = until {
-            tokio::time::sleep_until(until).await;
-        }
+        GenesysSignals.read(StatusCode::from_u16(status).unwrap(), &h)
     }
 
-    fn observe(&self, headers: &http::HeaderMap) {
-        if !self.follow_headers {
-            return;
+    #[test]
+    fn rate_headers_of_any_value_never_panic() {
+        let ok = read(
+            200,
+            &[
+                ("inin-ratelimit-count", "12"),
+                ("inin-ratelimit-allowed", "300"),
+                ("inin-ratelimit-reset", "41"),
+            ],
+        );
+        assert_eq!(
+            ok.window,
+            Some(WindowUsage {
+                count: 12,
+                allowed: 300,
+                reset: Duration::from_secs(41)
+            })
+        );
+        assert_eq!(ok.retry_after, None, "a success holds nothing by itself");
+        for reset in [
+            "0",
+            "1",
+            "999999",
+            "18446744073709551615",
+            "99999999999999999999999",
+            "-1",
+            "garbage",
+            "Wed, 21 Oct 2015 07:28:00 GMT",
+        ] {
+            let s = read(
+                429,
+                &[
+                    ("inin-ratelimit-count", "300"),
+                    ("inin-ratelimit-allowed", "300"),
+                    ("inin-ratelimit-reset", reset),
+                ],
+            );
+            assert!(s.throttled);
+            assert!(
+                s.retry_after.is_none_or(|d| d <= MAX_ANNOUNCED_WAIT),
+                "{reset}: {s:?}"
+            );
         }
-        // A 429's Retry-After holds every request, not only the one being retried: a burst of
-        // concurrent calls would otherwise each collect its own 429.
-        if let Some(seconds) = number(headers, "retry-after") {
-            self.block_for(Duration::from_secs(seconds.min(180)));
-        }
-        let (Some(count), Some(allowed), Some(reset)) = (
-            number(headers, "inin-ratelimit-count"),
-            number(headers, "inin-ratelimit-allowed"),
-            number(headers, "inin-ratelimit-reset"),
-        ) else {
-            return;
-        };
-        if count >= allowed {
-            self.block_for(Duration::from_secs(reset));
-        }
-    }
-}
-
-impl GenesysPacer {
-    fn block_for(&self, wait: Duration) {
-        let until = Instant::now() + wait;
-        let mut blocked = self.blocked_until.lock().unwrap_or_else(|p| p.into_inner());
-        if blocked.is_none_or(|b| b < until) {
-            *blocked = Some(until);
-        }
+        // A 429's Retry-After wins over the window's reset.
+        let s = read(
+            429,
+            &[
+                ("retry-after", "3"),
+                ("inin-ratelimit-count", "300"),
+                ("inin-ratelimit-allowed", "300"),
+                ("inin-ratelimit-reset", "40"),
+            ],
+        );
+        assert_eq!(s.retry_after, Some(Duration::from_secs(3)));
     }
 }

@@ -19,7 +19,7 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use licensekit_core::bulk::{
     self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared, StateRead,
 };
-use licensekit_core::client::{RetryConfig, items, pages};
+use licensekit_core::client::{Declared, PageGuard, RetryConfig, items, pages};
 use licensekit_core::{
     Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, Error, ErrorKind,
     Holder, HolderId, LicenseProvider, Outcome, Product, ProductId, Provenance, ProviderKind,
@@ -43,19 +43,21 @@ pub struct GenesysProvider {
 }
 
 impl GenesysProvider {
-    /// Builds the provider with the default retry policy.
+    /// Builds the provider; retries as `config.client.retry` says.
     pub fn new(config: GenesysConfig) -> Result<Self> {
-        Self::with_retry(config, RetryConfig::default())
+        let retry = config.client.retry_config();
+        Self::with_retry(config, retry)
     }
 
-    /// Builds the provider with a custom retry policy.
+    /// Builds the provider with a retry policy other than `config.client.retry` (e.g. a fixed
+    /// jitter seed in tests).
     pub fn with_retry(config: GenesysConfig, retry: RetryConfig) -> Result<Self> {
         let http = config.http_client(retry)?;
         Ok(GenesysProvider {
             client: GenesysClient::new(http),
             page_size: config.page_size,
             max_batch: config.max_batch,
-            max_concurrency: config.max_concurrency.max(1),
+            max_concurrency: config.max_concurrency(),
             seat_totals: Arc::new(config.seat_totals),
         })
     }
@@ -277,26 +279,33 @@ fn license_ids_in(value: &serde_json::Value) -> Option<Vec<String>> {
 }
 
 /// Genesys's page-number paging (spec §2): pages 1, 2, … while `pageNumber < pageCount`.
-/// `fetch(n)` returns page n's items and the `pageCount` it reported.
-fn numbered_pages<T, F, Fut>(mut fetch: F) -> BoxStream<'static, Result<T>>
+/// `fetch(n)` returns page n's items with the `pageCount` and `total` it reported; the core
+/// page guard holds the listing to the first page's figures plus slack, so a server whose
+/// `pageCount` keeps growing cannot run it forever (issue 13, item 2).
+fn numbered_pages<T, F, Fut>(route: &'static str, mut fetch: F) -> BoxStream<'static, Result<T>>
 where
     T: Send + 'static,
     F: FnMut(u32) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<(Vec<T>, Option<u32>)>> + Send + 'static,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<u32>, Option<u64>)>> + Send + 'static,
 {
-    items(pages(KIND, None, move |page: Option<u32>| {
-        let number = page.unwrap_or(1);
-        let call = fetch(number);
-        async move {
-            let (entities, page_count) = call.await?;
-            Ok((
-                entities,
-                page_count
-                    .filter(|count| number < *count)
-                    .map(|_| number + 1),
-            ))
-        }
-    }))
+    items(pages(
+        PageGuard::new(KIND, route),
+        None,
+        move |page: Option<u32>| {
+            let number = page.unwrap_or(1);
+            let call = fetch(number);
+            async move {
+                let (entities, page_count, total) = call.await?;
+                Ok((
+                    entities,
+                    page_count
+                        .filter(|count| number < *count)
+                        .and_then(|_| number.checked_add(1)),
+                    Declared::pages(page_count).with_items(total),
+                ))
+            }
+        },
+    ))
 }
 
 /// Genesys user ids are UUIDs; anything that cannot be one is refused before any call.
@@ -436,11 +445,11 @@ impl LicenseProvider for GenesysProvider {
             None => {
                 let client = self.client.clone();
                 let page_size = self.page_size;
-                numbered_pages(move |number| {
+                numbered_pages("GET /api/v2/license/users", move |number| {
                     let client = client.clone();
                     async move {
                         let listing = client.users_page(page_size, number).await?;
-                        Ok((listing.entities, listing.page_count))
+                        Ok((listing.entities, listing.page_count, listing.total))
                     }
                 })
                 .map_ok(move |user| {
@@ -469,11 +478,11 @@ impl LicenseProvider for GenesysProvider {
     fn holders(&self) -> BoxStream<'static, Result<Holder>> {
         let client = self.client.clone();
         let page_size = self.page_size;
-        numbered_pages(move |number| {
+        numbered_pages("GET /api/v2/users", move |number| {
             let client = client.clone();
             async move {
                 let listing = client.directory_page(page_size, number).await?;
-                Ok((listing.entities, listing.page_count))
+                Ok((listing.entities, listing.page_count, listing.total))
             }
         })
         .map_ok(|u| {

@@ -27,9 +27,12 @@ async fn setup(users: usize, page_size: u32) -> (GenesysSim, GenesysProvider) {
 fn provider_for(sim: &GenesysSim, page_size: u32, secret: &str) -> GenesysProvider {
     let config = GenesysConfig::new("sim-client", SecretString::from(secret))
         .with_base_url(sim.base_url())
-        .allow_http(true)
+        .with_client_options(
+            licensekit_core::client::ClientOptions::default()
+                .with_allow_http(true)
+                .with_rate(licensekit_core::client::Rate::Off),
+        )
         .with_page_size(page_size)
-        .with_requests_per_minute(None)
         .with_seat_total("cloudCX2", 150);
     let retry = RetryConfig::default()
         .with_backoff(Duration::from_millis(1), Duration::from_millis(10))
@@ -250,7 +253,6 @@ async fn a_wrong_client_secret_is_unauthenticated() {
 /// secret read differently (genesys-payloads §4: 400 "client not found" vs 401 "authentication
 /// failed", the latter with `description` only).
 #[tokio::test]
-#[ignore = "needs core token_error (branch hostile, accb967), which keeps error_description/description; passes with it"]
 async fn a_wrong_client_id_and_a_wrong_secret_are_told_apart() {
     let (sim, _) = setup(5, 100).await;
     let wrong_secret = provider_for(&sim, 100, "wrong-secret")
@@ -260,8 +262,11 @@ async fn a_wrong_client_id_and_a_wrong_secret_are_told_apart() {
         .unwrap_err();
     let config = GenesysConfig::new("no-such-client", SecretString::from("sim-secret"))
         .with_base_url(sim.base_url())
-        .allow_http(true)
-        .with_requests_per_minute(None);
+        .with_client_options(
+            licensekit_core::client::ClientOptions::default()
+                .with_allow_http(true)
+                .with_rate(licensekit_core::client::Rate::Off),
+        );
     let wrong_id = GenesysProvider::new(config)
         .unwrap()
         .client()

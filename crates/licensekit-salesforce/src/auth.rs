@@ -8,11 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use licensekit_core::client::{AccessToken, TokenSource, send_oauth_request};
+use licensekit_core::client::credential::{
+    TokenEndpoint, request_error, send_token_request, token_error,
+};
+use licensekit_core::client::{AccessToken, TokenSource};
 use licensekit_core::{Error, ProviderKind, Result};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::wire::{OAuthError, TokenResponse};
+use crate::wire::TokenResponse;
 
 const KIND: ProviderKind = ProviderKind::Salesforce;
 
@@ -74,6 +77,15 @@ pub(crate) struct SalesforceTokenSource {
 
 impl SalesforceTokenSource {
     pub(crate) fn new(grant: Grant, http: reqwest::Client) -> Self {
+        // Known secrets are redacted from any vendor text that echoes them (issue 13, item 8).
+        match &grant {
+            Grant::ClientCredentials { client_secret, .. } => {
+                licensekit_core::error::redact::register(client_secret.expose_secret())
+            }
+            Grant::JwtBearer {
+                private_key_pem, ..
+            } => licensekit_core::error::redact::register(private_key_pem.expose_secret()),
+        }
         SalesforceTokenSource {
             grant,
             http,
@@ -100,8 +112,8 @@ impl SalesforceTokenSource {
             BasicTokenType,
         };
         use oauth2::{
-            AuthType, ClientId, ClientSecret, RequestTokenError, StandardRevocableToken,
-            StandardTokenResponse, TokenResponse as _, TokenUrl,
+            AuthType, ClientId, ClientSecret, StandardRevocableToken, StandardTokenResponse,
+            TokenResponse as _, TokenUrl,
         };
 
         /// Salesforce adds `instance_url`, `id`, `issued_at` to the standard token response.
@@ -132,44 +144,15 @@ impl SalesforceTokenSource {
             .set_token_uri(token_url)
             // Basic auth is one of the two documented ways (§3.2).
             .set_auth_type(AuthType::BasicAuth);
-        let http = self.http.clone();
-        let send = move |req: oauth2::HttpRequest| {
-            let http = http.clone();
-            async move { send_oauth_request(&http, req).await }
-        };
+        // Failures are classified like API calls: 429/5xx are retried by the request that
+        // needed the token; only 400/401 are `Unauthenticated` (issue 13, item 4).
+        let endpoint = TokenEndpoint::new(KIND, self.http.clone());
+        let send = endpoint.sender();
         let response = client
             .exchange_client_credentials()
             .request_async(&send)
             .await
-            .map_err(|e| match e {
-                RequestTokenError::ServerResponse(body) => Error::Unauthenticated {
-                    provider: KIND,
-                    message: format!(
-                        "the token endpoint refused the client credentials ({}{})",
-                        body.error(),
-                        body.error_description()
-                            .map(|d| format!(": {d}"))
-                            .unwrap_or_default()
-                    ),
-                    source: None,
-                },
-                RequestTokenError::Request(e) => Error::Transport {
-                    provider: KIND,
-                    message: "could not reach the token endpoint".into(),
-                    source: Some(Box::new(e)),
-                },
-                RequestTokenError::Parse(e, _) => Error::Decode {
-                    provider: KIND,
-                    message: "the token endpoint's answer lacks access_token or instance_url"
-                        .into(),
-                    source: Some(Box::new(e)),
-                },
-                RequestTokenError::Other(m) => Error::Unauthenticated {
-                    provider: KIND,
-                    message: m,
-                    source: None,
-                },
-            })?;
+            .map_err(|e| endpoint.error(e))?;
         let extra = response.extra_fields();
         Ok(TokenResponse {
             access_token: response.access_token().secret().to_owned(),
@@ -227,7 +210,7 @@ impl SalesforceTokenSource {
             .append_pair("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
             .append_pair("assertion", &assertion)
             .finish();
-        let response = self
+        let request = self
             .http
             .post(token_url)
             .header(
@@ -235,37 +218,19 @@ impl SalesforceTokenSource {
                 "application/x-www-form-urlencoded",
             )
             .body(body)
-            .send()
-            .await
-            .map_err(|e| Error::Transport {
-                provider: KIND,
-                message: "could not reach the token endpoint".into(),
+            .build()
+            .map_err(|e| Error::Config {
+                message: "salesforce: could not build the token request".into(),
                 source: Some(Box::new(e.without_url())),
             })?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| Error::Transport {
-            provider: KIND,
-            message: "the token endpoint broke off".into(),
-            source: Some(Box::new(e.without_url())),
-        })?;
-        if !status.is_success() {
-            let reason = serde_json::from_slice::<OAuthError>(&bytes)
-                .map(|e| {
-                    format!(
-                        "{}{}",
-                        e.error,
-                        e.error_description
-                            .map(|d| format!(": {d}"))
-                            .unwrap_or_default()
-                    )
-                })
-                .unwrap_or_else(|_| format!("HTTP {}", status.as_u16()));
-            return Err(Error::Unauthenticated {
-                provider: KIND,
-                message: format!("the JWT bearer grant was refused ({reason})"),
-                source: None,
-            });
+        // Read within the token-response size limit; failures classified like API calls.
+        let answer = send_token_request(&self.http, request)
+            .await
+            .map_err(|e| request_error(KIND, e))?;
+        if !answer.status.is_success() {
+            return Err(token_error(KIND, &answer));
         }
+        let bytes = answer.body;
         serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
             provider: KIND,
             message: "the token endpoint's answer lacks access_token or instance_url".into(),

@@ -1,5 +1,6 @@
 //! Configuration of a [`SalesforceProvider`](crate::SalesforceProvider).
 
+use licensekit_core::client::ClientOptions;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -49,34 +50,23 @@ pub struct SalesforceConfig {
     /// REST API version, e.g. `66.0` (≥ 42.0, which sObject Collections need).
     #[serde(default = "default_version")]
     pub api_version: String,
-    /// Allow plain `http://` (local simulators only).
+    /// Share of the org's daily API allocation a bulk change must leave unspent, in percent
+    /// (default 5): a change whose call estimate would dip into it is refused before it starts.
+    #[serde(default = "default_reserve")]
+    pub api_reserve_percent: f64,
+    /// The HTTP client settings shared by every vendor (`[providers.client]`): timeouts,
+    /// concurrency (default 5), rate (default: none — Salesforce has no per-minute limit),
+    /// retries, extra CA, plain HTTP.
     #[serde(default)]
-    pub allow_http: bool,
-    /// Requests in flight at once (default 4).
-    #[serde(default = "default_concurrency")]
-    pub max_concurrency: usize,
-    /// Per-request timeout in seconds (default 60).
-    #[serde(default = "default_timeout")]
-    pub timeout_secs: u64,
-    /// Largest response body accepted, in bytes (default 8 MiB); larger is a `Decode` error.
-    #[serde(default = "default_max_response_bytes")]
-    pub max_response_bytes: usize,
-    /// Requests per minute, when the org's allocation should be spread (default: unpaced).
-    #[serde(default)]
-    pub requests_per_minute: Option<u32>,
+    pub client: ClientOptions,
 }
-fn default_max_response_bytes() -> usize {
-    8 * 1024 * 1024
+
+fn default_reserve() -> f64 {
+    crate::budget::DEFAULT_RESERVE_PERCENT
 }
 
 fn default_version() -> String {
     DEFAULT_API_VERSION.into()
-}
-fn default_concurrency() -> usize {
-    4
-}
-fn default_timeout() -> u64 {
-    60
 }
 
 impl SalesforceConfig {
@@ -84,16 +74,26 @@ impl SalesforceConfig {
         SalesforceConfig {
             auth,
             api_version: default_version(),
-            allow_http: false,
-            max_concurrency: default_concurrency(),
-            timeout_secs: default_timeout(),
-            max_response_bytes: default_max_response_bytes(),
-            requests_per_minute: None,
+            api_reserve_percent: default_reserve(),
+            client: ClientOptions::default(),
         }
     }
 
+    /// The shared client settings (timeouts, concurrency, rate, retries, CA, plain HTTP).
+    pub fn with_client_options(mut self, client: ClientOptions) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// Shorthand for `client.allow_http`: plain `http://` (local simulators only).
     pub fn allow_http(mut self, allow: bool) -> Self {
-        self.allow_http = allow;
+        self.client.allow_http = allow;
+        self
+    }
+
+    /// The share of the daily API allocation a bulk change must leave, in percent (0–100).
+    pub fn with_api_reserve_percent(mut self, percent: f64) -> Self {
+        self.api_reserve_percent = percent;
         self
     }
 
@@ -102,9 +102,15 @@ impl SalesforceConfig {
         self
     }
 
-    pub fn with_max_concurrency(mut self, n: usize) -> Self {
-        self.max_concurrency = n;
-        self
+    pub(crate) fn validate(&self) -> licensekit_core::Result<()> {
+        if !(0.0..=100.0).contains(&self.api_reserve_percent) {
+            return Err(licensekit_core::Error::config(format!(
+                "salesforce: api_reserve_percent must be between 0 and 100, not {}",
+                self.api_reserve_percent
+            )));
+        }
+        self.client
+            .validate(licensekit_core::ProviderKind::Salesforce)
     }
 
     /// Checks the version is `NN.0` and at least 42.0.

@@ -4,6 +4,7 @@
 //! where the contract is silent.
 
 mod auth;
+pub mod budget;
 mod config;
 mod error;
 pub mod ids;
@@ -11,5 +12,6 @@ mod provider;
 pub mod soql;
 pub mod wire;
 
+pub use budget::ApiBudget;
 pub use config::{DEFAULT_API_VERSION, SalesforceAuth, SalesforceConfig};
 pub use provider::{ApiUsage, MAX_COLLECTION, MAX_IDS_PER_QUERY, SalesforceProvider, session};

@@ -13,7 +13,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
@@ -22,8 +21,8 @@ use licensekit_core::bulk::{
     self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared, StateRead,
 };
 use licensekit_core::client::{
-    ApiRequest, ApiResponse, HttpClient, RequestLimiter, RetryConfig, StaticToken, TokenCache,
-    check_url, items, pages,
+    ApiRequest, ClientOptions, Declared, HttpClient, PageGuard, RequestLimiter, RetryConfig,
+    StaticToken, TokenCache, check_url, items, pages,
 };
 use licensekit_core::{
     Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, Error, Holder,
@@ -35,6 +34,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
 
 use crate::auth::{Grant, SalesforceTokenSource};
+use crate::budget::{ApiBudget, SalesforceSignals, estimate_change_calls};
 use crate::config::{SalesforceAuth, SalesforceConfig};
 use crate::error::SalesforceErrors;
 use crate::ids::{PACKAGE_LICENSE_PREFIX, SalesforceId, USER_PACKAGE_LICENSE_PREFIX, USER_PREFIX};
@@ -86,16 +86,15 @@ impl ApiUsage {
 #[derive(Debug)]
 struct Inner {
     version: String,
-    allow_http: bool,
+    options: ClientOptions,
     max_concurrency: usize,
-    timeout: Duration,
-    max_response_bytes: usize,
-    pacer: Option<Arc<dyn licensekit_core::client::Pacer>>,
+    /// Shared by the login and API clients: concurrency, and the usage `Sforce-Limit-Info` reports.
+    limiter: RequestLimiter,
+    reserve_percent: f64,
     retry: RetryConfig,
     /// Set at construction for a given session, or after the first token for a grant.
     http: OnceCell<HttpClient>,
     grant: Option<Arc<TokenCache<SalesforceTokenSource>>>,
-    api_usage: Mutex<Option<ApiUsage>>,
 }
 
 /// The Salesforce provider. Cheap to clone.
@@ -105,24 +104,26 @@ pub struct SalesforceProvider {
 }
 
 impl SalesforceProvider {
+    /// Builds the provider; retries as `config.client.retry` says.
     pub fn new(config: SalesforceConfig) -> Result<Self> {
-        Self::with_retry(config, RetryConfig::default())
+        let retry = config.client.retry_config();
+        Self::with_retry(config, retry)
     }
 
+    /// Builds the provider with a retry policy other than `config.client.retry`.
     pub fn with_retry(config: SalesforceConfig, retry: RetryConfig) -> Result<Self> {
         let version = config.validated_version()?.to_owned();
-        let timeout = Duration::from_secs(config.timeout_secs);
+        config.validate()?;
+        let vendor = crate::budget::vendor_defaults();
         let mut inner = Inner {
             version,
-            allow_http: config.allow_http,
-            max_concurrency: config.max_concurrency.max(1),
-            timeout,
-            max_response_bytes: config.max_response_bytes,
-            pacer: licensekit_core::client::per_minute_pacer(KIND, config.requests_per_minute)?,
+            max_concurrency: config.client.max_concurrency_for(&vendor),
+            limiter: config.client.limiter(&vendor, Arc::new(SalesforceSignals)),
+            options: config.client.clone(),
+            reserve_percent: config.api_reserve_percent,
             retry,
             http: OnceCell::new(),
             grant: None,
-            api_usage: Mutex::new(None),
         };
         let grant = match config.auth {
             SalesforceAuth::AccessToken {
@@ -187,8 +188,9 @@ impl SalesforceProvider {
                     .grant
                     .clone()
                     .expect("a grant when no session was given");
-                use licensekit_core::client::CredentialProvider;
-                cache.token().await?;
+                // Transient token-endpoint failures are retried within the budget.
+                licensekit_core::client::token_with_retry(KIND, &self.inner.retry, cache.as_ref())
+                    .await?;
                 let instance = cache.source().instance_url().ok_or_else(|| {
                     Error::decode(
                         KIND,
@@ -201,30 +203,64 @@ impl SalesforceProvider {
             .await
     }
 
-    /// Sends a request and decodes its JSON, recording `Sforce-Limit-Info` on the way.
+    /// Sends a request and decodes its JSON (`Sforce-Limit-Info` is read by the limiter's
+    /// signal hook on every response).
     async fn call<T: DeserializeOwned>(&self, request: ApiRequest) -> Result<T> {
-        let usage = &self.inner.api_usage;
-        self.http()
-            .await?
-            .send_with(request, |response: ApiResponse| {
-                if let Some(u) = response
-                    .header("sforce-limit-info")
-                    .and_then(ApiUsage::parse)
-                {
-                    *usage.lock().unwrap_or_else(|p| p.into_inner()) = Some(u);
-                }
-                response.json()
-            })
-            .await
+        self.http().await?.json(request).await
     }
 
-    /// The org's API usage as last reported by Salesforce.
+    /// The org's API usage as last reported by Salesforce (`Sforce-Limit-Info`).
     pub fn api_usage(&self) -> Option<ApiUsage> {
-        *self
-            .inner
-            .api_usage
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        self.inner.limiter.quota().map(|q| ApiUsage {
+            used: q.used,
+            max: q.max,
+        })
+    }
+
+    /// API calls this provider has started so far (retries included).
+    pub fn api_calls_made(&self) -> u64 {
+        self.inner.limiter.requests_started()
+    }
+
+    /// API calls an assign or revoke of `holders` users makes at most.
+    pub fn estimate_change_calls(holders: usize) -> u64 {
+        estimate_change_calls(holders)
+    }
+
+    /// Pre-flight check of a bulk change: `Ok` with the budget when `estimated_calls` leave at
+    /// least the reserve (`api_reserve_percent` of the daily allocation) unspent; a
+    /// `RateLimited` error saying why otherwise. Makes one small query when the usage is not
+    /// known yet. Assign and revoke run it themselves before sending any change.
+    pub async fn check_api_budget(&self, estimated_calls: u64) -> Result<ApiBudget> {
+        if self.api_usage().is_none() {
+            let probe = "SELECT Id FROM PackageLicense LIMIT 1".to_owned();
+            self.query::<PackageLicenseRecord>(probe)
+                .try_collect::<Vec<_>>()
+                .await?;
+        }
+        let Some(usage) = self.api_usage() else {
+            return Err(Error::decode(
+                KIND,
+                "Salesforce sent no Sforce-Limit-Info header, so the API budget is unknown",
+                "missing header",
+            ));
+        };
+        let budget = ApiBudget::new(usage, estimated_calls, self.inner.reserve_percent);
+        budget.check()?;
+        Ok(budget)
+    }
+
+    /// The budget check of a change whose package lookup has just reported the usage.
+    fn check_budget_known(&self, estimated_calls: u64) -> Result<()> {
+        match self.api_usage() {
+            Some(usage) => {
+                ApiBudget::new(usage, estimated_calls, self.inner.reserve_percent).check()
+            }
+            None => {
+                tracing::debug!("no Sforce-Limit-Info seen; the API budget is not checked");
+                Ok(())
+            }
+        }
     }
 
     /// Streams every record of a SOQL query, following `nextRecordsUrl` page by page.
@@ -233,34 +269,43 @@ impl SalesforceProvider {
         soql: String,
     ) -> BoxStream<'static, Result<T>> {
         let this = self.clone();
-        let listing = pages(KIND, None, move |next: Option<String>| {
-            let this = this.clone();
-            let soql = soql.clone();
-            async move {
-                let request = match next {
-                    None => ApiRequest::get("query").query("q", &soql),
-                    Some(path) => {
-                        let url = this.http().await?.base_url().join(&path).map_err(|e| {
-                            Error::decode(KIND, format!("bad nextRecordsUrl `{path}`"), e)
-                        })?;
-                        ApiRequest::absolute(Method::GET, url, "GET query/{locator}")
-                    }
-                };
-                let page: QueryPage<T> = this.call(request).await?;
-                let next = match (page.done, page.next_records_url) {
-                    (true, _) => None,
-                    (false, Some(url)) => Some(url),
-                    (false, None) => {
-                        return Err(Error::decode(
-                            KIND,
-                            "a query page says not done but has no nextRecordsUrl",
-                            "missing field",
-                        ));
-                    }
-                };
-                Ok((page.records, next))
-            }
-        });
+        // `totalSize` bounds the listing; cursors (nextRecordsUrl) may never repeat (issue 13,
+        // item 2: an A→B→A cycle would burn the org's daily API allowance).
+        let listing = pages(
+            PageGuard::new(KIND, "GET query"),
+            None,
+            move |next: Option<String>| {
+                let this = this.clone();
+                let soql = soql.clone();
+                async move {
+                    let request = match next {
+                        None => ApiRequest::get("query").query("q", &soql),
+                        Some(path) => {
+                            let url = this.http().await?.base_url().join(&path).map_err(|e| {
+                                Error::decode(KIND, format!("bad nextRecordsUrl `{path}`"), e)
+                            })?;
+                            ApiRequest::absolute(Method::GET, url, "GET query/{locator}")
+                        }
+                    };
+                    let page: QueryPage<T> = this.call(request).await?;
+                    let next = match (page.done, page.next_records_url) {
+                        (true, _) => None,
+                        (false, Some(url)) => Some(url),
+                        (false, None) => {
+                            return Err(Error::decode(
+                                KIND,
+                                "a query page says not done but has no nextRecordsUrl",
+                                "missing field",
+                            ));
+                        }
+                    };
+                    // A missing totalSize decodes as 0: only a positive one is a declaration.
+                    let declared =
+                        Declared::items((page.total_size > 0).then_some(page.total_size));
+                    Ok((page.records, next, declared))
+                }
+            },
+        );
         items(listing)
     }
 
@@ -433,6 +478,11 @@ impl BulkBackend for Engine<'_> {
         // The cheaper read: pages of the package's rows (2,000 a page) or look-ups of 300 ids.
         let package_pages = (used as usize).div_ceil(QUERY_PAGE).max(1);
         let lookups = holders.len().div_ceil(MAX_IDS_PER_QUERY);
+        // The lookup reported the org's API usage: refuse a change whose reads and sends would
+        // eat into the reserve, before anything else is sent.
+        provider.check_budget_known(
+            (package_pages.min(lookups) + holders.len().div_ceil(MAX_COLLECTION)) as u64,
+        )?;
         let users: Vec<SalesforceId> = holders.iter().map(user_of).collect::<Result<_>>()?;
         let wanted: HashSet<&SalesforceId> = users.iter().collect();
         let rows = if package_pages <= lookups {
@@ -597,22 +647,18 @@ fn token_url(login_url: &str) -> String {
 }
 
 fn build_http(inner: &Inner, instance_url: &str) -> Result<HttpClient> {
-    let instance = check_url(KIND, instance_url, inner.allow_http)?;
+    let instance = check_url(KIND, instance_url, inner.options.allow_http)?;
     let base = format!(
         "{}/services/data/v{}/",
         instance.as_str().trim_end_matches('/'),
         inner.version
     );
-    HttpClient::builder(KIND, base)
-        .allow_http(inner.allow_http)
-        .timeout(inner.timeout)
+    inner
+        .options
+        .client_builder(KIND, base)?
         .retry(inner.retry)
-        .limiter(RequestLimiter::new(
-            inner.max_concurrency,
-            inner.pacer.clone(),
-        ))
+        .limiter(inner.limiter.clone())
         .classifier(Arc::new(SalesforceErrors))
-        .max_body_bytes(inner.max_response_bytes)
         .build()
 }
 
@@ -833,13 +879,24 @@ impl LicenseProvider for SalesforceProvider {
 
     #[tracing::instrument(skip_all, fields(provider = "salesforce", action = %request.action, product = %request.product, holders = request.holders.len()))]
     async fn change(&self, request: ChangeRequest) -> Result<ChangeReport> {
-        bulk::run(
+        let action = request.action;
+        let calls_before = self.api_calls_made();
+        let report = bulk::run(
             &Engine(self),
             &self.capabilities(),
             BulkOptions::default(),
             request,
         )
-        .await
+        .await;
+        if let Some(usage) = self.api_usage() {
+            tracing::info!(
+                calls = self.api_calls_made() - calls_before,
+                remaining = usage.max.saturating_sub(usage.used),
+                daily_limit = usage.max,
+                "salesforce: the {action} used API calls"
+            );
+        }
+        report
     }
 }
 

@@ -421,3 +421,60 @@ async fn jwt_bearer_flow_verifies_the_signature() {
         ErrorKind::Unauthenticated
     );
 }
+
+/// A bulk change whose estimate would leave less than the reserve (5 % of the daily allocation)
+/// is refused after the one package lookup, before any change; `check_api_budget` says the same
+/// up front, and a lower reserve lets the change through.
+#[tokio::test]
+async fn a_change_that_would_eat_into_the_reserve_is_refused_before_it_starts() {
+    let (sim, provider) = start(600, 600, SalesforceSimConfig::default()).await;
+    let acme = ProductId::new("acme");
+    // Active users only (the demo seed makes every tenth inactive).
+    let holders: Vec<HolderId> = sim
+        .user_ids()
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 10 != 9)
+        .take(450)
+        .map(|(_, id)| HolderId::user(id.clone()))
+        .collect();
+    assert_eq!(SalesforceProvider::estimate_change_calls(450), 6);
+
+    // Unknown usage: one small query learns it.
+    sim.calls().reset();
+    let budget = provider.check_api_budget(6).await.unwrap();
+    assert_eq!(sim.calls().get(QUERY), 1);
+    assert_eq!((budget.max, budget.reserve), (100_000, 5_000));
+    assert!(budget.remaining_after() > budget.reserve);
+
+    // After the lookup 94,997 are used: 5,003 left; 1 state read + 3 collection calls more
+    // would leave 4,999, under the 5,000 kept.
+    sim.set_api_used(94_996);
+    sim.calls().reset();
+    let err = provider.assign(&acme, &holders).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    let why = std::error::Error::source(&err).unwrap().to_string();
+    assert!(why.contains("reserve") && why.contains("5003"), "{why}");
+    assert_eq!(sim.calls().total(), 1, "only the package lookup was sent");
+    assert_eq!(sim.calls().get(CREATE), 0);
+    let usage = provider.api_usage().unwrap();
+    assert_eq!((usage.used, usage.max), (94_997, 100_000));
+    assert_eq!(
+        provider.check_api_budget(6).await.unwrap_err().kind(),
+        ErrorKind::RateLimited
+    );
+
+    // The same change with no reserve goes through.
+    let lenient = SalesforceProvider::with_retry(
+        session(&sim.base_url(), "test-session-token")
+            .allow_http(true)
+            .with_api_reserve_percent(0.0),
+        retry(),
+    )
+    .unwrap();
+    let report = lenient.assign(&acme, &holders).await.unwrap();
+    assert_eq!(report.counts().failed, 0, "{:?}", report.counts());
+    // The estimate is an upper bound of what the change makes.
+    let made = lenient.api_calls_made();
+    assert!((4..=6).contains(&made), "{made} calls");
+}

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Mutex, RwLock};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::error::{Error, Result};
 use crate::model::ProviderKind;
@@ -20,10 +21,14 @@ pub struct AccessToken {
 }
 
 impl AccessToken {
+    /// A token valid for `expires_in` (`None`: until the vendor rejects it). The secret is
+    /// registered for redaction. Overflow-safe: an `expires_in` too large for the clock
+    /// (`u64::MAX` seconds) counts as no expiry; 0 is a token already due for refresh.
     pub fn new(secret: SecretString, expires_in: Option<Duration>) -> Self {
+        crate::error::redact::register(secret.expose_secret());
         AccessToken {
             secret,
-            expires_at: expires_in.map(|d| Instant::now() + d),
+            expires_at: expires_in.and_then(|d| Instant::now().checked_add(d)),
         }
     }
 
@@ -39,6 +44,11 @@ impl AccessToken {
     fn is_fresh(&self, skew: Duration) -> bool {
         self.expires_at
             .is_none_or(|at| at.saturating_duration_since(Instant::now()) > skew)
+    }
+
+    /// Not yet expired (however soon it will).
+    fn is_unexpired(&self) -> bool {
+        self.expires_at.is_none_or(|at| at > Instant::now())
     }
 
     fn same_secret(&self, other: &AccessToken) -> bool {
@@ -149,9 +159,21 @@ impl<S: TokenSource> CredentialProvider for TokenCache<S> {
         if let Some(token) = self.fresh_cached().await {
             return Ok(token);
         }
+        let before = self.cached.read().await.clone();
         let _refresh = self.refreshing.lock().await;
-        // Another caller may have refreshed while we waited.
+        // Another caller may have refreshed while we waited. A token that short-lived (an
+        // `expires_in` under the skew, even 0) is still used by the callers that waited for it
+        // rather than fetched again by each of them in turn.
         if let Some(token) = self.fresh_cached().await {
+            return Ok(token);
+        }
+        if let Some(token) = self
+            .cached
+            .read()
+            .await
+            .clone()
+            .filter(|t| t.is_unexpired() && before.as_ref().is_none_or(|b| !b.same_secret(t)))
+        {
             return Ok(token);
         }
         let token = self.source.fetch().await?;
@@ -222,6 +244,7 @@ impl OAuth2ClientCredentials {
         client_id: impl Into<String>,
         client_secret: SecretString,
     ) -> Self {
+        crate::error::redact::register(client_secret.expose_secret());
         OAuth2ClientCredentials {
             provider,
             client_id: client_id.into(),
@@ -244,31 +267,270 @@ impl OAuth2ClientCredentials {
     }
 }
 
-/// Runs one `oauth2` crate request through our reqwest client (redirects off), for adapters
-/// whose grant needs a custom token response type.
+/// Largest token-endpoint answer read (a token response is well under 10 KiB); a longer one
+/// is cut off with a `Decode` error naming this limit (issue 13, item 1).
+pub const MAX_TOKEN_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// Why a token-endpoint exchange produced no answer.
+#[derive(Debug)]
+pub enum TokenHttpError {
+    /// The answer was longer than the limit.
+    TooLarge { limit: usize },
+    /// No (complete) answer: connect error, timeout, broken body.
+    Transport(reqwest::Error),
+}
+
+impl fmt::Display for TokenHttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenHttpError::TooLarge { limit } => {
+                write!(f, "the token endpoint answered more than {limit} bytes")
+            }
+            TokenHttpError::Transport(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for TokenHttpError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TokenHttpError::Transport(e) => Some(e),
+            TokenHttpError::TooLarge { .. } => None,
+        }
+    }
+}
+
+/// What the token endpoint answered, kept so a failure can be classified by status and
+/// headers (the `oauth2` crate's errors carry neither).
+#[derive(Debug, Clone)]
+pub struct TokenAnswer {
+    pub status: http::StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+/// Runs one `oauth2` crate request through our reqwest client (redirects off), reading at most
+/// [`MAX_TOKEN_RESPONSE_BYTES`].
 pub async fn send_oauth_request(
     http: &reqwest::Client,
     request: oauth2::HttpRequest,
-) -> std::result::Result<oauth2::HttpResponse, reqwest::Error> {
-    let request = reqwest::Request::try_from(request)?;
-    let response = http.execute(request).await?;
-    let mut builder = http::Response::builder().status(response.status());
-    for (name, value) in response.headers() {
+) -> std::result::Result<oauth2::HttpResponse, TokenHttpError> {
+    let request = reqwest::Request::try_from(request).map_err(TokenHttpError::Transport)?;
+    let answer = send_token_request(http, request).await?;
+    let mut builder = http::Response::builder().status(answer.status);
+    for (name, value) in &answer.headers {
         builder = builder.header(name, value);
     }
-    let body = response.bytes().await?.to_vec();
     Ok(builder
-        .body(body)
+        .body(answer.body.to_vec())
         .expect("status and headers come from a valid response"))
+}
+
+/// Sends a token request and reads its answer within [`MAX_TOKEN_RESPONSE_BYTES`] (the client's
+/// whole-request timeout bounds a slow or endless body).
+pub async fn send_token_request(
+    http: &reqwest::Client,
+    request: reqwest::Request,
+) -> std::result::Result<TokenAnswer, TokenHttpError> {
+    let response = http
+        .execute(request)
+        .await
+        .map_err(|e| TokenHttpError::Transport(e.without_url()))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = super::read_limited(response, MAX_TOKEN_RESPONSE_BYTES)
+        .await
+        .map_err(|e| match e {
+            super::BodyError::TooLarge => TokenHttpError::TooLarge {
+                limit: MAX_TOKEN_RESPONSE_BYTES,
+            },
+            super::BodyError::Transport(e) => TokenHttpError::Transport(e.without_url()),
+        })?;
+    Ok(TokenAnswer {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// A token endpoint reached through the `oauth2` crate, remembering the last answer so its
+/// failures are classified like API calls ([`token_error`]).
+#[derive(Debug, Clone)]
+pub struct TokenEndpoint {
+    provider: ProviderKind,
+    http: reqwest::Client,
+    last: Arc<std::sync::Mutex<Option<TokenAnswer>>>,
+}
+
+impl TokenEndpoint {
+    pub fn new(provider: ProviderKind, http: reqwest::Client) -> Self {
+        TokenEndpoint {
+            provider,
+            http,
+            last: Arc::default(),
+        }
+    }
+
+    /// The HTTP function to hand to `oauth2`'s `request_async`.
+    pub fn sender(
+        &self,
+    ) -> impl Fn(
+        oauth2::HttpRequest,
+    ) -> futures::future::BoxFuture<
+        'static,
+        std::result::Result<oauth2::HttpResponse, TokenHttpError>,
+    > + Send
+    + Sync
+    + 'static {
+        let http = self.http.clone();
+        let last = self.last.clone();
+        move |request: oauth2::HttpRequest| {
+            let http = http.clone();
+            let last = last.clone();
+            Box::pin(async move {
+                let request =
+                    reqwest::Request::try_from(request).map_err(TokenHttpError::Transport)?;
+                let answer = send_token_request(&http, request).await?;
+                *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer.clone());
+                let mut builder = http::Response::builder().status(answer.status);
+                for (name, value) in &answer.headers {
+                    builder = builder.header(name, value);
+                }
+                Ok(builder
+                    .body(answer.body.to_vec())
+                    .expect("status and headers come from a valid response"))
+            })
+        }
+    }
+
+    /// The core error for an `oauth2` request failure.
+    pub fn error<TE: oauth2::ErrorResponse + 'static>(
+        &self,
+        error: oauth2::RequestTokenError<TokenHttpError, TE>,
+    ) -> Error {
+        use oauth2::RequestTokenError;
+        let provider = self.provider;
+        match error {
+            RequestTokenError::Request(e) => request_error(provider, e),
+            RequestTokenError::Parse(e, _) => {
+                let answer = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                match answer {
+                    Some(a) if !a.status.is_success() => token_error(provider, &a),
+                    _ => Error::Decode {
+                        provider,
+                        message: "the token endpoint's answer is not an OAuth2 token response"
+                            .into(),
+                        source: Some(Box::new(e)),
+                    },
+                }
+            }
+            RequestTokenError::ServerResponse(_) | RequestTokenError::Other(_) => {
+                let answer = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                match answer {
+                    Some(a) => token_error(provider, &a),
+                    None => Error::Unauthenticated {
+                        provider,
+                        message: "the token request failed".into(),
+                        source: None,
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// The error for a token request that got no answer.
+pub fn request_error(provider: ProviderKind, error: TokenHttpError) -> Error {
+    match error {
+        TokenHttpError::TooLarge { limit } => Error::Decode {
+            provider,
+            message: format!(
+                "the token endpoint answered more than {limit} bytes; refusing to buffer it"
+            ),
+            source: None,
+        },
+        TokenHttpError::Transport(e) => Error::Transport {
+            provider,
+            message: if e.is_timeout() {
+                "the token endpoint timed out".into()
+            } else {
+                "could not reach the token endpoint".into()
+            },
+            source: Some(Box::new(e)),
+        },
+    }
+}
+
+/// Classifies a token endpoint's failed answer like an API call (issue 13, item 4): 429 is
+/// `RateLimited` (with its `Retry-After`), 408 and 5xx are `Unavailable` — both retried by the
+/// request that needed the token, within its budget; only a 400/401 is `Unauthenticated`,
+/// keeping the vendor's `error` and `error_description` (Genesys also sends `description`,
+/// genesys-payloads §4). Vendor text is redacted of known secrets.
+pub fn token_error(provider: ProviderKind, answer: &TokenAnswer) -> Error {
+    #[derive(serde::Deserialize)]
+    struct OAuthError {
+        error: String,
+        #[serde(default)]
+        error_description: Option<String>,
+        #[serde(default)]
+        description: Option<String>,
+    }
+    let status = answer.status;
+    let code = status.as_u16();
+    let parsed: Option<OAuthError> = serde_json::from_slice(&answer.body).ok();
+    let reason = match &parsed {
+        Some(e) => {
+            let description = e.error_description.as_ref().or(e.description.as_ref());
+            format!(
+                "{}{}",
+                e.error,
+                description.map(|d| format!(": {d}")).unwrap_or_default()
+            )
+        }
+        None => super::body_excerpt(&answer.body),
+    };
+    let vendor = crate::VendorError::new(provider, Some(code), reason.clone());
+    let reason = vendor.message.clone();
+    let source = Some(Box::new(vendor) as crate::BoxError);
+    match code {
+        429 => Error::RateLimited {
+            provider,
+            retry_after: super::parse_retry_after(&answer.headers, std::time::SystemTime::now()),
+            source,
+        },
+        408 | 500..=599 => Error::Unavailable {
+            provider,
+            message: format!("the token endpoint answered HTTP {code} ({reason})"),
+            source,
+        },
+        400 if parsed.is_none() => Error::Vendor(crate::VendorError::new(
+            provider,
+            Some(code),
+            format!("the token endpoint answered HTTP 400 ({reason})"),
+        )),
+        400 | 401 => Error::Unauthenticated {
+            provider,
+            message: format!("the token endpoint refused the credentials ({reason})"),
+            source,
+        },
+        403 => Error::PermissionDenied {
+            provider,
+            message: format!("the token endpoint refused the grant ({reason})"),
+            source,
+        },
+        _ => Error::Vendor(crate::VendorError::new(
+            provider,
+            Some(code),
+            format!("the token endpoint answered HTTP {code} ({reason})"),
+        )),
+    }
 }
 
 #[async_trait]
 impl TokenSource for OAuth2ClientCredentials {
     async fn fetch(&self) -> Result<AccessToken> {
         use oauth2::basic::BasicClient;
-        use oauth2::{
-            AuthType, ClientId, ClientSecret, RequestTokenError, Scope, TokenResponse, TokenUrl,
-        };
+        use oauth2::{AuthType, ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
         let provider = self.provider;
         let token_url = TokenUrl::new(self.token_url.clone()).map_err(|e| Error::Config {
             message: format!("{provider}: invalid token URL `{}`", self.token_url),
@@ -283,43 +545,16 @@ impl TokenSource for OAuth2ClientCredentials {
                 ClientAuthStyle::BasicHeader => AuthType::BasicAuth,
                 ClientAuthStyle::RequestBody => AuthType::RequestBody,
             });
-        let http = self.http.clone();
-        let send = move |req: oauth2::HttpRequest| {
-            let http = http.clone();
-            async move { send_oauth_request(&http, req).await }
-        };
+        let endpoint = TokenEndpoint::new(provider, self.http.clone());
+        let send = endpoint.sender();
         let span = tracing::debug_span!("oauth2_token", %provider, route = "POST token");
-        let _guard = span.enter();
         let response = client
             .exchange_client_credentials()
             .add_scopes(self.scopes.iter().cloned().map(Scope::new))
             .request_async(&send)
+            .instrument(span)
             .await
-            .map_err(|e| match e {
-                RequestTokenError::ServerResponse(body) => Error::Unauthenticated {
-                    provider,
-                    message: format!(
-                        "the token endpoint refused the client credentials ({})",
-                        body.error()
-                    ),
-                    source: None,
-                },
-                RequestTokenError::Request(e) => Error::Transport {
-                    provider,
-                    message: "could not reach the token endpoint".into(),
-                    source: Some(Box::new(e)),
-                },
-                RequestTokenError::Parse(e, _) => Error::Decode {
-                    provider,
-                    message: "the token endpoint's answer is not an OAuth2 token response".into(),
-                    source: Some(Box::new(e)),
-                },
-                RequestTokenError::Other(message) => Error::Unauthenticated {
-                    provider,
-                    message: format!("token request failed: {message}"),
-                    source: None,
-                },
-            })?;
+            .map_err(|e| endpoint.error(e))?;
         Ok(AccessToken::new(
             SecretString::from(response.access_token().secret().to_owned()),
             response.expires_in(),

@@ -8,6 +8,7 @@
 
 pub mod credential;
 pub mod limit;
+pub mod options;
 pub mod pagination;
 pub mod retry;
 
@@ -30,8 +31,12 @@ pub use credential::{
     AccessToken, ClientAuthStyle, CredentialProvider, OAuth2ClientCredentials, StaticToken,
     TokenCache, TokenSource, send_oauth_request,
 };
-pub use limit::{Pacer, RateLimit, RequestLimiter, per_minute_pacer};
-pub use pagination::{Page, items, pages};
+pub use limit::{
+    LimitPermit, PacingPolicy, QuotaUsage, RateSignals, RequestLimiter, SignalReader,
+    StandardSignals, WaitTooLong, WindowLimit, WindowUsage,
+};
+pub use options::{ClientOptions, Rate, RetryOptions, VendorDefaults};
+pub use pagination::{Declared, Page, PageGuard, PageTracker, Totals, items, pages};
 pub use retry::{Failure, RetryConfig, RetryDecision, classify, parse_retry_after};
 
 /// What a vendor's error response means, as decided by the adapter's [`ErrorClassifier`].
@@ -107,18 +112,23 @@ pub fn meaning_of_status(status: StatusCode) -> FailureMeaning {
     }
 }
 
-/// The start of a body as text, for error messages (never the whole of a large page).
+/// The start of a body as text, for error messages (never the whole of a large page), cleaned
+/// of every secret this process knows ([`crate::error::redact`]). The window read is wide
+/// enough that a secret straddling the cut is still seen whole and removed.
 pub fn body_excerpt(body: &[u8]) -> String {
     const MAX: usize = 300;
-    let text = String::from_utf8_lossy(&body[..body.len().min(MAX)]);
-    let mut text: String = text.chars().filter(|c| !c.is_control()).collect();
-    if body.len() > MAX {
-        text.push('…');
+    let window = MAX.saturating_add(crate::error::redact::longest());
+    let text = String::from_utf8_lossy(&body[..body.len().min(window)]);
+    let text: String = text.chars().filter(|c| !c.is_control()).collect();
+    let text = crate::error::redact::redact(&text);
+    let mut excerpt: String = text.chars().take(MAX).collect();
+    if text.chars().count() > MAX || body.len() > window {
+        excerpt.push('…');
     }
-    if text.trim().is_empty() {
+    if excerpt.trim().is_empty() {
         "(empty body)".into()
     } else {
-        text
+        excerpt
     }
 }
 
@@ -220,14 +230,10 @@ impl ApiRequest {
         request
     }
 
-    /// Appends one path segment from untrusted input, percent-encoded. Empty, `.` and `..`
-    /// segments are refused.
+    /// Appends one path segment from untrusted input, percent-encoded, after
+    /// [`validate_path_id`]. Per-vendor id rules (UUID shapes, checksums) stay in the adapters.
     pub fn segment(mut self, value: &str) -> Result<Self> {
-        if value.is_empty() || value == "." || value == ".." {
-            return Err(Error::invalid_input(format!(
-                "`{value}` cannot be used as an id in a URL path"
-            )));
-        }
+        validate_path_id(value)?;
         self.segments.push(value.to_owned());
         self.route.push_str("/{}");
         Ok(self)
@@ -287,6 +293,30 @@ impl ApiRequest {
     pub fn is_idempotent(&self) -> bool {
         self.idempotent
     }
+}
+
+/// Checks an id that will become a URL path segment, before any URL is built: refuses empty
+/// ids, `.` and `..`, and any control character (C0, DEL, C1). The url crate strips tab, CR and
+/// LF while parsing, *after* dot-segment checks, so `.\t.` would otherwise become `..` and
+/// `GET /definitions/.\t.` would reach `GET /api/v2/license/` (issue 13, item 3).
+pub fn validate_path_id(value: &str) -> Result<()> {
+    let shown = value.escape_debug();
+    if value.is_empty() {
+        return Err(Error::invalid_input(
+            "an empty id cannot be used in a URL path",
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::invalid_input(format!(
+            "the id \"{shown}\" contains a control character; refusing to put it in a URL path"
+        )));
+    }
+    if value == "." || value == ".." {
+        return Err(Error::invalid_input(format!(
+            "`{value}` cannot be used as an id in a URL path"
+        )));
+    }
+    Ok(())
 }
 
 /// A successful response, with its body read in full (within the size limit).
@@ -360,6 +390,7 @@ pub struct HttpClientBuilder {
     classifier: Arc<dyn ErrorClassifier>,
     max_body_bytes: usize,
     auth_scheme: &'static str,
+    root_certificates: Vec<reqwest::Certificate>,
 }
 
 impl fmt::Debug for HttpClientBuilder {
@@ -388,6 +419,7 @@ impl HttpClientBuilder {
             classifier: Arc::new(StatusClassifier(provider)),
             max_body_bytes: 8 * 1024 * 1024,
             auth_scheme: "Bearer",
+            root_certificates: Vec::new(),
         }
     }
 
@@ -423,6 +455,13 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Extra trusted CA certificates, on top of the system's roots
+    /// ([`ClientOptions::ca_file`]).
+    pub fn root_certificates(mut self, certs: Vec<reqwest::Certificate>) -> Self {
+        self.root_certificates = certs;
+        self
+    }
+
     pub fn credentials(mut self, credentials: Arc<dyn CredentialProvider>) -> Self {
         self.credentials = Some(credentials);
         self
@@ -453,6 +492,7 @@ impl HttpClientBuilder {
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
             .user_agent(self.user_agent)
+            .tls_certs_merge(self.root_certificates)
             .build()
             .map_err(|e| Error::Config {
                 message: format!("{provider}: could not build the HTTP client"),
@@ -470,6 +510,7 @@ impl HttpClientBuilder {
                 classifier: self.classifier,
                 max_body_bytes: self.max_body_bytes,
                 auth_scheme: self.auth_scheme,
+                hold: Arc::default(),
             }),
         })
     }
@@ -506,6 +547,7 @@ struct ClientInner {
     classifier: Arc<dyn ErrorClassifier>,
     max_body_bytes: usize,
     auth_scheme: &'static str,
+    hold: Arc<ServerHold>,
 }
 
 /// A vendor API client: cheap to clone, shares limits and the token cache.
@@ -583,10 +625,10 @@ impl HttpClient {
     ) -> Result<T> {
         let inner = &self.inner;
         let url = self.url_for(&request)?;
-        let started = tokio::time::Instant::now();
+        let budget = Budget::start(&inner.retry);
         let mut backoff = inner.retry.backoff();
         let mut attempt: u32 = 0;
-        let mut refetched_credentials = false;
+        let mut auth = AuthRetries::default();
         loop {
             attempt += 1;
             let span = tracing::debug_span!(
@@ -598,9 +640,13 @@ impl HttpClient {
                 status = tracing::field::Empty,
             );
             let outcome = self
-                .attempt(&request, &url)
+                .attempt(&request, &url, &budget)
                 .instrument(span.clone())
-                .await?;
+                .await;
+            let outcome = match outcome {
+                Ok(outcome) => outcome,
+                Err(error) => return Err(give_up(inner.provider, error, attempt, &budget)),
+            };
             let (error, failure, rejected_token) = match outcome {
                 Attempt::Done(response) => match finish(response) {
                     Ok(value) => return Ok(value),
@@ -615,33 +661,49 @@ impl HttpClient {
                     rejected_token,
                 } => (error, failure, rejected_token),
             };
-            if let Some(token) = rejected_token {
-                let credentials = inner
-                    .credentials
-                    .as_ref()
-                    .expect("a token came from credentials");
-                if !refetched_credentials && credentials.invalidate(&token).await {
-                    refetched_credentials = true;
-                    span.in_scope(|| {
-                        tracing::debug!("credentials rejected; fetching new ones once")
-                    });
-                    continue;
+            let (error, failure) = match rejected_token {
+                None => (error, failure),
+                Some(token) => {
+                    let credentials = inner
+                        .credentials
+                        .as_ref()
+                        .expect("a token came from credentials");
+                    if !credentials.invalidate(&token).await {
+                        // A static token: nothing else to try.
+                        return Err(give_up(inner.provider, error, attempt, &budget));
+                    }
+                    auth.rejected += 1;
+                    if auth.rejected == 1 {
+                        // The token may simply have expired: fetch a new one at once.
+                        span.in_scope(|| {
+                            tracing::debug!("credentials rejected; fetching new ones")
+                        });
+                        continue;
+                    }
+                    // A token the token endpoint has just issued was rejected too: the
+                    // credentials themselves work (the endpoint accepted them), so this is not
+                    // "check the credentials". Keep trying within the budget, with backoff.
+                    (
+                        auth.fresh_tokens_rejected(inner.provider, error),
+                        Failure::Transport { sent: false },
+                    )
                 }
-                return Err(error);
-            }
+            };
             let decision = classify(&inner.retry, failure, attempt, request.idempotent);
             let wait = match decision {
                 RetryDecision::Stop => {
-                    return Err(give_up(inner.provider, error, attempt, started));
+                    return Err(give_up(inner.provider, error, attempt, &budget));
                 }
                 RetryDecision::RetryAfter(d) => d,
                 RetryDecision::Backoff => backoff.next().unwrap_or(inner.retry.max_backoff),
             };
-            if started.elapsed() + wait > inner.retry.max_elapsed {
-                return Err(give_up(inner.provider, error, attempt, started));
+            if wait > budget.allowed_wait() {
+                // The server asked for (or the backoff reached) a wait the budget cannot pay:
+                // answer now rather than sleep and fail anyway.
+                return Err(give_up(inner.provider, error, attempt, &budget));
             }
             span.in_scope(
-                || tracing::debug!(wait_ms = wait.as_millis() as u64, %error, "retrying"),
+                || tracing::debug!(wait_ms = saturating_millis(wait), %error, "retrying"),
             );
             tokio::time::sleep(wait).await;
         }
@@ -676,6 +738,7 @@ impl HttpClient {
                 .map_err(|()| Error::config(format!("{provider}: base URL cannot have a path")))?
                 .pop_if_empty()
                 .extend(&request.segments);
+            check_segments_kept(&url, &request.segments)?;
         }
         if !request.query.is_empty() {
             url.query_pairs_mut().extend_pairs(&request.query);
@@ -684,11 +747,14 @@ impl HttpClient {
     }
 
     /// One attempt. `Err` only for errors no retry can fix (bad credentials config).
-    async fn attempt(&self, request: &ApiRequest, url: &Url) -> Result<Attempt> {
+    async fn attempt(&self, request: &ApiRequest, url: &Url, budget: &Budget) -> Result<Attempt> {
         let inner = &self.inner;
         let provider = inner.provider;
         let token = match (&inner.credentials, request.authenticated) {
-            (Some(credentials), true) => Some(credentials.token().await?),
+            (Some(credentials), true) => match credentials.token().await {
+                Ok(token) => Some(token),
+                Err(error) => return token_failure(error),
+            },
             _ => None,
         };
         let mut builder = inner.http.request(request.method.clone(), url.clone());
@@ -712,7 +778,7 @@ impl HttpClient {
         if let Some(ct) = request.content_type {
             builder = builder.header(CONTENT_TYPE, ct);
         }
-        let _permit = inner.limiter.acquire().await;
+        let _permit = self.acquire(budget).await?;
         let response = match builder.send().await {
             Ok(r) => r,
             Err(e) => {
@@ -736,7 +802,8 @@ impl HttpClient {
         let status = response.status();
         tracing::Span::current().record("status", status.as_u16());
         let headers = response.headers().clone();
-        inner.limiter.observe(&headers);
+        inner.limiter.observe(status, &headers);
+        inner.hold.observe(status, &headers, budget);
         let body = match read_limited(response, inner.max_body_bytes).await {
             Ok(body) => body,
             Err(BodyError::TooLarge) => {
@@ -753,7 +820,11 @@ impl HttpClient {
                 return Ok(Attempt::Failed {
                     error: Error::Transport {
                         provider,
-                        message: format!("{} broke off while reading the response", request.route),
+                        message: if e.is_timeout() {
+                            format!("{} timed out while reading the response", request.route)
+                        } else {
+                            format!("{} broke off while reading the response", request.route)
+                        },
                         source: Some(Box::new(e.without_url())),
                     },
                     failure: Failure::Transport { sent: true },
@@ -782,6 +853,41 @@ impl HttpClient {
         Ok(self.failed(vendor_failure, status, &headers, rejected))
     }
 
+    /// Waits for the server's announced hold (a `Retry-After` or an exhausted
+    /// `inin-ratelimit-*` window seen on any response), then for a slot and the pacer — all
+    /// inside the request's budget. A wait the budget cannot pay is answered at once with
+    /// `RateLimited { retry_after }` instead of a silent hang (issue 12, item 2).
+    async fn acquire(&self, budget: &Budget) -> Result<LimitPermit> {
+        let inner = &self.inner;
+        let provider = inner.provider;
+        if let Some(hold) = inner.hold.remaining() {
+            if hold > budget.allowed_wait() {
+                return Err(Error::RateLimited {
+                    provider,
+                    retry_after: Some(hold),
+                    source: Some(
+                        format!(
+                            "the server asked to wait {:.1?}, more than this request may still wait ({:.1?})",
+                            hold,
+                            budget.allowed_wait()
+                        )
+                        .into(),
+                    ),
+                });
+            }
+            tokio::time::sleep(hold).await;
+        }
+        // Queueing for a slot and the rate window is local, not a server's request: bounded by
+        // the time left in the budget (not by `max_wait`). A wait that cannot fit is refused at
+        // once, saying how long it would have been.
+        let deadline = tokio::time::Instant::now() + budget.remaining();
+        inner
+            .limiter
+            .acquire_within(deadline)
+            .await
+            .map_err(|too_long| too_long.into_error(provider))
+    }
+
     fn failed(
         &self,
         failure: VendorFailure,
@@ -789,9 +895,17 @@ impl HttpClient {
         headers: &HeaderMap,
         rejected_token: Option<AccessToken>,
     ) -> Attempt {
-        let retry_after = parse_retry_after(headers, SystemTime::now())
-            .map(|d| d.min(self.inner.retry.max_retry_after.max(Duration::from_secs(1))));
+        // The server's own figure, unclamped: a `Retry-After` longer than the budget is
+        // reported as it was asked, and `classify` stops on it.
         let throttled = failure.meaning == FailureMeaning::RateLimited;
+        let retry_after = parse_retry_after(headers, SystemTime::now());
+        // A throttled answer without `Retry-After` may still announce its window's reset
+        // (`inin-ratelimit-reset`): the longer of the two is the server's wait.
+        let retry_after = if throttled {
+            retry_after.max(self.inner.hold.remaining())
+        } else {
+            retry_after
+        };
         let transient = failure.meaning == FailureMeaning::Unavailable;
         // A vendor reporting a transient failure inside a 200 still deserves a retry.
         let status = if transient && !status.is_server_error() {
@@ -811,20 +925,220 @@ impl HttpClient {
     }
 }
 
-fn give_up(
+/// Fetches a token outside any API request (an adapter that needs a token's side data — the
+/// Salesforce `instance_url` — before it can build its client), retrying a transient
+/// token-endpoint failure (429, 5xx, timeout) within `retry`'s budget exactly as a request
+/// would. Bad credentials stop at once.
+pub async fn token_with_retry(
     provider: ProviderKind,
-    error: Error,
-    attempts: u32,
-    started: tokio::time::Instant,
-) -> Error {
+    retry: &RetryConfig,
+    credentials: &dyn CredentialProvider,
+) -> Result<AccessToken> {
+    let budget = Budget::start(retry);
+    let mut backoff = retry.backoff();
+    let mut attempt: u32 = 0;
+    loop {
+        attempt += 1;
+        let error = match credentials.token().await {
+            Ok(token) => return Ok(token),
+            Err(error) => error,
+        };
+        let (error, failure) = match token_failure(error) {
+            Err(error) => return Err(give_up(provider, error, attempt, &budget)),
+            Ok(Attempt::Failed { error, failure, .. }) => (error, failure),
+            Ok(Attempt::Done(_)) => unreachable!("token_failure never succeeds"),
+        };
+        let wait = match classify(retry, failure, attempt, true) {
+            RetryDecision::Stop => return Err(give_up(provider, error, attempt, &budget)),
+            RetryDecision::RetryAfter(d) => d,
+            RetryDecision::Backoff => backoff.next().unwrap_or(retry.max_backoff),
+        };
+        if wait > budget.allowed_wait() {
+            return Err(give_up(provider, error, attempt, &budget));
+        }
+        tracing::debug!(%provider, wait_ms = saturating_millis(wait), %error, "token fetch failed; retrying");
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// After the URL is built and normalised, its last path segments must decode to exactly the
+/// ids given: anything the URL parser dropped, merged or reinterpreted would send the request
+/// to another route.
+fn check_segments_kept(url: &Url, segments: &[String]) -> Result<()> {
+    let built: Vec<String> = url
+        .path_segments()
+        .map(|s| s.map(percent_encoding_decode).collect())
+        .unwrap_or_default();
+    let kept = built.len() >= segments.len()
+        && built[built.len() - segments.len()..]
+            .iter()
+            .zip(segments)
+            .all(|(b, s)| b == s);
+    if kept {
+        Ok(())
+    } else {
+        Err(Error::invalid_input(format!(
+            "the id {:?} would change the request path; refusing to send it",
+            segments.last().map(String::as_str).unwrap_or("")
+        )))
+    }
+}
+
+fn percent_encoding_decode(segment: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+fn give_up(provider: ProviderKind, error: Error, attempts: u32, budget: &Budget) -> Error {
     if attempts <= 1 {
         return error;
     }
     Error::RetriesExhausted {
         provider,
         attempts,
-        elapsed: started.elapsed(),
+        elapsed: budget.started.elapsed(),
         last: Box::new(error),
+    }
+}
+
+fn saturating_millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// One request's retry budget: total time from the first attempt, and the longest single wait
+/// (`RetryConfig::max_wait`). Every wait — backoff, `Retry-After`, the pacer, a server hold —
+/// is drawn from it.
+struct Budget {
+    started: tokio::time::Instant,
+    max_elapsed: Duration,
+    max_wait: Duration,
+}
+
+impl Budget {
+    fn start(retry: &RetryConfig) -> Self {
+        Budget {
+            started: tokio::time::Instant::now(),
+            max_elapsed: retry.max_elapsed,
+            max_wait: retry.max_wait,
+        }
+    }
+
+    /// Time left before no retry may start.
+    fn remaining(&self) -> Duration {
+        self.max_elapsed.saturating_sub(self.started.elapsed())
+    }
+
+    /// The longest wait this request may still take.
+    fn allowed_wait(&self) -> Duration {
+        self.remaining().min(self.max_wait)
+    }
+
+    /// The longest hold remembered from a header: a year. Longer ones are reported as a year
+    /// (they fail at once either way), and the deadline arithmetic cannot overflow.
+    fn cap(&self) -> Duration {
+        Duration::from_secs(365 * 24 * 3600)
+    }
+}
+
+/// 401s seen within one request.
+#[derive(Default)]
+struct AuthRetries {
+    rejected: u32,
+}
+
+impl AuthRetries {
+    /// The error for a 401 on a token fetched after an earlier 401 of the same request: the
+    /// token endpoint issued it, so the credentials are good; the vendor is rejecting its own
+    /// fresh tokens (propagation delay, an outage). Reported as `Unavailable`, the vendor's
+    /// answer kept as the source.
+    fn fresh_tokens_rejected(&self, provider: ProviderKind, error: Error) -> Error {
+        Error::Unavailable {
+            provider,
+            message: format!(
+                "the API rejected {} access tokens in a row (HTTP 401) although the token endpoint \
+                 had just issued them; the credentials are accepted, so this is on the vendor's side",
+                self.rejected
+            ),
+            source: Some(Box::new(error)),
+        }
+    }
+}
+
+/// A credential failure met while preparing an attempt. The API request never left, so a
+/// transient token-endpoint failure (429, 5xx, timeout) is retried like any request that was
+/// never sent; bad credentials, config and decode errors stop at once.
+fn token_failure(error: Error) -> Result<Attempt> {
+    let failure = match &error {
+        Error::RateLimited { retry_after, .. } => Failure::Response {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            throttled: true,
+            retry_after: *retry_after,
+        },
+        Error::Unavailable { .. } => Failure::Transport { sent: false },
+        Error::Transport { .. } => Failure::Transport { sent: false },
+        _ => return Err(error),
+    };
+    Ok(Attempt::Failed {
+        error,
+        failure,
+        rejected_token: None,
+    })
+}
+
+/// The longest hold the server announced for every request of this client: `Retry-After`, or
+/// a Genesys window reported used up (`inin-ratelimit-count >= inin-ratelimit-allowed`, then
+/// `inin-ratelimit-reset` seconds; genesys spec §6). On an error answer every such hold counts;
+/// on a success it counts only when longer than `max_wait` — ordinary pacing by these headers
+/// is the pacer's job (and an adapter may switch it off), but a wait no request may take must
+/// fail the next requests at once rather than stall them in the pacer. Parsed overflow-safe:
+/// negative, garbage or absurd values never panic, and a hold is capped so the deadline
+/// arithmetic cannot overflow.
+#[derive(Debug, Default)]
+struct ServerHold {
+    until: std::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl ServerHold {
+    fn observe(&self, status: StatusCode, headers: &HeaderMap, budget: &Budget) {
+        let cap = budget.cap();
+        let number =
+            |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+        let mut wait = parse_retry_after(headers, SystemTime::now());
+        if let (Some(count), Some(allowed), Some(reset)) = (
+            number("inin-ratelimit-count"),
+            number("inin-ratelimit-allowed"),
+            number("inin-ratelimit-reset"),
+        ) && count >= allowed
+        {
+            wait = wait.max(Some(Duration::from_secs(reset)));
+        }
+        let Some(wait) = wait.filter(|w| !w.is_zero()) else {
+            return;
+        };
+        if status.is_success() && wait <= budget.max_wait {
+            return;
+        }
+        // Capped so the deadline cannot overflow; anything near the cap fails at once anyway.
+        let wait = wait.min(cap);
+        let Some(until) = tokio::time::Instant::now().checked_add(wait) else {
+            return;
+        };
+        let mut held = self.until.lock().unwrap_or_else(|p| p.into_inner());
+        if held.is_none_or(|h| h < until) {
+            *held = Some(until);
+        }
+    }
+
+    fn remaining(&self) -> Option<Duration> {
+        let mut held = self.until.lock().unwrap_or_else(|p| p.into_inner());
+        let left = (*held)?.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            *held = None;
+            return None;
+        }
+        Some(left)
     }
 }
 

@@ -25,6 +25,10 @@ pub struct RetryConfig {
     pub max_backoff: Duration,
     /// Largest `Retry-After` honoured; a longer one gives up (the caller sees `RateLimited`).
     pub max_retry_after: Duration,
+    /// Longest single wait a server may ask for (`Retry-After`, an exhausted rate-limit window)
+    /// before the request gives up at once with `RateLimited { retry_after }`; a wait longer
+    /// than the time left in `max_elapsed` gives up the same way. Default 60 s.
+    pub max_wait: Duration,
     /// Seed for the backoff jitter; `None` = random. Tests set it for repeatable delays.
     pub jitter_seed: Option<u64>,
 }
@@ -37,6 +41,7 @@ impl Default for RetryConfig {
             initial_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(15),
             max_retry_after: Duration::from_secs(120),
+            max_wait: Duration::from_secs(60),
             jitter_seed: None,
         }
     }
@@ -78,6 +83,12 @@ impl RetryConfig {
     pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.initial_backoff = initial;
         self.max_backoff = max;
+        self
+    }
+
+    /// Longest single server-requested wait (see [`RetryConfig::max_wait`]).
+    pub fn with_max_wait(mut self, d: Duration) -> Self {
+        self.max_wait = d;
         self
     }
 
@@ -138,7 +149,7 @@ pub fn classify(
                 return RetryDecision::Stop;
             }
             match retry_after {
-                Some(d) if d > config.max_retry_after => RetryDecision::Stop,
+                Some(d) if d > config.max_retry_after.min(config.max_wait) => RetryDecision::Stop,
                 Some(d) => RetryDecision::RetryAfter(d),
                 None => RetryDecision::Backoff,
             }
@@ -188,6 +199,8 @@ mod tests {
             (response(429, Some(7)), 1, false, secs(7)),
             (response(429, Some(7)), 4, true, Stop),                 // attempts used up
             (response(429, Some(1000)), 1, true, Stop),              // longer than max_retry_after
+            (response(429, Some(61)), 1, true, Stop),                // longer than max_wait (60 s)
+            (response(429, Some(u64::MAX)), 1, true, Stop),
             // vendor throttle code on a non-429 status (Apple 9646 may come with 200/500).
             (Failure::Response { status: S(200), throttled: true, retry_after: None }, 1, false, Backoff),
             // 5xx and 408: only when idempotent.

@@ -497,3 +497,363 @@ async fn the_canary_secret_never_appears_in_debug_errors_or_trace_logs() {
         assert!(!text.contains(CANARY), "the secret leaked: {text}");
     }
 }
+
+// ---- issue 12 item 2 / issue 13 items 1, 3, 4, 8: hostile answers end bounded ----
+
+fn with_header(status: u16, name: &str, value: &str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(name, value)
+        .header("content-type", "application/json")
+        .body(Body::from("{}"))
+        .unwrap()
+}
+
+/// A 429 carrying `name: value` on the first call, then 200. Returns the outcome, the calls
+/// made and the time taken.
+async fn first_429_with(
+    name: &'static str,
+    value: String,
+) -> (Result<ApiResponse>, usize, Duration) {
+    let (base, server) = serve(move |n, _, _| {
+        if n == 1 {
+            with_header(429, name, &value)
+        } else {
+            json(200, "{}")
+        }
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let result = client(&base).send(ApiRequest::get("/x")).await;
+    (
+        result,
+        server.calls.load(Ordering::SeqCst),
+        started.elapsed(),
+    )
+}
+
+#[tokio::test]
+async fn every_retry_after_value_ends_within_the_budget_without_panic() {
+    let far = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(86_400));
+    let past = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(86_400));
+    // (value, succeeds after a retry?)
+    let cases: Vec<(String, bool)> = vec![
+        ("0".into(), true),
+        ("1".into(), true),
+        ("999999".into(), false),
+        (u64::MAX.to_string(), false),
+        ("18446744073709551616".into(), true), // beyond u64: ignored, backoff
+        ("-5".into(), true),
+        ("soon".into(), true),
+        (far, false),
+        (past, true),
+    ];
+    for (value, succeeds) in cases {
+        let (result, calls, took) = first_429_with("retry-after", value.clone()).await;
+        assert!(took < Duration::from_secs(5), "{value}: took {took:?}");
+        if succeeds {
+            assert!(result.is_ok(), "{value}: {result:?}");
+            assert_eq!(calls, 2, "{value}");
+        } else {
+            let err = result.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::RateLimited, "{value}: {err}");
+            assert!(
+                err.retry_after()
+                    .is_some_and(|d| d > Duration::from_secs(60)),
+                "{value}: the server's wait is reported: {err:?}"
+            );
+            assert_eq!(calls, 1, "{value}: answered at once, no second call");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_exhausted_rate_limit_window_longer_than_max_wait_fails_at_once() {
+    for reset in ["100000", &u64::MAX.to_string()] {
+        let reset = reset.to_owned();
+        let (base, server) = serve(move |_, _, _| {
+            Response::builder()
+                .status(429)
+                .header("inin-ratelimit-count", "300")
+                .header("inin-ratelimit-allowed", "300")
+                .header("inin-ratelimit-reset", reset.as_str())
+                .body(Body::empty())
+                .unwrap()
+        })
+        .await;
+        let c = client(&base);
+        let started = std::time::Instant::now();
+        let err = c.send(ApiRequest::get("/x")).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
+        assert!(
+            err.retry_after().unwrap() > Duration::from_secs(60),
+            "{err:?}"
+        );
+        // The next request of the same client is refused before it is sent.
+        let err = c.send(ApiRequest::get("/y")).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(server.calls.load(Ordering::SeqCst), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_retry_after_longer_than_max_wait_is_rate_limited_at_once() {
+    let (base, server) = serve(|_, _, _| with_header(503, "retry-after", "30")).await;
+    let client = HttpClient::builder(ProviderKind::Genesys, &base)
+        .allow_http(true)
+        .retry(fast_retry().with_max_wait(Duration::from_secs(10)))
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = client.send(ApiRequest::get("/x")).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(server.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+}
+
+#[tokio::test]
+async fn ids_that_would_change_the_path_are_refused_before_any_request() {
+    let (base, server) = serve(|_, _, _| json(200, "{}")).await;
+    let c = client(&base);
+    for id in [
+        "", ".", "..", ".\t.", "\t..", "..\n", "a\rb", "x\u{0}", "x\u{7f}", "x\u{85}", "\u{9b}",
+    ] {
+        let err = match ApiRequest::get("/api/v2/license/definitions").segment(id) {
+            Err(e) => e,
+            Ok(request) => c.send(request).await.unwrap_err(),
+        };
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{id:?}: {err}");
+    }
+    assert_eq!(server.calls.load(Ordering::SeqCst), 0);
+    // Odd but harmless ids are sent, percent-encoded, to the intended route.
+    for id in ["a/b", "%2e%2e", "a b", "é", "?x=1", "#f"] {
+        c.send(
+            ApiRequest::get("/api/v2/license/definitions")
+                .segment(id)
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    let paths = server.paths.lock().unwrap().clone();
+    assert!(
+        paths
+            .iter()
+            .all(|p| p.starts_with("/api/v2/license/definitions/") && p.matches('/').count() == 5),
+        "{paths:?}"
+    );
+}
+
+/// A body that never ends, 64 KiB a chunk.
+fn endless_body() -> Body {
+    let chunk = bytes::Bytes::from(vec![b'x'; 64 * 1024]);
+    Body::from_stream(futures::stream::repeat_with(move || {
+        Ok::<_, std::io::Error>(chunk.clone())
+    }))
+}
+
+#[tokio::test]
+async fn an_endless_token_answer_is_cut_at_the_limit() {
+    let (base, _server) = serve(|_, _, _| {
+        Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(endless_body())
+            .unwrap()
+    })
+    .await;
+    let oauth = OAuth2ClientCredentials::new(
+        ProviderKind::Genesys,
+        client(&base).reqwest().clone(),
+        format!("{base}/oauth/token"),
+        "id",
+        SecretString::from(CANARY),
+    );
+    let err = oauth.fetch().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert!(err.to_string().contains("65536 bytes"), "{err}");
+}
+
+#[tokio::test]
+async fn an_endless_api_answer_is_cut_at_the_limit() {
+    let (base, _server) = serve(|_, _, _| {
+        Response::builder()
+            .status(200)
+            .body(endless_body())
+            .unwrap()
+    })
+    .await;
+    let c = HttpClient::builder(ProviderKind::Genesys, &base)
+        .allow_http(true)
+        .max_body_bytes(1024 * 1024)
+        .build()
+        .unwrap();
+    let err = c.send(ApiRequest::get("/x")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert!(err.to_string().contains("1048576 bytes"), "{err}");
+}
+
+/// An API behind an OAuth2 token endpoint; `token` answers the token route.
+async fn oauth_api(
+    token: impl Fn(usize) -> Response<Body> + Send + Sync + 'static,
+    api: impl Fn(usize, &HeaderMap) -> Response<Body> + Send + Sync + 'static,
+) -> (HttpClient, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    let token_calls = Arc::new(AtomicUsize::new(0));
+    let api_calls = Arc::new(AtomicUsize::new(0));
+    let (t, a) = (token_calls.clone(), api_calls.clone());
+    let (base, _server) = serve(move |_, headers, path| {
+        if path.starts_with("/oauth/token") {
+            token(t.fetch_add(1, Ordering::SeqCst) + 1)
+        } else {
+            api(a.fetch_add(1, Ordering::SeqCst) + 1, headers)
+        }
+    })
+    .await;
+    let plain = client(&base);
+    let oauth = OAuth2ClientCredentials::new(
+        ProviderKind::Genesys,
+        plain.reqwest().clone(),
+        format!("{base}/oauth/token"),
+        "id",
+        SecretString::from(CANARY),
+    );
+    let c = HttpClient::builder(ProviderKind::Genesys, &base)
+        .allow_http(true)
+        .retry(fast_retry())
+        .build()
+        .unwrap()
+        .with_credentials(Arc::new(TokenCache::new(oauth)));
+    (c, token_calls, api_calls)
+}
+
+fn token_ok(n: usize, expires_in: &str) -> Response<Body> {
+    json(
+        200,
+        &format!(
+            r#"{{"access_token":"at-{n}-long-enough","token_type":"bearer","expires_in":{expires_in}}}"#
+        ),
+    )
+}
+
+#[tokio::test]
+async fn token_endpoint_429_and_503_are_retried_then_reported_by_meaning() {
+    // 429 once, then a token: the request succeeds.
+    let (c, tokens, _) = oauth_api(
+        |n| {
+            if n == 1 {
+                with_header(429, "retry-after", "0")
+            } else {
+                token_ok(n, "3600")
+            }
+        },
+        |_, _| json(200, "{}"),
+    )
+    .await;
+    c.send(ApiRequest::get("/x")).await.unwrap();
+    assert_eq!(tokens.load(Ordering::SeqCst), 2);
+
+    // Always 503: Unavailable after the attempts, never "check the credentials".
+    let (c, tokens, api) = oauth_api(
+        |_| json(503, r#"{"message":"down"}"#),
+        |_, _| json(200, "{}"),
+    )
+    .await;
+    let err = c.send(ApiRequest::post("/x")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(!err.to_string().contains("check the credentials"), "{err}");
+    assert_eq!(
+        tokens.load(Ordering::SeqCst),
+        4,
+        "retried within max_attempts"
+    );
+    assert_eq!(api.load(Ordering::SeqCst), 0);
+
+    // Always 429: RateLimited.
+    let (c, _, _) = oauth_api(
+        |_| with_header(429, "retry-after", "0"),
+        |_, _| json(200, "{}"),
+    )
+    .await;
+    let err = c.send(ApiRequest::get("/x")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
+
+    // 401 invalid_client: Unauthenticated at once, with the vendor's description.
+    let (c, tokens, _) = oauth_api(
+        |_| {
+            json(
+                401,
+                r#"{"error":"invalid_client","description":"authentication failed"}"#,
+            )
+        },
+        |_, _| json(200, "{}"),
+    )
+    .await;
+    let err = c.send(ApiRequest::get("/x")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{err}");
+    assert!(
+        err.to_string()
+            .contains("invalid_client: authentication failed"),
+        "{err}"
+    );
+    assert_eq!(tokens.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_401_loop_on_fresh_tokens_is_bounded_and_not_blamed_on_the_credentials() {
+    let (c, tokens, api) = oauth_api(
+        |n| token_ok(n, "3600"),
+        |_, _| json(401, r#"{"message":"no"}"#),
+    )
+    .await;
+    let err = c.send(ApiRequest::get("/x")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(!err.to_string().contains("check the credentials"), "{err}");
+    assert_eq!(api.load(Ordering::SeqCst), 4, "max_attempts bounds it");
+    assert_eq!(tokens.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn expires_in_zero_and_u64_max_neither_panic_nor_hang() {
+    for expires_in in ["0", &u64::MAX.to_string()] {
+        let expires_in = expires_in.to_owned();
+        let (c, tokens, _) =
+            oauth_api(move |n| token_ok(n, &expires_in), |_, _| json(200, "{}")).await;
+        for _ in 0..3 {
+            c.send(ApiRequest::get("/x")).await.unwrap();
+        }
+        assert!(tokens.load(Ordering::SeqCst) <= 3);
+    }
+}
+
+#[tokio::test]
+async fn a_token_the_vendor_echoes_back_is_redacted_from_errors() {
+    let (c, _, _) = oauth_api(
+        |n| token_ok(n, "3600"),
+        |_, headers| {
+            let auth = headers
+                .get("authorization")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned();
+            json(
+                400,
+                &format!(r#"{{"message":"bad request for {auth} with secret {CANARY}"}}"#),
+            )
+        },
+    )
+    .await;
+    let err = c.send(ApiRequest::get("/x")).await.unwrap_err();
+    let text = format!(
+        "{err} {err:?} {}",
+        err.vendor_error()
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    );
+    assert!(!text.contains("at-1-long-enough"), "{text}");
+    assert!(!text.contains(CANARY), "{text}");
+    assert!(text.contains("[REDACTED]"), "{text}");
+    let excerpt = body_excerpt(format!("{}{CANARY}", "y".repeat(290)).as_bytes());
+    assert!(!excerpt.contains(&CANARY[..8]), "{excerpt}");
+}
