@@ -7,11 +7,13 @@
 //! - [`AnyProvider`]: one enum over the providers compiled into this build.
 //! - [`ProviderConfig`]: serde configuration that builds an [`AnyProvider`].
 //! - [`InMemoryProvider`]: always available, behaves like a vendor; for tests and demos.
+//! - [`report`]: the cross-vendor report; [`plan`]: desired state, plan and apply.
 
 pub use licensekit_core::*;
 
 mod any;
 mod config;
+pub mod plan;
 pub mod report;
 
 pub use any::AnyProvider;

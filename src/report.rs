@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use futures::future::join_all;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use licensekit_core::{
     AssignmentFilter, Holder, HolderId, LicenseProvider, Product, ProductId, Provenance,
@@ -183,7 +183,7 @@ pub struct DeviceHoldings {
 }
 
 /// Why a seat could be given back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReclaimReason {
     /// The vendor marks the holder inactive, deactivated or retired.
@@ -206,19 +206,19 @@ pub struct ReclaimCandidate {
     pub reason: ReclaimReason,
 }
 
-/// Everything collected from one provider.
-struct Collected {
-    provider: ProviderKind,
-    products: Vec<Product>,
+/// Everything collected from one provider (also read by [`crate::plan`]).
+pub(crate) struct Collected {
+    pub(crate) provider: ProviderKind,
+    pub(crate) products: Vec<Product>,
     /// (product, holder, assigned_at) in listing order.
-    assignments: Vec<(ProductId, HolderId, Option<DateTime<Utc>>)>,
+    pub(crate) assignments: Vec<(ProductId, HolderId, Option<DateTime<Utc>>)>,
     /// What is known of each holder: the directory entry, else the assignment's holder.
-    holders: HashMap<HolderId, Holder>,
-    directory: Option<BTreeSet<HolderId>>,
-    changed_during_listing: Vec<ListingChange>,
+    pub(crate) holders: HashMap<HolderId, Holder>,
+    pub(crate) directory: Option<BTreeSet<HolderId>>,
+    pub(crate) changed_during_listing: Vec<ListingChange>,
 }
 
-async fn collect_one(
+pub(crate) async fn collect_one(
     provider: &dyn LicenseProvider,
     progress: &(dyn Fn(ProviderKind, u64) + Sync),
 ) -> Result<Collected> {
@@ -300,11 +300,11 @@ impl Report {
                 }),
             }
         }
-        Report::build(collected, errors, options)
+        Report::build(&collected, errors, options)
     }
 
-    fn build(
-        collected: Vec<Collected>,
+    pub(crate) fn build(
+        collected: &[Collected],
         errors: Vec<ProviderFailure>,
         options: &ReportOptions,
     ) -> Report {
@@ -315,7 +315,7 @@ impl Report {
         let mut devices: BTreeMap<(ProviderKind, String), DeviceHoldings> = BTreeMap::new();
         let mut reclaim = Vec::new();
 
-        for c in &collected {
+        for c in collected {
             let names: HashMap<&ProductId, &str> = c
                 .products
                 .iter()

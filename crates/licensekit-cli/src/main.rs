@@ -21,6 +21,7 @@ mod config;
 mod home;
 mod journal;
 mod output;
+mod plan_cmd;
 #[cfg(feature = "sandbox")]
 mod sandbox;
 #[cfg(feature = "sandbox")]
@@ -50,7 +51,7 @@ use output::OutputFile;
     about = "Software licenses across vendors, through one model",
     after_help = "Data goes to stdout in the requested format (or to --output); summaries, progress and \
 errors go to stderr.\n\
-Every assign and revoke keeps a journal, one JSON line per item as it settles, under \
+Every assign, revoke and apply step keeps a journal, one JSON line per item as it settles, under \
 $LICENSEKIT_HOME/journal (default: the platform's state directory + licensekit/); its path is \
 printed at start and `licensekit journal show PATH` prints it as a report. Ctrl-C stops sending, \
 finishes the batches in flight and writes the report; a second Ctrl-C quits at once.\n\
@@ -89,6 +90,10 @@ enum Command {
     Journal(JournalCommand),
     /// Apple events: poll event ids, or settle the pending items of a saved report or journal
     Events(EventsArgs),
+    /// Plan a desired state: what would change, per policy, with a capacity check per product
+    Plan(plan_cmd::PlanArgs),
+    /// Apply a saved plan, or plan a desired state and apply it once confirmed
+    Apply(plan_cmd::ApplyArgs),
     /// The simulators as standalone servers, for your own scripts and SDKs
     #[cfg(feature = "sandbox")]
     #[command(subcommand)]
@@ -489,6 +494,20 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Revoke(args) => change(&providers, args, ChangeAction::Revoke, &interrupts).await,
         Command::Journal(_) => unreachable!("handled before the providers are built"),
         Command::Events(args) => events(&providers, args).await,
+        Command::Plan(args) => {
+            plan_cmd::plan(&providers, aliases, cli.sandbox, args, &progress).await
+        }
+        Command::Apply(args) => {
+            plan_cmd::apply(
+                &providers,
+                aliases,
+                cli.sandbox,
+                args,
+                &progress,
+                &interrupts,
+            )
+            .await
+        }
         #[cfg(feature = "sandbox")]
         Command::Sandbox(_) => unreachable!("handled before the providers are built"),
     }
@@ -695,39 +714,15 @@ async fn change(
         .collect();
     let product = ProductId::new(args.product.clone());
     let output = open_output(&args.out)?;
-    let home = home::licensekit_home().ok_or_else(|| {
-        usage(format!(
-            "cannot find a home directory for the change journal; set {}",
-            home::HOME_VAR
-        ))
-    })?;
-    let journal_dir = home.join("journal");
-    let journal =
-        journal::Journal::create(&journal_dir, provider.kind(), &product, action, &holders)
-            .map(Arc::new)
-            .map_err(|e| {
-                usage(format!(
-                    "cannot create the change journal in {}: {e} (set {} to a writable directory)",
-                    journal_dir.display(),
-                    home::HOME_VAR
-                ))
-            })?;
-    say!("journal: {}", journal.path().display());
-    journal::set_active(Some(journal.clone()));
-    interrupts.changing.store(true, Ordering::SeqCst);
-    // Debug builds only: lets the tests prove what a bug looks like to the user.
-    if cfg!(debug_assertions) && std::env::var_os("LICENSEKIT_DEBUG_PANIC").is_some() {
-        panic!("LICENSEKIT_DEBUG_PANIC is set");
-    }
-
+    let journal = begin_journal(provider.kind(), &product, action, &holders, interrupts)?;
     let request = ChangeRequest::new(action, product, holders)
         .with_observer(journal.clone())
         .with_cancel(interrupts.cancel.clone());
-    let report = match provider.change(request).await {
+    let result = provider.change(request).await;
+    end_journal(&journal, result.as_ref());
+    let report = match result {
         Ok(report) => report,
         Err(e) => {
-            journal.failed(&e.to_string());
-            journal::set_active(None);
             let code = match e.kind() {
                 ErrorKind::NotFound | ErrorKind::Unsupported => 2,
                 kind => error_code(kind),
@@ -738,14 +733,60 @@ async fn change(
             });
         }
     };
-    journal.finished(report.interrupted, report.counts());
-    journal::set_active(None);
     print_change(&report, args.out.format, output)?;
     Ok(if report.interrupted {
         INTERRUPTED
     } else {
         change_code(&report)
     })
+}
+
+/// Opens the journal of one change (printing its path) and makes it the active one, for Ctrl-C
+/// and the panic hook; from here a Ctrl-C cancels through the engine. Fails (exit 2) before
+/// anything is sent. Every assign, revoke and apply step goes through here and [`end_journal`].
+fn begin_journal(
+    provider: ProviderKind,
+    product: &ProductId,
+    action: ChangeAction,
+    holders: &[HolderId],
+    interrupts: &Interrupts,
+) -> Result<Arc<journal::Journal>, Failure> {
+    let home = home::licensekit_home().ok_or_else(|| {
+        usage(format!(
+            "cannot find a home directory for the change journal; set {}",
+            home::HOME_VAR
+        ))
+    })?;
+    let journal_dir = home.join("journal");
+    let journal = journal::Journal::create(&journal_dir, provider, product, action, holders)
+        .map(Arc::new)
+        .map_err(|e| {
+            usage(format!(
+                "cannot create the change journal in {}: {e} (set {} to a writable directory)",
+                journal_dir.display(),
+                home::HOME_VAR
+            ))
+        })?;
+    say!("journal: {}", journal.path().display());
+    journal::set_active(Some(journal.clone()));
+    interrupts.changing.store(true, Ordering::SeqCst);
+    // Debug builds only: lets the tests prove what a bug looks like to the user.
+    if cfg!(debug_assertions) && std::env::var_os("LICENSEKIT_DEBUG_PANIC").is_some() {
+        panic!("LICENSEKIT_DEBUG_PANIC is set");
+    }
+    Ok(journal)
+}
+
+/// Records how a change begun with [`begin_journal`] ended, and clears the active journal.
+fn end_journal(
+    journal: &journal::Journal,
+    result: Result<&licensekit::ChangeReport, &licensekit::Error>,
+) {
+    match result {
+        Ok(report) => journal.finished(report.interrupted, report.counts()),
+        Err(e) => journal.failed(&e.to_string()),
+    }
+    journal::set_active(None);
 }
 
 /// 1 when any item failed or is unconfirmed, else 0.
