@@ -23,7 +23,10 @@ mod home;
 mod journal;
 mod output;
 mod plan_cmd;
+#[cfg(feature = "sandbox")]
 mod sandbox;
+#[cfg(feature = "sandbox")]
+mod serve;
 mod users;
 
 use std::path::PathBuf;
@@ -93,6 +96,10 @@ enum Command {
     Plan(plan_cmd::PlanArgs),
     /// Apply a saved plan, or plan a desired state and apply it once confirmed
     Apply(plan_cmd::ApplyArgs),
+    /// The simulators as standalone servers, for your own scripts and SDKs
+    #[cfg(feature = "sandbox")]
+    #[command(subcommand)]
+    Sandbox(serve::SandboxCommand),
 }
 
 #[derive(Args)]
@@ -371,13 +378,28 @@ fn open_output(args: &OutputArgs) -> Result<Option<OutputFile>, Failure> {
 }
 
 async fn run(cli: Cli) -> Result<u8, Failure> {
+    // The server stops on Ctrl-C itself (before the change-protecting watcher exists).
+    #[cfg(feature = "sandbox")]
+    if let Command::Sandbox(command) = cli.command {
+        return serve::run(command).await.map_err(|e| Failure {
+            code: e.code,
+            message: e.message,
+        });
+    }
     let interrupts = Interrupts::watch();
     if let Command::Journal(JournalCommand::Show(args)) = &cli.command {
         let output = open_output(&args.out)?;
         return show_journal(args, output);
     }
+    #[cfg(not(feature = "sandbox"))]
+    if cli.sandbox {
+        return Err(usage(
+            "this build has no sandbox; rebuild with the cargo feature `sandbox`",
+        ));
+    }
     // Keep the sandbox alive for the whole command.
-    let (_sandbox, providers, aliases, contracts) = if cli.sandbox {
+    #[cfg(feature = "sandbox")]
+    let _sandbox = if cli.sandbox {
         let sandbox = sandbox::start().await.map_err(|e| Failure {
             code: 1,
             message: format!("the sandbox could not start: {e}"),
@@ -387,10 +409,22 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 "this build has no vendor compiled in; enable a provider feature",
             ));
         }
-        let providers = sandbox.providers.clone();
-        let aliases = sandbox.aliases.clone();
-        let contracts = sandbox.contracts.clone();
-        (Some(sandbox), providers, aliases, contracts)
+        Some(sandbox)
+    } else {
+        None
+    };
+    #[cfg(feature = "sandbox")]
+    let from_sandbox = _sandbox
+        .as_ref()
+        .map(|s| (s.providers.clone(), s.aliases.clone(), s.contracts.clone()));
+    #[cfg(not(feature = "sandbox"))]
+    let from_sandbox: Option<(
+        Vec<AnyProvider>,
+        std::collections::HashMap<String, String>,
+        Vec<licensekit::Contract>,
+    )> = None;
+    let (providers, aliases, contracts) = if let Some(sandboxed) = from_sandbox {
+        sandboxed
     } else {
         let path = cli.config.clone().unwrap_or_else(config::default_path);
         let mut config = config::load(&path, &|k| std::env::var(k).ok()).map_err(|e| usage(e.0))?;
@@ -412,7 +446,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         for warning in &config.contracts.warnings {
             say!("warning: {warning}");
         }
-        (None, providers, config.aliases, config.contracts.contracts)
+        (providers, config.aliases, config.contracts.contracts)
     };
     let progress = output::Progress::new(cli.quiet);
     match cli.command {
@@ -519,6 +553,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             )
             .await
         }
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox(_) => unreachable!("handled before the providers are built"),
     }
 }
 

@@ -46,12 +46,48 @@ pub struct Sandbox {
     pub aliases: HashMap<String, String>,
     /// The demo org's contracts (only those of compiled-in vendors matter).
     pub contracts: Vec<Contract>,
+    _sims: Sims,
+}
+
+/// The demo org's simulators, running (in this process, or served by `sandbox serve`).
+#[derive(Debug)]
+pub struct Sims {
+    /// Alias email -> canonical email, for identity matching.
+    pub aliases: HashMap<String, String>,
+    /// Purchased seats the Genesys provider is told (Genesys does not report them).
+    #[cfg_attr(not(feature = "genesys"), allow(dead_code))]
+    pub genesys_seat_totals: Vec<(String, u64)>,
     #[cfg(feature = "apple-vpp")]
-    _apple: licensekit_sim::apple::AppleSim,
+    pub apple: licensekit_sim::apple::AppleSim,
     #[cfg(feature = "genesys")]
-    _genesys: licensekit_sim::genesys::GenesysSim,
+    pub genesys: licensekit_sim::genesys::GenesysSim,
     #[cfg(feature = "salesforce")]
-    _salesforce: licensekit_sim::salesforce::SalesforceSim,
+    pub salesforce: licensekit_sim::salesforce::SalesforceSim,
+}
+
+/// Where each simulator listens.
+#[derive(Debug, Clone, Default)]
+pub struct Listens {
+    #[cfg_attr(not(feature = "apple-vpp"), allow(dead_code))]
+    pub apple: licensekit_sim::Listen,
+    #[cfg_attr(not(feature = "genesys"), allow(dead_code))]
+    pub genesys: licensekit_sim::Listen,
+    #[cfg_attr(not(feature = "salesforce"), allow(dead_code))]
+    pub salesforce: licensekit_sim::Listen,
+}
+
+/// Purchased seats the demo org's Genesys provider is told (Genesys does not report them).
+const GENESYS_SEAT_TOTALS: [(&str, u64); 3] =
+    [("cloudCX2", 125), ("cloudCX3", 36), ("gc2WEMupgrade", 30)];
+
+/// The session token the Salesforce simulator accepts from the start.
+#[cfg_attr(not(feature = "salesforce"), allow(dead_code))]
+pub const SALESFORCE_TOKEN: &str = "00DSANDBOX!sandbox-session";
+
+/// The Salesforce user client-credentials tokens run as.
+#[cfg_attr(not(feature = "salesforce"), allow(dead_code))]
+pub fn salesforce_run_as() -> String {
+    format!("{}.sandbox", email(100))
 }
 
 /// A number from the environment (unset or unreadable: none).
@@ -67,39 +103,15 @@ fn latency() -> Duration {
     Duration::from_millis(knob("LICENSEKIT_SANDBOX_LATENCY_MS").unwrap_or(0))
 }
 
+/// The simulators of every compiled-in vendor, seeded with the demo org, in this process.
 pub async fn start() -> std::io::Result<Sandbox> {
-    #[allow(unused_mut)]
-    let mut providers: Vec<AnyProvider> = Vec::new();
-    #[allow(unused_mut)]
-    let mut aliases = HashMap::new();
-    #[cfg(feature = "apple-vpp")]
-    let apple = {
-        let (sim, provider) = apple().await?;
-        providers.push(provider);
-        sim
-    };
-    #[cfg(feature = "genesys")]
-    let genesys = {
-        let (sim, provider) = genesys(&mut aliases).await?;
-        providers.push(provider);
-        sim
-    };
-    #[cfg(feature = "salesforce")]
-    let salesforce = {
-        let (sim, provider) = salesforce().await?;
-        providers.push(provider);
-        sim
-    };
+    let sims = start_sims(&Listens::default(), None).await?;
+    let providers = providers(&sims)?;
     Ok(Sandbox {
         providers,
-        aliases,
+        aliases: sims.aliases.clone(),
         contracts: contracts(chrono::Utc::now().date_naive()),
-        #[cfg(feature = "apple-vpp")]
-        _apple: apple,
-        #[cfg(feature = "genesys")]
-        _genesys: genesys,
-        #[cfg(feature = "salesforce")]
-        _salesforce: salesforce,
+        _sims: sims,
     })
 }
 
@@ -138,6 +150,97 @@ pub fn contracts(today: chrono::NaiveDate) -> Vec<Contract> {
     ]
 }
 
+/// Starts the demo org's simulators where `listens` says, with the latency knob applied.
+pub async fn start_sims(
+    #[allow(unused_variables)] listens: &Listens,
+    #[allow(unused_variables)] file: Option<&seed_file::SeedFile>,
+) -> std::io::Result<Sims> {
+    #[allow(unused_mut)]
+    let mut aliases = HashMap::new();
+    #[allow(unused_mut)]
+    let mut genesys_seat_totals: Vec<(String, u64)> = GENESYS_SEAT_TOTALS
+        .iter()
+        .map(|(l, n)| (l.to_string(), *n))
+        .collect();
+    #[cfg(feature = "apple-vpp")]
+    let apple = apple(&listens.apple, file.and_then(|f| f.apple.as_ref())).await?;
+    #[cfg(feature = "genesys")]
+    let genesys = {
+        let part = file.and_then(|f| f.genesys.as_ref());
+        if let Some(part) = part {
+            genesys_seat_totals = part.seat_totals.clone().into_iter().collect();
+        }
+        genesys(&listens.genesys, &mut aliases, part).await?
+    };
+    #[cfg(feature = "salesforce")]
+    let salesforce = salesforce(
+        &listens.salesforce,
+        file.and_then(|f| f.salesforce.as_ref()),
+    )
+    .await?;
+    if let Some(file) = file {
+        aliases.extend(file.aliases.clone());
+    }
+    Ok(Sims {
+        aliases,
+        genesys_seat_totals,
+        #[cfg(feature = "apple-vpp")]
+        apple,
+        #[cfg(feature = "genesys")]
+        genesys,
+        #[cfg(feature = "salesforce")]
+        salesforce,
+    })
+}
+
+/// Providers pointed at `sims`, configured as the printed `licensekit.toml` of `sandbox serve`
+/// configures them.
+pub fn providers(#[allow(unused_variables)] sims: &Sims) -> std::io::Result<Vec<AnyProvider>> {
+    #[allow(unused_mut)]
+    let mut providers: Vec<AnyProvider> = Vec::new();
+    #[cfg(feature = "apple-vpp")]
+    {
+        use licensekit::apple_vpp::{AppleVppConfig, AppleVppProvider};
+        let config = AppleVppConfig::new(secrecy::SecretString::from(sims.apple.stoken()))
+            .with_base_url(sims.apple.base_url())
+            .allow_http(true)
+            .with_polling(Duration::from_millis(20), Duration::from_secs(30));
+        providers.push(AppleVppProvider::new(config).map_err(to_io)?.into());
+    }
+    #[cfg(feature = "genesys")]
+    {
+        use licensekit::genesys::{GenesysConfig, GenesysProvider};
+        let sim_config = sims.genesys.config();
+        let mut config = GenesysConfig::new(
+            sim_config.client_id.clone(),
+            secrecy::SecretString::from(sim_config.client_secret.clone()),
+        )
+        .with_base_url(sims.genesys.base_url())
+        .with_client_options(
+            licensekit::client::ClientOptions::default()
+                .with_allow_http(true)
+                .with_rate(licensekit::client::Rate::Off),
+        );
+        for (license, seats) in &sims.genesys_seat_totals {
+            config = config.with_seat_total(license, *seats);
+        }
+        if let Some(batch) = knob("LICENSEKIT_SANDBOX_BATCH").filter(|n| *n > 0) {
+            config = config.with_max_batch(usize::try_from(batch).unwrap_or(usize::MAX));
+        }
+        providers.push(GenesysProvider::new(config).map_err(to_io)?.into());
+    }
+    #[cfg(feature = "salesforce")]
+    {
+        use licensekit::salesforce::{SalesforceProvider, session};
+        let provider = SalesforceProvider::new(
+            session(&sims.salesforce.base_url(), SALESFORCE_TOKEN).allow_http(true),
+        )
+        .map_err(to_io)?;
+        providers.push(provider.into());
+    }
+    Ok(providers)
+}
+
 #[cfg_attr(
     not(any(feature = "apple-vpp", feature = "genesys", feature = "salesforce")),
     allow(dead_code)
@@ -147,11 +250,24 @@ fn to_io(e: licensekit::Error) -> std::io::Error {
 }
 
 #[cfg(feature = "apple-vpp")]
-async fn apple() -> std::io::Result<(licensekit_sim::apple::AppleSim, AnyProvider)> {
-    use licensekit::apple_vpp::{AppleVppConfig, AppleVppProvider};
-    use licensekit_sim::apple::{
-        AppleSeed, AppleSim, AppleSimConfig, SimAsset, SimHolder, SimVppUser,
+async fn apple(
+    listen: &licensekit_sim::Listen,
+    file: Option<&seed_file::Apple>,
+) -> std::io::Result<licensekit_sim::apple::AppleSim> {
+    use licensekit_sim::apple::{AppleSim, AppleSimConfig};
+    let seed = match file {
+        Some(file) => file.seed(),
+        None => apple_demo(),
     };
+    let sim = AppleSim::start_on(seed, AppleSimConfig::default(), listen).await?;
+    sim.network().set_latency(latency());
+    Ok(sim)
+}
+
+/// The demo org's Apple location.
+#[cfg(feature = "apple-vpp")]
+fn apple_demo() -> licensekit_sim::apple::AppleSeed {
+    use licensekit_sim::apple::{AppleSeed, SimAsset, SimHolder, SimVppUser};
 
     let mut seed = AppleSeed {
         org_name: "Example Org".into(),
@@ -194,29 +310,26 @@ async fn apple() -> std::io::Result<(licensekit_sim::apple::AppleSim, AnyProvide
             SimHolder::Serial(format!("DMPSBX{ipad:04}")),
         ));
     }
-    let sim = AppleSim::start(seed, AppleSimConfig::default()).await?;
-    sim.network().set_latency(latency());
-    let config = AppleVppConfig::new(secrecy::SecretString::from(sim.stoken()))
-        .with_base_url(sim.base_url())
-        .allow_http(true)
-        .with_polling(
-            std::time::Duration::from_millis(20),
-            std::time::Duration::from_secs(30),
-        );
-    let provider = AppleVppProvider::new(config).map_err(to_io)?;
-    Ok((sim, provider.into()))
+    seed
 }
 
 #[cfg(feature = "genesys")]
 async fn genesys(
+    listen: &licensekit_sim::Listen,
     aliases: &mut HashMap<String, String>,
-) -> std::io::Result<(licensekit_sim::genesys::GenesysSim, AnyProvider)> {
-    use licensekit::genesys::{GenesysConfig, GenesysProvider};
+    file: Option<&seed_file::Genesys>,
+) -> std::io::Result<licensekit_sim::genesys::GenesysSim> {
     use licensekit_sim::genesys::{
         GenesysSeed, GenesysSim, GenesysSimConfig, SimDirectoryUser, user_id,
     };
 
-    let now = chrono::Utc::now();
+    if let Some(file) = file {
+        let sim = GenesysSim::start_on(file.seed(), GenesysSimConfig::default(), listen).await?;
+        sim.network().set_latency(latency());
+        return Ok(sim);
+    }
+
+    let now = seed_clock();
     let mut seed = GenesysSeed::demo(0);
     for i in 0..240 {
         let mut licenses = Vec::new();
@@ -276,33 +389,37 @@ async fn genesys(
     let departed = user_id(950);
     seed.users
         .push((departed.clone(), vec!["cloudCX2".to_string()]));
-    let sim = GenesysSim::start(seed, GenesysSimConfig::default()).await?;
+    let sim = GenesysSim::start_on(seed, GenesysSimConfig::default(), listen).await?;
     sim.remove_directory_entry(&departed);
+    sim.checkpoint();
     sim.network().set_latency(latency());
-    let mut config = GenesysConfig::new(
-        GenesysSimConfig::default().client_id,
-        secrecy::SecretString::from(GenesysSimConfig::default().client_secret),
-    )
-    .with_base_url(sim.base_url())
-    .with_client_options(
-        licensekit::client::ClientOptions::default()
-            .with_allow_http(true)
-            .with_rate(licensekit::client::Rate::Off),
-    );
-    // Purchased seats come from the contracts (see `contracts`), not `seat_totals`.
-    if let Some(batch) = knob("LICENSEKIT_SANDBOX_BATCH").filter(|n| *n > 0) {
-        config = config.with_max_batch(usize::try_from(batch).unwrap_or(usize::MAX));
-    }
-    let provider = GenesysProvider::new(config).map_err(to_io)?;
-    Ok((sim, provider.into()))
+    Ok(sim)
 }
 
 #[cfg(feature = "salesforce")]
-async fn salesforce() -> std::io::Result<(licensekit_sim::salesforce::SalesforceSim, AnyProvider)> {
-    use licensekit::salesforce::{SalesforceProvider, session};
-    use licensekit_sim::salesforce::{
-        SalesforceSeed, SalesforceSim, SalesforceSimConfig, SimPackage, SimUser,
+async fn salesforce(
+    listen: &licensekit_sim::Listen,
+    file: Option<&seed_file::Salesforce>,
+) -> std::io::Result<licensekit_sim::salesforce::SalesforceSim> {
+    use licensekit_sim::salesforce::{SalesforceSim, SalesforceSimConfig};
+    let (seed, run_as) = match file {
+        Some(file) => file.seed()?,
+        None => (salesforce_demo(), salesforce_run_as()),
     };
+    let config = SalesforceSimConfig {
+        run_as_username: Some(run_as),
+        ..SalesforceSimConfig::default()
+    };
+    let sim = SalesforceSim::start_on(seed, config, listen).await?;
+    sim.network().set_latency(latency());
+    sim.add_token(SALESFORCE_TOKEN);
+    Ok(sim)
+}
+
+/// The demo org's Salesforce packages and users.
+#[cfg(feature = "salesforce")]
+fn salesforce_demo() -> licensekit_sim::salesforce::SalesforceSeed {
+    use licensekit_sim::salesforce::{SalesforceSeed, SimPackage, SimUser};
 
     let package = |ns: &str, allowed: i64| SimPackage {
         namespace: ns.into(),
@@ -310,7 +427,7 @@ async fn salesforce() -> std::io::Result<(licensekit_sim::salesforce::Salesforce
         status: "Active".into(),
         expiration: None,
     };
-    let now = chrono::Utc::now();
+    let now = seed_clock();
     let mut seed = SalesforceSeed {
         packages: vec![
             package("acme", 110),
@@ -351,11 +468,307 @@ async fn salesforce() -> std::io::Result<(licensekit_sim::salesforce::Salesforce
             seed.assignments.push(("crm_tools".into(), index));
         }
     }
-    let sim = SalesforceSim::start(seed, SalesforceSimConfig::default()).await?;
-    sim.network().set_latency(latency());
-    let token = "00DSANDBOX!sandbox-session";
-    sim.add_token(token);
-    let provider =
-        SalesforceProvider::new(session(&sim.base_url(), token).allow_http(true)).map_err(to_io)?;
-    Ok((sim, provider.into()))
+    seed
+}
+
+/// `sandbox serve --seed-file`: the org to serve instead of the demo org, per vendor (a vendor
+/// the file leaves out serves its part of the demo org). TOML, or JSON when the name ends in
+/// `.json`:
+///
+/// ```toml
+/// [identity.aliases]                 # optional, copied into the printed licensekit.toml
+/// "ada.l@example.com" = "ada@example.com"
+///
+/// [genesys]                          # licenses: the simulator's catalogue (cloudCX1-3, gc2WEMupgrade)
+/// seat_totals = { cloudCX2 = 10 }
+/// users = [{ name = "Ada", email = "ada@example.com", licenses = ["cloudCX2"] }]  # id, state optional
+///
+/// [salesforce]                       # allowed = -1: a site license
+/// packages = [{ namespace = "acme", allowed = 10 }]
+/// users = [{ username = "ada@example.com.test", email = "ada@example.com", packages = ["acme"] }]
+///
+/// [apple]                            # kind: app or book
+/// assets = [{ adam_id = "361309726", total = 10 }]
+/// users = [{ client_user_id = "ada", email = "ada@example.com", assets = ["361309726"] }]
+/// devices = [{ serial = "DMP0001", assets = ["361309726"] }]
+/// ```
+// A vendor compiled out still has its section parsed (one seed file serves every build), so its
+// fields go unread.
+#[cfg_attr(
+    not(all(feature = "apple-vpp", feature = "genesys", feature = "salesforce")),
+    allow(dead_code)
+)]
+pub mod seed_file {
+    use std::collections::{BTreeMap, HashMap};
+    use std::path::Path;
+
+    use serde::Deserialize;
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct SeedFile {
+        #[serde(default)]
+        identity: Identity,
+        pub apple: Option<Apple>,
+        pub genesys: Option<Genesys>,
+        pub salesforce: Option<Salesforce>,
+        #[serde(skip)]
+        pub aliases: HashMap<String, String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Identity {
+        #[serde(default)]
+        aliases: HashMap<String, String>,
+    }
+
+    impl SeedFile {
+        pub fn load(path: &Path) -> Result<SeedFile, String> {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let mut file: SeedFile = if path.extension().is_some_and(|e| e == "json") {
+                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            } else {
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            };
+            file.aliases = std::mem::take(&mut file.identity.aliases);
+            Ok(file)
+        }
+    }
+
+    fn yes() -> bool {
+        true
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Genesys {
+        #[serde(default)]
+        pub seat_totals: BTreeMap<String, u64>,
+        #[serde(default)]
+        users: Vec<GenesysUser>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct GenesysUser {
+        id: Option<String>,
+        name: String,
+        #[serde(default)]
+        email: String,
+        #[serde(default = "active")]
+        state: String,
+        #[serde(default)]
+        licenses: Vec<String>,
+    }
+
+    fn active() -> String {
+        "active".into()
+    }
+
+    #[cfg(feature = "genesys")]
+    impl Genesys {
+        pub fn seed(&self) -> licensekit_sim::genesys::GenesysSeed {
+            use licensekit_sim::genesys::{GenesysSeed, SimDirectoryUser, user_id};
+            let mut seed = GenesysSeed::demo(0);
+            for (i, u) in self.users.iter().enumerate() {
+                let id = u.id.clone().unwrap_or_else(|| user_id(i));
+                seed.users.push((id.clone(), u.licenses.clone()));
+                seed.directory.push(SimDirectoryUser {
+                    id,
+                    name: u.name.clone(),
+                    email: u.email.clone(),
+                    state: u.state.clone(),
+                    date_last_login: None,
+                });
+            }
+            seed
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Salesforce {
+        #[serde(default)]
+        packages: Vec<Package>,
+        #[serde(default)]
+        users: Vec<SalesforceUser>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Package {
+        namespace: String,
+        allowed: i64,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct SalesforceUser {
+        username: String,
+        email: String,
+        name: Option<String>,
+        #[serde(default = "yes")]
+        active: bool,
+        profile: Option<String>,
+        #[serde(default)]
+        packages: Vec<String>,
+    }
+
+    #[cfg(feature = "salesforce")]
+    impl Salesforce {
+        /// The seed and the user client-credentials tokens run as (the first user).
+        pub fn seed(
+            &self,
+        ) -> std::io::Result<(licensekit_sim::salesforce::SalesforceSeed, String)> {
+            use licensekit_sim::salesforce::{SalesforceSeed, SimPackage, SimUser};
+            let mut seed = SalesforceSeed {
+                packages: self
+                    .packages
+                    .iter()
+                    .map(|p| SimPackage {
+                        namespace: p.namespace.clone(),
+                        allowed: p.allowed,
+                        status: "Active".into(),
+                        expiration: None,
+                    })
+                    .collect(),
+                ..SalesforceSeed::default()
+            };
+            for (index, u) in self.users.iter().enumerate() {
+                seed.users.push(SimUser {
+                    username: u.username.clone(),
+                    email: u.email.clone(),
+                    name: u.name.clone().unwrap_or_else(|| u.email.clone()),
+                    active: u.active,
+                    profile: u.profile.clone().unwrap_or_else(|| "Standard User".into()),
+                    last_login: None,
+                });
+                for ns in &u.packages {
+                    if !self.packages.iter().any(|p| &p.namespace == ns) {
+                        return Err(std::io::Error::other(format!(
+                            "seed file: user {} holds unknown package `{ns}`",
+                            u.username
+                        )));
+                    }
+                    seed.assignments.push((ns.clone(), index));
+                }
+            }
+            let run_as = self
+                .users
+                .first()
+                .map(|u| u.username.clone())
+                .unwrap_or_else(super::salesforce_run_as);
+            Ok((seed, run_as))
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Apple {
+        #[serde(default)]
+        assets: Vec<Asset>,
+        #[serde(default)]
+        users: Vec<AppleUser>,
+        #[serde(default)]
+        devices: Vec<Device>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Asset {
+        adam_id: String,
+        total: i64,
+        #[serde(default)]
+        kind: AssetKind,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum AssetKind {
+        #[default]
+        App,
+        Book,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct AppleUser {
+        client_user_id: String,
+        email: Option<String>,
+        #[serde(default = "registered")]
+        status: String,
+        #[serde(default)]
+        assets: Vec<String>,
+    }
+
+    fn registered() -> String {
+        "Registered".into()
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Device {
+        serial: String,
+        #[serde(default)]
+        assets: Vec<String>,
+    }
+
+    #[cfg(feature = "apple-vpp")]
+    impl Apple {
+        pub fn seed(&self) -> licensekit_sim::apple::AppleSeed {
+            use licensekit_sim::apple::{AppleSeed, SimAsset, SimHolder, SimVppUser};
+            let mut seed = AppleSeed {
+                org_name: "Example Org".into(),
+                location_name: "Headquarters".into(),
+                assets: self
+                    .assets
+                    .iter()
+                    .map(|a| match a.kind {
+                        AssetKind::App => SimAsset::app(&a.adam_id, a.total),
+                        AssetKind::Book => SimAsset::book(&a.adam_id, a.total),
+                    })
+                    .collect(),
+                ..AppleSeed::default()
+            };
+            for u in &self.users {
+                seed.users.push(SimVppUser {
+                    client_user_id: u.client_user_id.clone(),
+                    email: u.email.clone(),
+                    status: u.status.clone(),
+                });
+                for adam in &u.assets {
+                    seed.assignments.push((
+                        adam.clone(),
+                        "STDQ".into(),
+                        SimHolder::User(u.client_user_id.clone()),
+                    ));
+                }
+            }
+            for d in &self.devices {
+                for adam in &d.assets {
+                    seed.assignments.push((
+                        adam.clone(),
+                        "STDQ".into(),
+                        SimHolder::Serial(d.serial.clone()),
+                    ));
+                }
+            }
+            seed
+        }
+    }
+}
+
+/// The moment sign-in dates are seeded from: the start of today (UTC), so two sandboxes started
+/// the same day (one embedded, one served) seed the same dates.
+#[cfg_attr(
+    not(any(feature = "genesys", feature = "salesforce")),
+    allow(dead_code)
+)]
+fn seed_clock() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+        .date_naive()
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc()
 }

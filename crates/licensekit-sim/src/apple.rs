@@ -5,9 +5,19 @@
 //! `assets/disassociate`, `assets/revoke` (asynchronous: an `eventId`), `status?eventId=`,
 //! `users`, `users/create|update|retire` (asynchronous). Auth: `Authorization: Bearer <sToken>`
 //! where the sToken is base64 of `{token, expDate, orgName}` (§2.1); a malformed header is 9722,
-//! an unknown token 9622, a revoked one 9625, an expired one 9621 (§2.2). Errors are
-//! `{errorNumber, errorMessage}` with the HTTP status of §7.1. Responses carry `uId`,
-//! `tokenExpirationDate` within 15 days of expiry, and `mdmInfo` once set (§2.3).
+//! an unknown token 9622 (HTTP 200 with the error body by default, as clients observe; §2.2), a
+//! revoked one 9625, an expired one 9621. Errors are `{errorNumber, errorMessage}` with the HTTP
+//! status of §7.1; a POST that is not `application/json` is 9727 / 415 and a wrong method 9726 /
+//! 405 (§3). Responses carry `uId`, `tokenExpirationDate` (always, by default: the object
+//! reference lists it on every response) and `mdmInfo` once set (§2.3); `client/config` adds
+//! `websiteURL` and the notification settings, and `POST client/config` echoes them (§3.2, §3.3,
+//! P-11, P-12). `service/config` lists every documented URL and error number, the API's URLs
+//! pointing at this server (§3.1, P-10). Associated users carry `idHash` (§4). Assets,
+//! assignments and users each have their own `versionId` (§5), which changes only when that data
+//! set does (a new assignment changes the assets' counts too). Notifications (§6.2): setting a
+//! `notificationUrl` is validated (9710, 9711, 9712) and a `TEST_NOTIFICATION` must be accepted
+//! (else 9728, nothing stored); asset and user events are then delivered to subscribers with
+//! `Authorization: Bearer <notificationAuthToken>`, at most 100 items each, three attempts.
 //!
 //! Assumptions where the spec is unsure (listed in the adapter README): events are processed when
 //! submitted and report `PENDING` for a configurable number of status polls; re-associating an
@@ -35,7 +45,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::faults::{Fault, FaultInjector, Faults, VendorFaults};
-use crate::{CallCounter, Running};
+use crate::{CallCounter, Listen, Running};
 
 /// Apple's own fault answers (§7.1, §7.3).
 struct AppleFaultBodies;
@@ -183,9 +193,11 @@ pub struct AppleSimConfig {
     pub polls_until_complete: u32,
     /// When the location token expires.
     pub token_expires: DateTime<Utc>,
-    /// Answer an unknown token (9622) with HTTP 200 (Fleet's observation) instead of 401.
+    /// Answer an unknown token (9622) with HTTP 200 and the error body (default: what Apple's
+    /// clients observe, §2.2) instead of 401.
     pub invalid_token_http_200: bool,
-    /// Send `tokenExpirationDate` on every response, not only within 15 days of expiry.
+    /// Send `tokenExpirationDate` on every response (default: Apple's object reference lists it
+    /// on every response, §3), not only within 15 days of expiry.
     pub always_send_expiration: bool,
 }
 
@@ -195,8 +207,8 @@ impl Default for AppleSimConfig {
             page_size: 549,
             polls_until_complete: 1,
             token_expires: Utc::now() + Duration::days(300),
-            invalid_token_http_200: false,
-            always_send_expiration: false,
+            invalid_token_http_200: true,
+            always_send_expiration: true,
         }
     }
 }
@@ -225,10 +237,41 @@ struct Location {
     users: Vec<(SimVppUser, u64)>,
     /// (adamId, pricingParam, holder) -> version when assigned
     assignments: BTreeMap<(String, String, SimHolder), u64>,
+    /// A clock stamped on every change (records keep the stamp of their last change).
     version: u64,
+    /// The clock at the last change of each data set: its `versionId` (spec §5: one per data
+    /// set; a user change does not change the assignments' version).
+    assets_version: u64,
+    assignments_version: u64,
+    users_version: u64,
     events: HashMap<String, Event>,
     /// All assignment keys in listing order at `.0` (a version), for unfiltered listings.
     order: Mutex<Option<(u64, Arc<Vec<AssignmentKey>>)>>,
+}
+
+impl Clone for Location {
+    fn clone(&self) -> Self {
+        Location {
+            token: self.token.clone(),
+            revoked: self.revoked.clone(),
+            expires: self.expires,
+            org_name: self.org_name.clone(),
+            location_name: self.location_name.clone(),
+            uid: self.uid.clone(),
+            mdm_info: self.mdm_info.clone(),
+            client_config: self.client_config.clone(),
+            assets: self.assets.clone(),
+            users: self.users.clone(),
+            assignments: self.assignments.clone(),
+            version: self.version,
+            assets_version: self.assets_version,
+            assignments_version: self.assignments_version,
+            users_version: self.users_version,
+            events: self.events.clone(),
+            // A cache, rebuilt on demand.
+            order: Mutex::new(None),
+        }
+    }
 }
 
 impl Location {
@@ -239,8 +282,18 @@ impl Location {
             .count() as i64
     }
 
+    /// A change of assignments (which also changes the assets' counts).
     fn bump(&mut self) -> u64 {
         self.version += 1;
+        self.assignments_version = self.version;
+        self.assets_version = self.version;
+        self.version
+    }
+
+    /// A change of users.
+    fn bump_users(&mut self) -> u64 {
+        self.version += 1;
+        self.users_version = self.version;
         self.version
     }
 
@@ -258,14 +311,36 @@ fn is_current(status: &str) -> bool {
     !matches!(status, "Retired" | "Deleted")
 }
 
-fn version_id(v: u64) -> String {
-    format!("{:08x}-5a7b-11eb-b9e4-{:012x}", v, v)
+/// Which data set a `versionId` belongs to: a users versionId is no good for assignments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DataSet {
+    Assets,
+    Assignments,
+    Users,
 }
 
-fn parse_version(s: &str) -> Option<u64> {
+fn set_version_id(set: DataSet, v: u64) -> String {
+    let tag = match set {
+        DataSet::Assets => "5a7a",
+        DataSet::Assignments => "5a7b",
+        DataSet::Users => "5a7c",
+    };
+    format!("{v:08x}-{tag}-11eb-b9e4-{v:012x}")
+}
+
+fn parse_set_version(set: DataSet, s: &str) -> Option<u64> {
     let (head, tail) = s.split_once('-')?;
     let v = u64::from_str_radix(head, 16).ok()?;
-    (version_id(v) == s && !tail.is_empty()).then_some(v)
+    (set_version_id(set, v) == s && !tail.is_empty()).then_some(v)
+}
+
+fn version_id(v: u64) -> String {
+    set_version_id(DataSet::Assignments, v)
+}
+
+#[cfg(test)]
+fn parse_version(s: &str) -> Option<u64> {
+    parse_set_version(DataSet::Assignments, s)
 }
 
 #[derive(Debug)]
@@ -276,6 +351,14 @@ struct Inner {
     events: AtomicU64,
     faults: FaultInjector,
     listing_hook: Mutex<Option<ListingHook>>,
+    /// This server's own `…/mdm/v2` URL, for `service/config`.
+    base_url: std::sync::OnceLock<String>,
+    /// Sends notifications to the MDM's `notificationUrl` (§6.2).
+    notifier: reqwest::Client,
+    /// Notifications delivered (a 2xx answer), by type.
+    delivered: Mutex<BTreeMap<String, u64>>,
+    /// The location [`AppleSim::reset`] returns to.
+    checkpoint: Mutex<Option<Location>>,
 }
 
 /// A change another tool makes to the location (see [`AppleSim::between_assignment_pages`]).
@@ -323,6 +406,15 @@ pub fn make_stoken(token: &str, expires: DateTime<Utc>, org_name: &str) -> Strin
 
 impl AppleSim {
     pub async fn start(seed: AppleSeed, config: AppleSimConfig) -> std::io::Result<Self> {
+        AppleSim::start_on(seed, config, &Listen::default()).await
+    }
+
+    /// Starts serving as `listen` says (a port, HTTPS).
+    pub async fn start_on(
+        seed: AppleSeed,
+        config: AppleSimConfig,
+        listen: &Listen,
+    ) -> std::io::Result<Self> {
         let mut location = Location {
             token: "c2ltdWxhdGVkLWxvY2F0aW9uLXRva2Vu".into(),
             revoked: BTreeSet::new(),
@@ -340,6 +432,9 @@ impl AppleSim {
             users: seed.users.into_iter().map(|u| (u, 1)).collect(),
             assignments: BTreeMap::new(),
             version: 1,
+            assets_version: 1,
+            assignments_version: 1,
+            users_version: 1,
             events: HashMap::new(),
             order: Mutex::new(None),
         };
@@ -353,9 +448,72 @@ impl AppleSim {
             events: AtomicU64::new(1),
             faults: FaultInjector::new(AppleFaultBodies),
             listing_hook: Mutex::new(None),
+            base_url: std::sync::OnceLock::new(),
+            notifier: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(std::io::Error::other)?,
+            delivered: Mutex::new(BTreeMap::new()),
+            checkpoint: Mutex::new(None),
         });
-        let running = Running::serve(router(inner.clone())).await?;
-        Ok(AppleSim { inner, running })
+        let running = Running::serve_on(router(inner.clone()), listen).await?;
+        inner
+            .base_url
+            .set(format!("{}/mdm/v2", running.base_url()))
+            .expect("set once");
+        let sim = AppleSim { inner, running };
+        sim.checkpoint();
+        Ok(sim)
+    }
+
+    /// Remembers the current location (assets, users, assignments) as what [`AppleSim::reset`]
+    /// returns to (one is taken at start).
+    pub fn checkpoint(&self) {
+        let location = self.inner.lock().clone();
+        *self
+            .inner
+            .checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(location);
+    }
+
+    /// Returns to the last checkpoint (the current token stays valid) and clears the call counts.
+    pub fn reset(&self) {
+        let saved = self
+            .inner
+            .checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(mut saved) = saved {
+            let mut location = self.inner.lock();
+            saved.token = location.token.clone();
+            saved.revoked = std::mem::take(&mut location.revoked);
+            *location = saved;
+        }
+        self.inner.calls.reset();
+    }
+
+    /// Per asset (`adamId/pricingParam`): seats and assigned; the number of users.
+    pub fn state_summary(&self) -> Value {
+        let location = self.inner.lock();
+        let mut assets = Map::new();
+        for ((adam, pricing), asset) in &location.assets {
+            assets.insert(
+                format!("{adam}/{pricing}"),
+                json!({"total": asset.total, "assigned": location.assigned_count(adam, pricing)}),
+            );
+        }
+        json!({
+            "assets": assets,
+            "users": location.users.len(),
+            "versions": {
+                "assets": set_version_id(DataSet::Assets, location.assets_version),
+                "assignments": version_id(location.assignments_version),
+                "users": set_version_id(DataSet::Users, location.users_version),
+            },
+        })
     }
 
     /// The v2 base URL, `http://127.0.0.1:PORT/mdm/v2`.
@@ -469,8 +627,17 @@ impl AppleSim {
             .unwrap_or_else(|p| p.into_inner()) = hook.map(|h| ListingHook(Arc::from(h)));
     }
 
+    /// Notifications delivered so far (answered 2xx), by `notificationType`.
+    pub fn notifications_delivered(&self) -> BTreeMap<String, u64> {
+        self.inner
+            .delivered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     pub fn current_version_id(&self) -> String {
-        version_id(self.inner.lock().version)
+        version_id(self.inner.lock().assignments_version)
     }
 }
 
@@ -527,6 +694,8 @@ fn router(inner: Arc<Inner>) -> Router {
         .route("/mdm/v2/service/config", get(service_config))
         .merge(authed)
         .fallback(unexpected)
+        // A known path with the wrong method: 9726 / 405 (§3, §7.1).
+        .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(inner.clone(), count))
         .with_state(inner)
 }
@@ -550,6 +719,14 @@ async fn count(State(inner): State<Arc<Inner>>, request: Request, next: Next) ->
     };
     inner.calls.record(&route);
     next.run(request).await
+}
+
+async fn wrong_method(method: axum::http::Method) -> Response {
+    apple_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        9726,
+        &format!("The HTTP method {method} is not supported."),
+    )
 }
 
 async fn unexpected(method: axum::http::Method, uri: axum::http::Uri) -> Response {
@@ -617,6 +794,22 @@ async fn require_token(State(inner): State<Arc<Inner>>, request: Request, next: 
             return apple_error(StatusCode::UNAUTHORIZED, 9621, "The sToken has expired.");
         }
     }
+    // POST bodies must be `Content-Type: application/json`: else 9727 / 415 (§3, §7.1).
+    if request.method() == axum::http::Method::POST {
+        let json = request
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return apple_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                9727,
+                "The Content-Type must be application/json.",
+            );
+        }
+    }
     next.run(request).await
 }
 
@@ -660,23 +853,102 @@ fn limit(name: &str) -> usize {
         .unwrap_or(0)
 }
 
-async fn service_config() -> Response {
-    let base = "https://vpp.itunes.apple.com/mdm/v2";
+/// Every documented error number (§7.1, §7.2) with its message.
+const ERROR_CODES: &[(i64, &str)] = &[
+    (9601, "Login required."),
+    (9602, "Invalid argument."),
+    (9603, "Internal error."),
+    (9609, "Unable to find the registered user."),
+    (9610, "The license was not found."),
+    (9616, "The user has already been retired."),
+    (9618, "The user has already been associated."),
+    (
+        9621,
+        "The token has expired. You need to generate a new token online using your organization's account at either school.apple.com or business.apple.com.",
+    ),
+    (9622, "Invalid authentication token."),
+    (9625, "The server has revoked the sToken."),
+    (9632, "The request exceeds the maximum number of items."),
+    (9634, "The requested service is no longer available."),
+    (9635, "Unable to associate the Apple Account."),
+    (
+        9637,
+        "This operation isn't allowed for facilitator accounts.",
+    ),
+    (9641, "The Apple Account is already associated."),
+    (9644, "The service is in maintenance mode."),
+    (9646, "There are too many requests for this organization."),
+    (9647, "This operation isn't supported for legacy tokens."),
+    (
+        9650,
+        "The page index must be greater than 0 and less than the total number of pages.",
+    ),
+    (9700, "Too many assets."),
+    (9701, "Too many clientUserIds."),
+    (9702, "Too many serialNumbers."),
+    (9703, "Duplicate assets."),
+    (9704, "Duplicate clientUserIds."),
+    (9705, "Duplicate serialNumbers."),
+    (9706, "The asset isn't revocable."),
+    (9707, "The asset isn't device-assignable."),
+    (9708, "The eventId wasn't found."),
+    (9709, "There are not enough licenses available."),
+    (
+        9710,
+        "The notification URL and authentication token must both be given.",
+    ),
+    (
+        9711,
+        "The notification URL or authentication token is too long.",
+    ),
+    (9712, "The notification URL isn't a valid HTTPS URL."),
+    (9713, "The mdmInfo metadata is too long."),
+    (9714, "Too many users."),
+    (9715, "Duplicate users."),
+    (
+        9716,
+        "A registered user with that clientUserId already exists.",
+    ),
+    (9717, "The email is invalid."),
+    (9718, "The request must include an asset."),
+    (
+        9719,
+        "The request must include clientUserIds or serialNumbers.",
+    ),
+    (9720, "The request must include users."),
+    (9721, "The versionId is invalid."),
+    (
+        9722,
+        "The Authorization header is not in the format Bearer {sToken}.",
+    ),
+    (9723, "The mdmInfo must include id, name and metadata."),
+    (9724, "The mdmInfo id is too long."),
+    (9725, "The mdmInfo name is too long."),
+    (9726, "The HTTP method is not supported."),
+    (9727, "The Content-Type must be application/json."),
+    (9728, "The provided notification URL is unreachable."),
+    (9729, "The service is temporarily unavailable."),
+];
+
+/// `GET service/config` (§3.1, P-10): the API's URLs point at this server; the invitation and
+/// content-metadata URLs, which it does not serve, stay Apple's.
+async fn service_config(State(inner): State<Arc<Inner>>) -> Response {
+    let base = inner.base_url.get().cloned().unwrap_or_default();
     let limits: Map<String, Value> = LIMITS
         .iter()
         .map(|(k, v)| ((*k).into(), json!(v)))
         .collect();
+    let error_codes: Vec<Value> = ERROR_CODES
+        .iter()
+        .map(|(n, m)| json!({"errorNumber": n, "errorMessage": m}))
+        .collect();
     Json(json!({
-        "errorCodes": [
-            {"errorNumber": 9601, "errorMessage": "Login required"},
-            {"errorNumber": 9609, "errorMessage": "Registered user not found"},
-            {"errorNumber": 9621, "errorMessage": "The sToken has expired."},
-            {"errorNumber": 9646, "errorMessage": "There are too many requests for this organization."},
-            {"errorNumber": 9709, "errorMessage": "There are not enough licenses available."},
-        ],
+        "errorCodes": error_codes,
         "limits": limits,
         "notificationTypes": ["ASSET_MANAGEMENT", "USER_MANAGEMENT", "USER_ASSOCIATED", "ASSET_COUNT"],
         "urls": {
+            "invitationEmail": "https://buy.itunes.apple.com/WebObjects/MZFinance.woa/wa/associateVPPUserWithITSAccount?inviteCode=%25inviteCode%25&mt=8",
+            "contentMetadataLookup": "https://uclient-api.itunes.apple.com/WebObjects/MZStorePlatform.woa/wa/lookup",
             "clientConfig": format!("{base}/client/config"),
             "getAssets": format!("{base}/assets"),
             "getAssignments": format!("{base}/assignments"),
@@ -693,6 +965,19 @@ async fn service_config() -> Response {
     .into_response()
 }
 
+/// The stored notification settings as `ClientConfigResponse` names them (§3.2): the request's
+/// `notificationTypes` are answered as `subscribedNotificationTypes`.
+fn notification_fields(l: &Location, body: &mut Value) {
+    for (k, v) in &l.client_config {
+        let key = if k == "notificationTypes" {
+            "subscribedNotificationTypes"
+        } else {
+            k.as_str()
+        };
+        body[key] = v.clone();
+    }
+}
+
 async fn get_client_config(State(inner): State<Arc<Inner>>) -> Response {
     let l = inner.lock();
     let mut body = json!({
@@ -700,10 +985,9 @@ async fn get_client_config(State(inner): State<Arc<Inner>>) -> Response {
         "defaultPlatform": "volumestore",
         "locationName": l.location_name,
         "subscribedNotificationTypes": [],
+        "websiteURL": "https://business.apple.com",
     });
-    for (k, v) in &l.client_config {
-        body[k] = v.clone();
-    }
+    notification_fields(&l, &mut body);
     envelope(&inner, &l, body)
 }
 
@@ -711,7 +995,8 @@ async fn post_client_config(State(inner): State<Arc<Inner>>, body: Bytes) -> Res
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return bad(9602, "Invalid argument");
     };
-    let mut l = inner.lock();
+    // Everything is checked before anything is stored: a rejected request changes nothing.
+    let mut mdm_info = None;
     if let Some(info) = request.get("mdmInfo") {
         let field = |k: &str| info.get(k).and_then(Value::as_str).map(str::to_owned);
         let (Some(id), Some(name), Some(metadata)) =
@@ -728,7 +1013,46 @@ async fn post_client_config(State(inner): State<Arc<Inner>>, body: Bytes) -> Res
         if metadata.chars().count() > limit("maxMdmMetadataLength") {
             return bad(9713, "The mdmInfo metadata is too long.");
         }
-        l.mdm_info = Some(json!({"id": id, "name": name, "metadata": metadata}));
+        mdm_info = Some(json!({"id": id, "name": name, "metadata": metadata}));
+    }
+    // Notifications (§3.3): URL and token together (9710), within maxNotificationLength (9711),
+    // HTTPS (9712), and reachable: a TEST_NOTIFICATION must be accepted (9728).
+    let url = request.get("notificationUrl").and_then(Value::as_str);
+    let token = request.get("notificationAuthToken").and_then(Value::as_str);
+    match (url, token) {
+        (None, None) => {}
+        (Some(url), Some(token)) => {
+            let max = limit("maxNotificationLength");
+            if url.chars().count() > max || token.chars().count() > max {
+                return bad(
+                    9711,
+                    "The notification URL or authentication token is too long.",
+                );
+            }
+            if !notification_url_allowed(url) {
+                return bad(9712, "The notification URL isn't a valid HTTPS URL.");
+            }
+            let uid = inner.lock().uid.clone();
+            let test = json!({
+                "notification": {},
+                "notificationId": notification_id(&inner),
+                "notificationType": "TEST_NOTIFICATION",
+                "uId": uid,
+            });
+            if !deliver(&inner, url, token, &test).await {
+                return bad(9728, "The provided notification URL is unreachable.");
+            }
+        }
+        _ => {
+            return bad(
+                9710,
+                "The notification URL and authentication token must both be given.",
+            );
+        }
+    }
+    let mut l = inner.lock();
+    if let Some(info) = mdm_info {
+        l.mdm_info = Some(info);
     }
     for key in [
         "notificationUrl",
@@ -739,8 +1063,127 @@ async fn post_client_config(State(inner): State<Arc<Inner>>, body: Bytes) -> Res
             l.client_config.insert(key.into(), v.clone());
         }
     }
-    let body = json!({"locationName": l.location_name});
+    // The response echoes the configuration (§3.3, P-12); the auth token is not repeated.
+    let mut body = json!({"subscribedNotificationTypes": []});
+    notification_fields(&l, &mut body);
+    if let Value::Object(m) = &mut body {
+        m.remove("notificationAuthToken");
+    }
     envelope(&inner, &l, body)
+}
+
+/// Apple takes HTTPS only (9712). The simulator also takes `http://` on a loopback address, so a
+/// test's receiver needs no certificate (a deviation: nothing outside the machine is reached).
+fn notification_url_allowed(url: &str) -> bool {
+    let Ok(parsed) = url.parse::<axum::http::Uri>() else {
+        return false;
+    };
+    let host = parsed.host().unwrap_or_default();
+    match parsed.scheme_str() {
+        Some("https") => !host.is_empty(),
+        Some("http") => {
+            host == "localhost"
+                || host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        _ => false,
+    }
+}
+
+fn notification_id(inner: &Inner) -> String {
+    let n = inner.events.fetch_add(1, Ordering::SeqCst);
+    format!("{n:08x}-5e1f-4c3f-9aec-{n:012x}")
+}
+
+/// POSTs one notification with `Authorization: Bearer <notificationAuthToken>`; a 2xx answer is
+/// delivered (§6.2).
+async fn deliver(inner: &Inner, url: &str, token: &str, body: &Value) -> bool {
+    let ok = inner
+        .notifier
+        .post(url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success());
+    if ok {
+        let kind = body["notificationType"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        *inner
+            .delivered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(kind)
+            .or_default() += 1;
+    }
+    ok
+}
+
+/// Sends an event's notifications if the MDM subscribed to their type: at most 100 items each,
+/// best effort, three attempts (Apple: over 1–5 minutes; here a fraction of a second), in the
+/// background (§6.2).
+fn notify_event(
+    inner: &Arc<Inner>,
+    l: &Location,
+    event_id: &str,
+    event_type: &str,
+    failed: bool,
+    items: Vec<Value>,
+) {
+    let (kind, key) = match event_type {
+        "ASSOCIATE" | "DISASSOCIATE" | "REVOKE" => ("ASSET_MANAGEMENT", "assignments"),
+        _ => ("USER_MANAGEMENT", "users"),
+    };
+    let subscribed = l
+        .client_config
+        .get("notificationTypes")
+        .and_then(Value::as_array)
+        .is_some_and(|types| types.iter().any(|t| t == kind));
+    let (Some(url), Some(token)) = (
+        l.client_config
+            .get("notificationUrl")
+            .and_then(Value::as_str),
+        l.client_config
+            .get("notificationAuthToken")
+            .and_then(Value::as_str),
+    ) else {
+        return;
+    };
+    if !subscribed {
+        return;
+    }
+    let chunks: Vec<Vec<Value>> = if items.is_empty() {
+        vec![Vec::new()]
+    } else {
+        items.chunks(100).map(<[Value]>::to_vec).collect()
+    };
+    for chunk in chunks {
+        let body = json!({
+            "notification": {
+                "eventId": event_id,
+                "result": if failed { "FAILURE" } else { "SUCCESS" },
+                "type": event_type,
+                key: chunk,
+            },
+            "notificationId": notification_id(inner),
+            "notificationType": kind,
+            "uId": l.uid,
+        });
+        let (inner, url, token) = (inner.clone(), url.to_owned(), token.to_owned());
+        tokio::spawn(async move {
+            for attempt in 0..3u64 {
+                if deliver(&inner, &url, &token, &body).await {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200 * (attempt + 1))).await;
+            }
+        });
+    }
 }
 
 fn page_of<T: Clone>(
@@ -771,14 +1214,14 @@ fn paged_body(
     items: Vec<Value>,
     page_index: usize,
     total_pages: usize,
-    version: u64,
+    version_id: String,
 ) -> Value {
     let mut body = json!({
         key: items,
         "currentPageIndex": page_index,
         "size": items_len(&items),
         "totalPages": total_pages,
-        "versionId": version_id(version),
+        "versionId": version_id,
     });
     if page_index + 1 < total_pages {
         body["nextPageIndex"] = json!(page_index + 1);
@@ -854,7 +1297,13 @@ async fn get_assets(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let body = paged_body("assets", items, index, total_pages, l.version);
+    let body = paged_body(
+        "assets",
+        items,
+        index,
+        total_pages,
+        set_version_id(DataSet::Assets, l.assets_version),
+    );
     envelope(&inner, &l, body)
 }
 
@@ -877,7 +1326,7 @@ fn assignments_page(inner: &Inner, q: &HashMap<String, String>) -> Response {
     let l = inner.lock();
     let since = match param(q, "sinceVersionId") {
         None => None,
-        Some(s) => match parse_version(s).filter(|v| *v <= l.version) {
+        Some(s) => match parse_set_version(DataSet::Assignments, s).filter(|v| *v <= l.version) {
             Some(v) => Some(v),
             None => return bad(9721, "The versionId is invalid."),
         },
@@ -896,12 +1345,14 @@ fn assignments_page(inner: &Inner, q: &HashMap<String, String>) -> Response {
         let order = {
             let mut cache = l.order.lock().unwrap_or_else(|p| p.into_inner());
             match &*cache {
-                Some((v, order)) if *v == l.version && order.len() == l.assignments.len() => {
+                Some((v, order))
+                    if *v == l.assignments_version && order.len() == l.assignments.len() =>
+                {
                     order.clone()
                 }
                 _ => {
                     let order = Arc::new(l.assignments.keys().cloned().collect::<Vec<_>>());
-                    *cache = Some((l.version, order.clone()));
+                    *cache = Some((l.assignments_version, order.clone()));
                     order
                 }
             }
@@ -911,7 +1362,13 @@ fn assignments_page(inner: &Inner, q: &HashMap<String, String>) -> Response {
             Err(r) => return r,
         };
         let items: Vec<Value> = keys.iter().map(assignment_json).collect();
-        let body = paged_body("assignments", items, index, total_pages, l.version);
+        let body = paged_body(
+            "assignments",
+            items,
+            index,
+            total_pages,
+            version_id(l.assignments_version),
+        );
         return envelope(inner, &l, body);
     }
     // References first; only the requested page is rendered as JSON.
@@ -932,8 +1389,43 @@ fn assignments_page(inner: &Inner, q: &HashMap<String, String>) -> Response {
         Err(r) => return r,
     };
     let items: Vec<Value> = keys.into_iter().map(assignment_json).collect();
-    let body = paged_body("assignments", items, index, total_pages, l.version);
+    let body = paged_body(
+        "assignments",
+        items,
+        index,
+        total_pages,
+        version_id(l.assignments_version),
+    );
     envelope(inner, &l, body)
+}
+
+/// A `ResponseUser` (§4).
+fn user_json(u: &SimVppUser) -> Value {
+    let mut j = json!({"clientUserId": u.client_user_id, "status": u.status});
+    if let Some(e) = &u.email {
+        j["email"] = json!(e);
+    }
+    if u.status == "Registered" {
+        j["inviteCode"] = json!(format!("{:032x}", u.client_user_id.len() * 7919));
+    }
+    // An associated user carries the hash of its Apple Account (§4, ResponseUser).
+    if u.status == "Associated" {
+        j["idHash"] = json!(id_hash(&u.client_user_id));
+    }
+    j
+}
+
+/// A stable stand-in for the hash of a user's Apple Account (base64 of 20 bytes, like Apple's).
+fn id_hash(client_user_id: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut bytes = Vec::with_capacity(24);
+    for salt in 0u8..3 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (salt, client_user_id).hash(&mut h);
+        bytes.extend_from_slice(&h.finish().to_be_bytes());
+    }
+    bytes.truncate(20);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 fn assignment_json((a, p, h): &(String, String, SimHolder)) -> Value {
@@ -1028,11 +1520,12 @@ fn validate_manage(
 }
 
 fn new_event(
-    inner: &Inner,
+    inner: &Arc<Inner>,
     l: &mut Location,
     event_type: &'static str,
     requested: u64,
     failures: BTreeMap<i64, (String, Value)>,
+    items: Vec<Value>,
 ) -> Response {
     let failed: u64 = failures
         .values()
@@ -1053,6 +1546,7 @@ fn new_event(
             failures,
         },
     );
+    notify_event(inner, l, &id, event_type, failed > 0, items);
     envelope(inner, l, json!({"eventId": id}))
 }
 
@@ -1113,6 +1607,7 @@ async fn associate(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
     };
     let holders = holders_of(&request);
     let mut failures = BTreeMap::new();
+    let mut done = Vec::new();
     for asset in &assets {
         for holder in &holders {
             if let SimHolder::User(u) = holder {
@@ -1129,6 +1624,7 @@ async fn associate(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
             }
             let key = (asset.0.clone(), asset.1.clone(), holder.clone());
             if l.assignments.contains_key(&key) {
+                done.push(assignment_json(&key));
                 continue; // Already assigned: a completed no-op (assumption).
             }
             let total = l.assets[asset].total;
@@ -1143,11 +1639,12 @@ async fn associate(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
                 continue;
             }
             let v = l.bump();
+            done.push(assignment_json(&key));
             l.assignments.insert(key, v);
         }
     }
     let requested = (assets.len() * holders.len()) as u64;
-    new_event(&inner, &mut l, "ASSOCIATE", requested, failures)
+    new_event(&inner, &mut l, "ASSOCIATE", requested, failures, done)
 }
 
 async fn disassociate(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
@@ -1157,18 +1654,25 @@ async fn disassociate(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
         Err(r) => return r,
     };
     let holders = holders_of(&request);
+    let mut done = Vec::new();
     for asset in &assets {
         for holder in &holders {
-            if l.assignments
-                .remove(&(asset.0.clone(), asset.1.clone(), holder.clone()))
-                .is_some()
-            {
+            let key = (asset.0.clone(), asset.1.clone(), holder.clone());
+            done.push(assignment_json(&key));
+            if l.assignments.remove(&key).is_some() {
                 l.bump();
             }
         }
     }
     let requested = (assets.len() * holders.len()) as u64;
-    new_event(&inner, &mut l, "DISASSOCIATE", requested, BTreeMap::new())
+    new_event(
+        &inner,
+        &mut l,
+        "DISASSOCIATE",
+        requested,
+        BTreeMap::new(),
+        done,
+    )
 }
 
 async fn revoke(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
@@ -1208,15 +1712,20 @@ async fn revoke(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
         .filter(|(_, a)| a.revocable)
         .map(|(k, _)| k.clone())
         .collect();
-    let before = l.assignments.len();
-    l.assignments.retain(|(a, p, h), _| {
-        !(holders.contains(h) && revocable.contains(&(a.clone(), p.clone())))
+    let mut done = Vec::new();
+    l.assignments.retain(|key, _| {
+        let (a, p, h) = key;
+        let gone = holders.contains(h) && revocable.contains(&(a.clone(), p.clone()));
+        if gone {
+            done.push(assignment_json(key));
+        }
+        !gone
     });
-    if l.assignments.len() != before {
+    if !done.is_empty() {
         l.bump();
     }
     let requested = holders.len() as u64;
-    new_event(&inner, &mut l, "REVOKE", requested, BTreeMap::new())
+    new_event(&inner, &mut l, "REVOKE", requested, BTreeMap::new(), done)
 }
 
 async fn status(
@@ -1269,7 +1778,7 @@ async fn get_users(
     let l = inner.lock();
     let since = match param(&q, "sinceVersionId") {
         None => None,
-        Some(s) => match parse_version(s).filter(|v| *v <= l.version) {
+        Some(s) => match parse_set_version(DataSet::Users, s).filter(|v| *v <= l.version) {
             Some(v) => Some(v),
             None => return bad(9721, "The versionId is invalid."),
         },
@@ -1283,22 +1792,19 @@ async fn get_users(
                 && param(&q, "clientUserId").is_none_or(|x| x == u.client_user_id)
                 && since.is_none_or(|s| *v > s)
         })
-        .map(|(u, _)| {
-            let mut j = json!({"clientUserId": u.client_user_id, "status": u.status});
-            if let Some(e) = &u.email {
-                j["email"] = json!(e);
-            }
-            if u.status == "Registered" {
-                j["inviteCode"] = json!(format!("{:032x}", u.client_user_id.len() * 7919));
-            }
-            j
-        })
+        .map(|(u, _)| user_json(u))
         .collect();
     let (items, total_pages) = match page_of(&matching, index, inner.config.page_size) {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let body = paged_body("users", items, index, total_pages, l.version);
+    let body = paged_body(
+        "users",
+        items,
+        index,
+        total_pages,
+        set_version_id(DataSet::Users, l.users_version),
+    );
     envelope(&inner, &l, body)
 }
 
@@ -1373,6 +1879,7 @@ async fn create_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
     let mut l = inner.lock();
     let mut failures = BTreeMap::new();
     let requested = request.users.len() as u64;
+    let mut done = Vec::new();
     for u in request.users {
         if l.user_active(&u.client_user_id) {
             user_failure(
@@ -1383,22 +1890,21 @@ async fn create_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
             );
             continue;
         }
-        let v = l.bump();
+        let v = l.bump_users();
         let status = if u.managed_apple_id.is_some() {
             "Associated"
         } else {
             "Registered"
         };
-        l.users.push((
-            SimVppUser {
-                client_user_id: u.client_user_id,
-                email: u.email,
-                status: status.into(),
-            },
-            v,
-        ));
+        let user = SimVppUser {
+            client_user_id: u.client_user_id,
+            email: u.email,
+            status: status.into(),
+        };
+        done.push(user_json(&user));
+        l.users.push((user, v));
     }
-    new_event(&inner, &mut l, "CREATE", requested, failures)
+    new_event(&inner, &mut l, "CREATE", requested, failures, done)
 }
 
 async fn update_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
@@ -1409,8 +1915,9 @@ async fn update_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
     let mut l = inner.lock();
     let mut failures = BTreeMap::new();
     let requested = request.users.len() as u64;
+    let mut done = Vec::new();
     for u in request.users {
-        let v = l.bump();
+        let v = l.bump_users();
         match l
             .users
             .iter_mut()
@@ -1425,6 +1932,7 @@ async fn update_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
                     user.status = "Associated".into();
                 }
                 *version = v;
+                done.push(user_json(user));
             }
             None => user_failure(
                 &mut failures,
@@ -1434,7 +1942,7 @@ async fn update_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
             ),
         }
     }
-    new_event(&inner, &mut l, "UPDATE", requested, failures)
+    new_event(&inner, &mut l, "UPDATE", requested, failures, done)
 }
 
 async fn retire_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
@@ -1445,6 +1953,7 @@ async fn retire_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
     let mut l = inner.lock();
     let mut failures = BTreeMap::new();
     let requested = request.users.len() as u64;
+    let mut done = Vec::new();
     let revocable: BTreeSet<(String, String)> = l
         .assets
         .iter()
@@ -1452,7 +1961,7 @@ async fn retire_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
         .map(|(k, _)| k.clone())
         .collect();
     for u in request.users {
-        let v = l.bump();
+        let v = l.bump_users();
         match l
             .users
             .iter_mut()
@@ -1462,11 +1971,16 @@ async fn retire_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
             Some((user, version)) => {
                 user.status = "Retired".into();
                 *version = v;
+                done.push(user_json(user));
                 // Retiring releases the user's revocable licenses (§9.3).
                 let holder = SimHolder::User(u.client_user_id.clone());
+                let before = l.assignments.len();
                 l.assignments.retain(|(a, p, h), _| {
                     !(h == &holder && revocable.contains(&(a.clone(), p.clone())))
                 });
+                if l.assignments.len() != before {
+                    l.bump();
+                }
             }
             None => user_failure(
                 &mut failures,
@@ -1476,7 +1990,7 @@ async fn retire_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
             ),
         }
     }
-    new_event(&inner, &mut l, "RETIRE", requested, failures)
+    new_event(&inner, &mut l, "RETIRE", requested, failures, done)
 }
 
 #[cfg(test)]

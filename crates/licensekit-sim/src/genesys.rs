@@ -5,8 +5,12 @@
 //! (bare array), `definitions/{licenseId}`, `users` (GET paged by pageNumber, POST batch fetch),
 //! `users/{userId}`, `organization` (POST batch assign; GET removed in 2019 → 404),
 //! `toggles/{featureName}` (deprecated: always enabled, no effect), `infer`,
-//! `infer/permissions`. Errors use `ErrorBody` with `contextId` equal to the
-//! `ININ-Correlation-Id` header (§2, §6). 429s use the normalized body with `Retry-After` (§6).
+//! `infer/permissions`; and `GET /api/v2/users` (the Users API's `UserEntityListing`, with the
+//! `selfUri/firstUri/nextUri/previousUri/lastUri` links and the required `User.version` of the
+//! SDKs' models). Every error, faults included, uses `ErrorBody` with `contextId` equal to the
+//! response's `ININ-Correlation-Id` header (§2, §6). 429s use the normalized body with
+//! `Retry-After` in whole seconds (§6), rounded up like `inin-ratelimit-reset`, so a client that
+//! waits exactly as told gets through.
 //!
 //! Where the contract is silent, this simulator assumes (and the adapter README lists):
 //! - `LicenseUpdateStatus.result` values: `Success`, `AlreadyAssigned`, `NotAssigned`,
@@ -34,45 +38,57 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::faults::{Fault, FaultInjector, Faults, VendorFaults};
-use crate::{CallCounter, Running};
+use crate::{CallCounter, Listen, Running};
 
 /// Genesys's own fault answers (spec §2, §6).
 struct GenesysFaultBodies;
 
 impl VendorFaults for GenesysFaultBodies {
     fn throttled(&self, retry_after: HeaderValue) -> Response {
-        let ctx = CorrelationId("fault-429".into());
-        let mut r = error(
+        // Genesys documents `Retry-After` in whole seconds only (§6): an HTTP-date from the
+        // shared fault layer becomes the seconds until then, rounded up.
+        let seconds = retry_after
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.trim().parse::<u64>().ok().or_else(|| {
+                    let at = httpdate::parse_http_date(v).ok()?;
+                    let left = at
+                        .duration_since(std::time::SystemTime::now())
+                        .unwrap_or_default();
+                    Some(ceil_secs(left))
+                })
+            })
+            .unwrap_or(1)
+            .max(1);
+        let mut r = pending(
             StatusCode::TOO_MANY_REQUESTS,
             "too.many.requests.retry.after",
-            "Rate limit exceeded the maximum. Retry the request in [1] seconds",
-            &ctx,
+            format!("Rate limit exceeded the maximum. Retry the request in [{seconds}] seconds"),
         );
-        r.headers_mut().insert("Retry-After", retry_after);
+        r.headers_mut()
+            .insert("Retry-After", HeaderValue::from(seconds));
         r
     }
     fn server_error(&self) -> Response {
-        error(
+        pending(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal.server.error",
-            "The server encountered an unexpected condition.",
-            &CorrelationId("fault-500".into()),
+            "The server encountered an unexpected condition.".into(),
         )
     }
     fn unavailable(&self) -> Response {
-        error(
+        pending(
             StatusCode::SERVICE_UNAVAILABLE,
             "service.unavailable",
-            "Service Unavailable",
-            &CorrelationId("fault-503".into()),
+            "Service Unavailable".into(),
         )
     }
     fn token_expired(&self) -> Response {
-        error(
+        pending(
             StatusCode::UNAUTHORIZED,
             "bad.credentials",
-            "Invalid login credentials.",
-            &CorrelationId("fault-401".into()),
+            "Invalid login credentials.".into(),
         )
     }
 }
@@ -208,13 +224,13 @@ impl Default for GenesysSimConfig {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Token {
     expires_at: Instant,
     recent: VecDeque<Instant>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct OrgState {
     licenses: BTreeMap<String, SimLicense>,
     users: BTreeMap<String, BTreeSet<String>>,
@@ -250,6 +266,8 @@ struct Inner {
     correlation: AtomicU64,
     rate_limited: AtomicU64,
     faults: FaultInjector,
+    /// The state [`GenesysSim::reset`] returns to.
+    checkpoint: Mutex<Option<OrgState>>,
 }
 
 /// A running Genesys simulator. Dropping it stops the server.
@@ -264,6 +282,15 @@ struct CorrelationId(String);
 
 impl GenesysSim {
     pub async fn start(seed: GenesysSeed, config: GenesysSimConfig) -> std::io::Result<Self> {
+        GenesysSim::start_on(seed, config, &Listen::default()).await
+    }
+
+    /// Starts serving as `listen` says (a port, HTTPS).
+    pub async fn start_on(
+        seed: GenesysSeed,
+        config: GenesysSimConfig,
+        listen: &Listen,
+    ) -> std::io::Result<Self> {
         let mut state = OrgState::default();
         for l in seed.licenses {
             state.licenses.insert(l.id.clone(), l);
@@ -294,9 +321,12 @@ impl GenesysSim {
             correlation: AtomicU64::new(1),
             rate_limited: AtomicU64::new(0),
             faults: FaultInjector::new(GenesysFaultBodies),
+            checkpoint: Mutex::new(None),
         });
-        let running = Running::serve(router(inner.clone())).await?;
-        Ok(GenesysSim { inner, running })
+        let running = Running::serve_on(router(inner.clone()), listen).await?;
+        let sim = GenesysSim { inner, running };
+        sim.checkpoint();
+        Ok(sim)
     }
 
     /// Base URL for both the API and the token endpoint (`http://127.0.0.1:PORT`).
@@ -306,6 +336,56 @@ impl GenesysSim {
 
     pub fn calls(&self) -> &CallCounter {
         &self.inner.calls
+    }
+
+    /// Remembers the current state (users, licenses, directory) as what [`GenesysSim::reset`]
+    /// returns to (one is taken at start; the serving sandbox takes another once its org is set up).
+    pub fn checkpoint(&self) {
+        let state = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        *self
+            .inner
+            .checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(state);
+    }
+
+    /// Returns to the last checkpoint (issued tokens stay valid) and clears the call counts.
+    pub fn reset(&self) {
+        let saved = self
+            .inner
+            .checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(mut saved) = saved {
+            let mut state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+            saved.tokens = std::mem::take(&mut state.tokens);
+            saved.tokens_issued = state.tokens_issued;
+            *state = saved;
+        }
+        self.inner.calls.reset();
+    }
+
+    /// Holders per license, and how many users and directory entries there are.
+    pub fn state_summary(&self) -> Value {
+        let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut holders: BTreeMap<&str, u64> =
+            state.licenses.keys().map(|l| (l.as_str(), 0)).collect();
+        for held in state.users.values() {
+            for license in held {
+                *holders.entry(license.as_str()).or_default() += 1;
+            }
+        }
+        json!({
+            "licenses": holders,
+            "users": state.users.len(),
+            "directory": state.directory.len(),
+        })
     }
 
     pub fn config(&self) -> &GenesysSimConfig {
@@ -440,6 +520,32 @@ fn router(inner: Arc<Inner>) -> Router {
         .with_state(inner)
 }
 
+/// Whole seconds, rounded up, at least 1.
+fn ceil_secs(d: Duration) -> u64 {
+    u64::try_from(d.as_millis().div_ceil(1000))
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// An error body whose `contextId` is filled in by `correlate_and_count` with the response's
+/// `ININ-Correlation-Id` (fault answers are built before the request's id is known).
+#[derive(Clone, Debug)]
+struct PendingError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+fn pending(status: StatusCode, code: &'static str, message: String) -> Response {
+    let mut r = status.into_response();
+    r.extensions_mut().insert(PendingError {
+        status,
+        code,
+        message,
+    });
+    r
+}
+
 /// `ErrorBody` (spec §2).
 fn error(status: StatusCode, code: &str, message: &str, ctx: &CorrelationId) -> Response {
     let body = json!({
@@ -467,6 +573,18 @@ async fn correlate_and_count(
     inner.calls.record(&route);
     request.extensions_mut().insert(id.clone());
     let mut response = next.run(request).await;
+    if let Some(e) = response.extensions_mut().remove::<PendingError>() {
+        // Every error body names the response's own correlation id (spec §2, FORUM-429).
+        let headers = std::mem::take(response.headers_mut());
+        response = error(e.status, e.code, &e.message, &id);
+        for (name, value) in headers.iter() {
+            if name != axum::http::header::CONTENT_LENGTH
+                && name != axum::http::header::CONTENT_TYPE
+            {
+                response.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+    }
     if let Ok(v) = HeaderValue::from_str(&id.0) {
         response.headers_mut().insert("ININ-Correlation-Id", v);
     }
@@ -520,15 +638,15 @@ async fn require_bearer(State(inner): State<Arc<Inner>>, request: Request, next:
                 {
                     t.recent.pop_front();
                 }
+                // Whole seconds rounded *up*: a client that waits exactly as told must find the
+                // window open (rounding down would refuse it again).
                 if t.recent.len() >= limit {
                     let oldest = *t.recent.front().expect("limit >= 1");
-                    Some((window - now.duration_since(oldest)).as_secs().max(1))
+                    Some(ceil_secs(window - now.duration_since(oldest)))
                 } else {
                     t.recent.push_back(now);
                     let oldest = *t.recent.front().expect("just pushed");
-                    let reset = (window.saturating_sub(now.duration_since(oldest)))
-                        .as_secs()
-                        .max(1);
+                    let reset = ceil_secs(window.saturating_sub(now.duration_since(oldest)));
                     usage = Some((t.recent.len(), limit, reset));
                     None
                 }
@@ -715,6 +833,7 @@ async fn get_directory(
             &ctx,
         );
     };
+    let asked_state = q.state.clone();
     let wanted = q.state.unwrap_or_else(|| "active".into());
     if !["active", "inactive", "deleted", "any"].contains(&wanted.as_str()) {
         return error(
@@ -739,8 +858,9 @@ async fn get_directory(
         .into_iter()
         .skip((page_number - 1) * page_size)
         .take(page_size)
+        // `version` is a required field of the SDKs' User model.
         .map(|u| {
-            let mut entity = json!({"id": u.id, "name": u.name, "email": u.email, "state": u.state, "selfUri": format!("/api/v2/users/{}", u.id)});
+            let mut entity = json!({"id": u.id, "name": u.name, "email": u.email, "state": u.state, "version": 1, "selfUri": format!("/api/v2/users/{}", u.id)});
             match &u.date_last_login {
                 Some(at) if expand_last_login => entity["dateLastLogin"] = json!(at),
                 _ => {}
@@ -748,14 +868,30 @@ async fn get_directory(
             entity
         })
         .collect();
-    Json(json!({
+    // UserEntityListing (the SDKs' model) links its pages: an SDK-style `while next_uri` loop
+    // must see every user.
+    let page_count = total.div_ceil(page_size);
+    let state_param = asked_state
+        .map(|s| format!("&state={s}"))
+        .unwrap_or_default();
+    let uri = |n: usize| format!("/api/v2/users?pageSize={page_size}&pageNumber={n}{state_param}");
+    let mut body = json!({
         "entities": entities,
         "pageSize": page_size,
         "pageNumber": page_number,
         "total": total,
-        "pageCount": total.div_ceil(page_size),
-    }))
-    .into_response()
+        "pageCount": page_count,
+        "selfUri": uri(page_number),
+        "firstUri": uri(1),
+        "lastUri": uri(page_count.max(1)),
+    });
+    if page_number < page_count {
+        body["nextUri"] = json!(uri(page_number + 1));
+    }
+    if page_number > 1 {
+        body["previousUri"] = json!(uri((page_number - 1).min(page_count.max(1))));
+    }
+    Json(body).into_response()
 }
 
 async fn get_users(

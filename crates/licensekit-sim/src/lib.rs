@@ -67,33 +67,96 @@ impl CallCounter {
     }
 }
 
+/// Where and how a simulator serves: the address to bind (port 0 picks a free one) and, with the
+/// `tls` feature, HTTPS with a given certificate. The default is plain HTTP on `127.0.0.1:0`, what
+/// the tests use.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    pub addr: SocketAddr,
+    #[cfg(feature = "tls")]
+    pub tls: Option<tls::Tls>,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+}
+
+impl Listen {
+    /// Plain HTTP on `addr`.
+    pub fn http(addr: SocketAddr) -> Self {
+        Listen {
+            addr,
+            ..Listen::default()
+        }
+    }
+
+    fn scheme(&self) -> &'static str {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return "https";
+        }
+        "http"
+    }
+}
+
+#[cfg(feature = "tls")]
+pub mod tls;
+
 /// A running simulator: its address and the task serving it (aborted on drop).
 #[derive(Debug)]
 pub struct Running {
     addr: SocketAddr,
+    scheme: &'static str,
     task: JoinHandle<()>,
 }
 
 impl Running {
     /// Serves `router` on a fresh loopback port.
     pub async fn serve(router: axum::Router) -> std::io::Result<Running> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Running::serve_on(router, &Listen::default()).await
+    }
+
+    /// Serves `router` as `listen` says.
+    pub async fn serve_on(router: axum::Router, listen: &Listen) -> std::io::Result<Running> {
+        let listener = tokio::net::TcpListener::bind(listen.addr).await?;
         let addr = listener.local_addr()?;
+        let scheme = listen.scheme();
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &listen.tls {
+            let listener = tls::TlsListener::new(listener, tls);
+            let task = tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::error!(error = %e, "simulator stopped");
+                }
+            });
+            return Ok(Running { addr, scheme, task });
+        }
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, router).await {
                 tracing::error!(error = %e, "simulator stopped");
             }
         });
-        Ok(Running { addr, task })
+        Ok(Running { addr, scheme, task })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT` (or `https://…` when serving TLS; `localhost` when bound to every
+    /// interface, a name the generated certificate covers).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        if self.addr.ip().is_unspecified() {
+            format!("{}://localhost:{}", self.scheme, self.addr.port())
+        } else {
+            format!("{}://{}", self.scheme, self.addr)
+        }
     }
 }
 

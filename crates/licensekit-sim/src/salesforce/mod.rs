@@ -1,10 +1,16 @@
 //! Salesforce REST API for managed-package licenses (`shared/vendor-specs/salesforce.md`).
 //!
 //! Routes: `POST /services/oauth2/token` (client credentials, Basic or body; JWT bearer with an
-//! RS256 assertion verified against a configured public key: iss/sub/aud/exp, §3), and under
-//! `/services/data/vXX.X/`: `query?q=` with `nextRecordsUrl` paging and `Sforce-Query-Options:
-//! batchSize` (§2.2), `query/{locator}`, `composite/sobjects` POST (create ≤ 200) and DELETE
-//! (`?ids=` ≤ 200) with per-record results (§2.4). Every data response carries
+//! RS256 assertion verified against a configured public key: iss/sub/aud/exp, §3),
+//! `GET /services/data/` (the versions, 31.0–67.0; older ones answer 410, §2.1), and under
+//! `/services/data/vXX.X/`, each also with a trailing slash (what simple-salesforce sends, P-14):
+//! `query?q=` and `queryAll?q=` (deleted rows too, `IsDeleted = true`) with `nextRecordsUrl`
+//! paging and `Sforce-Query-Options: batchSize` (§2.2), `query/{locator}`, `limits` (P-7),
+//! `sobjects/{object}` (info; POST creates), `sobjects/{object}/{id}` (GET, DELETE) and
+//! `sobjects/{object}/describe` for PackageLicense, UserPackageLicense, User and Profile (§2.3),
+//! `composite/sobjects` POST (create ≤ 200) and DELETE (`?ids=` ≤ 200) with per-record results
+//! and `allOrNone` rollback on both (§2.4, P-4, P-5; collections from 42.0), and
+//! `composite/sobjects/{object}?ids=&fields=` (collections retrieve). Every data response carries
 //! `Sforce-Limit-Info: api-usage=USED/MAX; per-app-api-usage=…` (§2.7, P-8); past the daily limit: 403
 //! `REQUEST_LIMIT_EXCEEDED`. Errors are JSON arrays of `{message, errorCode}` (§2.6).
 //!
@@ -33,7 +39,7 @@ use base64::Engine;
 use serde_json::{Map, Value, json};
 
 use crate::faults::{Fault, FaultInjector, Faults, VendorFaults};
-use crate::{CallCounter, Running};
+use crate::{CallCounter, Listen, Running};
 
 /// Salesforce's own fault answers (§2.6, §2.8). Salesforce documents no 429; an edge answering
 /// 429 is modelled with an error code the daily-quota meaning does not use.
@@ -97,6 +103,7 @@ const PACKAGE_LICENSE: Schema = &[
     ("ExpirationDate", FieldType::DateTime),
     ("IsProvisioned", FieldType::Bool),
     ("CreatedDate", FieldType::DateTime),
+    ("IsDeleted", FieldType::Bool),
 ];
 const USER_PACKAGE_LICENSE: Schema = &[
     ("Id", FieldType::Id),
@@ -116,6 +123,7 @@ const USER_PACKAGE_LICENSE: Schema = &[
     ),
     ("IsRevoked", FieldType::Bool),
     ("CreatedDate", FieldType::DateTime),
+    ("IsDeleted", FieldType::Bool),
 ];
 const USER: Schema = &[
     ("Id", FieldType::Id),
@@ -131,8 +139,13 @@ const USER: Schema = &[
         },
     ),
     ("LastLoginDate", FieldType::DateTime),
+    ("IsDeleted", FieldType::Bool),
 ];
-const PROFILE: Schema = &[("Id", FieldType::Id), ("Name", FieldType::Str)];
+const PROFILE: Schema = &[
+    ("Id", FieldType::Id),
+    ("Name", FieldType::Str),
+    ("IsDeleted", FieldType::Bool),
+];
 
 const OBJECTS: &[(&str, &str, Schema)] = &[
     ("PackageLicense", "050", PACKAGE_LICENSE),
@@ -268,7 +281,7 @@ impl Default for SalesforceSimConfig {
 
 type Record = Map<String, Value>;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Org {
     records: BTreeMap<&'static str, BTreeMap<String, Record>>,
     next_id: u64,
@@ -279,6 +292,8 @@ struct Org {
     /// again (a client retrying a lost page). The oldest results are dropped past a cap.
     cursors: BTreeMap<String, Arc<Vec<Value>>>,
     deleted: HashSet<String>,
+    /// Deleted UserPackageLicense rows (IsDeleted = true), which `queryAll` still returns.
+    recycled: BTreeMap<String, Record>,
     /// (PackageLicenseId, UserId) -> UserPackageLicense id: the uniqueness Salesforce enforces.
     upl_by_pair: HashMap<(String, String), String>,
     duplicate_attempts: u64,
@@ -295,6 +310,8 @@ impl Org {
         self.next_id += 1;
         let id = ids::make(prefix, self.next_id);
         record.insert("Id".into(), json!(id));
+        // Every object has IsDeleted; queryAll shows deleted rows with `true` (REST "QueryAll").
+        record.insert("IsDeleted".into(), json!(false));
         self.records
             .entry(object)
             .or_default()
@@ -319,6 +336,8 @@ struct Inner {
     base_url: OnceLock<String>,
     cursor_seq: AtomicU64,
     faults: FaultInjector,
+    /// The records [`SalesforceSim::reset`] returns to.
+    checkpoint: Mutex<Option<Org>>,
 }
 
 impl Inner {
@@ -336,6 +355,15 @@ pub struct SalesforceSim {
 
 impl SalesforceSim {
     pub async fn start(seed: SalesforceSeed, config: SalesforceSimConfig) -> std::io::Result<Self> {
+        SalesforceSim::start_on(seed, config, &Listen::default()).await
+    }
+
+    /// Starts serving as `listen` says (a port, HTTPS: `instance_url` then says `https`).
+    pub async fn start_on(
+        seed: SalesforceSeed,
+        config: SalesforceSimConfig,
+        listen: &Listen,
+    ) -> std::io::Result<Self> {
         let mut org = Org::default();
         let mut profiles: HashMap<String, String> = HashMap::new();
         let mut user_ids = Vec::new();
@@ -390,10 +418,64 @@ impl SalesforceSim {
             base_url: OnceLock::new(),
             cursor_seq: AtomicU64::new(1),
             faults: FaultInjector::new(SalesforceFaultBodies),
+            checkpoint: Mutex::new(None),
         });
-        let running = Running::serve(router(inner.clone())).await?;
+        let running = Running::serve_on(router(inner.clone()), listen).await?;
         inner.base_url.set(running.base_url()).expect("set once");
-        Ok(SalesforceSim { inner, running })
+        let sim = SalesforceSim { inner, running };
+        sim.checkpoint();
+        Ok(sim)
+    }
+
+    /// Remembers the current records as what [`SalesforceSim::reset`] returns to (one is taken
+    /// at start).
+    pub fn checkpoint(&self) {
+        let org = self.inner.lock().clone();
+        *self
+            .inner
+            .checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(org);
+    }
+
+    /// Returns to the last checkpoint (sessions stay valid) and clears the call counts.
+    pub fn reset(&self) {
+        let saved = self
+            .inner
+            .checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(mut saved) = saved {
+            let mut org = self.inner.lock();
+            saved.tokens = std::mem::take(&mut org.tokens);
+            saved.tokens_issued = org.tokens_issued;
+            *org = saved;
+        }
+        self.inner.calls.reset();
+    }
+
+    /// Seats per package namespace (allowed, used) and the number of users.
+    pub fn state_summary(&self) -> Value {
+        let org = self.inner.lock();
+        let mut packages = Map::new();
+        for record in org
+            .records
+            .get("PackageLicense")
+            .into_iter()
+            .flat_map(|t| t.values())
+        {
+            let ns = record["NamespacePrefix"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            packages.insert(
+                ns,
+                json!({"allowed": record["AllowedLicenses"], "used": record["UsedLicenses"]}),
+            );
+        }
+        let users = org.records.get("User").map_or(0, |t| t.len());
+        json!({"packages": packages, "users": users})
     }
 
     /// The instance URL (also the token host).
@@ -502,12 +584,50 @@ impl SalesforceSim {
 }
 
 fn router(inner: Arc<Inner>) -> Router {
-    let data = Router::new()
-        .route("/services/data/{version}/query", get(query))
-        .route("/services/data/{version}/query/{locator}", get(query_more))
+    // Each resource also answers with a trailing slash, which simple-salesforce sends
+    // (`…/query/?q=`, `…/sobjects/UserPackageLicense/`; spec P-14).
+    let mut data = Router::new();
+    for slash in ["", "/"] {
+        data = data
+            .route(
+                &format!("/services/data/{{version}}/query{slash}"),
+                get(query),
+            )
+            .route(
+                &format!("/services/data/{{version}}/queryAll{slash}"),
+                get(query_all),
+            )
+            .route(
+                &format!("/services/data/{{version}}/limits{slash}"),
+                get(limits),
+            )
+            .route(
+                &format!("/services/data/{{version}}/composite/sobjects{slash}"),
+                post(collection_create).delete(collection_delete),
+            )
+            .route(
+                &format!("/services/data/{{version}}/sobjects/{{object}}{slash}"),
+                get(sobject_info).post(sobject_create),
+            )
+            .route(
+                &format!("/services/data/{{version}}/sobjects/{{object}}/describe{slash}"),
+                get(sobject_describe),
+            )
+            .route(
+                &format!("/services/data/{{version}}/sobjects/{{object}}/{{id}}{slash}"),
+                get(sobject_get).delete(sobject_delete),
+            );
+    }
+    let data = data
         .route(
-            "/services/data/{version}/composite/sobjects",
-            post(collection_create).delete(collection_delete),
+            "/services/data/{version}/composite/sobjects/{object}",
+            get(collection_retrieve),
+        )
+        .route("/services/data/{version}/query/{locator}", get(query_more))
+        // A locator is read back under queryAll too (§2.2).
+        .route(
+            "/services/data/{version}/queryAll/{locator}",
+            get(query_more),
         )
         .route_layer(middleware::from_fn_with_state(
             inner.clone(),
@@ -520,6 +640,8 @@ fn router(inner: Arc<Inner>) -> Router {
         ));
     Router::new()
         .route("/services/oauth2/token", post(token))
+        .route("/services/data", get(versions))
+        .route("/services/data/", get(versions))
         .merge(data)
         .fallback(unexpected)
         .layer(middleware::from_fn_with_state(inner.clone(), count))
@@ -864,25 +986,145 @@ fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
     }
 }
 
-/// A checked condition with its literals coerced once (ids normalised, `IN` lists hashed).
+/// A checked condition with its literals coerced once (ids normalised, `IN` lists hashed,
+/// semi-joins run, dates turned into instants).
 enum Compiled {
     And(Box<Compiled>, Box<Compiled>),
     Or(Box<Compiled>, Box<Compiled>),
+    Not(Box<Compiled>),
     Cmp(Vec<String>, Op, Value),
     In(Vec<String>, HashSet<String>, bool),
+    Like(Vec<String>, String),
+    /// A datetime field against `[start, end)` in epoch milliseconds: a date literal's span, a
+    /// date's day, or a datetime's millisecond.
+    Span(Vec<String>, Op, i64, i64),
 }
 
-fn compile(object: &'static str, cond: &Cond) -> Result<Compiled, SoqlError> {
+/// Epoch milliseconds of a stored datetime (`2026-11-24T10:00:00.000+0000`) or date.
+fn instant(value: &str) -> Option<i64> {
+    use chrono::{DateTime, NaiveDate};
+    DateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .or_else(|_| DateTime::parse_from_rfc3339(value))
+        .map(|t| t.timestamp_millis())
+        .ok()
+        .or_else(|| {
+            NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc().timestamp_millis())
+        })
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// `[start, end)` of a date or datetime literal (SOQL reference, "Date Formats and Date
+/// Literals"): a date is its whole day (UTC), a datetime its millisecond.
+fn literal_span(text: &str) -> Option<(i64, i64)> {
+    let start = instant(text)?;
+    Some(if text.contains('T') {
+        (start, start + 1)
+    } else {
+        (start, start + DAY_MS)
+    })
+}
+
+/// `[start, end)` of a date literal relative to `today` (UTC; weeks start on Sunday, the en_US
+/// locale's first day).
+fn date_literal_span(name: &str, n: Option<i64>, today: chrono::NaiveDate) -> Option<(i64, i64)> {
+    use chrono::{Datelike, Days, Months, NaiveDate};
+    let ms = |d: NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis())
+    };
+    let days = |d: NaiveDate, k: i64| {
+        if k >= 0 {
+            d.checked_add_days(Days::new(k as u64))
+        } else {
+            d.checked_sub_days(Days::new(k.unsigned_abs()))
+        }
+    };
+    let months = |d: NaiveDate, k: i64| {
+        if k >= 0 {
+            d.checked_add_months(Months::new(u32::try_from(k).ok()?))
+        } else {
+            d.checked_sub_months(Months::new(u32::try_from(k.unsigned_abs()).ok()?))
+        }
+    };
+    let n = n.unwrap_or(0);
+    let week = days(today, -i64::from(today.weekday().num_days_from_sunday()))?;
+    let month = today.with_day(1)?;
+    let year = NaiveDate::from_ymd_opt(today.year(), 1, 1)?;
+    let (from, to) = match name {
+        "TODAY" => (today, days(today, 1)?),
+        "YESTERDAY" => (days(today, -1)?, today),
+        "TOMORROW" => (days(today, 1)?, days(today, 2)?),
+        "THIS_WEEK" => (week, days(week, 7)?),
+        "LAST_WEEK" => (days(week, -7)?, week),
+        "NEXT_WEEK" => (days(week, 7)?, days(week, 14)?),
+        "THIS_MONTH" => (month, months(month, 1)?),
+        "LAST_MONTH" => (months(month, -1)?, month),
+        "NEXT_MONTH" => (months(month, 1)?, months(month, 2)?),
+        "LAST_90_DAYS" => (days(today, -90)?, days(today, 1)?),
+        "NEXT_90_DAYS" => (days(today, 1)?, days(today, 91)?),
+        "THIS_YEAR" => (year, months(year, 12)?),
+        "LAST_YEAR" => (months(year, -12)?, year),
+        "NEXT_YEAR" => (months(year, 12)?, months(year, 24)?),
+        // "Starts 00:00:00 of the current day and continues for the past n days": today included.
+        "LAST_N_DAYS" => (days(today, -n)?, days(today, 1)?),
+        "NEXT_N_DAYS" => (days(today, 1)?, days(today, 1 + n)?),
+        "N_DAYS_AGO" => (days(today, -n)?, days(today, 1 - n)?),
+        "LAST_N_WEEKS" => (days(week, -7 * n)?, week),
+        "NEXT_N_WEEKS" => (days(week, 7)?, days(week, 7 + 7 * n)?),
+        "LAST_N_MONTHS" => (months(month, -n)?, month),
+        "NEXT_N_MONTHS" => (months(month, 1)?, months(month, 1 + n)?),
+        "LAST_N_YEARS" => (months(year, -12 * n)?, year),
+        "NEXT_N_YEARS" => (months(year, 12)?, months(year, 12 + 12 * n)?),
+        _ => return None,
+    };
+    Some((ms(from)?, ms(to)?))
+}
+
+fn compile(org: &Org, object: &'static str, cond: &Cond) -> Result<Compiled, SoqlError> {
     Ok(match cond {
-        Cond::And(a, b) => {
-            Compiled::And(Box::new(compile(object, a)?), Box::new(compile(object, b)?))
-        }
-        Cond::Or(a, b) => {
-            Compiled::Or(Box::new(compile(object, a)?), Box::new(compile(object, b)?))
-        }
+        Cond::And(a, b) => Compiled::And(
+            Box::new(compile(org, object, a)?),
+            Box::new(compile(org, object, b)?),
+        ),
+        Cond::Or(a, b) => Compiled::Or(
+            Box::new(compile(org, object, a)?),
+            Box::new(compile(org, object, b)?),
+        ),
+        Cond::Not(c) => Compiled::Not(Box::new(compile(org, object, c)?)),
         Cond::Cmp(path, op, lit) => {
             let (_, _, ty) = resolve(object, path)?;
-            Compiled::Cmp(path.clone(), *op, coerce(ty, lit)?)
+            let bad_date = || SoqlError {
+                code: "MALFORMED_QUERY",
+                message: format!(
+                    "value of filter criterion for field '{}' must be of type dateTime",
+                    path.join(".")
+                ),
+            };
+            match (ty, lit) {
+                (FieldType::DateTime, Literal::DateTime(text)) => {
+                    let (start, end) = literal_span(text).ok_or_else(bad_date)?;
+                    Compiled::Span(path.clone(), *op, start, end)
+                }
+                (FieldType::DateTime, Literal::DateLiteral(name, n)) => {
+                    let today = chrono::Utc::now().date_naive();
+                    let (start, end) = date_literal_span(name, *n, today).ok_or_else(bad_date)?;
+                    Compiled::Span(path.clone(), *op, start, end)
+                }
+                (_, Literal::DateTime(_) | Literal::DateLiteral(..)) => {
+                    return Err(SoqlError {
+                        code: "INVALID_FIELD",
+                        message: format!(
+                            "a date can only be compared with a date field, not '{}'",
+                            path.join(".")
+                        ),
+                    });
+                }
+                _ => Compiled::Cmp(path.clone(), *op, coerce(ty, lit)?),
+            }
         }
         Cond::In(path, lits, negated) => {
             let (_, _, ty) = resolve(object, path)?;
@@ -892,6 +1134,36 @@ fn compile(object: &'static str, cond: &Cond) -> Result<Compiled, SoqlError> {
                 .collect::<Result<_, _>>()?;
             Compiled::In(path.clone(), set, *negated)
         }
+        Cond::Like(path, pattern) => {
+            let (_, _, ty) = resolve(object, path)?;
+            if ty != FieldType::Str {
+                return Err(SoqlError {
+                    code: "INVALID_QUERY_FILTER_OPERATOR",
+                    message: format!(
+                        "invalid operator on {}: LIKE needs a string field",
+                        path.join(".")
+                    ),
+                });
+            }
+            Compiled::Like(path.clone(), pattern.clone())
+        }
+        Cond::SemiJoin(path, sub, negated) => {
+            // The subquery's values, as the `IN` list's would be.
+            let (_, _, ty) = resolve(object, path)?;
+            if !matches!(ty, FieldType::Id | FieldType::Ref { .. }) {
+                return Err(SoqlError {
+                    code: "MALFORMED_QUERY",
+                    message: "a semi-join compares an Id or reference field".into(),
+                });
+            }
+            let rows = select_records(org, sub, false)?;
+            let (sub_object, _, _) = object_named(&sub.object)?;
+            let set = rows
+                .iter()
+                .map(|r| value_at(org, sub_object, r, &sub.fields[0]).to_string())
+                .collect();
+            Compiled::In(path.clone(), set, *negated)
+        }
     })
 }
 
@@ -899,6 +1171,7 @@ fn eval(org: &Org, object: &'static str, record: &Record, cond: &Compiled) -> bo
     match cond {
         Compiled::And(a, b) => eval(org, object, record, a) && eval(org, object, record, b),
         Compiled::Or(a, b) => eval(org, object, record, a) || eval(org, object, record, b),
+        Compiled::Not(c) => !eval(org, object, record, c),
         Compiled::Cmp(path, op, want) => {
             let have = value_at(org, object, record, path);
             let ordering = compare(&have, want);
@@ -920,7 +1193,102 @@ fn eval(org: &Org, object: &'static str, record: &Record, cond: &Compiled) -> bo
         Compiled::In(path, set, negated) => {
             set.contains(&value_at(org, object, record, path).to_string()) != *negated
         }
+        Compiled::Like(path, pattern) => value_at(org, object, record, path)
+            .as_str()
+            .is_some_and(|v| soql::like(v, pattern)),
+        Compiled::Span(path, op, start, end) => {
+            let Some(t) = value_at(org, object, record, path)
+                .as_str()
+                .and_then(instant)
+            else {
+                return *op == Op::Ne;
+            };
+            match op {
+                Op::Eq => *start <= t && t < *end,
+                Op::Ne => !(*start <= t && t < *end),
+                Op::Lt => t < *start,
+                Op::Le => t < *end,
+                Op::Gt => t >= *end,
+                Op::Ge => t >= *start,
+            }
+        }
     }
+}
+
+fn object_named(name: &str) -> Result<(&'static str, &'static str, Schema), SoqlError> {
+    object(name).ok_or_else(|| SoqlError {
+        code: "INVALID_TYPE",
+        message: format!("sObject type '{name}' is not supported."),
+    })
+}
+
+/// The records a query selects, filtered, ordered and limited (`all`: deleted rows too, as
+/// `queryAll` returns them).
+fn select_records<'a>(
+    org: &'a Org,
+    parsed: &soql::Query,
+    all: bool,
+) -> Result<Vec<&'a Record>, SoqlError> {
+    let (object, _, _) = object_named(&parsed.object)?;
+    for f in &parsed.fields {
+        resolve(object, f)?;
+    }
+    if let Some(soql::Count::Field(f, _)) = &parsed.count {
+        resolve(object, f)?;
+    }
+    let filter = parsed
+        .filter
+        .as_ref()
+        .map(|c| compile(org, object, c))
+        .transpose()?;
+    for key in &parsed.order_by {
+        resolve(object, &key.field)?;
+    }
+    let recycled = (all && object == "UserPackageLicense")
+        .then(|| org.recycled.values())
+        .into_iter()
+        .flatten();
+    let mut matched: Vec<&Record> = org
+        .table(object)
+        .map(|(_, r)| r)
+        .chain(recycled)
+        .filter(|r| filter.as_ref().is_none_or(|c| eval(org, object, r, c)))
+        .collect();
+    if !parsed.order_by.is_empty() {
+        matched.sort_by(|a, b| {
+            for key in &parsed.order_by {
+                let (x, y) = (
+                    value_at(org, object, a, &key.field),
+                    value_at(org, object, b, &key.field),
+                );
+                let o = match (x.is_null(), y.is_null()) {
+                    (true, true) => std::cmp::Ordering::Equal,
+                    (true, false) if key.nulls_first => std::cmp::Ordering::Less,
+                    (true, false) => std::cmp::Ordering::Greater,
+                    (false, true) if key.nulls_first => std::cmp::Ordering::Greater,
+                    (false, true) => std::cmp::Ordering::Less,
+                    (false, false) => {
+                        // "Sorting is case insensitive" (SOQL reference, ORDER BY).
+                        let o = match (&x, &y) {
+                            (Value::String(s), Value::String(t)) => {
+                                s.to_lowercase().cmp(&t.to_lowercase())
+                            }
+                            _ => compare(&x, &y).unwrap_or(std::cmp::Ordering::Equal),
+                        };
+                        if key.ascending { o } else { o.reverse() }
+                    }
+                };
+                if o != std::cmp::Ordering::Equal {
+                    return o;
+                }
+            }
+            std::cmp::Ordering::Equal
+        });
+    }
+    if let Some(limit) = parsed.limit {
+        matched.truncate(limit);
+    }
+    Ok(matched)
 }
 
 fn attributes(object: &str, id: &str, version: &str) -> Value {
@@ -1034,11 +1402,88 @@ fn page(inner: &Inner, org: &mut Org, slice: Slice, size: usize, version: &str) 
     Json(body).into_response()
 }
 
-fn valid_version(version: &str) -> bool {
-    version
-        .strip_prefix('v')
-        .and_then(|v| v.split_once('.'))
-        .is_some_and(|(major, minor)| major.parse::<u32>().is_ok_and(|m| m >= 42) && minor == "0")
+/// The oldest API version still served (§2.1: 21.0–30.0 retired Summer '25) and the latest
+/// (Summer '26).
+const OLDEST_VERSION: u32 = 31;
+const LATEST_VERSION: u32 = 67;
+
+/// The major number of `vNN.0`, if it is one.
+fn api_version(version: &str) -> Option<u32> {
+    let (major, minor) = version.strip_prefix('v')?.split_once('.')?;
+    (minor == "0").then(|| major.parse().ok()).flatten()
+}
+
+/// The answer to a request under an unserved version: 410 GONE for a retired one (§2.1), 404
+/// for one that does not exist.
+fn refuse_version(version: &str) -> Option<Response> {
+    match api_version(version) {
+        Some(v) if (OLDEST_VERSION..=LATEST_VERSION).contains(&v) => None,
+        Some(v) if v < OLDEST_VERSION => Some(rest_error(
+            StatusCode::GONE,
+            "GONE",
+            &format!("API version {v}.0 is retired and no longer available"),
+        )),
+        _ => Some(rest_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "The requested resource does not exist",
+        )),
+    }
+}
+
+/// sObject Collections exist from 42.0 (§2.1; jsforce checks `_ensureVersion(42)`).
+fn refuse_collections_version(version: &str) -> Option<Response> {
+    refuse_version(version).or_else(|| {
+        (api_version(version).unwrap_or(0) < 42).then(|| {
+            rest_error(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "The requested resource does not exist",
+            )
+        })
+    })
+}
+
+/// The release name of API version `v`: three releases a year, 60.0 being Spring '24.
+fn release_label(v: u32) -> String {
+    let k = i64::from(v) - 60;
+    let (cycle, r) = (k.div_euclid(3), k.rem_euclid(3));
+    let (season, year) = match r {
+        0 => ("Spring", 24 + cycle),
+        1 => ("Summer", 24 + cycle),
+        _ => ("Winter", 25 + cycle),
+    };
+    format!("{season} '{year:02}")
+}
+
+/// `GET /services/data/`: every served version (§2.1, P-12), no session needed.
+async fn versions() -> Response {
+    let list: Vec<Value> = (OLDEST_VERSION..=LATEST_VERSION)
+        .map(|v| {
+            json!({"label": release_label(v), "url": format!("/services/data/v{v}.0"), "version": format!("{v}.0")})
+        })
+        .collect();
+    Json(Value::Array(list)).into_response()
+}
+
+/// `GET …/limits/` (REST guide "Limits", P-7): the daily API allowance as the Limit Info header
+/// counts it, and a few fixed others.
+async fn limits(State(inner): State<Arc<Inner>>, Path(version): Path<String>) -> Response {
+    if let Some(refused) = refuse_version(&version) {
+        return refused;
+    }
+    let max = inner.config.daily_api_limit;
+    let used = inner.lock().api_used;
+    let fixed = |n: u64| json!({"Max": n, "Remaining": n});
+    Json(json!({
+        "DailyApiRequests": {"Max": max, "Remaining": max.saturating_sub(used)},
+        "DailyAsyncApexExecutions": fixed(250_000),
+        "DailyBulkApiRequests": fixed(5_000),
+        "DataStorageMB": fixed(5),
+        "FileStorageMB": fixed(20),
+        "SingleEmail": fixed(15),
+    }))
+    .into_response()
 }
 
 async fn query(
@@ -1047,12 +1492,28 @@ async fn query(
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if !valid_version(&version) {
-        return rest_error(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "The requested resource does not exist",
-        );
+    run_query(&inner, &version, &params, &headers, false)
+}
+
+/// `queryAll`: the same, with deleted rows (`IsDeleted = true`) included (REST guide "QueryAll").
+async fn query_all(
+    State(inner): State<Arc<Inner>>,
+    Path(version): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    run_query(&inner, &version, &params, &headers, true)
+}
+
+fn run_query(
+    inner: &Inner,
+    version: &str,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+    all: bool,
+) -> Response {
+    if let Some(refused) = refuse_version(version) {
+        return refused;
     }
     let Some(q) = params.get("q") else {
         return rest_error(
@@ -1067,58 +1528,44 @@ async fn query(
         Ok(p) => p,
         Err(e) => return rest_error(StatusCode::BAD_REQUEST, e.code, &e.message),
     };
-    let Some((object, _, _)) = object(&parsed.object) else {
-        return rest_error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_TYPE",
-            &format!("sObject type '{}' is not supported.", parsed.object),
-        );
-    };
-    for f in &parsed.fields {
-        if let Err(e) = resolve(object, f) {
-            return rest_error(StatusCode::BAD_REQUEST, e.code, &e.message);
+    let rows: Vec<Value> = {
+        let matched = match select_records(&org, &parsed, all) {
+            Ok(m) => m,
+            Err(e) => return rest_error(StatusCode::BAD_REQUEST, e.code, &e.message),
+        };
+        let object = object_schema(&parsed.object).0;
+        match &parsed.count {
+            // COUNT(): the number in totalSize, no records (SOQL reference "COUNT()").
+            Some(soql::Count::Rows) => {
+                return Json(json!({"totalSize": matched.len(), "done": true, "records": []}))
+                    .into_response();
+            }
+            // COUNT(field): one AggregateResult, named by its alias or `expr0`.
+            Some(soql::Count::Field(field, alias)) => {
+                let n = matched
+                    .iter()
+                    .filter(|r| !value_at(&org, object, r, field).is_null())
+                    .count();
+                let name = alias.clone().unwrap_or_else(|| "expr0".into());
+                let mut record = Map::new();
+                record.insert("attributes".into(), json!({"type": "AggregateResult"}));
+                record.insert(name, json!(n));
+                return Json(json!({"totalSize": 1, "done": true, "records": [record]}))
+                    .into_response();
+            }
+            None => matched
+                .iter()
+                .map(|r| project(&org, object, r, &parsed.fields, version))
+                .collect(),
         }
-    }
-    let filter = match parsed
-        .filter
-        .as_ref()
-        .map(|c| compile(object, c))
-        .transpose()
-    {
-        Ok(f) => f,
-        Err(e) => return rest_error(StatusCode::BAD_REQUEST, e.code, &e.message),
     };
-    if let Some((f, _)) = &parsed.order_by {
-        if let Err(e) = resolve(object, f) {
-            return rest_error(StatusCode::BAD_REQUEST, e.code, &e.message);
-        }
-    }
-    let mut matched: Vec<&Record> = org
-        .table(object)
-        .map(|(_, r)| r)
-        .filter(|r| filter.as_ref().is_none_or(|c| eval(&org, object, r, c)))
-        .collect();
-    if let Some((f, asc)) = &parsed.order_by {
-        matched.sort_by(|a, b| {
-            let o = compare(&value_at(&org, object, a, f), &value_at(&org, object, b, f))
-                .unwrap_or(std::cmp::Ordering::Equal);
-            if *asc { o } else { o.reverse() }
-        });
-    }
-    if let Some(limit) = parsed.limit {
-        matched.truncate(limit);
-    }
-    let rows: Vec<Value> = matched
-        .iter()
-        .map(|r| project(&org, object, r, &parsed.fields, &version))
-        .collect();
-    let size = batch_size(&headers, inner.config.default_batch_size);
+    let size = batch_size(headers, inner.config.default_batch_size);
     let slice = Slice {
         rows: Arc::new(rows),
         offset: 0,
         locator: None,
     };
-    page(&inner, &mut org, slice, size, &version)
+    page(inner, &mut org, slice, size, version)
 }
 
 async fn query_more(
@@ -1215,7 +1662,15 @@ fn create_upl(
     r.insert("PackageLicenseId".into(), json!(package_id));
     r.insert("UserId".into(), json!(user_id));
     r.insert("IsRevoked".into(), json!(false));
-    r.insert("CreatedDate".into(), json!("2026-11-24T10:00:00.000+0000"));
+    // When it happened, so date literals (`CreatedDate = LAST_N_DAYS:7`) mean what they say.
+    r.insert(
+        "CreatedDate".into(),
+        json!(
+            chrono::Utc::now()
+                .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
+                .to_string()
+        ),
+    );
     let id = org.insert("UserPackageLicense", r);
     org.upl_by_pair
         .insert((package_id.clone(), user_id.clone()), id.clone());
@@ -1238,12 +1693,8 @@ async fn collection_create(
     Path(version): Path<String>,
     body: Bytes,
 ) -> Response {
-    if !valid_version(&version) {
-        return rest_error(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "The requested resource does not exist",
-        );
+    if let Some(refused) = refuse_collections_version(&version) {
+        return refused;
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return rest_error(
@@ -1311,19 +1762,18 @@ async fn collection_create(
     if all_or_none && created.len() < records.len() {
         // Roll back and mark the would-be successes (P-4).
         for id in &created {
-            delete_upl(&mut org, id).ok();
+            undo_create(&mut org, id);
         }
         for r in results.iter_mut().filter(|r| r["success"] == json!(true)) {
-            *r = row_error(
-                "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-                "Record rolled back because not all records were valid and the request was using AllOrNone header",
-            );
+            *r = row_error("ALL_OR_NONE_OPERATION_ROLLED_BACK", ROLLED_BACK);
         }
     }
     Json(Value::Array(results)).into_response()
 }
 
-fn delete_upl(org: &mut Org, id: &str) -> Result<(), (&'static str, String)> {
+/// Removes a UserPackageLicense row and frees its seat; the row is kept for `queryAll`
+/// (`IsDeleted = true`). Returns the row as it was.
+fn delete_upl(org: &mut Org, id: &str) -> Result<Record, (&'static str, String)> {
     let id = ids::to_18(id).ok_or(("MALFORMED_ID", format!("malformed id {id}")))?;
     if org.deleted.contains(&id) {
         return Err(("ENTITY_IS_DELETED", "entity is deleted".into()));
@@ -1338,35 +1788,77 @@ fn delete_upl(org: &mut Org, id: &str) -> Result<(), (&'static str, String)> {
             "invalid cross reference id".into(),
         ));
     };
-    org.deleted.insert(id);
+    org.deleted.insert(id.clone());
+    let mut gone = record.clone();
+    gone.insert("IsDeleted".into(), json!(true));
+    org.recycled.insert(id, gone);
     let package = record["PackageLicenseId"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     let user = record["UserId"].as_str().unwrap_or_default().to_owned();
     org.upl_by_pair.remove(&(package.clone(), user));
+    adjust_used(org, &package, -1);
+    Ok(record)
+}
+
+fn adjust_used(org: &mut Org, package: &str, by: i64) {
     if let Some(p) = org
         .records
         .get_mut("PackageLicense")
-        .and_then(|t| t.get_mut(&package))
+        .and_then(|t| t.get_mut(package))
     {
-        let used = p["UsedLicenses"].as_i64().unwrap_or(1);
-        p.insert("UsedLicenses".into(), json!((used - 1).max(0)));
+        let used = p["UsedLicenses"].as_i64().unwrap_or(0);
+        p.insert("UsedLicenses".into(), json!((used + by).max(0)));
     }
-    Ok(())
 }
+
+/// Puts back a row `delete_upl` removed (an `allOrNone` rollback): as if never deleted.
+fn restore_upl(org: &mut Org, record: Record) {
+    let id = record["Id"].as_str().unwrap_or_default().to_owned();
+    let package = record["PackageLicenseId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let user = record["UserId"].as_str().unwrap_or_default().to_owned();
+    org.deleted.remove(&id);
+    org.recycled.remove(&id);
+    org.upl_by_pair.insert((package.clone(), user), id.clone());
+    adjust_used(org, &package, 1);
+    org.records
+        .entry("UserPackageLicense")
+        .or_default()
+        .insert(id, record);
+}
+
+/// Takes back a row created in this request (an `allOrNone` rollback): no trace, not even in
+/// `queryAll`.
+fn undo_create(org: &mut Org, id: &str) {
+    let Some(record) = org
+        .records
+        .get_mut("UserPackageLicense")
+        .and_then(|t| t.remove(id))
+    else {
+        return;
+    };
+    let package = record["PackageLicenseId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let user = record["UserId"].as_str().unwrap_or_default().to_owned();
+    org.upl_by_pair.remove(&(package.clone(), user));
+    adjust_used(org, &package, -1);
+}
+
+const ROLLED_BACK: &str = "Record rolled back because not all records were valid and the request was using AllOrNone header";
 
 async fn collection_delete(
     State(inner): State<Arc<Inner>>,
     Path(version): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    if !valid_version(&version) {
-        return rest_error(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "The requested resource does not exist",
-        );
+    if let Some(refused) = refuse_collections_version(&version) {
+        return refused;
     }
     let ids: Vec<&str> = params
         .get("ids")
@@ -1382,11 +1874,20 @@ async fn collection_delete(
             "record limit reached. cannot submit more than 200 records into this call",
         );
     }
+    // `allOrNone=true`: if any row fails, none is deleted; the rows that would have been carry
+    // ALL_OR_NONE_OPERATION_ROLLED_BACK with their id (§2.4, P-5).
+    let all_or_none = params
+        .get("allOrNone")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let mut org = inner.lock();
-    let results: Vec<Value> = ids
+    let mut removed = Vec::new();
+    let mut results: Vec<Value> = ids
         .into_iter()
         .map(|id| match delete_upl(&mut org, id) {
-            Ok(()) => json!({"id": id, "success": true, "errors": []}),
+            Ok(record) => {
+                removed.push(record);
+                json!({"id": id, "success": true, "errors": []})
+            }
             Err((code, message)) => {
                 let mut r = row_error(code, &message);
                 r["id"] = json!(id);
@@ -1394,5 +1895,313 @@ async fn collection_delete(
             }
         })
         .collect();
+    if all_or_none && removed.len() < results.len() {
+        for record in removed {
+            restore_upl(&mut org, record);
+        }
+        for r in results.iter_mut().filter(|r| r["success"] == json!(true)) {
+            let id = r["id"].clone();
+            *r = row_error("ALL_OR_NONE_OPERATION_ROLLED_BACK", ROLLED_BACK);
+            r["id"] = id;
+        }
+    }
     Json(Value::Array(results)).into_response()
+}
+
+// ---- Single-record sObject resources (§2.3, P-3): create, retrieve, delete, describe. ----
+
+/// What each object allows, as its describe says: (createable, deletable). Only
+/// UserPackageLicense rows are created and deleted through the API (§1.2, §1.4); PackageLicense
+/// is read-only; users and profiles are managed elsewhere (and not simulated).
+fn capabilities(object: &str) -> (bool, bool) {
+    match object {
+        "UserPackageLicense" => (true, true),
+        _ => (false, false),
+    }
+}
+
+fn not_found() -> Response {
+    rest_error(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "The requested resource does not exist",
+    )
+}
+
+fn type_name(ty: FieldType) -> &'static str {
+    match ty {
+        FieldType::Id => "id",
+        FieldType::Ref { .. } => "reference",
+        FieldType::Str => "string",
+        FieldType::Bool => "boolean",
+        FieldType::Int => "int",
+        FieldType::DateTime => "datetime",
+    }
+}
+
+fn object_summary(name: &str, prefix: &str, version: &str) -> Value {
+    let (createable, deletable) = capabilities(name);
+    let base = format!("/services/data/{version}/sobjects/{name}");
+    json!({
+        "name": name,
+        "label": name,
+        "keyPrefix": prefix,
+        "createable": createable,
+        "deletable": deletable,
+        "updateable": false,
+        "queryable": true,
+        "retrieveable": true,
+        "custom": false,
+        "urls": {
+            "sobject": base,
+            "describe": format!("{base}/describe"),
+            "rowTemplate": format!("{base}/{{ID}}"),
+        },
+    })
+}
+
+/// `GET …/sobjects/{object}`: basic information.
+async fn sobject_info(
+    State(_inner): State<Arc<Inner>>,
+    Path((version, name)): Path<(String, String)>,
+) -> Response {
+    if let Some(refused) = refuse_version(&version) {
+        return refused;
+    }
+    let Some((name, prefix, _)) = object(&name) else {
+        return not_found();
+    };
+    Json(json!({"objectDescribe": object_summary(name, prefix, &version), "recentItems": []}))
+        .into_response()
+}
+
+/// `GET …/sobjects/{object}/describe`: the object and its fields.
+async fn sobject_describe(
+    State(_inner): State<Arc<Inner>>,
+    Path((version, name)): Path<(String, String)>,
+) -> Response {
+    if let Some(refused) = refuse_version(&version) {
+        return refused;
+    }
+    let Some((name, prefix, schema)) = object(&name) else {
+        return not_found();
+    };
+    let createable_fields = ["PackageLicenseId", "UserId"];
+    let fields: Vec<Value> = schema
+        .iter()
+        .map(|(field, ty)| {
+            let mut f = json!({
+                "name": field,
+                "label": field,
+                "type": type_name(*ty),
+                "nillable": !matches!(ty, FieldType::Id | FieldType::Bool),
+                "createable": name == "UserPackageLicense" && createable_fields.contains(field),
+                "updateable": false,
+                "referenceTo": [],
+                "relationshipName": Value::Null,
+            });
+            if let FieldType::Ref { target, rel } = ty {
+                f["referenceTo"] = json!([target]);
+                f["relationshipName"] = json!(rel);
+            }
+            f
+        })
+        .collect();
+    let mut describe = object_summary(name, prefix, &version);
+    describe["fields"] = Value::Array(fields);
+    Json(describe).into_response()
+}
+
+/// `GET …/sobjects/{object}/{id}[?fields=a,b]`: one record, every field unless `fields` says.
+async fn sobject_get(
+    State(inner): State<Arc<Inner>>,
+    Path((version, name, id)): Path<(String, String, String)>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(refused) = refuse_version(&version) {
+        return refused;
+    }
+    let Some((name, _, schema)) = object(&name) else {
+        return not_found();
+    };
+    let Some(id18) = ids::to_18(&id) else {
+        return rest_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            &format!("Provided external ID field does not exist or is not accessible: {id}"),
+        );
+    };
+    let org = inner.lock();
+    let Some(record) = org.get(name, &id18) else {
+        return not_found();
+    };
+    let fields: Vec<Vec<String>> = match params.get("fields") {
+        Some(list) => {
+            let mut out = Vec::new();
+            for f in list.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+                let path: Vec<String> = f.split('.').map(str::to_owned).collect();
+                if let Err(e) = resolve(name, &path) {
+                    return rest_error(StatusCode::BAD_REQUEST, e.code, &e.message);
+                }
+                out.push(path);
+            }
+            out
+        }
+        None => schema.iter().map(|(f, _)| vec![f.to_string()]).collect(),
+    };
+    Json(project(&org, name, record, &fields, &version)).into_response()
+}
+
+/// `POST …/sobjects/{object}/`: 201 `{id, success, errors}`; a refusal is the usual error array
+/// with `fields` (§2.3).
+async fn sobject_create(
+    State(inner): State<Arc<Inner>>,
+    Path((version, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = refuse_version(&version) {
+        return refused;
+    }
+    let Some((name, _, _)) = object(&name) else {
+        return not_found();
+    };
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return rest_error(
+            StatusCode::BAD_REQUEST,
+            "JSON_PARSER_ERROR",
+            "Unexpected character in the request body",
+        );
+    };
+    if !capabilities(name).0 {
+        return rest_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_TYPE_FOR_OPERATION",
+            &format!("entity type {name} does not support insert"),
+        );
+    }
+    let refusal = |code: &str, message: &str, fields: &[&str]| {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(json!([{"message": message, "errorCode": code, "fields": fields}])),
+        )
+            .into_response()
+    };
+    let (Some(package), Some(user)) = (
+        body.get("PackageLicenseId").and_then(Value::as_str),
+        body.get("UserId").and_then(Value::as_str),
+    ) else {
+        return refusal(
+            "REQUIRED_FIELD_MISSING",
+            "Required fields are missing: [PackageLicenseId, UserId]",
+            &["PackageLicenseId", "UserId"],
+        );
+    };
+    let mut org = inner.lock();
+    match create_upl(
+        &mut org,
+        package,
+        user,
+        inner.config.site_license_inserts,
+        true,
+    ) {
+        Ok(id) => (
+            StatusCode::CREATED,
+            Json(json!({"id": id, "success": true, "errors": []})),
+        )
+            .into_response(),
+        Err((code, message)) => refusal(code, &message, &[]),
+    }
+}
+
+/// `DELETE …/sobjects/{object}/{id}`: 204, no body (P-3).
+async fn sobject_delete(
+    State(inner): State<Arc<Inner>>,
+    Path((version, name, id)): Path<(String, String, String)>,
+) -> Response {
+    if let Some(refused) = refuse_version(&version) {
+        return refused;
+    }
+    let Some((name, _, _)) = object(&name) else {
+        return not_found();
+    };
+    if !capabilities(name).1 {
+        return rest_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_TYPE_FOR_OPERATION",
+            &format!("entity type {name} does not support delete"),
+        );
+    }
+    let mut org = inner.lock();
+    match delete_upl(&mut org, &id) {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(("ENTITY_IS_DELETED", message)) => {
+            rest_error(StatusCode::NOT_FOUND, "ENTITY_IS_DELETED", &message)
+        }
+        Err(("MALFORMED_ID", _)) => rest_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            &format!("Provided external ID field does not exist or is not accessible: {id}"),
+        ),
+        Err(_) => not_found(),
+    }
+}
+
+/// `GET …/composite/sobjects/{object}?ids=…&fields=…` (REST guide "Get Records Using sObject
+/// Collections"): the records in id order, `null` for an id that matches none; ≤ 200 ids.
+async fn collection_retrieve(
+    State(inner): State<Arc<Inner>>,
+    Path((version, name)): Path<(String, String)>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(refused) = refuse_collections_version(&version) {
+        return refused;
+    }
+    let Some((name, _, _)) = object(&name) else {
+        return not_found();
+    };
+    let split = |key: &str| -> Vec<String> {
+        params
+            .get(key)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (ids, fields) = (split("ids"), split("fields"));
+    if ids.is_empty() || fields.is_empty() {
+        return rest_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_FIELD",
+            "ids and fields are required",
+        );
+    }
+    if ids.len() > 200 {
+        return rest_error(
+            StatusCode::BAD_REQUEST,
+            "EXCEEDED_ID_LIMIT",
+            "record limit reached. cannot submit more than 200 records into this call",
+        );
+    }
+    let mut paths = Vec::new();
+    for f in &fields {
+        let path: Vec<String> = f.split('.').map(str::to_owned).collect();
+        if let Err(e) = resolve(name, &path) {
+            return rest_error(StatusCode::BAD_REQUEST, e.code, &e.message);
+        }
+        paths.push(path);
+    }
+    let org = inner.lock();
+    let records: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            ids::to_18(id)
+                .and_then(|id| org.get(name, &id))
+                .map_or(Value::Null, |r| project(&org, name, r, &paths, &version))
+        })
+        .collect();
+    Json(Value::Array(records)).into_response()
 }
