@@ -14,6 +14,10 @@ mod any;
 mod config;
 pub mod report;
 
+/// License history: snapshots of reports in SQLite or PostgreSQL (feature `history`).
+#[cfg(feature = "history")]
+pub mod history;
+
 pub use any::AnyProvider;
 
 pub use config::ProviderConfig;
