@@ -18,6 +18,8 @@ macro_rules! say {
 }
 
 mod config;
+#[cfg(feature = "history")]
+mod history_cmd;
 mod home;
 mod journal;
 mod output;
@@ -86,6 +88,9 @@ enum Command {
     Journal(JournalCommand),
     /// Apple events: poll event ids, or settle the pending items of a saved report or journal
     Events(EventsArgs),
+    #[cfg(feature = "history")]
+    #[command(flatten)]
+    History(history_cmd::HistoryCommand),
 }
 
 #[derive(Args)]
@@ -348,6 +353,12 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         let output = open_output(&args.out)?;
         return show_journal(args, output);
     }
+    #[cfg(feature = "history")]
+    if let Command::History(cmd) = &cli.command {
+        if !cmd.needs_providers() {
+            return history_cmd::offline(cmd).await;
+        }
+    }
     // Keep the sandbox alive for the whole command.
     let (_sandbox, providers, aliases) = if cli.sandbox {
         let sandbox = sandbox::start().await.map_err(|e| Failure {
@@ -451,6 +462,10 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Revoke(args) => change(&providers, args, ChangeAction::Revoke, &interrupts).await,
         Command::Journal(_) => unreachable!("handled before the providers are built"),
         Command::Events(args) => events(&providers, args).await,
+        #[cfg(feature = "history")]
+        Command::History(cmd) => {
+            history_cmd::snapshot(cmd, &providers, aliases, cli.sandbox, &progress).await
+        }
     }
 }
 
