@@ -607,7 +607,9 @@ pub trait HistoryStoreExt: HistoryStore {
         }
         let from = self.resolve(a.unwrap_or(&SnapshotRef::Latest(1))).await?;
         let to = self.resolve(b.unwrap_or(&SnapshotRef::Latest(0))).await?;
-        let (before, after) = (self.holdings(from.id).await?, self.holdings(to.id).await?);
+        // Both at once: on a pool, two connections read in parallel.
+        let (before, after) =
+            futures::future::try_join(self.holdings(from.id), self.holdings(to.id)).await?;
         let points = self.product_points(&HistoryFilter::default()).await?;
         Ok(compute_diff(from, to, &points, before, after))
     }
@@ -654,29 +656,46 @@ fn compute_diff(
             .collect()
     };
     let (pa, pb) = (products_in(from.id), products_in(to.id));
-    let holders_in = |rows: &[HoldingState]| -> BTreeMap<Key, BTreeSet<String>> {
-        let mut map: BTreeMap<Key, BTreeSet<String>> = BTreeMap::new();
+    // Borrowed keys: a diff of two 100k snapshots formats only what changed.
+    type Holder<'a> = (HolderKind, &'a str);
+    fn holders_in<'a>(
+        rows: &'a [HoldingState],
+        comparable: &BTreeSet<ProviderKind>,
+    ) -> BTreeMap<(ProviderKind, &'a str), BTreeSet<Holder<'a>>> {
+        let mut map: BTreeMap<(ProviderKind, &str), BTreeSet<Holder<'_>>> = BTreeMap::new();
         for h in rows.iter().filter(|h| comparable.contains(&h.provider)) {
-            map.entry((h.provider, h.product_id.clone()))
+            map.entry((h.provider, h.product_id.as_str()))
                 .or_default()
-                .insert(format!("{}:{}", h.holder_kind.as_str(), h.holder_key));
+                .insert((h.holder_kind, h.holder_key.as_str()));
         }
         map
-    };
-    let (ha, hb) = (holders_in(&before), holders_in(&after));
+    }
+    let (ha, hb) = (
+        holders_in(&before, &comparable),
+        holders_in(&after, &comparable),
+    );
     let empty = BTreeSet::new();
-    let keys: BTreeSet<&Key> = pa
+    let keys: BTreeSet<Key> = pa
         .keys()
-        .chain(pb.keys())
-        .chain(ha.keys())
-        .chain(hb.keys())
+        .cloned()
+        .chain(pb.keys().cloned())
+        .chain(
+            ha.keys()
+                .chain(hb.keys())
+                .map(|(p, id)| (*p, id.to_string())),
+        )
         .collect();
+    let name = |(kind, key): &Holder<'_>| format!("{}:{key}", kind.as_str());
     let mut products = Vec::new();
-    for key in keys {
+    for key in &keys {
         let (a, b) = (pa.get(key), pb.get(key));
-        let (set_a, set_b) = (ha.get(key).unwrap_or(&empty), hb.get(key).unwrap_or(&empty));
-        let added: Vec<String> = set_b.difference(set_a).cloned().collect();
-        let removed: Vec<String> = set_a.difference(set_b).cloned().collect();
+        let short = (key.0, key.1.as_str());
+        let (set_a, set_b) = (
+            ha.get(&short).unwrap_or(&empty),
+            hb.get(&short).unwrap_or(&empty),
+        );
+        let added: Vec<String> = set_b.difference(set_a).map(name).collect();
+        let removed: Vec<String> = set_a.difference(set_b).map(name).collect();
         let status = match (a, b) {
             (None, Some(_)) => "added",
             (Some(_), None) => "removed",
