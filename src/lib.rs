@@ -16,6 +16,10 @@ mod config;
 pub mod plan;
 pub mod report;
 
+/// License history: snapshots of reports in SQLite or PostgreSQL (feature `history`).
+#[cfg(feature = "history")]
+pub mod history;
+
 pub use any::AnyProvider;
 
 pub use config::{Contract, Period, ProviderConfig};

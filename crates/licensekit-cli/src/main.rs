@@ -19,6 +19,8 @@ macro_rules! say {
 
 mod config;
 mod contracts;
+#[cfg(feature = "history")]
+mod history_cmd;
 mod home;
 mod journal;
 mod output;
@@ -100,6 +102,9 @@ enum Command {
     #[cfg(feature = "sandbox")]
     #[command(subcommand)]
     Sandbox(serve::SandboxCommand),
+    #[cfg(feature = "history")]
+    #[command(flatten)]
+    History(history_cmd::HistoryCommand),
 }
 
 #[derive(Args)]
@@ -397,6 +402,12 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             "this build has no sandbox; rebuild with the cargo feature `sandbox`",
         ));
     }
+    #[cfg(feature = "history")]
+    if let Command::History(cmd) = &cli.command {
+        if !cmd.needs_providers() {
+            return history_cmd::offline(cmd).await;
+        }
+    }
     // Keep the sandbox alive for the whole command.
     #[cfg(feature = "sandbox")]
     let _sandbox = if cli.sandbox {
@@ -555,6 +566,10 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         }
         #[cfg(feature = "sandbox")]
         Command::Sandbox(_) => unreachable!("handled before the providers are built"),
+        #[cfg(feature = "history")]
+        Command::History(cmd) => {
+            history_cmd::snapshot(cmd, &providers, aliases, cli.sandbox, &progress).await
+        }
     }
 }
 

@@ -1,0 +1,762 @@
+//! License history: snapshots of [`Report`]s kept in a real database, read back as utilization
+//! over time and as diffs between two snapshots.
+//!
+//! - [`HistoryStore`]: the one small trait a store implements (write a snapshot, list, read
+//!   figures and holdings back, prune). [`HistoryStoreExt`] builds `history` and `diff` on it.
+//! - [`SqlStore`]: the store, through sqlx's `Any` driver, so one query layer and one set of
+//!   migrations serve **SQLite** (embedded, a file) and **PostgreSQL** (shared between machines).
+//!   Migrations run on open; the schema version is recorded; a database written by a newer
+//!   licensekit is refused with [`HistoryError::NewerSchema`].
+//!
+//! A snapshot is written in one transaction and is idempotent per run id. A provider that could
+//! not be read is stored as failed, with its error: its products are then "unknown" in the
+//! history and "not comparable" in a diff, never zero seats or everyone removed.
+
+mod sql;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::report::Report;
+use licensekit_core::ProviderKind;
+
+pub use sql::{SqlStore, StoreOptions};
+
+/// The newest schema this build reads and writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The variable naming the database when `--db` is not given.
+pub const DB_VAR: &str = "LICENSEKIT_DB";
+
+pub type Result<T, E = HistoryError> = std::result::Result<T, E>;
+
+/// What can go wrong with a history store. Every message says what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HistoryError {
+    /// The database was written by a newer licensekit; it is left untouched.
+    #[error(
+        "the history database {location} has schema version {found}, newer than this licensekit \
+         understands ({supported}); upgrade licensekit (the database was not changed)"
+    )]
+    NewerSchema {
+        location: String,
+        found: i64,
+        supported: i64,
+    },
+    /// The file is not a SQLite database (or is corrupt); it is left untouched.
+    #[error(
+        "{location} is not a readable licensekit history database (corrupt, or not SQLite): \
+         {source}; the file was left untouched, move it away or point --db elsewhere"
+    )]
+    Unreadable {
+        location: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Another process holds the database's write lock longer than the busy timeout.
+    #[error(
+        "the history database {location} is locked by another process (waited {waited_ms} ms); \
+         nothing was written, try again when it is done"
+    )]
+    Locked {
+        location: String,
+        waited_ms: u64,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// No such snapshot.
+    #[error("no snapshot {0} in the history (see `licensekit history --snapshots`)")]
+    NoSuchSnapshot(String),
+    /// The operation needs more snapshots than the store has.
+    #[error("{0}")]
+    NotEnoughSnapshots(String),
+    /// The database location cannot be used.
+    #[error("history database `{location}`: {reason}")]
+    BadLocation { location: String, reason: String },
+    /// Stored data this build cannot read (a value it does not know).
+    #[error("the history database holds data this licensekit cannot read: {0}")]
+    BadData(String),
+    /// Any other database error, with where it happened.
+    #[error("history database {location}: {source}")]
+    Database {
+        location: String,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+/// One snapshot as written: what the report said, per provider, product and holding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    /// Idempotency key: writing a run id that is already stored changes nothing.
+    pub run_id: String,
+    pub taken_at: DateTime<Utc>,
+    /// A free label (the CLI writes `sandbox` for sandbox snapshots).
+    pub label: Option<String>,
+    pub report_schema_version: u32,
+    pub providers: Vec<ProviderState>,
+    pub products: Vec<ProductState>,
+    pub holdings: Vec<HoldingState>,
+}
+
+/// A provider in a snapshot: who it is, and whether it could be read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProviderState {
+    pub provider: ProviderKind,
+    /// Which account of the vendor (an org, a region, a token's location): so snapshots from
+    /// different orgs are never mistaken for each other.
+    pub identity: String,
+    pub status: ProviderStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ProviderStatus {
+    Ok {
+        products: u64,
+        seats_total: u64,
+        seats_assigned: u64,
+        assignments: u64,
+        holders_in_directory: Option<u64>,
+        changed_during_listing: bool,
+    },
+    /// The provider could not be read: none of its figures are known.
+    Failed { error: String },
+}
+
+impl ProviderStatus {
+    pub fn is_ok(&self) -> bool {
+        matches!(self, ProviderStatus::Ok { .. })
+    }
+}
+
+/// A product's seat figures in a snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProductState {
+    pub provider: ProviderKind,
+    pub product_id: String,
+    pub name: String,
+    /// `None` when unlimited or unknown.
+    pub total: Option<u64>,
+    pub unlimited: bool,
+    pub total_source: String,
+    pub assigned: u64,
+    pub assigned_source: String,
+    pub changed_during_listing: bool,
+}
+
+impl ProductState {
+    pub fn free(&self) -> Option<u64> {
+        self.total.map(|t| t.saturating_sub(self.assigned))
+    }
+}
+
+/// What kind of holder a holding names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HolderKind {
+    /// A person matched across vendors by email; the key is the canonical email.
+    Person,
+    /// A vendor user without a usable email; the key is the vendor's id.
+    User,
+    /// A device; the key is its serial.
+    Device,
+}
+
+impl HolderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HolderKind::Person => "person",
+            HolderKind::User => "user",
+            HolderKind::Device => "device",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "person" => Ok(HolderKind::Person),
+            "user" => Ok(HolderKind::User),
+            "device" => Ok(HolderKind::Device),
+            other => Err(HistoryError::BadData(format!("holder kind `{other}`"))),
+        }
+    }
+}
+
+/// One product held by one holder in a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct HoldingState {
+    pub provider: ProviderKind,
+    pub product_id: String,
+    pub holder_kind: HolderKind,
+    pub holder_key: String,
+    /// The vendor account ids behind a person (`;`-separated), or none.
+    pub holder_ids: Option<String>,
+    pub display_name: Option<String>,
+    pub active: Option<bool>,
+    /// The holder's last activity as the vendor reports it (e.g. last login), when it does.
+    pub last_activity: Option<String>,
+}
+
+/// Builds a snapshot from a report. `identities` names each provider's account (default: the
+/// provider's name); `run_id` makes the write idempotent.
+impl Snapshot {
+    pub fn from_report(
+        report: &Report,
+        run_id: impl Into<String>,
+        identities: &HashMap<ProviderKind, String>,
+    ) -> Snapshot {
+        let identity = |kind: ProviderKind| {
+            identities
+                .get(&kind)
+                .cloned()
+                .unwrap_or_else(|| kind.as_str().to_owned())
+        };
+        let mut providers: Vec<ProviderState> = report
+            .providers
+            .iter()
+            .map(|p| ProviderState {
+                provider: p.provider,
+                identity: identity(p.provider),
+                status: ProviderStatus::Ok {
+                    products: p.products as u64,
+                    seats_total: p.seats_total,
+                    seats_assigned: p.seats_assigned,
+                    assignments: p.assignments,
+                    holders_in_directory: p.holders_in_directory.map(|n| n as u64),
+                    changed_during_listing: !p.changed_during_listing.is_empty(),
+                },
+            })
+            .collect();
+        providers.extend(report.errors.iter().map(|e| ProviderState {
+            provider: e.provider,
+            identity: identity(e.provider),
+            status: ProviderStatus::Failed {
+                error: e.error.clone(),
+            },
+        }));
+        let products = report
+            .products
+            .iter()
+            .map(|p| ProductState {
+                provider: p.provider,
+                product_id: p.product_id.as_str().to_owned(),
+                name: p.name.clone(),
+                total: p.total,
+                unlimited: p.unlimited,
+                total_source: enum_name(&p.total_source),
+                assigned: p.assigned,
+                assigned_source: enum_name(&p.assigned_source),
+                changed_during_listing: p.changed_during_listing,
+            })
+            .collect();
+
+        // Last activity, where the report carries it (reclaim candidates' `last_login` when the
+        // vendors report sign-ins): read through serde so this builds with or without the field.
+        let mut activity: HashMap<(ProviderKind, String), String> = HashMap::new();
+        for r in &report.reclaim {
+            if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(r) {
+                if let Some(at) = map.get("last_login").and_then(|v| v.as_str()) {
+                    activity.insert((r.provider, r.holder.as_str().to_owned()), at.to_owned());
+                }
+            }
+        }
+
+        let mut holdings = Vec::new();
+        for person in &report.people {
+            for h in &person.holdings {
+                let accounts: Vec<_> = person
+                    .accounts
+                    .iter()
+                    .filter(|a| a.provider == h.provider)
+                    .collect();
+                let ids = accounts
+                    .iter()
+                    .map(|a| a.holder_id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(";");
+                holdings.push(HoldingState {
+                    provider: h.provider,
+                    product_id: h.product_id.as_str().to_owned(),
+                    holder_kind: HolderKind::Person,
+                    holder_key: person.email.clone(),
+                    holder_ids: (!ids.is_empty()).then_some(ids),
+                    display_name: accounts.iter().find_map(|a| a.display_name.clone()),
+                    active: accounts.iter().find_map(|a| a.active),
+                    last_activity: accounts
+                        .iter()
+                        .find_map(|a| activity.get(&(h.provider, a.holder_id.clone())).cloned()),
+                });
+            }
+        }
+        for u in &report.unmatched {
+            for product in &u.products {
+                holdings.push(HoldingState {
+                    provider: u.provider,
+                    product_id: product.as_str().to_owned(),
+                    holder_kind: HolderKind::User,
+                    holder_key: u.holder_id.clone(),
+                    holder_ids: Some(u.holder_id.clone()),
+                    display_name: u.display_name.clone(),
+                    active: None,
+                    last_activity: activity.get(&(u.provider, u.holder_id.clone())).cloned(),
+                });
+            }
+        }
+        for d in &report.devices {
+            for product in &d.products {
+                holdings.push(HoldingState {
+                    provider: d.provider,
+                    product_id: product.as_str().to_owned(),
+                    holder_kind: HolderKind::Device,
+                    holder_key: d.serial.clone(),
+                    holder_ids: Some(d.serial.clone()),
+                    display_name: None,
+                    active: None,
+                    last_activity: None,
+                });
+            }
+        }
+        Snapshot {
+            run_id: run_id.into(),
+            taken_at: report.generated_at,
+            label: None,
+            report_schema_version: report.schema_version,
+            providers,
+            products,
+            holdings,
+        }
+    }
+
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+}
+
+/// The serde name of a unit enum value (`reported`, `counted`, …).
+fn enum_name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => "unknown".into(),
+    }
+}
+
+/// The fixed, sortable text form of timestamps in the store.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// A stored snapshot, as listed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SnapshotInfo {
+    pub id: i64,
+    pub run_id: String,
+    pub taken_at: String,
+    pub label: Option<String>,
+    pub providers: Vec<ProviderState>,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Recorded {
+    pub id: i64,
+    /// False when the run id was already stored (nothing was written).
+    pub created: bool,
+}
+
+/// Which product figures to read back.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryFilter {
+    pub provider: Option<ProviderKind>,
+    /// Product id or name (exact).
+    pub product: Option<String>,
+    /// Snapshots taken at or after this moment.
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// One product's figures in one snapshot, as the store returns them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProductPoint {
+    pub snapshot_id: i64,
+    pub taken_at: String,
+    #[serde(flatten)]
+    pub product: ProductState,
+}
+
+/// The one small trait a history store implements. Conveniences (history over time, diffs) are
+/// in [`HistoryStoreExt`], built on these methods for every store alike.
+#[async_trait]
+pub trait HistoryStore: Send + Sync + std::fmt::Debug {
+    /// The schema version the database is at.
+    async fn schema_version(&self) -> Result<i64>;
+    /// Writes a snapshot in one transaction; a run id already stored writes nothing.
+    async fn record(&self, snapshot: &Snapshot) -> Result<Recorded>;
+    /// Every snapshot (optionally since a moment), oldest first, with its providers' states.
+    async fn snapshots(&self, since: Option<DateTime<Utc>>) -> Result<Vec<SnapshotInfo>>;
+    /// Product figures per snapshot, oldest first.
+    async fn product_points(&self, filter: &HistoryFilter) -> Result<Vec<ProductPoint>>;
+    /// Every holding of one snapshot.
+    async fn holdings(&self, snapshot_id: i64) -> Result<Vec<HoldingState>>;
+    /// Keeps the `keep` newest snapshots and deletes the others; returns the deleted ids.
+    async fn prune(&self, keep: usize) -> Result<Vec<i64>>;
+}
+
+#[async_trait]
+impl<T: HistoryStore + ?Sized> HistoryStore for Box<T> {
+    async fn schema_version(&self) -> Result<i64> {
+        (**self).schema_version().await
+    }
+    async fn record(&self, snapshot: &Snapshot) -> Result<Recorded> {
+        (**self).record(snapshot).await
+    }
+    async fn snapshots(&self, since: Option<DateTime<Utc>>) -> Result<Vec<SnapshotInfo>> {
+        (**self).snapshots(since).await
+    }
+    async fn product_points(&self, filter: &HistoryFilter) -> Result<Vec<ProductPoint>> {
+        (**self).product_points(filter).await
+    }
+    async fn holdings(&self, snapshot_id: i64) -> Result<Vec<HoldingState>> {
+        (**self).holdings(snapshot_id).await
+    }
+    async fn prune(&self, keep: usize) -> Result<Vec<i64>> {
+        (**self).prune(keep).await
+    }
+}
+
+/// A product's figures over time: one row per snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryRow {
+    pub snapshot_id: i64,
+    pub taken_at: String,
+    pub provider: ProviderKind,
+    pub product_id: String,
+    pub name: String,
+    /// `ok`, or `failed` when the provider could not be read in that snapshot (figures unknown).
+    pub status: &'static str,
+    pub total: Option<u64>,
+    pub unlimited: bool,
+    pub assigned: Option<u64>,
+    pub free: Option<u64>,
+    pub utilization_pct: Option<f64>,
+}
+
+/// Which snapshot: by id, by run id, or counted from the newest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotRef {
+    Id(i64),
+    RunId(String),
+    /// 0 is the newest, 1 the one before.
+    Latest(usize),
+}
+
+impl std::str::FromStr for SnapshotRef {
+    type Err = std::convert::Infallible;
+    /// A number is an id; `latest`, `latest~N` count back from the newest; anything else is a run id.
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        if let Ok(id) = s.parse::<i64>() {
+            return Ok(SnapshotRef::Id(id));
+        }
+        if s == "latest" {
+            return Ok(SnapshotRef::Latest(0));
+        }
+        if let Some(n) = s.strip_prefix("latest~").and_then(|n| n.parse().ok()) {
+            return Ok(SnapshotRef::Latest(n));
+        }
+        Ok(SnapshotRef::RunId(s.to_owned()))
+    }
+}
+
+/// Holders gained and lost by one product between two snapshots.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProductDiff {
+    pub provider: ProviderKind,
+    pub product_id: String,
+    pub name: String,
+    /// `changed`, `added` (not in A), `removed` (not in B), or `not_comparable` when the
+    /// provider failed in either snapshot.
+    pub status: &'static str,
+    pub total_before: Option<u64>,
+    pub total_after: Option<u64>,
+    pub assigned_before: Option<u64>,
+    pub assigned_after: Option<u64>,
+    pub holders_added: Vec<String>,
+    pub holders_removed: Vec<String>,
+}
+
+/// What changed between two snapshots.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diff {
+    pub from: SnapshotInfo,
+    pub to: SnapshotInfo,
+    /// Products whose figures or holders changed (unchanged products are left out).
+    pub products: Vec<ProductDiff>,
+    /// People (canonical emails) holding something in B and nothing in A, across vendors.
+    pub people_appeared: Vec<String>,
+    pub people_disappeared: Vec<String>,
+    /// Providers failed in either snapshot: their changes are unknown, not "everything removed".
+    pub not_comparable: Vec<ProviderKind>,
+}
+
+impl Diff {
+    pub fn is_empty(&self) -> bool {
+        self.products.is_empty()
+            && self.people_appeared.is_empty()
+            && self.people_disappeared.is_empty()
+    }
+}
+
+/// `history` and `diff`, for every [`HistoryStore`].
+#[async_trait]
+pub trait HistoryStoreExt: HistoryStore {
+    /// Utilization per product over time. Snapshots in which the product's provider failed give
+    /// a `failed` row with unknown figures.
+    async fn history(&self, filter: &HistoryFilter) -> Result<Vec<HistoryRow>> {
+        let points = self.product_points(filter).await?;
+        let snapshots = self.snapshots(filter.since).await?;
+        let mut rows: Vec<HistoryRow> = points
+            .into_iter()
+            .map(|p| {
+                let s = &p.product;
+                HistoryRow {
+                    snapshot_id: p.snapshot_id,
+                    taken_at: p.taken_at.clone(),
+                    provider: s.provider,
+                    product_id: s.product_id.clone(),
+                    name: s.name.clone(),
+                    status: "ok",
+                    total: s.total,
+                    unlimited: s.unlimited,
+                    assigned: Some(s.assigned),
+                    free: s.free(),
+                    utilization_pct: s
+                        .total
+                        .filter(|t| *t > 0)
+                        .map(|t| s.assigned as f64 * 100.0 / t as f64),
+                }
+            })
+            .collect();
+        let mut known: BTreeMap<(ProviderKind, String), String> = BTreeMap::new();
+        for r in &rows {
+            known.insert((r.provider, r.product_id.clone()), r.name.clone());
+        }
+        for s in &snapshots {
+            for p in &s.providers {
+                if p.status.is_ok() {
+                    continue;
+                }
+                for ((provider, product_id), name) in &known {
+                    if *provider == p.provider {
+                        rows.push(HistoryRow {
+                            snapshot_id: s.id,
+                            taken_at: s.taken_at.clone(),
+                            provider: *provider,
+                            product_id: product_id.clone(),
+                            name: name.clone(),
+                            status: "failed",
+                            total: None,
+                            unlimited: false,
+                            assigned: None,
+                            free: None,
+                            utilization_pct: None,
+                        });
+                    }
+                }
+            }
+        }
+        rows.sort_by(|a, b| {
+            (a.provider, &a.product_id, &a.taken_at, a.snapshot_id).cmp(&(
+                b.provider,
+                &b.product_id,
+                &b.taken_at,
+                b.snapshot_id,
+            ))
+        });
+        Ok(rows)
+    }
+
+    /// Finds one snapshot.
+    async fn resolve(&self, which: &SnapshotRef) -> Result<SnapshotInfo> {
+        let all = self.snapshots(None).await?;
+        let found = match which {
+            SnapshotRef::Id(id) => all.into_iter().find(|s| s.id == *id),
+            SnapshotRef::RunId(run) => all.into_iter().find(|s| &s.run_id == run),
+            SnapshotRef::Latest(n) => all.into_iter().rev().nth(*n),
+        };
+        found.ok_or_else(|| {
+            HistoryError::NoSuchSnapshot(match which {
+                SnapshotRef::Id(id) => id.to_string(),
+                SnapshotRef::RunId(run) => format!("`{run}`"),
+                SnapshotRef::Latest(n) => format!("latest~{n}"),
+            })
+        })
+    }
+
+    /// What changed from `a` to `b` (default: the two newest snapshots).
+    async fn diff(&self, a: Option<&SnapshotRef>, b: Option<&SnapshotRef>) -> Result<Diff> {
+        let count = self.snapshots(None).await?.len();
+        if a.is_none() && count < 2 {
+            return Err(HistoryError::NotEnoughSnapshots(format!(
+                "a diff needs two snapshots and the history has {count}; take another with \
+                 `licensekit snapshot`"
+            )));
+        }
+        let from = self.resolve(a.unwrap_or(&SnapshotRef::Latest(1))).await?;
+        let to = self.resolve(b.unwrap_or(&SnapshotRef::Latest(0))).await?;
+        // Both at once: on a pool, two connections read in parallel.
+        let (before, after) =
+            futures::future::try_join(self.holdings(from.id), self.holdings(to.id)).await?;
+        let points = self.product_points(&HistoryFilter::default()).await?;
+        Ok(compute_diff(from, to, &points, before, after))
+    }
+}
+
+impl<T: HistoryStore + ?Sized> HistoryStoreExt for T {}
+
+fn ok_providers(s: &SnapshotInfo) -> BTreeSet<ProviderKind> {
+    s.providers
+        .iter()
+        .filter(|p| p.status.is_ok())
+        .map(|p| p.provider)
+        .collect()
+}
+
+fn compute_diff(
+    from: SnapshotInfo,
+    to: SnapshotInfo,
+    points: &[ProductPoint],
+    before: Vec<HoldingState>,
+    after: Vec<HoldingState>,
+) -> Diff {
+    let (ok_a, ok_b) = (ok_providers(&from), ok_providers(&to));
+    let all: BTreeSet<ProviderKind> = from
+        .providers
+        .iter()
+        .chain(&to.providers)
+        .map(|p| p.provider)
+        .collect();
+    let comparable: BTreeSet<ProviderKind> = ok_a.intersection(&ok_b).copied().collect();
+    let not_comparable: Vec<ProviderKind> = all.difference(&comparable).copied().collect();
+
+    type Key = (ProviderKind, String);
+    let products_in = |id: i64| -> BTreeMap<Key, &ProductState> {
+        points
+            .iter()
+            .filter(|p| p.snapshot_id == id && comparable.contains(&p.product.provider))
+            .map(|p| {
+                (
+                    (p.product.provider, p.product.product_id.clone()),
+                    &p.product,
+                )
+            })
+            .collect()
+    };
+    let (pa, pb) = (products_in(from.id), products_in(to.id));
+    // Borrowed keys: a diff of two 100k snapshots formats only what changed.
+    type Holder<'a> = (HolderKind, &'a str);
+    fn holders_in<'a>(
+        rows: &'a [HoldingState],
+        comparable: &BTreeSet<ProviderKind>,
+    ) -> BTreeMap<(ProviderKind, &'a str), BTreeSet<Holder<'a>>> {
+        let mut map: BTreeMap<(ProviderKind, &str), BTreeSet<Holder<'_>>> = BTreeMap::new();
+        for h in rows.iter().filter(|h| comparable.contains(&h.provider)) {
+            map.entry((h.provider, h.product_id.as_str()))
+                .or_default()
+                .insert((h.holder_kind, h.holder_key.as_str()));
+        }
+        map
+    }
+    let (ha, hb) = (
+        holders_in(&before, &comparable),
+        holders_in(&after, &comparable),
+    );
+    let empty = BTreeSet::new();
+    let keys: BTreeSet<Key> = pa
+        .keys()
+        .cloned()
+        .chain(pb.keys().cloned())
+        .chain(
+            ha.keys()
+                .chain(hb.keys())
+                .map(|(p, id)| (*p, id.to_string())),
+        )
+        .collect();
+    let name = |(kind, key): &Holder<'_>| format!("{}:{key}", kind.as_str());
+    let mut products = Vec::new();
+    for key in &keys {
+        let (a, b) = (pa.get(key), pb.get(key));
+        let short = (key.0, key.1.as_str());
+        let (set_a, set_b) = (
+            ha.get(&short).unwrap_or(&empty),
+            hb.get(&short).unwrap_or(&empty),
+        );
+        let added: Vec<String> = set_b.difference(set_a).map(name).collect();
+        let removed: Vec<String> = set_a.difference(set_b).map(name).collect();
+        let status = match (a, b) {
+            (None, Some(_)) => "added",
+            (Some(_), None) => "removed",
+            _ => "changed",
+        };
+        let same_figures = a.map(|p| (p.total, p.assigned)) == b.map(|p| (p.total, p.assigned));
+        if status == "changed" && same_figures && added.is_empty() && removed.is_empty() {
+            continue;
+        }
+        products.push(ProductDiff {
+            provider: key.0,
+            product_id: key.1.clone(),
+            name: b
+                .or(a)
+                .map(|p| p.name.clone())
+                .unwrap_or_else(|| key.1.clone()),
+            status,
+            total_before: a.and_then(|p| p.total),
+            total_after: b.and_then(|p| p.total),
+            assigned_before: a.map(|p| p.assigned),
+            assigned_after: b.map(|p| p.assigned),
+            holders_added: added,
+            holders_removed: removed,
+        });
+    }
+    for provider in &not_comparable {
+        for p in points.iter().filter(|p| {
+            (p.snapshot_id == from.id || p.snapshot_id == to.id) && p.product.provider == *provider
+        }) {
+            if products.iter().any(|d: &ProductDiff| {
+                d.provider == *provider && d.product_id == p.product.product_id
+            }) {
+                continue;
+            }
+            products.push(ProductDiff {
+                provider: *provider,
+                product_id: p.product.product_id.clone(),
+                name: p.product.name.clone(),
+                status: "not_comparable",
+                total_before: None,
+                total_after: None,
+                assigned_before: None,
+                assigned_after: None,
+                holders_added: Vec::new(),
+                holders_removed: Vec::new(),
+            });
+        }
+    }
+    let people = |rows: &[HoldingState]| -> BTreeSet<String> {
+        rows.iter()
+            .filter(|h| h.holder_kind == HolderKind::Person && comparable.contains(&h.provider))
+            .map(|h| h.holder_key.clone())
+            .collect()
+    };
+    let (people_a, people_b) = (people(&before), people(&after));
+    Diff {
+        people_appeared: people_b.difference(&people_a).cloned().collect(),
+        people_disappeared: people_a.difference(&people_b).cloned().collect(),
+        from,
+        to,
+        products,
+        not_comparable,
+    }
+}
