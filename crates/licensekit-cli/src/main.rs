@@ -551,12 +551,23 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Journal(_) => unreachable!("handled before the providers are built"),
         Command::Events(args) => events(&providers, args).await,
         Command::Plan(args) => {
-            plan_cmd::plan(&providers, aliases, cli.sandbox, args, &progress).await
+            // The aliases and contracts (configured seats) the report would use.
+            let report = ReportOptions {
+                aliases,
+                contracts,
+                ..ReportOptions::default()
+            };
+            plan_cmd::plan(&providers, report, cli.sandbox, args, &progress).await
         }
         Command::Apply(args) => {
+            let report = ReportOptions {
+                aliases,
+                contracts,
+                ..ReportOptions::default()
+            };
             plan_cmd::apply(
                 &providers,
-                aliases,
+                report,
                 cli.sandbox,
                 args,
                 &progress,

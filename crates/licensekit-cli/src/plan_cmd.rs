@@ -210,16 +210,12 @@ fn refs(providers: &[AnyProvider]) -> Vec<&dyn LicenseProvider> {
 async fn compute(
     providers: &[AnyProvider],
     desired: &DesiredState,
-    aliases: &std::collections::HashMap<String, String>,
+    report: &ReportOptions,
     sandbox: bool,
     progress: &Progress,
 ) -> Result<Plan, Failure> {
     let pending = still_pending(providers, sandbox).await?;
-    let options = PlanOptions::new(ReportOptions {
-        aliases: aliases.clone(),
-        ..ReportOptions::default()
-    })
-    .with_pending(pending);
+    let options = PlanOptions::new(report.clone()).with_pending(pending);
     let plan = Plan::compute_with_progress(&refs(providers), desired, &options, &|kind, n| {
         progress.update(kind, n)
     })
@@ -238,7 +234,7 @@ async fn compute(
 /// `plan`: the plan on stdout in `--format`, saved as JSON with `--out`, a summary on stderr.
 pub async fn plan(
     providers: &[AnyProvider],
-    aliases: std::collections::HashMap<String, String>,
+    report: ReportOptions,
     sandbox: bool,
     args: PlanArgs,
     progress: &Progress,
@@ -258,7 +254,7 @@ pub async fn plan(
         .map(OutputFile::open)
         .transpose()
         .map_err(usage)?;
-    let plan = compute(providers, &desired, &aliases, sandbox, progress).await?;
+    let plan = compute(providers, &desired, &report, sandbox, progress).await?;
     let text = match args.format {
         Format::Table => plan_table(&plan),
         Format::Json => plan.to_json(),
@@ -278,7 +274,7 @@ pub async fn plan(
 /// `apply`: a saved plan as it is, or a desired state planned and confirmed.
 pub async fn apply(
     providers: &[AnyProvider],
-    aliases: std::collections::HashMap<String, String>,
+    report: ReportOptions,
     sandbox: bool,
     args: ApplyArgs,
     progress: &Progress,
@@ -303,7 +299,7 @@ pub async fn apply(
             *plan
         }
         Input::Desired(desired) => {
-            let plan = compute(providers, &desired, &aliases, sandbox, progress).await?;
+            let plan = compute(providers, &desired, &report, sandbox, progress).await?;
             if let Some(declined) = show_and_confirm(&plan, args.yes)? {
                 return Ok(declined);
             }
@@ -346,7 +342,7 @@ pub async fn apply(
                         "the new plan must be confirmed and there is no terminal to ask on; pass --yes",
                     ));
                 }
-                plan = compute(providers, &plan.desired, &aliases, sandbox, progress).await?;
+                plan = compute(providers, &plan.desired, &report, sandbox, progress).await?;
                 if let Some(declined) = show_and_confirm(&plan, args.yes)? {
                     return Ok(declined);
                 }
