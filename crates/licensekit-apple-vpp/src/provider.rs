@@ -416,6 +416,11 @@ impl BulkBackend for Engine<'_> {
     ) -> Result<Prepared<Run>> {
         let provider = self.provider;
         let concurrency = provider.inner.max_concurrency;
+        // A malformed product id is refused before any call.
+        let asset_ref = match self.operation {
+            Operation::Asset => Some(parse_product(product)?),
+            _ => None,
+        };
         provider.ready().await?;
         let limits = provider.inner.client.limits().await?;
         match &self.operation {
@@ -441,7 +446,9 @@ impl BulkBackend for Engine<'_> {
             }
             Operation::Asset => {}
         }
-        let asset_ref = parse_product(product)?;
+        let Some(asset_ref) = asset_ref else {
+            return Err(Error::invalid_input("an asset operation needs an asset"));
+        };
         let asset = provider.asset(&asset_ref).await?;
         if action == ChangeAction::Revoke && asset.revocable == Some(false) {
             return Err(Error::unsupported(

@@ -92,7 +92,8 @@ impl Listen {
     pub fn http(addr: SocketAddr) -> Self {
         Listen {
             addr,
-            ..Listen::default()
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
