@@ -261,6 +261,9 @@ pub struct Account {
     pub holder_id: String,
     pub display_name: Option<String>,
     pub active: Option<bool>,
+    /// Last sign-in as the vendor reports it (Salesforce, Genesys), never estimated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_login: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -276,6 +279,9 @@ pub struct UnmatchedHolder {
     pub holder_id: String,
     pub display_name: Option<String>,
     pub products: Vec<ProductId>,
+    /// Last sign-in as the vendor reports it, never estimated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_login: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -511,6 +517,7 @@ impl Report {
                                 holder_id: id.clone(),
                                 display_name: holder.and_then(|h| h.display_name.clone()),
                                 active: holder.and_then(|h| h.active),
+                                last_login: holder.and_then(|h| h.last_login),
                             };
                             if !person.accounts.contains(&account) {
                                 person.accounts.push(account);
@@ -529,6 +536,7 @@ impl Report {
                                     holder_id: id.clone(),
                                     display_name: holder.and_then(|h| h.display_name.clone()),
                                     products: Vec::new(),
+                                    last_login: holder.and_then(|h| h.last_login),
                                 })
                                 .products
                                 .push(product.clone());

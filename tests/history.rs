@@ -67,7 +67,13 @@ fn snapshot(run: &str, minutes: i64, people: std::ops::Range<usize>, total: u64)
                 holder_ids: Some(format!("{provider}-{i}")),
                 display_name: Some(format!("Person {i}")),
                 active: Some(i % 7 != 0),
-                last_activity: (i % 2 == 0).then(|| "2026-10-01T00:00:00Z".to_string()),
+                // Half signed in a month before the first snapshot (2026-10-01), a quarter
+                // 120 days before it, the rest never (unknown).
+                last_activity: match i % 4 {
+                    0 | 2 => Some("2026-10-01T00:00:00.000000Z".to_string()),
+                    1 => Some("2026-07-04T09:00:00.000000Z".to_string()),
+                    _ => None,
+                },
             });
         }
     }
@@ -484,7 +490,7 @@ async fn a_report_becomes_a_snapshot(location: &str) {
                 email: (i != 3).then(|| format!("User{i}@Example.com")),
                 name: Some(format!("User {i}")),
                 active: i != 2,
-                last_login: None,
+                last_login: (i == 0).then(|| at(-3)),
             })
             .collect()
     };
@@ -534,6 +540,12 @@ async fn a_report_becomes_a_snapshot(location: &str) {
         ]
     );
     assert_eq!(holdings[0].holder_ids.as_deref(), Some("u0"));
+    // The vendor's last sign-in travels with the holding, in the store's timestamp form.
+    assert_eq!(
+        holdings[0].last_activity.as_deref(),
+        Some("2026-11-01T08:57:00.000000Z")
+    );
+    assert_eq!(holdings[1].last_activity, None);
     let listed = &store.snapshots(None).await.unwrap()[0];
     assert_eq!(listed.label.as_deref(), Some("test"));
     assert_eq!(listed.providers.len(), 2);
@@ -549,6 +561,114 @@ async fn a_report_becomes_a_snapshot(location: &str) {
         (points[0].product.total, points[0].product.assigned),
         (Some(5), 4)
     );
+}
+
+async fn activity_over_time_counts_only_what_the_vendors_report(location: &str) {
+    let store = SqlStore::open(location).await.unwrap();
+    // 8 people: 4 signed in 2026-10-01, 2 on 2026-07-04 (exactly 120 days before 2026-11-01
+    // 09:00), 2 never. The second snapshot holds the very same seats 60 days later and nobody
+    // signed in again: the vendors' figures say who is idle, not the absence of change.
+    store.record(&snapshot("a", 0, 0..8, 10)).await.unwrap();
+    store
+        .record(&snapshot("b", 60 * 24 * 60, 0..8, 10))
+        .await
+        .unwrap();
+    // Another org's Genesys in a third snapshot: its rows are its own series.
+    let mut c = snapshot("c", 61 * 24 * 60, 0..8, 10);
+    for p in &mut c.providers {
+        if p.provider == ProviderKind::Genesys {
+            p.identity = "genesys@other-org".into();
+        }
+    }
+    store.record(&c).await.unwrap();
+    let filter = HistoryFilter {
+        provider: Some(ProviderKind::Salesforce),
+        ..Default::default()
+    };
+    let rows = store.activity(&filter, 90).await.unwrap();
+    let figures: Vec<_> = rows
+        .iter()
+        .map(|r| (r.holders, r.active_recently, r.inactive, r.unknown))
+        .collect();
+    // 2026-11-01: only the July sign-ins are 90+ days old. 60 days later the October ones
+    // (91 days) are too. Unknown sign-ins are never inactive.
+    assert_eq!(figures, vec![(8, 4, 2, 2), (8, 0, 6, 2), (8, 0, 6, 2)]);
+    // The threshold edge: exactly 120 days is inactive for 120, not for 121.
+    let edge = store.activity(&filter, 120).await.unwrap();
+    assert_eq!(edge[0].inactive, 2);
+    let edge = store.activity(&filter, 121).await.unwrap();
+    assert_eq!(edge[0].inactive, 0);
+    assert_eq!(edge[0].active_recently, 6);
+    // Genesys: one series per account.
+    let genesys = store
+        .activity(
+            &HistoryFilter {
+                provider: Some(ProviderKind::Genesys),
+                ..Default::default()
+            },
+            90,
+        )
+        .await
+        .unwrap();
+    let identities: Vec<&str> = genesys.iter().map(|r| r.identity.as_str()).collect();
+    assert_eq!(
+        identities,
+        vec!["genesys@other-org", "genesys@test-org", "genesys@test-org"]
+    );
+}
+
+async fn another_account_of_a_vendor_is_never_diffed_as_the_same(location: &str) {
+    let store = SqlStore::open(location).await.unwrap();
+    store.record(&snapshot("a", 0, 0..5, 10)).await.unwrap();
+    // The same vendor, another org: the people differ, but they are another tenant's.
+    let mut b = snapshot("b", 10, 100..105, 10);
+    for p in &mut b.providers {
+        if p.provider == ProviderKind::Salesforce {
+            p.identity = "org:00DOTHER".into();
+        }
+    }
+    for h in &mut b.holdings {
+        if h.provider != ProviderKind::Salesforce {
+            // The other vendors keep the same people.
+            h.holder_key = h.holder_key.replace("person0001", "person0000");
+        }
+    }
+    b.holdings.sort();
+    store.record(&b).await.unwrap();
+    let diff = store.diff(None, None).await.unwrap();
+    assert_eq!(diff.not_comparable, vec![ProviderKind::Salesforce]);
+    assert_eq!(
+        diff.identity_changed,
+        vec![licensekit::history::IdentityChange {
+            provider: ProviderKind::Salesforce,
+            before: "salesforce@test-org".into(),
+            after: "org:00DOTHER".into(),
+        }]
+    );
+    let salesforce = diff
+        .products
+        .iter()
+        .find(|p| p.provider == ProviderKind::Salesforce)
+        .unwrap();
+    assert_eq!(salesforce.status, "not_comparable");
+    assert!(salesforce.holders_added.is_empty() && salesforce.holders_removed.is_empty());
+    // Nobody appeared or disappeared: Salesforce's people are not compared.
+    assert!(
+        diff.people_appeared.is_empty(),
+        "{:?}",
+        diff.people_appeared
+    );
+    assert!(diff.people_disappeared.is_empty());
+    // History keeps the two accounts apart.
+    let rows = store
+        .history(&HistoryFilter {
+            provider: Some(ProviderKind::Salesforce),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let series: Vec<&str> = rows.iter().map(|r| r.identity.as_str()).collect();
+    assert_eq!(series, vec!["org:00DOTHER", "salesforce@test-org"]);
 }
 
 // ---- SQLite-only: what a file can do to us ----
@@ -701,4 +821,6 @@ suite!(
     retention_keeps_the_newest,
     two_concurrent_writers_neither_corrupt_nor_interleave,
     a_report_becomes_a_snapshot,
+    activity_over_time_counts_only_what_the_vendors_report,
+    another_account_of_a_vendor_is_never_diffed_as_the_same,
 );

@@ -197,7 +197,9 @@ pub struct HoldingState {
     pub holder_ids: Option<String>,
     pub display_name: Option<String>,
     pub active: Option<bool>,
-    /// The holder's last activity as the vendor reports it (e.g. last login), when it does.
+    /// The holder's last activity as the vendor reports it (Salesforce `LastLoginDate`, Genesys
+    /// `dateLastLogin`), when it does, in the store's timestamp form ([`timestamp`]); never
+    /// estimated, and never inferred from the holding being unchanged.
     pub last_activity: Option<String>,
 }
 
@@ -254,17 +256,6 @@ impl Snapshot {
             })
             .collect();
 
-        // Last activity, where the report carries it (reclaim candidates' `last_login` when the
-        // vendors report sign-ins): read through serde so this builds with or without the field.
-        let mut activity: HashMap<(ProviderKind, String), String> = HashMap::new();
-        for r in &report.reclaim {
-            if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(r) {
-                if let Some(at) = map.get("last_login").and_then(|v| v.as_str()) {
-                    activity.insert((r.provider, r.holder.as_str().to_owned()), at.to_owned());
-                }
-            }
-        }
-
         let mut holdings = Vec::new();
         for person in &report.people {
             for h in &person.holdings {
@@ -286,9 +277,12 @@ impl Snapshot {
                     holder_ids: (!ids.is_empty()).then_some(ids),
                     display_name: accounts.iter().find_map(|a| a.display_name.clone()),
                     active: accounts.iter().find_map(|a| a.active),
+                    // The most recent sign-in of the person's accounts at this vendor.
                     last_activity: accounts
                         .iter()
-                        .find_map(|a| activity.get(&(h.provider, a.holder_id.clone())).cloned()),
+                        .filter_map(|a| a.last_login)
+                        .max()
+                        .map(timestamp),
                 });
             }
         }
@@ -302,7 +296,7 @@ impl Snapshot {
                     holder_ids: Some(u.holder_id.clone()),
                     display_name: u.display_name.clone(),
                     active: None,
-                    last_activity: activity.get(&(u.provider, u.holder_id.clone())).cloned(),
+                    last_activity: u.last_login.map(timestamp),
                 });
             }
         }
@@ -384,6 +378,8 @@ pub struct HistoryFilter {
 pub struct ProductPoint {
     pub snapshot_id: i64,
     pub taken_at: String,
+    /// The product's provider's identity in that snapshot (which account of the vendor).
+    pub identity: String,
     #[serde(flatten)]
     pub product: ProductState,
 }
@@ -402,6 +398,13 @@ pub trait HistoryStore: Send + Sync + std::fmt::Debug {
     async fn product_points(&self, filter: &HistoryFilter) -> Result<Vec<ProductPoint>>;
     /// Every holding of one snapshot.
     async fn holdings(&self, snapshot_id: i64) -> Result<Vec<HoldingState>>;
+    /// Per product of one snapshot: holdings, those without a reported last activity, and
+    /// those whose last activity is at or before `inactive_since`.
+    async fn activity_counts(
+        &self,
+        snapshot_id: i64,
+        inactive_since: DateTime<Utc>,
+    ) -> Result<Vec<ActivityCount>>;
     /// Keeps the `keep` newest snapshots and deletes the others; returns the deleted ids.
     async fn prune(&self, keep: usize) -> Result<Vec<i64>>;
 }
@@ -423,6 +426,13 @@ impl<T: HistoryStore + ?Sized> HistoryStore for Box<T> {
     async fn holdings(&self, snapshot_id: i64) -> Result<Vec<HoldingState>> {
         (**self).holdings(snapshot_id).await
     }
+    async fn activity_counts(
+        &self,
+        snapshot_id: i64,
+        inactive_since: DateTime<Utc>,
+    ) -> Result<Vec<ActivityCount>> {
+        (**self).activity_counts(snapshot_id, inactive_since).await
+    }
     async fn prune(&self, keep: usize) -> Result<Vec<i64>> {
         (**self).prune(keep).await
     }
@@ -434,6 +444,9 @@ pub struct HistoryRow {
     pub snapshot_id: i64,
     pub taken_at: String,
     pub provider: ProviderKind,
+    /// Which account of the vendor (see [`ProviderState::identity`]): figures of two accounts
+    /// are two series, never one.
+    pub identity: String,
     pub product_id: String,
     pub name: String,
     /// `ok`, or `failed` when the provider could not be read in that snapshot (figures unknown).
@@ -443,6 +456,39 @@ pub struct HistoryRow {
     pub assigned: Option<u64>,
     pub free: Option<u64>,
     pub utilization_pct: Option<f64>,
+}
+
+/// One product's sign-in figures in one snapshot, as the store counts them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActivityCount {
+    pub provider: ProviderKind,
+    pub product_id: String,
+    /// Holdings of the product.
+    pub holders: u64,
+    /// Holdings whose holder has no reported last activity (devices, Apple, never signed in).
+    pub unknown: u64,
+    /// Holdings whose holder's last activity is at or before the cut-off.
+    pub inactive: u64,
+}
+
+/// Sign-in activity of one product in one snapshot (see [`HistoryStoreExt::activity`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActivityRow {
+    pub snapshot_id: i64,
+    pub taken_at: String,
+    pub provider: ProviderKind,
+    pub identity: String,
+    pub product_id: String,
+    pub name: String,
+    /// The threshold: inactive means no sign-in for this many days before the snapshot.
+    pub inactive_days: u32,
+    pub holders: u64,
+    /// Signed in within the threshold.
+    pub active_recently: u64,
+    /// Last signed in `inactive_days` or more days before the snapshot.
+    pub inactive: u64,
+    /// No sign-in reported by the vendor: neither active nor inactive.
+    pub unknown: u64,
 }
 
 /// Which snapshot: by id, by run id, or counted from the newest.
@@ -498,8 +544,20 @@ pub struct Diff {
     /// People (canonical emails) holding something in B and nothing in A, across vendors.
     pub people_appeared: Vec<String>,
     pub people_disappeared: Vec<String>,
-    /// Providers failed in either snapshot: their changes are unknown, not "everything removed".
+    /// Providers failed in either snapshot, or read from another account of the vendor in each
+    /// (see `identity_changed`): their changes are unknown, not "everything removed".
     pub not_comparable: Vec<ProviderKind>,
+    /// Providers whose identity differs between the two snapshots (another org, location or
+    /// client): two tenants, never compared holder by holder.
+    pub identity_changed: Vec<IdentityChange>,
+}
+
+/// A provider read from another account of its vendor in the second snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IdentityChange {
+    pub provider: ProviderKind,
+    pub before: String,
+    pub after: String,
 }
 
 impl Diff {
@@ -526,6 +584,7 @@ pub trait HistoryStoreExt: HistoryStore {
                     snapshot_id: p.snapshot_id,
                     taken_at: p.taken_at.clone(),
                     provider: s.provider,
+                    identity: p.identity.clone(),
                     product_id: s.product_id.clone(),
                     name: s.name.clone(),
                     status: "ok",
@@ -540,21 +599,25 @@ pub trait HistoryStoreExt: HistoryStore {
                 }
             })
             .collect();
-        let mut known: BTreeMap<(ProviderKind, String), String> = BTreeMap::new();
+        let mut known: BTreeMap<(ProviderKind, String, String), String> = BTreeMap::new();
         for r in &rows {
-            known.insert((r.provider, r.product_id.clone()), r.name.clone());
+            known.insert(
+                (r.provider, r.identity.clone(), r.product_id.clone()),
+                r.name.clone(),
+            );
         }
         for s in &snapshots {
             for p in &s.providers {
                 if p.status.is_ok() {
                     continue;
                 }
-                for ((provider, product_id), name) in &known {
-                    if *provider == p.provider {
+                for ((provider, identity, product_id), name) in &known {
+                    if *provider == p.provider && *identity == p.identity {
                         rows.push(HistoryRow {
                             snapshot_id: s.id,
                             taken_at: s.taken_at.clone(),
                             provider: *provider,
+                            identity: identity.clone(),
                             product_id: product_id.clone(),
                             name: name.clone(),
                             status: "failed",
@@ -569,11 +632,76 @@ pub trait HistoryStoreExt: HistoryStore {
             }
         }
         rows.sort_by(|a, b| {
-            (a.provider, &a.product_id, &a.taken_at, a.snapshot_id).cmp(&(
+            (
+                a.provider,
+                &a.identity,
+                &a.product_id,
+                &a.taken_at,
+                a.snapshot_id,
+            )
+                .cmp(&(
+                    b.provider,
+                    &b.identity,
+                    &b.product_id,
+                    &b.taken_at,
+                    b.snapshot_id,
+                ))
+        });
+        Ok(rows)
+    }
+
+    /// Sign-in activity per product over time: in each snapshot, how many holdings' holders
+    /// last signed in `inactive_days` or more days before the snapshot was taken, how many
+    /// signed in more recently, and how many the vendor reports no sign-in for (unknown: never
+    /// counted as inactive). Only the vendors' own last-activity figures are read: a holding
+    /// that merely stayed the same across snapshots is never taken for inactivity.
+    async fn activity(
+        &self,
+        filter: &HistoryFilter,
+        inactive_days: u32,
+    ) -> Result<Vec<ActivityRow>> {
+        let points = self.product_points(filter).await?;
+        let mut snapshots: BTreeMap<i64, &str> = BTreeMap::new();
+        for p in &points {
+            snapshots.insert(p.snapshot_id, p.taken_at.as_str());
+        }
+        let mut rows = Vec::new();
+        for (id, taken_at) in snapshots {
+            let at = DateTime::parse_from_rfc3339(taken_at)
+                .map_err(|e| HistoryError::BadData(format!("taken_at `{taken_at}`: {e}")))?
+                .with_timezone(&Utc);
+            let cutoff = at - chrono::Duration::days(i64::from(inactive_days));
+            let counts: HashMap<(ProviderKind, String), ActivityCount> = self
+                .activity_counts(id, cutoff)
+                .await?
+                .into_iter()
+                .map(|c| ((c.provider, c.product_id.clone()), c))
+                .collect();
+            for p in points.iter().filter(|p| p.snapshot_id == id) {
+                let c = counts.get(&(p.product.provider, p.product.product_id.clone()));
+                let (holders, unknown, inactive) =
+                    c.map_or((0, 0, 0), |c| (c.holders, c.unknown, c.inactive));
+                rows.push(ActivityRow {
+                    snapshot_id: id,
+                    taken_at: p.taken_at.clone(),
+                    provider: p.product.provider,
+                    identity: p.identity.clone(),
+                    product_id: p.product.product_id.clone(),
+                    name: p.product.name.clone(),
+                    inactive_days,
+                    holders,
+                    active_recently: holders - unknown - inactive,
+                    inactive,
+                    unknown,
+                });
+            }
+        }
+        rows.sort_by(|a, b| {
+            (a.provider, &a.identity, &a.product_id, &a.taken_at).cmp(&(
                 b.provider,
+                &b.identity,
                 &b.product_id,
                 &b.taken_at,
-                b.snapshot_id,
             ))
         });
         Ok(rows)
@@ -639,7 +767,29 @@ fn compute_diff(
         .chain(&to.providers)
         .map(|p| p.provider)
         .collect();
-    let comparable: BTreeSet<ProviderKind> = ok_a.intersection(&ok_b).copied().collect();
+    // Another account of the same vendor is another tenant: its holders are not compared.
+    let identity_of = |s: &SnapshotInfo, kind: ProviderKind| {
+        s.providers
+            .iter()
+            .find(|p| p.provider == kind)
+            .map(|p| p.identity.clone())
+    };
+    let mut identity_changed = Vec::new();
+    for kind in ok_a.intersection(&ok_b) {
+        let (before, after) = (identity_of(&from, *kind), identity_of(&to, *kind));
+        if before != after {
+            identity_changed.push(IdentityChange {
+                provider: *kind,
+                before: before.unwrap_or_default(),
+                after: after.unwrap_or_default(),
+            });
+        }
+    }
+    let comparable: BTreeSet<ProviderKind> = ok_a
+        .intersection(&ok_b)
+        .copied()
+        .filter(|k| identity_changed.iter().all(|c| c.provider != *k))
+        .collect();
     let not_comparable: Vec<ProviderKind> = all.difference(&comparable).copied().collect();
 
     type Key = (ProviderKind, String);
@@ -758,5 +908,6 @@ fn compute_diff(
         to,
         products,
         not_comparable,
+        identity_changed,
     }
 }

@@ -19,9 +19,9 @@ use sqlx::{AnyPool, Executor, Row};
 use licensekit_core::ProviderKind;
 
 use super::{
-    HistoryError, HistoryFilter, HistoryStore, HolderKind, HoldingState, ProductPoint,
-    ProductState, ProviderState, ProviderStatus, Recorded, Result, SCHEMA_VERSION, Snapshot,
-    SnapshotInfo, timestamp,
+    ActivityCount, HistoryError, HistoryFilter, HistoryStore, HolderKind, HoldingState,
+    ProductPoint, ProductState, ProviderState, ProviderStatus, Recorded, Result, SCHEMA_VERSION,
+    Snapshot, SnapshotInfo, timestamp,
 };
 
 /// The migrations, oldest first: (version, SQL). Applied in order on open, each in a transaction
@@ -96,6 +96,15 @@ fn sqlite_url(path: &Path) -> String {
     }
     out.push_str("?mode=rwc");
     out
+}
+
+/// A timestamp in the store's one fixed form (so text comparison is time comparison); text that
+/// is not RFC 3339 is kept as it came.
+fn normal_timestamp(at: &str) -> String {
+    match DateTime::parse_from_rfc3339(at) {
+        Ok(at) => timestamp(at.with_timezone(&Utc)),
+        Err(_) => at.to_owned(),
+    }
 }
 
 fn int(n: u64) -> i64 {
@@ -421,7 +430,7 @@ impl SqlStore {
                     .bind(h.holder_ids.as_deref())
                     .bind(h.display_name.as_deref())
                     .bind(h.active.map(i64::from))
-                    .bind(h.last_activity.as_deref());
+                    .bind(h.last_activity.as_deref().map(normal_timestamp));
             }
             q.execute(&mut *tx).await?;
         }
@@ -611,8 +620,11 @@ impl HistoryStore for SqlStore {
     async fn product_points(&self, filter: &HistoryFilter) -> Result<Vec<ProductPoint>> {
         let mut sql = String::from(
             "SELECT s.id, s.taken_at, p.provider, p.product_id, p.name, p.total, p.unlimited, \
-             p.total_source, p.assigned, p.assigned_source, p.changed_during_listing \
+             p.total_source, p.assigned, p.assigned_source, p.changed_during_listing, \
+             COALESCE(v.identity, p.provider) \
              FROM snapshot_products p JOIN snapshots s ON s.id = p.snapshot_id \
+             LEFT JOIN snapshot_providers v \
+               ON v.snapshot_id = p.snapshot_id AND v.provider = p.provider \
              WHERE s.taken_at >= $1",
         );
         let mut n = 1;
@@ -639,6 +651,7 @@ impl HistoryStore for SqlStore {
                 Ok(ProductPoint {
                     snapshot_id: row.try_get(0).map_err(get)?,
                     taken_at: row.try_get(1).map_err(get)?,
+                    identity: row.try_get(11).map_err(get)?,
                     product: ProductState {
                         provider: provider(&row.try_get::<String, _>(2).map_err(get)?)?,
                         product_id: row.try_get(3).map_err(get)?,
@@ -685,6 +698,37 @@ impl HistoryStore for SqlStore {
             .collect::<Result<Vec<_>>>()?;
         out.sort();
         Ok(out)
+    }
+
+    async fn activity_counts(
+        &self,
+        snapshot_id: i64,
+        inactive_since: DateTime<Utc>,
+    ) -> Result<Vec<ActivityCount>> {
+        // Timestamps are stored in one fixed form, so text order is time order.
+        let rows = sqlx::query(
+            "SELECT provider, product_id, CAST(COUNT(*) AS BIGINT), \
+             CAST(SUM(CASE WHEN last_activity IS NULL THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(SUM(CASE WHEN last_activity <= $2 THEN 1 ELSE 0 END) AS BIGINT) \
+             FROM snapshot_holdings WHERE snapshot_id = $1 GROUP BY provider, product_id",
+        )
+        .bind(snapshot_id)
+        .bind(timestamp(inactive_since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let get = |e: sqlx::Error| HistoryError::BadData(e.to_string());
+        rows.iter()
+            .map(|row| {
+                Ok(ActivityCount {
+                    provider: provider(&row.try_get::<String, _>(0).map_err(get)?)?,
+                    product_id: row.try_get(1).map_err(get)?,
+                    holders: uint(row.try_get(2).map_err(get)?).unwrap_or(0),
+                    unknown: uint(row.try_get(3).map_err(get)?).unwrap_or(0),
+                    inactive: uint(row.try_get(4).map_err(get)?).unwrap_or(0),
+                })
+            })
+            .collect()
     }
 
     async fn prune(&self, keep: usize) -> Result<Vec<i64>> {

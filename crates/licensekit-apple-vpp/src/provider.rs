@@ -47,7 +47,8 @@ struct Inner {
     mdm_info: Option<MdmInfo>,
     take_over: bool,
     ownership: Ownership,
-    ready: OnceCell<()>,
+    /// Set once `client/config` was read (and the location claimed): the location's `uId`.
+    ready: OnceCell<Option<String>>,
     observed: Arc<Mutex<Observed>>,
     max_concurrency: usize,
 }
@@ -680,7 +681,7 @@ impl AppleVppProvider {
                     }
                     _ => {}
                 }
-                Ok(())
+                Ok(config.u_id)
             })
             .await
             .map(|_| ())
@@ -1154,6 +1155,16 @@ impl AppleVppProvider {
 impl LicenseProvider for AppleVppProvider {
     fn kind(&self) -> ProviderKind {
         KIND
+    }
+
+    /// `location:{uId}`, the location's id from `client/config` (read once per provider, as the
+    /// ownership check does anyway); `org:{orgName}` from the token when Apple sent no uId.
+    async fn identity(&self) -> Result<String> {
+        self.claim().await?;
+        match self.inner.ready.get().cloned().flatten() {
+            Some(uid) if !uid.is_empty() => Ok(format!("location:{uid}")),
+            _ => Ok(format!("org:{}", self.inner.token.org_name)),
+        }
     }
 
     fn capabilities(&self) -> Capabilities {

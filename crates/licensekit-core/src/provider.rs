@@ -45,6 +45,18 @@ macro_rules! __license_provider_trait {
             /// What this provider supports; checked before any I/O.
             fn capabilities(&self) -> ::licensekit_core::Capabilities;
 
+            /// Which account of its vendor this provider reads: a stable name that is never a
+            /// secret (a Salesforce org id, a Genesys region and OAuth client, an Apple location
+            /// id), so that history of two tenants of one vendor is never mixed. It may cost one
+            /// cheap call the first time, and the adapters state it without inventing anything.
+            ///
+            /// The default, the provider's kind alone, is for providers with one account only
+            /// (the in-memory provider); every vendor adapter states its own, and wrappers
+            /// forward it.
+            async fn identity(&self) -> ::licensekit_core::Result<::std::string::String> {
+                ::std::result::Result::Ok(self.kind().as_str().to_owned())
+            }
+
             /// Every product (seat pool) with its seat counts.
             async fn products(&self) -> ::licensekit_core::Result<::std::vec::Vec<::licensekit_core::Product>>;
 
@@ -82,6 +94,9 @@ macro_rules! forward_license_provider {
             }
             fn capabilities(&self) -> crate::Capabilities {
                 (**self).capabilities()
+            }
+            async fn identity(&self) -> Result<String> {
+                (**self).identity().await
             }
             async fn products(&self) -> Result<Vec<Product>> {
                 (**self).products().await

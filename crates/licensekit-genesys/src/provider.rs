@@ -40,6 +40,8 @@ pub struct GenesysProvider {
     max_batch: usize,
     max_concurrency: usize,
     seat_totals: Arc<std::collections::BTreeMap<String, u64>>,
+    /// `{api host}/client:{client_id}`: an OAuth client belongs to exactly one org.
+    identity: Arc<str>,
 }
 
 impl GenesysProvider {
@@ -53,7 +55,14 @@ impl GenesysProvider {
     /// jitter seed in tests).
     pub fn with_retry(config: GenesysConfig, retry: RetryConfig) -> Result<Self> {
         let http = config.http_client(retry)?;
+        let api = config.api_base_url();
+        let host = api
+            .split_once("://")
+            .map_or(api.as_str(), |(_, rest)| rest)
+            .trim_end_matches('/');
+        let identity = format!("{host}/client:{}", config.client_id.trim()).into();
         Ok(GenesysProvider {
+            identity,
             client: GenesysClient::new(http),
             page_size: config.page_size,
             max_batch: config.max_batch,
@@ -380,6 +389,13 @@ fn refusal_of_result(status: &crate::wire::LicenseUpdateStatus) -> Option<Error>
 impl LicenseProvider for GenesysProvider {
     fn kind(&self) -> ProviderKind {
         KIND
+    }
+
+    /// The API host (the org's region) and the OAuth client id, without a call: a client
+    /// belongs to exactly one org. (Two clients of one org therefore read as two identities:
+    /// their histories are kept apart rather than mixed.)
+    async fn identity(&self) -> Result<String> {
+        Ok(self.identity.to_string())
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -73,6 +73,8 @@ pub(crate) struct SalesforceTokenSource {
     grant: Grant,
     http: reqwest::Client,
     instance_url: Arc<Mutex<Option<String>>>,
+    /// The org id from the last token response's identity URL (`…/id/{org id}/{user id}`).
+    org_id: Arc<Mutex<Option<String>>>,
 }
 
 impl SalesforceTokenSource {
@@ -90,7 +92,16 @@ impl SalesforceTokenSource {
             grant,
             http,
             instance_url: Arc::new(Mutex::new(None)),
+            org_id: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// The org id named by the last token response's `id` (the identity URL), if it had one.
+    pub(crate) fn org_id(&self) -> Option<String> {
+        self.org_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The `instance_url` of the last token response.
@@ -270,11 +281,40 @@ impl TokenSource for SalesforceTokenSource {
                     .await?
             }
         };
+        if let Some(org) = response.id.as_deref().and_then(org_of_identity_url) {
+            *self.org_id.lock().unwrap_or_else(|p| p.into_inner()) = Some(org);
+        }
         *self.instance_url.lock().unwrap_or_else(|p| p.into_inner()) = Some(response.instance_url);
         // Salesforce tokens carry no lifetime: kept until a 401 says otherwise.
         Ok(AccessToken::new(
             SecretString::from(response.access_token),
             None,
         ))
+    }
+}
+
+/// The org id in a token response's identity URL: `https://login.salesforce.com/id/{org}/{user}`.
+pub(crate) fn org_of_identity_url(url: &str) -> Option<String> {
+    let mut parts = url.trim_end_matches('/').rsplit('/');
+    let _user = parts.next()?;
+    let org = parts.next()?;
+    (parts.next()? == "id" && !org.is_empty()).then(|| org.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::org_of_identity_url;
+
+    #[test]
+    fn the_org_id_is_read_from_the_identity_url() {
+        assert_eq!(
+            org_of_identity_url(
+                "https://login.salesforce.com/id/00D5g000004XyZ1EAK/0055g00000A1b2CAAR"
+            )
+            .as_deref(),
+            Some("00D5g000004XyZ1EAK")
+        );
+        assert_eq!(org_of_identity_url("https://acme.my.salesforce.com/"), None);
+        assert_eq!(org_of_identity_url("00D5g000004XyZ1EAK"), None);
     }
 }

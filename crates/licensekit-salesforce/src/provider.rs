@@ -807,6 +807,22 @@ impl LicenseProvider for SalesforceProvider {
         KIND
     }
 
+    /// `org:{org id}` from the token response's identity URL (the grant flows: known once a
+    /// token was fetched, which this does if needed: one call, usually already made); with a
+    /// given session, which has no such response, the instance URL's host (the org's My Domain).
+    async fn identity(&self) -> Result<String> {
+        let http = self.http().await?;
+        if let Some(org) = self.inner.grant.as_ref().and_then(|g| g.source().org_id()) {
+            return Ok(format!("org:{org}"));
+        }
+        let base = http.base_url();
+        Ok(match (base.host_str(), base.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_owned(),
+            (None, _) => base.as_str().to_owned(),
+        })
+    }
+
     fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities::NONE;
         caps.user_holders = true;
