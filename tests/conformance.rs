@@ -20,6 +20,8 @@ async fn any_provider_passes_the_suite() {
     let (provider, fixture) = memory_fixture();
     let any = AnyProvider::from(provider.clone());
     run_all(&any, &fixture).await;
+    // One account only: the kind names it.
+    assert_eq!(any.identity().await.unwrap(), "memory");
     // Same backend: the dispatch really reached it.
     assert!(provider.pages_served() > 10);
 }
@@ -65,6 +67,12 @@ async fn genesys_through_any_provider_passes_the_suite() {
     };
     run_all(&any, &fixture).await;
     assert!(sim.calls().get("POST /api/v2/license/organization") > 0);
+    // The API host and the OAuth client: no call, and no secret.
+    let host = sim.base_url().trim_start_matches("http://").to_owned();
+    let identity = any.identity().await.unwrap();
+    assert_eq!(identity, format!("{host}/client:sim-client"));
+    let shared: Arc<dyn LicenseProvider> = Arc::new(any);
+    assert_eq!(shared.identity().await.unwrap(), identity, "Arc forwards");
 }
 
 #[cfg(feature = "genesys")]
@@ -94,7 +102,11 @@ async fn salesforce_through_any_provider_passes_the_suite() {
 
     let sim = SalesforceSim::start(
         SalesforceSeed::demo(400, 1000),
-        SalesforceSimConfig::default(),
+        SalesforceSimConfig {
+            // The client-credentials flow runs as this user (the identity check below).
+            run_as_username: Some("user0@example.com.sim".into()),
+            ..SalesforceSimConfig::default()
+        },
     )
     .await
     .unwrap();
@@ -121,6 +133,21 @@ async fn salesforce_through_any_provider_passes_the_suite() {
         unknown_product: ProductId::new("nosuchpkg"),
     };
     run_all(&any, &fixture).await;
+    // A given session has no identity URL: the instance's host names the org.
+    let host = sim.base_url().trim_start_matches("http://").to_owned();
+    assert_eq!(any.identity().await.unwrap(), host);
+    // A grant's token response names the org id.
+    let granted: ProviderConfig = serde_json::from_value(serde_json::json!({
+        "provider": "salesforce",
+        "client": {"allow_http": true},
+        "auth": {"flow": "client_credentials", "login_url": sim.base_url(),
+                 "client_id": "sim-consumer-key", "client_secret": "sim-consumer-secret"},
+    }))
+    .unwrap();
+    let granted = AnyProvider::from_config(granted).unwrap();
+    let identity = granted.identity().await.unwrap();
+    assert_eq!(identity, "org:00DSIM0000000001AAA");
+    assert!(!identity.contains("sim-consumer-secret"));
 }
 
 /// Apple VPP, configured from JSON, through `AnyProvider` (events polled every millisecond).
@@ -173,4 +200,9 @@ async fn apple_vpp_through_any_provider_passes_the_suite() {
         unknown_product: ProductId::new("123:STDQ"),
     };
     run_all(&any, &fixture).await;
+    // The location's uId from client/config (the token's own secret never shows).
+    let identity = any.identity().await.unwrap();
+    assert_eq!(identity, "location:2049025000431439");
+    let boxed: Box<dyn LicenseProvider> = Box::new(any);
+    assert_eq!(boxed.identity().await.unwrap(), identity, "Box forwards");
 }

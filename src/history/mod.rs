@@ -650,6 +650,35 @@ pub trait HistoryStoreExt: HistoryStore {
         Ok(rows)
     }
 
+    /// The points of the HTML report's "utilization over time" charts: every product's figures
+    /// per snapshot, for the accounts named in `identities` only (the ones the report read),
+    /// so another tenant's history never shows as this one's.
+    async fn trends(
+        &self,
+        identities: &HashMap<ProviderKind, String>,
+    ) -> Result<Vec<crate::report::html::TrendPoint>> {
+        let rows = self.history(&HistoryFilter::default()).await?;
+        let mut points = Vec::new();
+        for r in rows {
+            if identities.get(&r.provider) != Some(&r.identity) {
+                continue;
+            }
+            let taken_at = DateTime::parse_from_rfc3339(&r.taken_at)
+                .map_err(|e| HistoryError::BadData(format!("taken_at `{}`: {e}", r.taken_at)))?
+                .with_timezone(&Utc);
+            points.push(crate::report::html::TrendPoint {
+                provider: r.provider,
+                product_id: r.product_id,
+                name: r.name,
+                taken_at,
+                assigned: r.assigned,
+                total: r.total,
+            });
+        }
+        points.sort_by(|a, b| a.taken_at.cmp(&b.taken_at));
+        Ok(points)
+    }
+
     /// Sign-in activity per product over time: in each snapshot, how many holdings' holders
     /// last signed in `inactive_days` or more days before the snapshot was taken, how many
     /// signed in more recently, and how many the vendor reports no sign-in for (unknown: never

@@ -12,10 +12,29 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::{CostTotals, ProductRow, ReclaimReason, Report};
-use licensekit_core::Provenance;
+use licensekit_core::{Provenance, ProviderKind};
+
+/// One product's seat figures in one stored snapshot: a point of the "utilization over time"
+/// charts. Built from the history store (`licensekit::history`, feature `history`) by
+/// `HistoryStoreExt::trends`; this module needs no database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrendPoint {
+    pub provider: ProviderKind,
+    pub product_id: String,
+    pub name: String,
+    pub taken_at: DateTime<Utc>,
+    /// `None` when the provider could not be read in that snapshot (unknown, never zero).
+    pub assigned: Option<u64>,
+    /// `None` when unlimited or unknown.
+    pub total: Option<u64>,
+}
+
+/// At most this many of the newest snapshots are charted.
+pub const TREND_SNAPSHOTS: usize = 24;
 
 /// The Content-Security-Policy of the page: nothing may be fetched; inline styles and `data:`
 /// images only.
@@ -136,6 +155,11 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-sp
 svg.bar { display: block; }
 .legend span { display: inline-block; margin-right: 14px; font-size: 13px; color: var(--muted); }
 .legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; vertical-align: -1px; }
+.trends { display: grid; grid-template-columns: repeat(auto-fill, minmax(340px, 1fr)); gap: 12px; }
+.trends figure { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 8px 10px; margin: 0; }
+.trends figcaption { font-size: 14px; font-weight: 600; }
+.trends figcaption .src { font-weight: 400; }
+.trends + .scroll { margin-top: 12px; }
 .note { background: #fff8e6; border: 1px solid #f0d9a8; border-radius: 6px; padding: 8px 12px; margin: 8px 0; }
 .error { background: #fdecea; border-color: #f5c2bd; }
 footer { margin-top: 36px; color: var(--muted); font-size: 13px; }
@@ -143,7 +167,7 @@ footer { margin-top: 36px; color: var(--muted); font-size: 13px; }
   body { background: #fff; font-size: 11pt; }
   main { max-width: none; padding: 0; }
   h2 { break-after: avoid; }
-  tr, .card, svg { break-inside: avoid; }
+  tr, .card, svg, figure { break-inside: avoid; }
   table, .card { border-color: #999; }
   * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 }
@@ -151,6 +175,12 @@ footer { margin-top: 36px; color: var(--muted); font-size: 13px; }
 
 /// Renders the whole report as one HTML page.
 pub fn render(report: &Report) -> String {
+    render_with_history(report, &[])
+}
+
+/// Renders the report with utilization over time per product from stored snapshots (`trends`,
+/// oldest first; empty: no such section).
+pub fn render_with_history(report: &Report, trends: &[TrendPoint]) -> String {
     let mut h = String::with_capacity(64 * 1024 + report.reclaim.len() * 300);
     let date = report.as_of.format("%Y-%m-%d %H:%M UTC").to_string();
     let _ = write!(
@@ -176,6 +206,9 @@ pub fn render(report: &Report) -> String {
     notes(&mut h, report);
     vendors(&mut h, report);
     utilization(&mut h, report);
+    if !trends.is_empty() {
+        over_time(&mut h, trends);
+    }
     costs(&mut h, report);
     renewals(&mut h, report);
     reclaim(&mut h, report);
@@ -412,6 +445,238 @@ fn utilization(h: &mut String, r: &Report) {
         );
     }
     h.push_str("</tbody></table></div></section>\n");
+}
+
+/// "Utilization over time": one small line chart per product (assigned, and the total dashed),
+/// each with a title and a description naming first and last figures, then every point in one
+/// table (the text alternative, also what prints and what a screen reader reads).
+fn over_time(h: &mut String, trends: &[TrendPoint]) {
+    type Key<'a> = (ProviderKind, &'a str);
+    let mut series: BTreeMap<Key<'_>, Vec<&TrendPoint>> = BTreeMap::new();
+    for t in trends {
+        series
+            .entry((t.provider, t.product_id.as_str()))
+            .or_default()
+            .push(t);
+    }
+    let mut moments: Vec<DateTime<Utc>> = trends.iter().map(|t| t.taken_at).collect();
+    moments.sort();
+    moments.dedup();
+    let shown = moments.len().min(TREND_SNAPSHOTS);
+    let first = moments[moments.len() - shown];
+    let _ = write!(
+        h,
+        r#"<section aria-labelledby="over-time"><h2 id="over-time">Utilization over time</h2>
+<p class="muted">Seats assigned per product in the {shown} newest stored snapshot{s} ({from} to {to}); the dashed line is the total. A gap is a snapshot in which the vendor could not be read.</p>
+<p class="legend" aria-hidden="true"><span><i style="background:#3b6fd8"></i>assigned</span><span><i style="background:#5b6678"></i>total (dashed)</span><span><i style="background:#b3261e"></i>over the total</span></p>
+<div class="trends">
+"#,
+        s = if shown == 1 { "" } else { "s" },
+        from = first.format("%Y-%m-%d %H:%M"),
+        to = moments[moments.len() - 1].format("%Y-%m-%d %H:%M"),
+    );
+    let index = |at: DateTime<Utc>| moments[moments.len() - shown..].binary_search(&at).ok();
+    for (i, points) in series.values().enumerate() {
+        let points: Vec<&TrendPoint> = points
+            .iter()
+            .copied()
+            .filter(|p| p.taken_at >= first)
+            .collect();
+        let Some(last) = points.last() else { continue };
+        let _ = write!(
+            h,
+            r#"<figure data-provider="{prov}" data-product="{id}"><figcaption>{name} <span class="src">{prov} · {id}</span></figcaption>{svg}</figure>
+"#,
+            prov = escape(last.provider.as_str()),
+            id = escape(&last.product_id),
+            name = escape(&last.name),
+            svg = trend_chart(&points, shown, &index, i),
+        );
+    }
+    h.push_str(
+        r#"</div>
+<div class="scroll"><table id="trend-table"><caption>Utilization over time, as a table</caption><thead><tr><th scope="col">Vendor</th><th scope="col">Product</th><th scope="col">Snapshot taken</th><th scope="col" class="num">Assigned</th><th scope="col" class="num">Total</th><th scope="col" class="num">Used</th></tr></thead><tbody>
+"#,
+    );
+    for points in series.values() {
+        for p in points.iter().filter(|p| p.taken_at >= first) {
+            let used = match (p.assigned, p.total) {
+                (Some(a), Some(t)) if t > 0 => format!("{:.0} %", a as f64 * 100.0 / t as f64),
+                _ => "—".into(),
+            };
+            let _ = writeln!(
+                h,
+                r#"<tr data-provider="{prov}" data-product="{id}" data-taken="{at}"><td>{prov}</td><th scope="row">{name}</th><td>{when}</td><td class="num" data-value="{av}">{a}</td><td class="num" data-value="{tv}">{t}</td><td class="num">{used}</td></tr>"#,
+                prov = escape(p.provider.as_str()),
+                id = escape(&p.product_id),
+                name = escape(&p.name),
+                at = p
+                    .taken_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                when = p.taken_at.format("%Y-%m-%d %H:%M"),
+                av = p.assigned.map_or(String::new(), |a| a.to_string()),
+                a = p
+                    .assigned
+                    .map_or_else(|| "unknown (vendor not read)".into(), |a| a.to_string()),
+                tv = p.total.map_or(String::new(), |t| t.to_string()),
+                t = p.total.map_or_else(|| "—".into(), |t| t.to_string()),
+            );
+        }
+    }
+    h.push_str("</tbody></table></div></section>\n");
+}
+
+/// One product's line chart: x = the snapshot's place among the `slots` newest, y = seats.
+fn trend_chart(
+    points: &[&TrendPoint],
+    slots: usize,
+    index: &dyn Fn(DateTime<Utc>) -> Option<usize>,
+    n: usize,
+) -> String {
+    const W: f64 = 320.0;
+    const H: f64 = 110.0;
+    const LEFT: f64 = 34.0;
+    const TOP: f64 = 8.0;
+    const BOTTOM: f64 = 20.0;
+    let plot_w = W - LEFT - 8.0;
+    let plot_h = H - TOP - BOTTOM;
+    let max = points
+        .iter()
+        .flat_map(|p| [p.assigned, p.total])
+        .flatten()
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let x = |at: DateTime<Utc>| {
+        let i = index(at).unwrap_or(0);
+        if slots <= 1 {
+            LEFT + plot_w / 2.0
+        } else {
+            LEFT + plot_w * i as f64 / (slots - 1) as f64
+        }
+    };
+    let y = |v: u64| TOP + plot_h * (1.0 - v as f64 / max as f64);
+    let known: Vec<&&TrendPoint> = points.iter().filter(|p| p.assigned.is_some()).collect();
+    let describe = |p: &TrendPoint| {
+        let assigned = p
+            .assigned
+            .map_or_else(|| "unknown".to_string(), |a| a.to_string());
+        match p.total {
+            Some(t) => format!("{assigned} of {t}"),
+            None => format!("{assigned} (total unknown or unlimited)"),
+        }
+    };
+    let (first, last) = (points[0], points[points.len() - 1]);
+    let desc = if points.len() == 1 {
+        format!(
+            "One snapshot, {}: {} seats assigned.",
+            first.taken_at.format("%Y-%m-%d %H:%M"),
+            describe(first)
+        )
+    } else {
+        format!(
+            "{} snapshots. Seats assigned: {} on {}, {} on {}; lowest {}, highest {}.",
+            points.len(),
+            describe(first),
+            first.taken_at.format("%Y-%m-%d %H:%M"),
+            describe(last),
+            last.taken_at.format("%Y-%m-%d %H:%M"),
+            known
+                .iter()
+                .filter_map(|p| p.assigned)
+                .min()
+                .map_or("unknown".into(), |v| v.to_string()),
+            known
+                .iter()
+                .filter_map(|p| p.assigned)
+                .max()
+                .map_or("unknown".into(), |v| v.to_string()),
+        )
+    };
+    let mut svg = format!(
+        r##"<svg class="trend" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-labelledby="trend{n}-t trend{n}-d"><title id="trend{n}-t">Seats assigned over time: {name}</title><desc id="trend{n}-d">{desc}</desc>"##,
+        name = escape(&last.name),
+        desc = escape(&desc),
+    );
+    // Axes: 0 and the maximum, and the first and last snapshot's date.
+    let _ = write!(
+        svg,
+        r##"<line x1="{LEFT}" y1="{b}" x2="{r}" y2="{b}" stroke="#d9dee7"/><line x1="{LEFT}" y1="{TOP}" x2="{r}" y2="{TOP}" stroke="#eef1f6"/><text x="{lx}" y="{ty}" font-size="10" fill="#5b6678" text-anchor="end">{max}</text><text x="{lx}" y="{by}" font-size="10" fill="#5b6678" text-anchor="end">0</text>"##,
+        b = TOP + plot_h,
+        r = LEFT + plot_w,
+        lx = LEFT - 4.0,
+        ty = TOP + 4.0,
+        by = TOP + plot_h + 3.0,
+    );
+    let date_y = H - 5.0;
+    let _ = write!(
+        svg,
+        r##"<text x="{LEFT}" y="{date_y}" font-size="10" fill="#5b6678">{}</text>"##,
+        first.taken_at.format("%m-%d %H:%M")
+    );
+    if points.len() > 1 {
+        let _ = write!(
+            svg,
+            r##"<text x="{}" y="{date_y}" font-size="10" fill="#5b6678" text-anchor="end">{}</text>"##,
+            LEFT + plot_w,
+            last.taken_at.format("%m-%d %H:%M")
+        );
+    }
+    // Lines, broken where a figure is unknown.
+    let line = |value: &dyn Fn(&TrendPoint) -> Option<u64>, style: &str| -> String {
+        let mut out = String::new();
+        let mut run: Vec<String> = Vec::new();
+        let flush = |run: &mut Vec<String>, out: &mut String| {
+            if run.len() > 1 {
+                let _ = write!(
+                    out,
+                    r#"<polyline points="{}" fill="none" {style}/>"#,
+                    run.join(" ")
+                );
+            }
+            run.clear();
+        };
+        for p in points {
+            match value(p) {
+                Some(v) => run.push(format!("{:.1},{:.1}", x(p.taken_at), y(v))),
+                None => flush(&mut run, &mut out),
+            }
+        }
+        flush(&mut run, &mut out);
+        out
+    };
+    svg.push_str(&line(
+        &|p| p.total,
+        r##"stroke="#5b6678" stroke-width="1.5" stroke-dasharray="4 3""##,
+    ));
+    svg.push_str(&line(
+        &|p| p.assigned,
+        r##"stroke="#3b6fd8" stroke-width="2""##,
+    ));
+    for p in points {
+        match p.assigned {
+            Some(a) => {
+                let over = p.total.is_some_and(|t| a > t);
+                let _ = write!(
+                    svg,
+                    r##"<circle cx="{:.1}" cy="{:.1}" r="{}" fill="{}"/>"##,
+                    x(p.taken_at),
+                    y(a),
+                    if over { 3.5 } else { 2.5 },
+                    if over { "#b3261e" } else { "#3b6fd8" }
+                );
+            }
+            None => {
+                let (cx, cy) = (x(p.taken_at), TOP + plot_h - 6.0);
+                let _ = write!(
+                    svg,
+                    r##"<text x="{cx:.1}" y="{cy:.1}" font-size="11" fill="#b3261e" text-anchor="middle">?</text>"##
+                );
+            }
+        }
+    }
+    svg.push_str("</svg>");
+    svg
 }
 
 /// One stacked bar per currency: seats in use, unassigned, reclaimable (share of annual cost).
@@ -712,5 +977,82 @@ mod tests {
         assert!(html.matches(&escaped).count() >= 5, "{html}");
         assert!(html.contains(&format!("{}@x.io", escaped)));
         assert!(html.contains(CONTENT_SECURITY_POLICY));
+    }
+
+    fn point(
+        product: &str,
+        name: &str,
+        hour: u32,
+        assigned: Option<u64>,
+        total: u64,
+    ) -> TrendPoint {
+        use chrono::TimeZone;
+        TrendPoint {
+            provider: ProviderKind::Memory,
+            product_id: product.into(),
+            name: name.into(),
+            taken_at: chrono::Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap()
+                + chrono::Duration::hours(i64::from(hour)),
+            assigned,
+            total: Some(total),
+        }
+    }
+
+    /// Utilization over time: one inline SVG per product with a title and a description, broken
+    /// where a snapshot could not read the vendor, over-allocation marked, and every point in a
+    /// table; a hostile product name stays text; no trends, no section.
+    #[tokio::test]
+    async fn utilization_over_time_is_svg_with_a_text_alternative() {
+        let p = InMemoryProvider::new(MemoryConfig::default()).unwrap();
+        let report = Report::collect(&[&p], &ReportOptions::default(), &|_, _| {}).await;
+        assert!(!render(&report).contains("over-time"));
+
+        let mut trends = vec![
+            point("app", "App", 0, Some(10), 20),
+            point("app", "App", 1, Some(12), 20),
+            point("app", "App", 2, None, 20),
+            point("app", "App", 3, Some(25), 20),
+            point("evil", HOSTILE, 3, Some(1), 1),
+        ];
+        let html = render_with_history(&report, &trends);
+        assert!(html.contains(r#"<h2 id="over-time">Utilization over time</h2>"#));
+        assert_eq!(html.matches("<figure").count(), 2);
+        let app = &html[html
+            .find(r#"<figure data-provider="memory" data-product="app">"#)
+            .unwrap()..];
+        let app = &app[..app.find("</figure>").unwrap()];
+        assert!(
+            app.contains(r#"role="img" aria-labelledby="trend0-t trend0-d""#),
+            "{app}"
+        );
+        assert!(
+            app.contains("<desc id=\"trend0-d\">4 snapshots. Seats assigned: 10 of 20 on 2026-11-01 00:00, 25 of 20 on 2026-11-01 03:00; lowest 10, highest 25.</desc>"),
+            "{app}"
+        );
+        // The assigned line stops at the unread snapshot (one segment of two points), which
+        // gets a "?" instead; the point over the total is red.
+        assert_eq!(
+            app.matches(r##"stroke="#3b6fd8" stroke-width="2""##)
+                .count(),
+            1
+        );
+        assert!(app.contains(">?</text>"));
+        assert_eq!(app.matches(r##"r="3.5" fill="#b3261e""##).count(), 1);
+        // The table: every point, the unread one as unknown.
+        let table = &html[html.find(r#"id="trend-table""#).unwrap()..];
+        assert_eq!(table.matches(r#"<tr data-provider="memory""#).count(), 5);
+        assert!(table.contains(r#"data-taken="2026-11-01T03:00:00Z"><td>memory</td><th scope="row">App</th><td>2026-11-01 03:00</td><td class="num" data-value="25">25</td>"#), "{table}");
+        assert!(table.contains("unknown (vendor not read)"));
+        assert!(!html.to_lowercase().contains("<script"));
+        assert!(html.contains(&escape(HOSTILE)));
+
+        // Only the newest TREND_SNAPSHOTS snapshots are charted.
+        trends = (0..30)
+            .map(|h| point("app", "App", h, Some(u64::from(h)), 40))
+            .collect();
+        let html = render_with_history(&report, &trends);
+        let table = &html[html.find(r#"id="trend-table""#).unwrap()..];
+        assert_eq!(table.matches("<tr data-provider").count(), TREND_SNAPSHOTS);
+        assert!(html.contains("in the 24 newest stored snapshots"));
     }
 }

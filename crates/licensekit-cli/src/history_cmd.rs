@@ -12,8 +12,8 @@ use clap::{Args, Subcommand};
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use futures::TryStreamExt;
 use licensekit::history::{
-    DB_VAR, Diff, HistoryFilter, HistoryRow, HistoryStore, HistoryStoreExt, Snapshot, SnapshotRef,
-    SqlStore,
+    ActivityRow, DB_VAR, Diff, HistoryFilter, HistoryRow, HistoryStore, HistoryStoreExt, Snapshot,
+    SnapshotRef, SqlStore,
 };
 use licensekit::report::{Report, ReportOptions};
 use licensekit::{
@@ -77,6 +77,14 @@ pub struct HistoryArgs {
     /// List the snapshots instead of the products' figures
     #[arg(long)]
     snapshots: bool,
+    /// Sign-in activity per product and snapshot instead of seat figures: holdings whose
+    /// holder last signed in --inactive-days or more days before the snapshot, more recently,
+    /// or never reported (only the vendors' own last-login figures are read)
+    #[arg(long, conflicts_with = "snapshots")]
+    activity: bool,
+    /// With --activity: the threshold in days
+    #[arg(long, value_name = "DAYS", default_value_t = 90, requires = "activity")]
+    inactive_days: u32,
     #[command(flatten)]
     out: OutputArgs,
 }
@@ -177,7 +185,7 @@ pub async fn offline(cmd: &HistoryCommand) -> Result<u8, Failure> {
                                     .iter()
                                     .map(|p| {
                                         let state = if p.status.is_ok() { "ok" } else { "failed" };
-                                        format!("{}={state}", p.provider)
+                                        format!("{}={state} [{}]", p.provider, p.identity)
                                     })
                                     .collect::<Vec<_>>()
                                     .join(" "),
@@ -199,6 +207,26 @@ pub async fn offline(cmd: &HistoryCommand) -> Result<u8, Failure> {
                             format!("{t}\n")
                         }
                     }
+                }
+            } else if args.activity {
+                let rows = store
+                    .activity(
+                        &HistoryFilter {
+                            provider: args.provider,
+                            product: args.product.clone(),
+                            since: args.since,
+                        },
+                        args.inactive_days,
+                    )
+                    .await
+                    .map_err(failure)?;
+                if rows.is_empty() {
+                    say!("no snapshot matches (take one with `licensekit snapshot`)");
+                }
+                match args.out.format {
+                    Format::Json => serde_json::to_string_pretty(&rows).expect("serializable"),
+                    Format::Csv => csv_of(&rows)?,
+                    Format::Table => activity_table(&rows, args.inactive_days),
                 }
             } else {
                 let rows = store
@@ -237,7 +265,16 @@ pub async fn offline(cmd: &HistoryCommand) -> Result<u8, Failure> {
             };
             emit(&text, output)?;
             for p in &diff.not_comparable {
-                say!("warning: {p} failed in one of the two snapshots: its changes are unknown");
+                match diff.identity_changed.iter().find(|c| c.provider == *p) {
+                    Some(c) => say!(
+                        "warning: {p} read another account in each snapshot ({} then {}): not compared",
+                        c.before,
+                        c.after
+                    ),
+                    None => say!(
+                        "warning: {p} failed in one of the two snapshots: its changes are unknown"
+                    ),
+                }
             }
             Ok(0)
         }
@@ -307,14 +344,7 @@ pub async fn snapshot(
             std::process::id()
         )
     });
-    let identities: HashMap<ProviderKind, String> = if sandbox {
-        providers
-            .iter()
-            .map(|p| (p.kind(), format!("{}@sandbox", p.kind())))
-            .collect()
-    } else {
-        HashMap::new()
-    };
+    let identities = identities(providers, sandbox, &report).await;
     let mut snap = Snapshot::from_report(&report, run_id, &identities);
     if sandbox {
         snap = snap.with_label("sandbox");
@@ -351,6 +381,88 @@ pub async fn snapshot(
     }
     emit(&format!("{}\n", recorded.id), None)?;
     Ok(if report.errors.is_empty() { 0 } else { 1 })
+}
+
+/// Which account of each vendor was read, so two tenants never mix in history or diff. The
+/// sandbox's simulators listen on a new port each run, which some vendors' identities name: its
+/// demo org is one fixed account instead.
+async fn identities(
+    providers: &[AnyProvider],
+    sandbox: bool,
+    report: &Report,
+) -> HashMap<ProviderKind, String> {
+    if sandbox {
+        return providers
+            .iter()
+            .map(|p| (p.kind(), format!("{}@sandbox", p.kind())))
+            .collect();
+    }
+    let failed: Vec<ProviderKind> = report.errors.iter().map(|e| e.provider).collect();
+    let asked = futures::future::join_all(
+        providers
+            .iter()
+            .map(|p| async move { (p.kind(), p.identity().await) }),
+    )
+    .await;
+    asked
+        .into_iter()
+        .filter_map(|(kind, identity)| match identity {
+            Ok(identity) => Some((kind, identity)),
+            Err(e) => {
+                // A provider that failed already said why; another one is worth a warning.
+                if !failed.contains(&kind) {
+                    say!(
+                        "warning: {kind}: which account it reads is unknown ({}); stored as `{kind}`",
+                        crate::redact(&e.to_string())
+                    );
+                }
+                None
+            }
+        })
+        .collect()
+}
+
+/// The HTML report's "utilization over time": the snapshots of the accounts this report read,
+/// from `--db`, else `$LICENSEKIT_DB`, else the default database when it exists (none is ever
+/// created here). A history that cannot be read is a warning; the report goes on without it.
+pub async fn report_trends(
+    db: Option<&str>,
+    providers: &[AnyProvider],
+    sandbox: bool,
+    report: &Report,
+) -> Vec<licensekit::report::html::TrendPoint> {
+    let explicit = db
+        .map(str::to_owned)
+        .or_else(|| std::env::var(DB_VAR).ok().filter(|v| !v.trim().is_empty()));
+    let location = match explicit {
+        Some(location) => location,
+        None => match crate::home::licensekit_home().map(|h| h.join("history.sqlite")) {
+            Some(path) if path.is_file() => path.display().to_string(),
+            _ => return Vec::new(),
+        },
+    };
+    let is_url = location.contains("://") || location.starts_with("sqlite:");
+    if !is_url && !std::path::Path::new(&location).is_file() {
+        say!("warning: no history database at {location}: the report has no utilization over time");
+        return Vec::new();
+    }
+    let identities = identities(providers, sandbox, report).await;
+    let read = async {
+        let store = SqlStore::open(&location).await?;
+        let points = store.trends(&identities).await;
+        store.close().await;
+        points
+    };
+    match read.await {
+        Ok(points) => points,
+        Err(e) => {
+            say!(
+                "warning: the history could not be read ({}); the report has no utilization over time",
+                crate::redact(&e.to_string())
+            );
+            Vec::new()
+        }
+    }
 }
 
 /// The sandbox's demo org, moved on by a seeded step: in each provider's busiest product, three
@@ -455,17 +567,45 @@ fn opt(n: Option<u64>) -> String {
     n.map_or_else(|| "-".into(), |n| n.to_string())
 }
 
-fn history_table(rows: &[HistoryRow]) -> String {
+fn short_time(at: &str) -> String {
+    at.get(..19).unwrap_or(at).replace('T', " ")
+}
+
+fn activity_table(rows: &[ActivityRow], days: u32) -> String {
     let mut t = table(&[
-        "taken at", "provider", "product", "total", "assigned", "free", "used", "",
+        "taken at",
+        "provider",
+        "account",
+        "product",
+        "holders",
+        "signed in recently",
+        &format!("no sign-in for {days}+ days"),
+        "sign-in unknown",
     ]);
     for r in rows {
         t.add_row(vec![
-            r.taken_at
-                .get(..19)
-                .unwrap_or(&r.taken_at)
-                .replace('T', " "),
+            short_time(&r.taken_at),
             r.provider.to_string(),
+            r.identity.clone(),
+            r.name.clone(),
+            r.holders.to_string(),
+            r.active_recently.to_string(),
+            r.inactive.to_string(),
+            r.unknown.to_string(),
+        ]);
+    }
+    format!("{t}\n")
+}
+
+fn history_table(rows: &[HistoryRow]) -> String {
+    let mut t = table(&[
+        "taken at", "provider", "account", "product", "total", "assigned", "free", "used", "",
+    ]);
+    for r in rows {
+        t.add_row(vec![
+            short_time(&r.taken_at),
+            r.provider.to_string(),
+            r.identity.clone(),
             r.name.clone(),
             if r.unlimited {
                 "unlimited".into()

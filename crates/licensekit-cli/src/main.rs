@@ -180,6 +180,11 @@ struct ReportArgs {
     /// List contract renewals within this many days
     #[arg(long, value_name = "DAYS", default_value_t = 90)]
     renewal_days: u32,
+    /// html: chart utilization over time from this history database [env: LICENSEKIT_DB]
+    /// [default: history.sqlite in licensekit's home, when it exists]
+    #[cfg(feature = "history")]
+    #[arg(long, value_name = "PATH|URL")]
+    db: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -489,7 +494,19 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                     code: 1,
                     message: e.to_string(),
                 })?,
-                ReportFormat::Html => licensekit::report::html::render(&report),
+                ReportFormat::Html => {
+                    #[cfg(feature = "history")]
+                    let trends = history_cmd::report_trends(
+                        args.db.as_deref(),
+                        &providers,
+                        cli.sandbox,
+                        &report,
+                    )
+                    .await;
+                    #[cfg(not(feature = "history"))]
+                    let trends = Vec::new();
+                    licensekit::report::html::render_with_history(&report, &trends)
+                }
             };
             emit(&text, output)?;
             for w in &report.warnings {
