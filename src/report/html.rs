@@ -512,7 +512,7 @@ fn over_time(h: &mut String, trends: &[TrendPoint]) {
                 name = escape(&p.name),
                 at = p
                     .taken_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                 when = p.taken_at.format("%Y-%m-%d %H:%M"),
                 av = p.assigned.map_or(String::new(), |a| a.to_string()),
                 a = p
@@ -1041,7 +1041,7 @@ mod tests {
         // The table: every point, the unread one as unknown.
         let table = &html[html.find(r#"id="trend-table""#).unwrap()..];
         assert_eq!(table.matches(r#"<tr data-provider="memory""#).count(), 5);
-        assert!(table.contains(r#"data-taken="2026-11-01T03:00:00Z"><td>memory</td><th scope="row">App</th><td>2026-11-01 03:00</td><td class="num" data-value="25">25</td>"#), "{table}");
+        assert!(table.contains(r#"data-taken="2026-11-01T03:00:00.000000Z"><td>memory</td><th scope="row">App</th><td>2026-11-01 03:00</td><td class="num" data-value="25">25</td>"#), "{table}");
         assert!(table.contains("unknown (vendor not read)"));
         assert!(!html.to_lowercase().contains("<script"));
         assert!(html.contains(&escape(HOSTILE)));

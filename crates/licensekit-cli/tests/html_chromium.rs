@@ -169,6 +169,15 @@ fn the_sandbox_html_report_renders_in_chromium_with_the_json_figures_and_fetches
         return;
     };
     let dir = tempfile::tempdir().unwrap();
+    // Two snapshots of the sandbox in the home's history database: the page then charts
+    // utilization over time.
+    for _ in 0..2 {
+        let out = licensekit(&["snapshot", "--sandbox", "-q"], dir.path());
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    }
+    let out = licensekit(&["history", "--format", "json"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let history: Value = serde_json::from_slice(&out.stdout).unwrap();
     let out = licensekit(
         &[
             "report",
@@ -280,6 +289,29 @@ fn the_sandbox_html_report_renders_in_chromium_with_the_json_figures_and_fetches
         )),
         "the reclaim row of {candidate}"
     );
+    // Utilization over time: a chart per product (an SVG image with a title), and a table
+    // whose figures are the stored history's.
+    let rows = history.as_array().unwrap();
+    assert_eq!(rows.len(), 2 * json["products"].as_array().unwrap().len());
+    assert!(dom.contains(r#"<h2 id="over-time">Utilization over time</h2>"#));
+    assert_eq!(
+        dom.matches(r#"<svg class="trend""#).count(),
+        json["products"].as_array().unwrap().len()
+    );
+    for row in rows {
+        let taken = row["taken_at"].as_str().unwrap();
+        let cell = format!(
+            r#"data-product="{}" data-taken="{taken}"><td>{}</td>"#,
+            row["product_id"].as_str().unwrap(),
+            row["provider"].as_str().unwrap()
+        );
+        let at = dom
+            .find(&cell)
+            .unwrap_or_else(|| panic!("{cell} in the page"));
+        let assigned = format!(r#"data-value="{}">"#, row["assigned"].as_u64().unwrap());
+        let line = &dom[at..at + dom[at..].find("</tr>").unwrap()];
+        assert!(line.contains(&assigned), "{line} shows {assigned}");
+    }
     assert!(dom.contains("default-src 'none'"), "the CSP is in the page");
     assert!(!dom.to_lowercase().contains("<script"), "no script");
 
