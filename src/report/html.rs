@@ -493,35 +493,49 @@ fn over_time(h: &mut String, trends: &[TrendPoint]) {
             svg = trend_chart(&points, shown, &index, i),
         );
     }
+    // The text alternative: a product per row, a snapshot per column, "assigned / total".
+    let columns = &moments[moments.len() - shown..];
     h.push_str(
         r#"</div>
-<div class="scroll"><table id="trend-table"><caption>Utilization over time, as a table</caption><thead><tr><th scope="col">Vendor</th><th scope="col">Product</th><th scope="col">Snapshot taken</th><th scope="col" class="num">Assigned</th><th scope="col" class="num">Total</th><th scope="col" class="num">Used</th></tr></thead><tbody>
-"#,
+<div class="scroll"><table id="trend-table"><caption>Utilization over time, as a table: seats assigned / total per snapshot</caption><thead><tr><th scope="col">Vendor</th><th scope="col">Product</th>"#,
     );
+    for at in columns {
+        let _ = write!(
+            h,
+            r#"<th scope="col" class="num">{}</th>"#,
+            at.format("%Y-%m-%d %H:%M")
+        );
+    }
+    h.push_str("</tr></thead><tbody>\n");
     for points in series.values() {
-        for p in points.iter().filter(|p| p.taken_at >= first) {
-            let used = match (p.assigned, p.total) {
-                (Some(a), Some(t)) if t > 0 => format!("{:.0} %", a as f64 * 100.0 / t as f64),
-                _ => "—".into(),
-            };
-            let _ = writeln!(
-                h,
-                r#"<tr data-provider="{prov}" data-product="{id}" data-taken="{at}"><td>{prov}</td><th scope="row">{name}</th><td>{when}</td><td class="num" data-value="{av}">{a}</td><td class="num" data-value="{tv}">{t}</td><td class="num">{used}</td></tr>"#,
-                prov = escape(p.provider.as_str()),
-                id = escape(&p.product_id),
-                name = escape(&p.name),
-                at = p
-                    .taken_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                when = p.taken_at.format("%Y-%m-%d %H:%M"),
-                av = p.assigned.map_or(String::new(), |a| a.to_string()),
-                a = p
-                    .assigned
-                    .map_or_else(|| "unknown (vendor not read)".into(), |a| a.to_string()),
-                tv = p.total.map_or(String::new(), |t| t.to_string()),
-                t = p.total.map_or_else(|| "—".into(), |t| t.to_string()),
-            );
+        let last = points[points.len() - 1];
+        let _ = write!(
+            h,
+            r#"<tr data-provider="{prov}" data-product="{id}"><td>{prov}</td><th scope="row">{name}</th>"#,
+            prov = escape(last.provider.as_str()),
+            id = escape(&last.product_id),
+            name = escape(&last.name),
+        );
+        for at in columns {
+            match points.iter().find(|p| p.taken_at == *at) {
+                None => h.push_str(r#"<td class="num muted">—</td>"#),
+                Some(p) => {
+                    let _ = write!(
+                        h,
+                        r#"<td class="num" data-taken="{taken}" data-value="{av}">{a} / {t}</td>"#,
+                        taken = p
+                            .taken_at
+                            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                        av = p.assigned.map_or(String::new(), |a| a.to_string()),
+                        a = p
+                            .assigned
+                            .map_or_else(|| "unknown (vendor not read)".into(), |a| a.to_string()),
+                        t = p.total.map_or_else(|| "—".into(), |t| t.to_string()),
+                    );
+                }
+            }
         }
+        h.push_str("</tr>\n");
     }
     h.push_str("</tbody></table></div></section>\n");
 }
@@ -1040,8 +1054,21 @@ mod tests {
         assert_eq!(app.matches(r##"r="3.5" fill="#b3261e""##).count(), 1);
         // The table: every point, the unread one as unknown.
         let table = &html[html.find(r#"id="trend-table""#).unwrap()..];
-        assert_eq!(table.matches(r#"<tr data-provider="memory""#).count(), 5);
-        assert!(table.contains(r#"data-taken="2026-11-01T03:00:00.000000Z"><td>memory</td><th scope="row">App</th><td>2026-11-01 03:00</td><td class="num" data-value="25">25</td>"#), "{table}");
+        assert_eq!(table.matches(r#"<tr data-provider="memory""#).count(), 2);
+        assert_eq!(table.matches("<td class=\"num\" data-taken=").count(), 5);
+        assert!(
+            table.contains(
+                r#"<th scope="row">App</th><td class="num" data-taken="2026-11-01T00:00:00.000000Z" data-value="10">10 / 20</td>"#
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                r#"data-taken="2026-11-01T03:00:00.000000Z" data-value="25">25 / 20</td>"#
+            )
+        );
+        // The hostile product is in the last snapshot only.
+        assert_eq!(table.matches(r#"<td class="num muted">—</td>"#).count(), 3);
         assert!(table.contains("unknown (vendor not read)"));
         assert!(!html.to_lowercase().contains("<script"));
         assert!(html.contains(&escape(HOSTILE)));
@@ -1052,7 +1079,10 @@ mod tests {
             .collect();
         let html = render_with_history(&report, &trends);
         let table = &html[html.find(r#"id="trend-table""#).unwrap()..];
-        assert_eq!(table.matches("<tr data-provider").count(), TREND_SNAPSHOTS);
+        assert_eq!(
+            table.matches("<td class=\"num\" data-taken=").count(),
+            TREND_SNAPSHOTS
+        );
         assert!(html.contains("in the 24 newest stored snapshots"));
     }
 }

@@ -298,19 +298,25 @@ fn the_sandbox_html_report_renders_in_chromium_with_the_json_figures_and_fetches
         dom.matches(r#"<svg class="trend""#).count(),
         json["products"].as_array().unwrap().len()
     );
+    let table = &dom[dom
+        .find(r#"<table id="trend-table">"#)
+        .expect("the trend table")..];
     for row in rows {
-        let taken = row["taken_at"].as_str().unwrap();
-        let cell = format!(
-            r#"data-product="{}" data-taken="{taken}"><td>{}</td>"#,
-            row["product_id"].as_str().unwrap(),
-            row["provider"].as_str().unwrap()
+        let start = format!(
+            r#"<tr data-provider="{}" data-product="{}">"#,
+            row["provider"].as_str().unwrap(),
+            row["product_id"].as_str().unwrap()
         );
-        let at = dom
-            .find(&cell)
-            .unwrap_or_else(|| panic!("{cell} in the page"));
-        let assigned = format!(r#"data-value="{}">"#, row["assigned"].as_u64().unwrap());
-        let line = &dom[at..at + dom[at..].find("</tr>").unwrap()];
-        assert!(line.contains(&assigned), "{line} shows {assigned}");
+        let at = table
+            .find(&start)
+            .unwrap_or_else(|| panic!("{start} in the trend table"));
+        let line = &table[at..at + table[at..].find("</tr>").unwrap()];
+        let cell = format!(
+            r#"data-taken="{}" data-value="{}">"#,
+            row["taken_at"].as_str().unwrap(),
+            row["assigned"].as_u64().unwrap()
+        );
+        assert!(line.contains(&cell), "{line} shows {cell}");
     }
     assert!(dom.contains("default-src 'none'"), "the CSP is in the page");
     assert!(!dom.to_lowercase().contains("<script"), "no script");
