@@ -398,6 +398,15 @@ pub trait HistoryStore: Send + Sync + std::fmt::Debug {
     async fn product_points(&self, filter: &HistoryFilter) -> Result<Vec<ProductPoint>>;
     /// Every holding of one snapshot.
     async fn holdings(&self, snapshot_id: i64) -> Result<Vec<HoldingState>>;
+    /// What changed between two snapshots' holdings, on `providers` only: holdings in `to` and
+    /// not in `from` and the reverse, and people (canonical emails) holding something in one and
+    /// nothing in the other. Computed where the data is, so a diff does not read two snapshots.
+    async fn holding_changes(
+        &self,
+        from: i64,
+        to: i64,
+        providers: &[ProviderKind],
+    ) -> Result<HoldingChanges>;
     /// Per product of one snapshot: holdings, those without a reported last activity, and
     /// those whose last activity is at or before `inactive_since`.
     async fn activity_counts(
@@ -425,6 +434,14 @@ impl<T: HistoryStore + ?Sized> HistoryStore for Box<T> {
     }
     async fn holdings(&self, snapshot_id: i64) -> Result<Vec<HoldingState>> {
         (**self).holdings(snapshot_id).await
+    }
+    async fn holding_changes(
+        &self,
+        from: i64,
+        to: i64,
+        providers: &[ProviderKind],
+    ) -> Result<HoldingChanges> {
+        (**self).holding_changes(from, to, providers).await
     }
     async fn activity_counts(
         &self,
@@ -456,6 +473,24 @@ pub struct HistoryRow {
     pub assigned: Option<u64>,
     pub free: Option<u64>,
     pub utilization_pct: Option<f64>,
+}
+
+/// One holding, by its key (what a diff compares).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct HoldingKey {
+    pub provider: ProviderKind,
+    pub product_id: String,
+    pub holder_kind: HolderKind,
+    pub holder_key: String,
+}
+
+/// What changed between two snapshots' holdings (see [`HistoryStore::holding_changes`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HoldingChanges {
+    pub added: Vec<HoldingKey>,
+    pub removed: Vec<HoldingKey>,
+    pub people_appeared: Vec<String>,
+    pub people_disappeared: Vec<String>,
 }
 
 /// One product's sign-in figures in one snapshot, as the store counts them.
@@ -764,11 +799,20 @@ pub trait HistoryStoreExt: HistoryStore {
         }
         let from = self.resolve(a.unwrap_or(&SnapshotRef::Latest(1))).await?;
         let to = self.resolve(b.unwrap_or(&SnapshotRef::Latest(0))).await?;
-        // Both at once: on a pool, two connections read in parallel.
-        let (before, after) =
-            futures::future::try_join(self.holdings(from.id), self.holdings(to.id)).await?;
+        let (comparable, not_comparable, identity_changed) = comparability(&from, &to);
+        let providers: Vec<ProviderKind> = comparable.iter().copied().collect();
+        // Computed by the database: only what changed comes back, not two snapshots' rows.
+        let changes = self.holding_changes(from.id, to.id, &providers).await?;
         let points = self.product_points(&HistoryFilter::default()).await?;
-        Ok(compute_diff(from, to, &points, before, after))
+        Ok(compute_diff(
+            from,
+            to,
+            &points,
+            changes,
+            &comparable,
+            not_comparable,
+            identity_changed,
+        ))
     }
 }
 
@@ -782,14 +826,16 @@ fn ok_providers(s: &SnapshotInfo) -> BTreeSet<ProviderKind> {
         .collect()
 }
 
-fn compute_diff(
-    from: SnapshotInfo,
-    to: SnapshotInfo,
-    points: &[ProductPoint],
-    before: Vec<HoldingState>,
-    after: Vec<HoldingState>,
-) -> Diff {
-    let (ok_a, ok_b) = (ok_providers(&from), ok_providers(&to));
+/// Which providers two snapshots can be compared on: read in both, from the same account.
+fn comparability(
+    from: &SnapshotInfo,
+    to: &SnapshotInfo,
+) -> (
+    BTreeSet<ProviderKind>,
+    Vec<ProviderKind>,
+    Vec<IdentityChange>,
+) {
+    let (ok_a, ok_b) = (ok_providers(from), ok_providers(to));
     let all: BTreeSet<ProviderKind> = from
         .providers
         .iter()
@@ -805,7 +851,7 @@ fn compute_diff(
     };
     let mut identity_changed = Vec::new();
     for kind in ok_a.intersection(&ok_b) {
-        let (before, after) = (identity_of(&from, *kind), identity_of(&to, *kind));
+        let (before, after) = (identity_of(from, *kind), identity_of(to, *kind));
         if before != after {
             identity_changed.push(IdentityChange {
                 provider: *kind,
@@ -819,8 +865,19 @@ fn compute_diff(
         .copied()
         .filter(|k| identity_changed.iter().all(|c| c.provider != *k))
         .collect();
-    let not_comparable: Vec<ProviderKind> = all.difference(&comparable).copied().collect();
+    let not_comparable = all.difference(&comparable).copied().collect();
+    (comparable, not_comparable, identity_changed)
+}
 
+fn compute_diff(
+    from: SnapshotInfo,
+    to: SnapshotInfo,
+    points: &[ProductPoint],
+    changes: HoldingChanges,
+    comparable: &BTreeSet<ProviderKind>,
+    not_comparable: Vec<ProviderKind>,
+    identity_changed: Vec<IdentityChange>,
+) -> Diff {
     type Key = (ProviderKind, String);
     let products_in = |id: i64| -> BTreeMap<Key, &ProductState> {
         points
@@ -835,53 +892,46 @@ fn compute_diff(
             .collect()
     };
     let (pa, pb) = (products_in(from.id), products_in(to.id));
-    // Borrowed keys: a diff of two 100k snapshots formats only what changed.
-    type Holder<'a> = (HolderKind, &'a str);
-    fn holders_in<'a>(
-        rows: &'a [HoldingState],
-        comparable: &BTreeSet<ProviderKind>,
-    ) -> BTreeMap<(ProviderKind, &'a str), BTreeSet<Holder<'a>>> {
-        let mut map: BTreeMap<(ProviderKind, &str), BTreeSet<Holder<'_>>> = BTreeMap::new();
-        for h in rows.iter().filter(|h| comparable.contains(&h.provider)) {
-            map.entry((h.provider, h.product_id.as_str()))
-                .or_default()
-                .insert((h.holder_kind, h.holder_key.as_str()));
-        }
-        map
+    let mut added: BTreeMap<Key, Vec<String>> = BTreeMap::new();
+    let mut removed: BTreeMap<Key, Vec<String>> = BTreeMap::new();
+    let name = |h: &HoldingKey| format!("{}:{}", h.holder_kind.as_str(), h.holder_key);
+    for h in &changes.added {
+        added
+            .entry((h.provider, h.product_id.clone()))
+            .or_default()
+            .push(name(h));
     }
-    let (ha, hb) = (
-        holders_in(&before, &comparable),
-        holders_in(&after, &comparable),
-    );
-    let empty = BTreeSet::new();
+    for h in &changes.removed {
+        removed
+            .entry((h.provider, h.product_id.clone()))
+            .or_default()
+            .push(name(h));
+    }
     let keys: BTreeSet<Key> = pa
         .keys()
+        .chain(pb.keys())
+        .chain(added.keys())
+        .chain(removed.keys())
         .cloned()
-        .chain(pb.keys().cloned())
-        .chain(
-            ha.keys()
-                .chain(hb.keys())
-                .map(|(p, id)| (*p, id.to_string())),
-        )
         .collect();
-    let name = |(kind, key): &Holder<'_>| format!("{}:{key}", kind.as_str());
     let mut products = Vec::new();
     for key in &keys {
         let (a, b) = (pa.get(key), pb.get(key));
-        let short = (key.0, key.1.as_str());
-        let (set_a, set_b) = (
-            ha.get(&short).unwrap_or(&empty),
-            hb.get(&short).unwrap_or(&empty),
-        );
-        let added: Vec<String> = set_b.difference(set_a).map(name).collect();
-        let removed: Vec<String> = set_a.difference(set_b).map(name).collect();
+        let mut holders_added = added.remove(key).unwrap_or_default();
+        let mut holders_removed = removed.remove(key).unwrap_or_default();
+        holders_added.sort();
+        holders_removed.sort();
         let status = match (a, b) {
             (None, Some(_)) => "added",
             (Some(_), None) => "removed",
             _ => "changed",
         };
         let same_figures = a.map(|p| (p.total, p.assigned)) == b.map(|p| (p.total, p.assigned));
-        if status == "changed" && same_figures && added.is_empty() && removed.is_empty() {
+        if status == "changed"
+            && same_figures
+            && holders_added.is_empty()
+            && holders_removed.is_empty()
+        {
             continue;
         }
         products.push(ProductDiff {
@@ -896,8 +946,8 @@ fn compute_diff(
             total_after: b.and_then(|p| p.total),
             assigned_before: a.map(|p| p.assigned),
             assigned_after: b.map(|p| p.assigned),
-            holders_added: added,
-            holders_removed: removed,
+            holders_added,
+            holders_removed,
         });
     }
     for provider in &not_comparable {
@@ -923,16 +973,13 @@ fn compute_diff(
             });
         }
     }
-    let people = |rows: &[HoldingState]| -> BTreeSet<String> {
-        rows.iter()
-            .filter(|h| h.holder_kind == HolderKind::Person && comparable.contains(&h.provider))
-            .map(|h| h.holder_key.clone())
-            .collect()
-    };
-    let (people_a, people_b) = (people(&before), people(&after));
+    let mut people_appeared = changes.people_appeared;
+    let mut people_disappeared = changes.people_disappeared;
+    people_appeared.sort();
+    people_disappeared.sort();
     Diff {
-        people_appeared: people_b.difference(&people_a).cloned().collect(),
-        people_disappeared: people_a.difference(&people_b).cloned().collect(),
+        people_appeared,
+        people_disappeared,
         from,
         to,
         products,

@@ -19,9 +19,9 @@ use sqlx::{AnyPool, Executor, Row};
 use licensekit_core::ProviderKind;
 
 use super::{
-    ActivityCount, HistoryError, HistoryFilter, HistoryStore, HolderKind, HoldingState,
-    ProductPoint, ProductState, ProviderState, ProviderStatus, Recorded, Result, SCHEMA_VERSION,
-    Snapshot, SnapshotInfo, timestamp,
+    ActivityCount, HistoryError, HistoryFilter, HistoryStore, HolderKind, HoldingChanges,
+    HoldingKey, HoldingState, ProductPoint, ProductState, ProviderState, ProviderStatus, Recorded,
+    Result, SCHEMA_VERSION, Snapshot, SnapshotInfo, timestamp,
 };
 
 /// The migrations, oldest first: (version, SQL). Applied in order on open, each in a transaction
@@ -698,6 +698,79 @@ impl HistoryStore for SqlStore {
             .collect::<Result<Vec<_>>>()?;
         out.sort();
         Ok(out)
+    }
+
+    async fn holding_changes(
+        &self,
+        from: i64,
+        to: i64,
+        providers: &[ProviderKind],
+    ) -> Result<HoldingChanges> {
+        if providers.is_empty() {
+            return Ok(HoldingChanges::default());
+        }
+        // `provider IN ($3, …)`: a handful of parameters, so `$N` costs nothing on SQLite.
+        let list = (0..providers.len())
+            .map(|i| format!("${}", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let holdings = format!(
+            "SELECT provider, product_id, holder_kind, holder_key FROM snapshot_holdings \
+             WHERE snapshot_id = $1 AND provider IN ({list}) EXCEPT \
+             SELECT provider, product_id, holder_kind, holder_key FROM snapshot_holdings \
+             WHERE snapshot_id = $2 AND provider IN ({list})"
+        );
+        let people = format!(
+            "SELECT holder_key FROM snapshot_holdings \
+             WHERE snapshot_id = $1 AND holder_kind = 'person' AND provider IN ({list}) EXCEPT \
+             SELECT holder_key FROM snapshot_holdings \
+             WHERE snapshot_id = $2 AND holder_kind = 'person' AND provider IN ({list})"
+        );
+        async fn run(
+            pool: &AnyPool,
+            sql: &str,
+            a: i64,
+            b: i64,
+            providers: &[ProviderKind],
+        ) -> std::result::Result<Vec<AnyRow>, sqlx::Error> {
+            let mut q = sqlx::query(sql).bind(a).bind(b);
+            for p in providers {
+                q = q.bind(p.as_str());
+            }
+            q.fetch_all(pool).await
+        }
+        let pool = &self.pool;
+        // On a pool, the four run on separate connections at once.
+        let (added, removed, appeared, disappeared) = futures::future::try_join4(
+            run(pool, &holdings, to, from, providers),
+            run(pool, &holdings, from, to, providers),
+            run(pool, &people, to, from, providers),
+            run(pool, &people, from, to, providers),
+        )
+        .await
+        .map_err(|e| self.err(e))?;
+        let get = |e: sqlx::Error| HistoryError::BadData(e.to_string());
+        let keys = |rows: Vec<AnyRow>| -> Result<Vec<HoldingKey>> {
+            rows.iter()
+                .map(|row| {
+                    Ok(HoldingKey {
+                        provider: provider(&row.try_get::<String, _>(0).map_err(get)?)?,
+                        product_id: row.try_get(1).map_err(get)?,
+                        holder_kind: HolderKind::parse(&row.try_get::<String, _>(2).map_err(get)?)?,
+                        holder_key: row.try_get(3).map_err(get)?,
+                    })
+                })
+                .collect()
+        };
+        let emails = |rows: Vec<AnyRow>| -> Result<Vec<String>> {
+            rows.iter().map(|row| row.try_get(0).map_err(get)).collect()
+        };
+        Ok(HoldingChanges {
+            added: keys(added)?,
+            removed: keys(removed)?,
+            people_appeared: emails(appeared)?,
+            people_disappeared: emails(disappeared)?,
+        })
     }
 
     async fn activity_counts(

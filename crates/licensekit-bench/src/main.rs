@@ -15,6 +15,8 @@
 //! × t. The old pacer (one request every window / W, no burst) needed C × window / W.
 //! 6. Desired state (`plan`): plan and apply of N holders × 3 vendors, API calls against the
 //!    formula (listings + the re-read of the fingerprints + the engine's minimum per change).
+//! 7. `history`: a snapshot of P people × 3 vendors written to SQLite (and PostgreSQL when a
+//!    server is given), and `diff` of two such snapshots: wall time and peak RSS.
 //!
 //! `--smoke` runs small sizes in seconds (CI); the full sizes are run by hand and recorded in
 //! `BENCHMARKS.md`.
@@ -40,6 +42,7 @@ use licensekit_sim::salesforce::{SalesforceSeed, SalesforceSim, SalesforceSimCon
 use serde::Serialize;
 
 mod faults;
+mod history;
 mod plan;
 
 #[derive(Parser, Debug)]
@@ -76,10 +79,17 @@ struct Args {
     /// People in the cross-vendor report (each present in all three vendors)
     #[arg(long, default_value_t = 100_000)]
     report_people: usize,
+    /// People in the history store scenario (each holding a seat at all three vendors)
+    #[arg(long, default_value_t = 100_000)]
+    history_people: usize,
+    /// A PostgreSQL server for the history scenario (a user who may create databases)
+    /// [env: LICENSEKIT_TEST_POSTGRES_URL, which .ci/postgres.sh exports]
+    #[arg(long, env = "LICENSEKIT_TEST_POSTGRES_URL")]
+    postgres_url: Option<String>,
     /// Write the results as JSON here
     #[arg(long)]
     json: Option<std::path::PathBuf>,
-    /// Only these scenarios (bulk, window, cli, list, report, plan, faults)
+    /// Only these scenarios (bulk, window, cli, list, report, plan, faults, history)
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -949,6 +959,7 @@ async fn main() {
         args.list = 20_000;
         args.list_salesforce = 5_000;
         args.report_people = 2_000;
+        args.history_people = 5_000;
     }
     let latency = Duration::from_millis(args.latency_ms);
     let run = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
@@ -976,6 +987,9 @@ async fn main() {
     }
     if run("faults") {
         faults::at_half(args.holders / 5, &mut rows).await;
+    }
+    if run("history") {
+        history::history(args.history_people, args.postgres_url.as_deref(), &mut rows).await;
     }
     print_table(&rows);
     if let Some(path) = &args.json {
