@@ -84,11 +84,54 @@ fn two_sandbox_snapshots_with_a_step_between_show_a_meaningful_diff() {
     let lines: Vec<&str> = history.lines().collect();
     assert_eq!(lines.len(), 3, "{history}");
     assert!(
-        lines[0].starts_with("snapshot_id,taken_at,provider,product_id"),
+        lines[0].starts_with("snapshot_id,taken_at,provider,identity,product_id"),
+        "{history}"
+    );
+    assert!(
+        lines[1].contains(",salesforce,salesforce@sandbox,"),
         "{history}"
     );
     assert!(lines[1].contains(",acme,ok,110,false,100,10,"), "{history}");
     assert!(lines[2].contains(",acme,ok,110,false,99,11,"), "{history}");
+
+    // Sign-in activity per snapshot, from the vendor's last-login figures.
+    let activity = |days: &str| -> Vec<Value> {
+        let out = ok(&licensekit(
+            &[
+                "history",
+                "--activity",
+                "--inactive-days",
+                days,
+                "--provider",
+                "salesforce",
+                "--product",
+                "acme",
+                "--format",
+                "json",
+            ],
+            d,
+        ));
+        serde_json::from_str::<Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let (at_90, at_0) = (activity("90"), activity("0"));
+    assert_eq!(at_90.len(), 2);
+    let n = |r: &Value, k: &str| r[k].as_u64().unwrap();
+    for (a, z) in at_90.iter().zip(&at_0) {
+        assert_eq!(
+            n(a, "holders"),
+            n(a, "active_recently") + n(a, "inactive") + n(a, "unknown")
+        );
+        assert!(n(a, "inactive") > 0, "the demo org has old sign-ins: {a}");
+        assert!(n(a, "active_recently") > 0, "{a}");
+        // A threshold of 0 days: every reported sign-in is in the past.
+        assert_eq!(n(z, "inactive") + n(z, "unknown"), n(z, "holders"), "{z}");
+    }
+    assert_eq!(n(&at_90[0], "holders"), 100);
+    assert_eq!(n(&at_90[1], "holders"), 99);
 }
 
 #[test]
