@@ -710,7 +710,7 @@ pub trait HistoryStoreExt: HistoryStore {
                 total: r.total,
             });
         }
-        points.sort_by(|a, b| a.taken_at.cmp(&b.taken_at));
+        points.sort_by_key(|p| p.taken_at);
         Ok(points)
     }
 

@@ -483,10 +483,9 @@ fn over_time(h: &mut String, trends: &[TrendPoint]) {
             .filter(|p| p.taken_at >= first)
             .collect();
         let Some(last) = points.last() else { continue };
-        let _ = write!(
+        let _ = writeln!(
             h,
-            r#"<figure data-provider="{prov}" data-product="{id}"><figcaption>{name} <span class="src">{prov} · {id}</span></figcaption>{svg}</figure>
-"#,
+            r#"<figure data-provider="{prov}" data-product="{id}"><figcaption>{name} <span class="src">{prov} · {id}</span></figcaption>{svg}</figure>"#,
             prov = escape(last.provider.as_str()),
             id = escape(&last.product_id),
             name = escape(&last.name),
