@@ -208,42 +208,32 @@ pub async fn offline(cmd: &HistoryCommand) -> Result<u8, Failure> {
                         }
                     }
                 }
-            } else if args.activity {
-                let rows = store
-                    .activity(
-                        &HistoryFilter {
-                            provider: args.provider,
-                            product: args.product.clone(),
-                            since: args.since,
-                        },
-                        args.inactive_days,
-                    )
-                    .await
-                    .map_err(failure)?;
-                if rows.is_empty() {
-                    say!("no snapshot matches (take one with `licensekit snapshot`)");
-                }
-                match args.out.format {
-                    Format::Json => serde_json::to_string_pretty(&rows).expect("serializable"),
-                    Format::Csv => csv_of(&rows)?,
-                    Format::Table => activity_table(&rows, args.inactive_days),
-                }
             } else {
-                let rows = store
-                    .history(&HistoryFilter {
-                        provider: args.provider,
-                        product: args.product.clone(),
-                        since: args.since,
-                    })
-                    .await
-                    .map_err(failure)?;
-                if rows.is_empty() {
+                let filter = HistoryFilter {
+                    provider: args.provider,
+                    product: args.product.clone(),
+                    since: args.since,
+                };
+                let (json, csv, table, empty) = if args.activity {
+                    let rows = store
+                        .activity(&filter, args.inactive_days)
+                        .await
+                        .map_err(failure)?;
+                    let json = serde_json::to_string_pretty(&rows).expect("serializable");
+                    let (csv, table) = (csv_of(&rows)?, activity_table(&rows, args.inactive_days));
+                    (json, csv, table, rows.is_empty())
+                } else {
+                    let rows = store.history(&filter).await.map_err(failure)?;
+                    let json = serde_json::to_string_pretty(&rows).expect("serializable");
+                    (json, csv_of(&rows)?, history_table(&rows), rows.is_empty())
+                };
+                if empty {
                     say!("no snapshot matches (take one with `licensekit snapshot`)");
                 }
                 match args.out.format {
-                    Format::Json => serde_json::to_string_pretty(&rows).expect("serializable"),
-                    Format::Csv => csv_of(&rows)?,
-                    Format::Table => history_table(&rows),
+                    Format::Json => json,
+                    Format::Csv => csv,
+                    Format::Table => table,
                 }
             };
             emit(&text, output)?;
