@@ -319,12 +319,13 @@ max_backoff = "10s"
             let text = format!("{vendor}{client}");
             let c =
                 parse(&text, "licensekit.toml", &env).unwrap_or_else(|e| panic!("{}\n{text}", e.0));
-            let options = match &c.providers[0] {
-                ProviderConfig::Genesys(g) => g.client.clone(),
-                ProviderConfig::Salesforce(s) => s.client.clone(),
-                ProviderConfig::AppleVpp(a) => a.client.clone(),
-                _ => unreachable!(),
-            };
+            let p = &c.providers[0];
+            let options = None
+                .or(p.vendor_config::<licensekit::genesys::GenesysConfig>().map(|g| &g.client))
+                .or(p.vendor_config::<licensekit::salesforce::SalesforceConfig>().map(|s| &s.client))
+                .or(p.vendor_config::<licensekit::apple_vpp::AppleVppConfig>().map(|a| &a.client))
+                .unwrap()
+                .clone();
             assert!(options.allow_http);
             assert_eq!(options.rate, licensekit::client::Rate::Off);
             assert_eq!(options.timeout, std::time::Duration::from_secs(30));
@@ -338,9 +339,9 @@ max_backoff = "10s"
             &env,
         )
         .unwrap();
-        let ProviderConfig::Genesys(g) = &c.providers[0] else {
-            unreachable!()
-        };
+        let g = c.providers[0]
+            .vendor_config::<licensekit::genesys::GenesysConfig>()
+            .unwrap();
         assert_eq!(g.client.rate, licensekit::client::Rate::per_minute(120));
     }
 

@@ -79,10 +79,10 @@ pub fn parse(doc: &toml::Table, file: &str) -> Result<ContractsConfig, ConfigErr
             let named = out
                 .contracts
                 .iter()
-                .any(|c| c.provider == ProviderKind::Genesys && c.product == *product);
+                .any(|c| c.provider == ProviderKind::from_static("genesys") && c.product == *product);
             if !named {
                 out.contracts
-                    .push(Contract::new(ProviderKind::Genesys, product.clone()).with_seats(seats));
+                    .push(Contract::new(ProviderKind::from_static("genesys"), product.clone()).with_seats(seats));
             }
         }
     }

@@ -190,10 +190,22 @@ enum ReportFormat {
     Html,
 }
 
+/// `--provider`: one of the vendors compiled into this build, as the facade's registry lists
+/// them (clap prints them as the possible values).
+fn provider_arg() -> impl clap::builder::TypedValueParser<Value = ProviderKind> {
+    use clap::builder::TypedValueParser;
+    let names = licensekit::registry::vendors()
+        .iter()
+        .filter(|r| r.is_compiled_in())
+        .map(|r| r.name());
+    clap::builder::PossibleValuesParser::new(names)
+        .map(|name| ProviderKind::new(&name).expect("registered names are valid"))
+}
+
 #[derive(Args)]
 struct ListArgs {
-    /// Only this provider (apple-vpp, genesys, salesforce, memory)
-    #[arg(long)]
+    /// Only this provider
+    #[arg(long, value_parser = provider_arg())]
     provider: Option<ProviderKind>,
     #[command(flatten)]
     out: OutputArgs,
@@ -201,7 +213,8 @@ struct ListArgs {
 
 #[derive(Args)]
 struct AssignmentArgs {
-    #[arg(long)]
+    /// Only this provider
+    #[arg(long, value_parser = provider_arg())]
     provider: Option<ProviderKind>,
     /// Only this product
     #[arg(long)]
@@ -213,7 +226,7 @@ struct AssignmentArgs {
 #[derive(Args)]
 struct ChangeArgs {
     /// The provider (needed when several are configured)
-    #[arg(long)]
+    #[arg(long, value_parser = provider_arg())]
     provider: Option<ProviderKind>,
     /// The product id (Salesforce also takes a namespace)
     #[arg(long)]

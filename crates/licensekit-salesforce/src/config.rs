@@ -110,7 +110,7 @@ impl SalesforceConfig {
             )));
         }
         self.client
-            .validate(licensekit_core::ProviderKind::Salesforce)
+            .validate(crate::KIND)
     }
 
     /// Checks the version is `NN.0` and at least 42.0.
