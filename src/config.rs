@@ -355,7 +355,10 @@ mod tests {
         let unknown: std::result::Result<ProviderConfig, _> =
             serde_json::from_value(serde_json::json!({"provider": "vpp"}));
         let err = unknown.unwrap_err().to_string();
-        assert!(err.contains("unknown provider `vpp`") && err.contains("memory"), "{err}");
+        assert!(
+            err.contains("unknown provider `vpp`") && err.contains("memory"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1415,9 +1415,12 @@ mod tests {
                 Contract::new(crate::InMemoryProvider::KIND, "app")
                     .with_price(dec("2"), "EUR", Period::Month)
                     .with_renewal(date("2027-03-01")), // day 90: in
-                Contract::new(crate::InMemoryProvider::KIND, "suite").with_renewal(date("2026-12-01")), // today: in
-                Contract::new(crate::InMemoryProvider::KIND, "free").with_renewal(date("2027-03-02")), // day 91: out
-                Contract::new(crate::InMemoryProvider::KIND, "site").with_renewal(date("2026-11-30")), // past: out
+                Contract::new(crate::InMemoryProvider::KIND, "suite")
+                    .with_renewal(date("2026-12-01")), // today: in
+                Contract::new(crate::InMemoryProvider::KIND, "free")
+                    .with_renewal(date("2027-03-02")), // day 91: out
+                Contract::new(crate::InMemoryProvider::KIND, "site")
+                    .with_renewal(date("2026-11-30")), // past: out
             ],
             as_of: Some(as_of),
             ..ReportOptions::default()

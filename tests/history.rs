@@ -229,7 +229,10 @@ async fn history_shows_utilization_per_product_over_time(location: &str) {
     let store = SqlStore::open(location).await.unwrap();
     store.record(&snapshot("a", 0, 0..5, 10)).await.unwrap();
     store
-        .record(&failed(snapshot("b", 10, 0..6, 10), ProviderKind::from_static("genesys")))
+        .record(&failed(
+            snapshot("b", 10, 0..6, 10),
+            ProviderKind::from_static("genesys"),
+        ))
         .await
         .unwrap();
     store.record(&snapshot("c", 20, 0..8, 16)).await.unwrap();
@@ -280,7 +283,8 @@ async fn diff_names_holders_gained_and_lost(location: &str) {
     let mut b = snapshot("b", 10, 2..7, 12);
     // Someone who only Salesforce knows disappears with everyone else in 0..2.
     b.holdings.retain(|h| {
-        !(h.provider == ProviderKind::from_static("salesforce") && h.holder_key == "person000006@example.com")
+        !(h.provider == ProviderKind::from_static("salesforce")
+            && h.holder_key == "person000006@example.com")
     });
     let b = store.record(&b).await.unwrap();
 
@@ -361,7 +365,10 @@ async fn a_failed_provider_is_stored_as_failed_not_as_zero(location: &str) {
     let store = SqlStore::open(location).await.unwrap();
     store.record(&snapshot("a", 0, 0..5, 10)).await.unwrap();
     store
-        .record(&failed(snapshot("b", 10, 0..5, 10), ProviderKind::from_static("apple-vpp")))
+        .record(&failed(
+            snapshot("b", 10, 0..5, 10),
+            ProviderKind::from_static("apple-vpp"),
+        ))
         .await
         .unwrap();
     let listed = store.snapshots(None).await.unwrap();
@@ -378,7 +385,10 @@ async fn a_failed_provider_is_stored_as_failed_not_as_zero(location: &str) {
     );
     assert_eq!(apple.identity, "apple-vpp@test-org");
     let diff = store.diff(None, None).await.unwrap();
-    assert_eq!(diff.not_comparable, vec![ProviderKind::from_static("apple-vpp")]);
+    assert_eq!(
+        diff.not_comparable,
+        vec![ProviderKind::from_static("apple-vpp")]
+    );
     let p = diff
         .products
         .iter()
@@ -515,7 +525,10 @@ async fn a_report_becomes_a_snapshot(location: &str) {
         kind: licensekit::ErrorKind::Transport,
         error: "connection refused".into(),
     });
-    let identities = HashMap::from([(licensekit::InMemoryProvider::KIND, "memory:test".to_string())]);
+    let identities = HashMap::from([(
+        licensekit::InMemoryProvider::KIND,
+        "memory:test".to_string(),
+    )]);
     let snap = Snapshot::from_report(&report, "run-r", &identities).with_label("test");
     let store = SqlStore::open(location).await.unwrap();
     let id = store.record(&snap).await.unwrap().id;

@@ -68,7 +68,11 @@ async fn the_toy_vendor_is_registered_and_configurable_from_the_environment() {
     let report = any
         .assign(
             &ProductId::new("suite"),
-            &[HolderId::user("ada"), HolderId::user("grace"), HolderId::user("x")],
+            &[
+                HolderId::user("ada"),
+                HolderId::user("grace"),
+                HolderId::user("x"),
+            ],
         )
         .await
         .unwrap();

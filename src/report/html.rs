@@ -693,7 +693,10 @@ mod tests {
                     .with_price("3".parse().unwrap(), "EUR", Period::Month)
                     .with_renewal(chrono::Utc::now().date_naive())
                     .with_notes(HOSTILE),
-                Contract::new(crate::InMemoryProvider::KIND, HOSTILE.to_string() + "missing"),
+                Contract::new(
+                    crate::InMemoryProvider::KIND,
+                    HOSTILE.to_string() + "missing",
+                ),
             ],
             ..ReportOptions::default()
         };

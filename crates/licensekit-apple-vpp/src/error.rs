@@ -5,10 +5,10 @@
 use std::sync::{Arc, Mutex};
 
 use http::{HeaderMap, StatusCode};
+use licensekit_core::VendorError;
 use licensekit_core::client::{
     ErrorClassifier, FailureMeaning, VendorFailure, body_excerpt, meaning_of_status,
 };
-use licensekit_core::{VendorError};
 use serde::Deserialize;
 
 use crate::wire::MdmInfo;

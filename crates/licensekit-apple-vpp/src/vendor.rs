@@ -145,12 +145,14 @@ mod tests {
             ("LICENSEKIT_APPLE_VPP_MAX_CONCURRENCY", "2"),
             ("LICENSEKIT_APPLE_STOKEN", "another tool's variable"),
         ];
-        let config =
-            AppleVppConfig::from_env_vars(env.map(|(k, v)| (k.into(), v.into()))).unwrap();
+        let config = AppleVppConfig::from_env_vars(env.map(|(k, v)| (k.into(), v.into()))).unwrap();
         assert_eq!(config.stoken.expose_secret(), "canary-stoken");
         assert_eq!(config.base_url, "http://127.0.0.1:9/mdm/v2");
         let info = config.mdm_info.clone().unwrap();
-        assert_eq!((info.id.as_str(), info.name.as_str()), ("3f1c", "Our IT tooling"));
+        assert_eq!(
+            (info.id.as_str(), info.name.as_str()),
+            ("3f1c", "Our IT tooling")
+        );
         assert!(config.take_over);
         assert_eq!(config.poll_interval_secs, 0.5);
         assert_eq!(config.client.max_concurrency, Some(2));
@@ -160,6 +162,10 @@ mod tests {
             "-1".to_string(),
         )])
         .unwrap_err();
-        assert!(err.to_string().contains("LICENSEKIT_APPLE_VPP_POLL_TIMEOUT_SECS"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("LICENSEKIT_APPLE_VPP_POLL_TIMEOUT_SECS"),
+            "{err}"
+        );
     }
 }

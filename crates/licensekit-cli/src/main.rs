@@ -451,7 +451,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         sandboxed
     } else {
         let path = cli.config.clone().unwrap_or_else(config::default_path);
-        let mut config = config::load(&path, &|k| std::env::var(k).ok()).map_err(|e| usage(e.0))?;
+        let mut config = config::load(&path, &config::process_env()).map_err(|e| usage(e.0))?;
         let _ = REDACT.set(Box::new(config.redactor()));
         let mut providers = Vec::new();
         for (i, p) in std::mem::take(&mut config.providers)

@@ -477,9 +477,13 @@ mod tests {
 
     #[test]
     fn vendor_error_is_found_in_the_source_chain() {
-        let vendor = VendorError::new(ProviderKind::from_static("apple-vpp"), Some(200), "Invalid token")
-            .with_code("9622")
-            .with_correlation_id(Some("abc".into()));
+        let vendor = VendorError::new(
+            ProviderKind::from_static("apple-vpp"),
+            Some(200),
+            "Invalid token",
+        )
+        .with_code("9622")
+        .with_correlation_id(Some("abc".into()));
         let err = Error::Unauthenticated {
             provider: ProviderKind::from_static("apple-vpp"),
             message: "the location token was rejected".into(),
@@ -499,7 +503,10 @@ mod tests {
             feature: "facade/toy",
         }
         .to_string();
-        assert!(text.contains("provider toy") && text.contains("`facade/toy`"), "{text}");
+        assert!(
+            text.contains("provider toy") && text.contains("`facade/toy`"),
+            "{text}"
+        );
     }
 
     #[test]

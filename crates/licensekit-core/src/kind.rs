@@ -56,7 +56,9 @@ impl ProviderKind {
     /// A kind from a name read at run time (a config, a saved report).
     pub fn new(name: &str) -> Result<ProviderKind, InvalidProviderName> {
         if !valid_name(name) {
-            return Err(InvalidProviderName::Malformed(name.chars().take(60).collect()));
+            return Err(InvalidProviderName::Malformed(
+                name.chars().take(60).collect(),
+            ));
         }
         intern(name).map(ProviderKind)
     }
@@ -141,7 +143,10 @@ impl fmt::Display for InvalidProviderName {
                 "`{name}` is not a provider name (1 to 40 characters of a-z, 0-9 and '-', starting with a letter)"
             ),
             InvalidProviderName::TooMany => {
-                write!(f, "more than {MAX_INTERNED} distinct provider names were read")
+                write!(
+                    f,
+                    "more than {MAX_INTERNED} distinct provider names were read"
+                )
             }
         }
     }

@@ -23,13 +23,13 @@ pub mod testkit;
 pub use bulk::{CancellationToken, ChangeObserver, ChangeRequest};
 pub use capabilities::Capabilities;
 pub use error::{BoxError, Error, ErrorKind, Result, VendorError};
+pub use kind::InvalidProviderName;
 pub use memory::{InMemoryProvider, Memory, MemoryConfig, MemoryProduct, MemoryUser};
 pub use model::{
     Assignment, AssignmentFilter, ChangeAction, ChangeReport, Holder, HolderId, HolderKind,
     ItemOutcome, Outcome, OutcomeCounts, OutcomeStatus, Product, ProductId, Provenance,
     ProviderKind, SeatTotal, Seats, VendorFields,
 };
-pub use kind::InvalidProviderName;
 pub use provider::{LicenseProvider, LicenseProviderExt};
 pub use vendor::Vendor;
 

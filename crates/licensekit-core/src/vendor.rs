@@ -223,7 +223,6 @@ impl From<UnknownKey> for Error {
     }
 }
 
-
 /// Declares an adapter's string configuration keys, object_store style: a `Copy` enum with
 /// `FromStr` (the key's name; an unknown name is an [`UnknownKey`] listing the keys there are),
 /// `AsRef<str>`, `Display` and a `KEYS` list of every name. With `client` after the variants

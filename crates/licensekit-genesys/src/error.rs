@@ -1,10 +1,10 @@
 //! Reads Genesys `ErrorBody` responses into core error meanings (spec §2, §3, §6).
 
 use http::{HeaderMap, StatusCode};
+use licensekit_core::VendorError;
 use licensekit_core::client::{
     ErrorClassifier, FailureMeaning, VendorFailure, body_excerpt, meaning_of_status,
 };
-use licensekit_core::{VendorError};
 
 use crate::wire::ErrorBody;
 

@@ -1,10 +1,10 @@
 //! Reads Salesforce REST error arrays into core meanings (spec §2.6, §2.7, §2.8).
 
 use http::{HeaderMap, StatusCode};
+use licensekit_core::VendorError;
 use licensekit_core::client::{
     ErrorClassifier, FailureMeaning, VendorFailure, body_excerpt, meaning_of_status,
 };
-use licensekit_core::{VendorError};
 
 use crate::provider::ApiUsage;
 use crate::wire::RestError;

@@ -15,5 +15,5 @@ pub mod wire;
 
 pub use budget::ApiBudget;
 pub use config::{DEFAULT_API_VERSION, SalesforceAuth, SalesforceConfig};
-pub use vendor::{KIND, Salesforce, SalesforceConfigKey};
 pub use provider::{ApiUsage, MAX_COLLECTION, MAX_IDS_PER_QUERY, SalesforceProvider, session};
+pub use vendor::{KIND, Salesforce, SalesforceConfigKey};

@@ -124,9 +124,12 @@ impl SalesforceConfig {
                 *client_secret = secret()
             }
             (K::Username, A::JwtBearer { username, .. }) => *username = text(),
-            (K::PrivateKeyPem, A::JwtBearer { private_key_pem, .. }) => {
-                *private_key_pem = secret()
-            }
+            (
+                K::PrivateKeyPem,
+                A::JwtBearer {
+                    private_key_pem, ..
+                },
+            ) => *private_key_pem = secret(),
             (K::Audience, A::JwtBearer { audience, .. }) => *audience = Some(text()),
             (K::ApiVersion, _) => self.api_version = text(),
             (K::ApiReservePercent, _) => self.api_reserve_percent = parse_number(key, value)?,
@@ -234,7 +237,10 @@ mod tests {
     #[test]
     fn the_flow_is_explicit_or_follows_from_the_secret() {
         let jwt = SalesforceConfig::from_env_vars(env(&[
-            ("LICENSEKIT_SALESFORCE_LOGIN_URL", "https://test.salesforce.com"),
+            (
+                "LICENSEKIT_SALESFORCE_LOGIN_URL",
+                "https://test.salesforce.com",
+            ),
             ("LICENSEKIT_SALESFORCE_CLIENT_ID", "3MVG9"),
             ("LICENSEKIT_SALESFORCE_USERNAME", "ada@example.com"),
             ("LICENSEKIT_SALESFORCE_PRIVATE_KEY_PEM", "canary-pem"),
@@ -254,7 +260,10 @@ mod tests {
             panic!("{:?}", jwt.auth)
         };
         assert_eq!(login_url, "https://test.salesforce.com");
-        assert_eq!((client_id.as_str(), username.as_str()), ("3MVG9", "ada@example.com"));
+        assert_eq!(
+            (client_id.as_str(), username.as_str()),
+            ("3MVG9", "ada@example.com")
+        );
         assert_eq!(private_key_pem.expose_secret(), "canary-pem");
         assert_eq!(jwt.api_version, "62.0");
         assert_eq!(jwt.api_reserve_percent, 10.0);
@@ -262,7 +271,10 @@ mod tests {
         assert!(!format!("{jwt:?}").contains("canary-pem"));
 
         let token = SalesforceConfig::from_env_vars(env(&[
-            ("LICENSEKIT_SALESFORCE_INSTANCE_URL", "https://acme.my.salesforce.com"),
+            (
+                "LICENSEKIT_SALESFORCE_INSTANCE_URL",
+                "https://acme.my.salesforce.com",
+            ),
             ("LICENSEKIT_SALESFORCE_ACCESS_TOKEN", "00D!x"),
         ]))
         .unwrap();
@@ -273,7 +285,10 @@ mod tests {
             ("LICENSEKIT_SALESFORCE_CLIENT_ID", "3MVG9"),
         ]))
         .unwrap();
-        assert!(matches!(explicit.auth, SalesforceAuth::ClientCredentials { .. }));
+        assert!(matches!(
+            explicit.auth,
+            SalesforceAuth::ClientCredentials { .. }
+        ));
 
         let err = SalesforceConfig::from_env_vars(env(&[
             ("LICENSEKIT_SALESFORCE_INSTANCE_URL", "https://x"),
@@ -282,7 +297,8 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            err.contains("LICENSEKIT_SALESFORCE_INSTANCE_URL") && err.contains("client_credentials"),
+            err.contains("LICENSEKIT_SALESFORCE_INSTANCE_URL")
+                && err.contains("client_credentials"),
             "{err}"
         );
         assert!(!err.contains("canary-secret"), "{err}");
@@ -293,7 +309,10 @@ mod tests {
         let config = SalesforceConfig::new(access_token("https://x".into()))
             .with_config(SalesforceConfigKey::Flow, "client_credentials")
             .unwrap()
-            .with_config(SalesforceConfigKey::LoginUrl, "https://acme.my.salesforce.com")
+            .with_config(
+                SalesforceConfigKey::LoginUrl,
+                "https://acme.my.salesforce.com",
+            )
             .unwrap()
             .with_config("client_id".parse().unwrap(), "3MVG9")
             .unwrap()
@@ -309,6 +328,10 @@ mod tests {
         };
         assert_eq!(login_url, "https://acme.my.salesforce.com");
         assert_eq!(client_id, "3MVG9");
-        assert!(config.with_config(SalesforceConfigKey::Flow, "password").is_err());
+        assert!(
+            config
+                .with_config(SalesforceConfigKey::Flow, "password")
+                .is_err()
+        );
     }
 }

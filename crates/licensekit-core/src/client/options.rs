@@ -407,7 +407,8 @@ impl ClientOptions {
                 self.max_response_bytes = parse_number(key, value)?
             }
             ClientConfigKey::Rate => {
-                self.rate = Rate::parse(value).map_err(|e| Error::config(format!("`{key}`: {e}")))?
+                self.rate =
+                    Rate::parse(value).map_err(|e| Error::config(format!("`{key}`: {e}")))?
             }
             ClientConfigKey::MaxWait => self.max_wait = duration()?,
             ClientConfigKey::RetryAttempts => self.retry.attempts = parse_number(key, value)?,
@@ -677,7 +678,10 @@ mod tests {
             1
         );
         options
-            .client_builder(ProviderKind::from_static("genesys"), "https://example.invalid")
+            .client_builder(
+                ProviderKind::from_static("genesys"),
+                "https://example.invalid",
+            )
             .unwrap()
             .build()
             .expect("a client trusting the extra CA builds");

@@ -442,7 +442,10 @@ mod tests {
         let stream = pages(guard(), None, |cursor: Option<u32>| async move {
             match cursor {
                 None => Ok((vec![1], Some(1), NONE)),
-                Some(_) => Err(Error::not_found(ProviderKind::from_static("genesys"), "page")),
+                Some(_) => Err(Error::not_found(
+                    ProviderKind::from_static("genesys"),
+                    "page",
+                )),
             }
         });
         let collected: Vec<Result<i32>> = items(stream).collect().await;

@@ -225,15 +225,21 @@ async fn a_401_with_a_static_token_fails_at_once() {
 
 #[tokio::test]
 async fn plain_http_is_refused_unless_allowed() {
-    let err = HttpClient::builder(ProviderKind::from_static("salesforce"), "http://example.com")
-        .build()
-        .unwrap_err();
+    let err = HttpClient::builder(
+        ProviderKind::from_static("salesforce"),
+        "http://example.com",
+    )
+    .build()
+    .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(err.to_string().contains("refusing plain HTTP"), "{err}");
     assert!(
-        HttpClient::builder(ProviderKind::from_static("salesforce"), "https://example.com")
-            .build()
-            .is_ok()
+        HttpClient::builder(
+            ProviderKind::from_static("salesforce"),
+            "https://example.com"
+        )
+        .build()
+        .is_ok()
     );
 }
 
