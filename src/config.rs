@@ -135,7 +135,7 @@ impl ProviderConfig {
         I: IntoIterator<Item = (String, String)>,
     {
         let registration = crate::registry::find(provider)?;
-        let typed = registration.from_env(vars.into_iter().collect())?;
+        let typed = registration.config_from_env(vars.into_iter().collect())?;
         Ok(ProviderConfig {
             registration,
             settings: Settings::Typed(typed),

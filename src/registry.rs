@@ -33,11 +33,14 @@ pub struct Registration {
     hooks: Option<Hooks>,
 }
 
+/// A vendor's configuration, type-erased.
+type Erased = Box<dyn VendorConfig>;
+
 /// What a compiled-in vendor's registration can do, as plain functions over its [`Vendor`].
 #[derive(Clone, Copy)]
 struct Hooks {
-    parse: fn(serde_json::Value) -> std::result::Result<Box<dyn VendorConfig>, serde_json::Error>,
-    from_env: fn(Vec<(String, String)>) -> Result<Box<dyn VendorConfig>>,
+    parse: fn(serde_json::Value) -> std::result::Result<Erased, serde_json::Error>,
+    from_env: fn(Vec<(String, String)>) -> Result<Erased>,
 }
 
 impl Registration {
@@ -108,7 +111,7 @@ impl Registration {
     }
 
     /// A configuration from this vendor's `LICENSEKIT_<VENDOR>_*` variables among `vars`.
-    pub(crate) fn from_env(&self, vars: Vec<(String, String)>) -> Result<Box<dyn VendorConfig>> {
+    pub(crate) fn config_from_env(&self, vars: Vec<(String, String)>) -> Result<Erased> {
         match self.hooks {
             Some(h) => (h.from_env)(vars),
             None => Err(self.not_enabled()),
