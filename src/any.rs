@@ -27,17 +27,19 @@ pub enum AnyProvider {
     Genesys(licensekit_genesys::GenesysProvider),
     #[cfg(feature = "salesforce")]
     Salesforce(licensekit_salesforce::SalesforceProvider),
+    #[cfg(feature = "toy")]
+    Toy(licensekit_toy::ToyProvider),
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use licensekit_core::{MemoryConfig, ProviderKind};
+    use licensekit_core::MemoryConfig;
 
     #[test]
     fn dispatches_to_the_variant() {
         let any = AnyProvider::from(InMemoryProvider::new(MemoryConfig::default()).unwrap());
-        assert_eq!(any.kind(), ProviderKind::Memory);
+        assert_eq!(any.kind(), InMemoryProvider::KIND);
         assert!(any.capabilities().user_holders);
     }
 }

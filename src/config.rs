@@ -4,22 +4,24 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer};
 
-use licensekit_core::{Error, InMemoryProvider, MemoryConfig, ProviderKind, Result};
+use licensekit_core::{InMemoryProvider, ProviderKind, Result, Vendor};
 
 use crate::AnyProvider;
+use crate::registry::{Registration, Typed, VendorConfig};
 
-/// Configuration of one provider, tagged by `provider`. Every vendor's tag is always accepted; a
-/// vendor whose cargo feature is off yields [`Error::FeatureNotEnabled`] from
-/// [`AnyProvider::from_config`] rather than a parse error, so one config file serves every build.
+/// Configuration of one provider, tagged by `provider`. Every registered vendor's tag is always
+/// accepted (see [`registry`](crate::registry)); a vendor whose cargo feature is off yields
+/// [`Error::FeatureNotEnabled`](licensekit_core::Error::FeatureNotEnabled) from [`AnyProvider::from_config`] rather than a parse error, so
+/// one config file serves every build. An unknown tag is an error listing the known ones.
 ///
 /// ```
-/// # use licensekit::{AnyProvider, ProviderConfig, LicenseProvider, ProviderKind};
+/// # use licensekit::{AnyProvider, InMemoryProvider, ProviderConfig, LicenseProvider};
 /// let config: ProviderConfig = serde_json::from_value(serde_json::json!({
 ///     "provider": "memory",
 ///     "products": [{"id": "app", "name": "App", "seats": 10}],
 /// })).unwrap();
 /// let provider = AnyProvider::from_config(config).unwrap();
-/// assert_eq!(provider.kind(), ProviderKind::Memory);
+/// assert_eq!(provider.kind(), InMemoryProvider::KIND);
 /// ```
 ///
 /// Each vendor's HTTP client settings ([`ClientOptions`](licensekit_core::client::ClientOptions):
@@ -28,114 +30,166 @@ use crate::AnyProvider;
 /// `[providers.client]` in `licensekit.toml`. The keys that used to sit at the top level
 /// (`allow_http`, `timeout_secs`, `max_concurrency`, `max_response_bytes`,
 /// `requests_per_minute`, `honor_rate_limit_headers`) are refused with what to write instead.
+///
+/// A configuration can also come from the environment ([`ProviderConfig::from_env`]) and be
+/// adjusted with string keys ([`ProviderConfig::with_config`]); the typed configuration is
+/// reached with [`ProviderConfig::vendor_config`]. `Debug` prints no secret.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum ProviderConfig {
-    Memory(MemoryConfig),
-    /// Apple VPP ([`licensekit_apple_vpp::AppleVppConfig`]).
-    #[cfg(feature = "apple-vpp")]
-    AppleVpp(licensekit_apple_vpp::AppleVppConfig),
-    /// Apple VPP, compiled out: building it gives `FeatureNotEnabled`.
-    #[cfg(not(feature = "apple-vpp"))]
-    AppleVpp(serde_json::Map<String, serde_json::Value>),
-    /// Genesys Cloud ([`licensekit_genesys::GenesysConfig`]).
-    #[cfg(feature = "genesys")]
-    Genesys(licensekit_genesys::GenesysConfig),
-    /// Genesys Cloud, compiled out: building it gives `FeatureNotEnabled`.
-    #[cfg(not(feature = "genesys"))]
-    Genesys(serde_json::Map<String, serde_json::Value>),
-    /// Salesforce ([`licensekit_salesforce::SalesforceConfig`]).
-    #[cfg(feature = "salesforce")]
-    Salesforce(licensekit_salesforce::SalesforceConfig),
-    /// Salesforce, compiled out: building it gives `FeatureNotEnabled`.
-    #[cfg(not(feature = "salesforce"))]
-    Salesforce(serde_json::Map<String, serde_json::Value>),
+pub struct ProviderConfig {
+    registration: &'static Registration,
+    settings: Settings,
 }
 
-/// The derived, tagged form of [`ProviderConfig`].
-#[derive(Deserialize)]
-#[serde(tag = "provider", rename_all = "kebab-case")]
-enum Tagged {
-    Memory(MemoryConfig),
-    /// Apple VPP ([`licensekit_apple_vpp::AppleVppConfig`]).
-    #[cfg(feature = "apple-vpp")]
-    AppleVpp(licensekit_apple_vpp::AppleVppConfig),
-    /// Apple VPP, compiled out: building it gives `FeatureNotEnabled`.
-    #[cfg(not(feature = "apple-vpp"))]
-    AppleVpp(serde_json::Map<String, serde_json::Value>),
-    /// Genesys Cloud ([`licensekit_genesys::GenesysConfig`]).
-    #[cfg(feature = "genesys")]
-    Genesys(licensekit_genesys::GenesysConfig),
-    /// Genesys Cloud, compiled out: building it gives `FeatureNotEnabled`.
-    #[cfg(not(feature = "genesys"))]
-    Genesys(serde_json::Map<String, serde_json::Value>),
-    /// Salesforce ([`licensekit_salesforce::SalesforceConfig`]).
-    #[cfg(feature = "salesforce")]
-    Salesforce(licensekit_salesforce::SalesforceConfig),
-    /// Salesforce, compiled out: building it gives `FeatureNotEnabled`.
-    #[cfg(not(feature = "salesforce"))]
-    Salesforce(serde_json::Map<String, serde_json::Value>),
+#[derive(Debug)]
+enum Settings {
+    /// The vendor's typed configuration.
+    Typed(Box<dyn VendorConfig>),
+    /// The vendor is compiled out; what was written is kept only as a sign it was an object.
+    CompiledOut,
+}
+
+impl Clone for Settings {
+    fn clone(&self) -> Self {
+        match self {
+            Settings::Typed(c) => Settings::Typed(c.clone_box()),
+            Settings::CompiledOut => Settings::CompiledOut,
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for ProviderConfig {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
         use serde::de::Error as _;
         let value = serde_json::Value::deserialize(deserializer)?;
-        let is_vendor = value
-            .get("provider")
-            .and_then(serde_json::Value::as_str)
-            .is_some_and(|p| p != "memory");
-        if let (true, Some(map)) = (is_vendor, value.as_object()) {
-            #[cfg(any(feature = "apple-vpp", feature = "genesys", feature = "salesforce"))]
-            for (key, old) in map {
-                if let Some(hint) = licensekit_core::client::options::moved_key_hint(key, old) {
+        let serde_json::Value::Object(mut map) = value else {
+            return Err(D::Error::custom("a provider configuration must be a table"));
+        };
+        let name = match map.remove("provider") {
+            Some(serde_json::Value::String(name)) => name,
+            Some(_) => return Err(D::Error::custom("`provider` must be a string")),
+            None => return Err(D::Error::missing_field("provider")),
+        };
+        let registration = crate::registry::find(&name).map_err(D::Error::custom)?;
+        if registration.kind() != InMemoryProvider::KIND {
+            for (key, old) in &map {
+                if let Some(hint) = licensekit_core::vendor::moved_key_hint(key, old) {
                     return Err(D::Error::custom(hint));
                 }
             }
-            #[cfg(not(any(feature = "apple-vpp", feature = "genesys", feature = "salesforce")))]
-            let _ = map;
         }
-        let tagged: Tagged = serde_json::from_value(value).map_err(D::Error::custom)?;
-        Ok(match tagged {
-            Tagged::Memory(c) => ProviderConfig::Memory(c),
-            Tagged::AppleVpp(c) => ProviderConfig::AppleVpp(c),
-            Tagged::Genesys(c) => ProviderConfig::Genesys(c),
-            Tagged::Salesforce(c) => ProviderConfig::Salesforce(c),
+        let settings = match registration
+            .parse(serde_json::Value::Object(map))
+            .map_err(D::Error::custom)?
+        {
+            Some(typed) => Settings::Typed(typed),
+            None => Settings::CompiledOut,
+        };
+        Ok(ProviderConfig {
+            registration,
+            settings,
         })
     }
 }
 
 impl ProviderConfig {
+    /// The configuration of vendor `V` (its descriptor, such as `licensekit::genesys::Genesys`).
+    ///
+    /// ```
+    /// # use licensekit::{AnyProvider, LicenseProvider, Memory, MemoryConfig, ProviderConfig};
+    /// let config = ProviderConfig::new::<Memory>(MemoryConfig::default());
+    /// assert_eq!(AnyProvider::from_config(config).unwrap().kind().as_str(), "memory");
+    /// ```
+    pub fn new<V: Vendor>(config: V::Config) -> ProviderConfig
+    where
+        V::Provider: Into<AnyProvider>,
+    {
+        let registration = crate::registry::vendors()
+            .iter()
+            .find(|r| r.kind() == V::KIND && r.is_compiled_in())
+            .expect("every compiled-in vendor is registered");
+        ProviderConfig {
+            registration,
+            settings: Settings::Typed(Box::new(Typed::<V>(config))),
+        }
+    }
+
+    /// The configuration of the vendor named `provider` from its `LICENSEKIT_<VENDOR>_*`
+    /// environment variables (each vendor's README lists them; `LICENSEKIT_GENESYS_CLIENT_ID`,
+    /// `LICENSEKIT_GENESYS_CLIENT_SECRET`, `LICENSEKIT_GENESYS_REGION`, …).
+    pub fn from_env(provider: &str) -> Result<ProviderConfig> {
+        Self::from_env_vars(provider, std::env::vars())
+    }
+
+    /// [`from_env`](Self::from_env) over the given variables instead of the process's (a map in
+    /// tests; the CLI's own lookup).
+    ///
+    /// ```
+    /// # use licensekit::{AnyProvider, LicenseProvider, MemoryConfig, ProviderConfig};
+    /// let env = [("LICENSEKIT_MEMORY_PAGE_SIZE".to_string(), "7".to_string())];
+    /// let config = ProviderConfig::from_env_vars("memory", env).unwrap();
+    /// assert_eq!(config.vendor_config::<MemoryConfig>().unwrap().page_size, 7);
+    /// assert!(ProviderConfig::from_env_vars("no-such-vendor", []).is_err());
+    /// ```
+    pub fn from_env_vars<I>(provider: &str, vars: I) -> Result<ProviderConfig>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let registration = crate::registry::find(provider)?;
+        let typed = registration.config_from_env(vars.into_iter().collect())?;
+        Ok(ProviderConfig {
+            registration,
+            settings: Settings::Typed(typed),
+        })
+    }
+
+    /// Sets one key from its string form (`"page_size"`, `"50"`): the vendor's config keys, the
+    /// same names as its environment variables without the prefix.
+    ///
+    /// ```
+    /// # use licensekit::{MemoryConfig, ProviderConfig};
+    /// let config = ProviderConfig::new::<licensekit::Memory>(MemoryConfig::default())
+    ///     .with_config("page_size", "3").unwrap();
+    /// assert_eq!(config.vendor_config::<MemoryConfig>().unwrap().page_size, 3);
+    /// assert!(config.with_config("page_sise", "3").is_err());
+    /// ```
+    pub fn with_config(mut self, key: &str, value: &str) -> Result<ProviderConfig> {
+        match &mut self.settings {
+            Settings::Typed(typed) => typed.set(key, value)?,
+            Settings::CompiledOut => return Err(self.registration.feature_not_enabled()),
+        }
+        Ok(self)
+    }
+
+    /// Which provider this configures.
     pub fn kind(&self) -> ProviderKind {
-        match self {
-            ProviderConfig::Memory(_) => ProviderKind::Memory,
-            ProviderConfig::AppleVpp(_) => ProviderKind::AppleVpp,
-            ProviderConfig::Genesys(_) => ProviderKind::Genesys,
-            ProviderConfig::Salesforce(_) => ProviderKind::Salesforce,
+        self.registration.kind()
+    }
+
+    /// The vendor's typed configuration (`GenesysConfig`, `MemoryConfig`, …), if it is a `C`
+    /// (and the vendor is compiled in).
+    pub fn vendor_config<C: 'static>(&self) -> Option<&C> {
+        match &self.settings {
+            Settings::Typed(typed) => typed.as_any().downcast_ref(),
+            Settings::CompiledOut => None,
         }
     }
 }
 
 impl AnyProvider {
-    /// Builds the configured provider.
+    /// Builds the configured provider (no I/O); a vendor compiled out of this build is
+    /// [`Error::FeatureNotEnabled`](licensekit_core::Error::FeatureNotEnabled) naming the feature to enable.
+    ///
+    /// ```
+    /// # use licensekit::{AnyProvider, LicenseProvider, ProviderConfig};
+    /// let config: ProviderConfig =
+    ///     serde_json::from_value(serde_json::json!({"provider": "memory"})).unwrap();
+    /// let provider = AnyProvider::from_config(config).unwrap();
+    /// assert_eq!(provider.kind().as_str(), "memory");
+    /// ```
     pub fn from_config(config: ProviderConfig) -> Result<AnyProvider> {
-        match config {
-            ProviderConfig::Memory(memory) => Ok(InMemoryProvider::new(memory)?.into()),
-            #[cfg(feature = "apple-vpp")]
-            ProviderConfig::AppleVpp(apple) => {
-                Ok(licensekit_apple_vpp::AppleVppProvider::new(apple)?.into())
-            }
-            #[cfg(feature = "genesys")]
-            ProviderConfig::Genesys(genesys) => {
-                Ok(licensekit_genesys::GenesysProvider::new(genesys)?.into())
-            }
-            #[cfg(feature = "salesforce")]
-            ProviderConfig::Salesforce(salesforce) => {
-                Ok(licensekit_salesforce::SalesforceProvider::new(salesforce)?.into())
-            }
-            // Reachable whenever a vendor's feature is off.
-            #[allow(unreachable_patterns)]
-            other => Err(Error::FeatureNotEnabled(other.kind())),
+        match config.settings {
+            Settings::Typed(typed) => typed.build(),
+            Settings::CompiledOut => Err(config.registration.feature_not_enabled()),
         }
     }
 }
@@ -286,19 +340,25 @@ mod tests {
     /// (CI runs this with `--no-default-features`, where all three are compiled out.)
     #[test]
     fn a_provider_not_compiled_in_is_feature_not_enabled() {
-        #[allow(unused_mut)]
-        let mut compiled_out: Vec<serde_json::Value> = Vec::new();
-        #[cfg(not(feature = "apple-vpp"))]
-        compiled_out.push(serde_json::json!({"provider": "apple-vpp", "stoken": "x"}));
-        #[cfg(not(feature = "genesys"))]
-        compiled_out.push(serde_json::json!({"provider": "genesys", "region": "x"}));
-        #[cfg(not(feature = "salesforce"))]
-        compiled_out.push(serde_json::json!({"provider": "salesforce", "auth": {}}));
-        for value in compiled_out {
+        for registration in crate::registry::vendors() {
+            if registration.is_compiled_in() {
+                continue;
+            }
+            let value = serde_json::json!({"provider": registration.name(), "any": "thing"});
             let config: ProviderConfig = serde_json::from_value(value).unwrap();
+            assert_eq!(config.kind(), registration.kind());
             let err = AnyProvider::from_config(config).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::FeatureNotEnabled);
+            let feature = registration.feature().unwrap();
+            assert!(err.to_string().contains(feature), "{err}");
         }
+        let unknown: std::result::Result<ProviderConfig, _> =
+            serde_json::from_value(serde_json::json!({"provider": "vpp"}));
+        let err = unknown.unwrap_err().to_string();
+        assert!(
+            err.contains("unknown provider `vpp`") && err.contains("memory"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub use licensekit_core::*;
 mod any;
 mod config;
 pub mod plan;
+pub mod registry;
 pub mod report;
 
 /// License history: snapshots of reports in SQLite or PostgreSQL (feature `history`).

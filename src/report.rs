@@ -1199,18 +1199,18 @@ mod tests {
             contracts: vec![
                 // Overrides the vendor's 10 seats; 0.10 a month is exact in decimal (3 × 12 ×
                 // 0.10 would not be in f64).
-                Contract::new(ProviderKind::Memory, "app")
+                Contract::new(crate::InMemoryProvider::KIND, "app")
                     .with_seats(20)
                     .with_price(dec("0.10"), "eur", Period::Month),
-                Contract::new(ProviderKind::Memory, "SUITE") // matched by name
+                Contract::new(crate::InMemoryProvider::KIND, "SUITE") // matched by name
                     .with_price(dec("120"), "USD", Period::Year),
                 // Fills an unlimited (site) figure with purchased seats; price in EUR.
-                Contract::new(ProviderKind::Memory, "site")
+                Contract::new(crate::InMemoryProvider::KIND, "site")
                     .with_seats(3)
                     .with_price(dec("1.05"), "EUR", Period::Year),
                 // Seats but no price: `free` stays out of every sum.
-                Contract::new(ProviderKind::Memory, "free").with_notes("bundled"),
-                Contract::new(ProviderKind::Memory, "gone").with_seats(1),
+                Contract::new(crate::InMemoryProvider::KIND, "free").with_notes("bundled"),
+                Contract::new(crate::InMemoryProvider::KIND, "gone").with_seats(1),
             ],
             ..ReportOptions::default()
         };
@@ -1323,7 +1323,7 @@ mod tests {
 
     #[test]
     fn a_price_needs_currency_and_period_and_a_currency_is_iso() {
-        let c = Contract::new(ProviderKind::Genesys, "cloudCX2");
+        let c = Contract::new(ProviderKind::from_static("genesys"), "cloudCX2");
         assert_eq!(c.check(), Ok(()));
         let mut priced = c.clone();
         priced.price_per_seat = Some(dec("1"));
@@ -1420,12 +1420,15 @@ mod tests {
         let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         let options = ReportOptions {
             contracts: vec![
-                Contract::new(ProviderKind::Memory, "app")
+                Contract::new(crate::InMemoryProvider::KIND, "app")
                     .with_price(dec("2"), "EUR", Period::Month)
                     .with_renewal(date("2027-03-01")), // day 90: in
-                Contract::new(ProviderKind::Memory, "suite").with_renewal(date("2026-12-01")), // today: in
-                Contract::new(ProviderKind::Memory, "free").with_renewal(date("2027-03-02")), // day 91: out
-                Contract::new(ProviderKind::Memory, "site").with_renewal(date("2026-11-30")), // past: out
+                Contract::new(crate::InMemoryProvider::KIND, "suite")
+                    .with_renewal(date("2026-12-01")), // today: in
+                Contract::new(crate::InMemoryProvider::KIND, "free")
+                    .with_renewal(date("2027-03-02")), // day 91: out
+                Contract::new(crate::InMemoryProvider::KIND, "site")
+                    .with_renewal(date("2026-11-30")), // past: out
             ],
             as_of: Some(as_of),
             ..ReportOptions::default()

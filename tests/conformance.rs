@@ -40,7 +40,7 @@ async fn arc_and_box_forwarding_pass_the_suite() {
 #[tokio::test]
 async fn genesys_through_any_provider_passes_the_suite() {
     use licensekit::testkit::Fixture;
-    use licensekit::{HolderId, ProductId, ProviderConfig, ProviderKind};
+    use licensekit::{HolderId, ProductId, ProviderConfig};
     use licensekit_sim::genesys::{GenesysSeed, GenesysSim, GenesysSimConfig, user_id};
 
     let sim = GenesysSim::start(GenesysSeed::demo(200), GenesysSimConfig::default())
@@ -56,7 +56,7 @@ async fn genesys_through_any_provider_passes_the_suite() {
     }))
     .unwrap();
     let any = AnyProvider::from_config(config).unwrap();
-    assert_eq!(any.kind(), ProviderKind::Genesys);
+    assert_eq!(any.kind(), licensekit::genesys::KIND);
     let fixture = Fixture {
         product: ProductId::new("cloudCX1"),
         scarce_product: None,
@@ -97,7 +97,7 @@ fn genesys_config_refuses_plain_http_without_the_flag() {
 #[tokio::test]
 async fn salesforce_through_any_provider_passes_the_suite() {
     use licensekit::testkit::Fixture;
-    use licensekit::{HolderId, ProductId, ProviderConfig, ProviderKind};
+    use licensekit::{HolderId, ProductId, ProviderConfig};
     use licensekit_sim::salesforce::{SalesforceSeed, SalesforceSim, SalesforceSimConfig, ids};
 
     let sim = SalesforceSim::start(
@@ -118,7 +118,7 @@ async fn salesforce_through_any_provider_passes_the_suite() {
     }))
     .unwrap();
     let any = AnyProvider::from_config(config).unwrap();
-    assert_eq!(any.kind(), ProviderKind::Salesforce);
+    assert_eq!(any.kind(), licensekit::salesforce::KIND);
     let all = sim.user_ids();
     let fixture = Fixture {
         // Canonical ids as listed (a namespace is accepted as an alias, but listings use ids).
@@ -155,7 +155,7 @@ async fn salesforce_through_any_provider_passes_the_suite() {
 #[tokio::test]
 async fn apple_vpp_through_any_provider_passes_the_suite() {
     use licensekit::testkit::Fixture;
-    use licensekit::{HolderId, ProductId, ProviderConfig, ProviderKind};
+    use licensekit::{HolderId, ProductId, ProviderConfig};
     use licensekit_sim::apple::{AppleSeed, AppleSim, AppleSimConfig, SimAsset};
 
     let seed = AppleSeed {
@@ -185,7 +185,7 @@ async fn apple_vpp_through_any_provider_passes_the_suite() {
     }))
     .unwrap();
     let any = AnyProvider::from_config(config).unwrap();
-    assert_eq!(any.kind(), ProviderKind::AppleVpp);
+    assert_eq!(any.kind(), licensekit::apple_vpp::KIND);
     let fixture = Fixture {
         product: ProductId::new("361309726:STDQ"),
         scarce_product: Some((ProductId::new("408709785:STDQ"), 30)),

@@ -20,9 +20,9 @@ use licensekit::{
 use sqlx::Connection;
 
 const PROVIDERS: [ProviderKind; 3] = [
-    ProviderKind::AppleVpp,
-    ProviderKind::Genesys,
-    ProviderKind::Salesforce,
+    ProviderKind::from_static("apple-vpp"),
+    ProviderKind::from_static("genesys"),
+    ProviderKind::from_static("salesforce"),
 ];
 
 fn at(minutes: i64) -> DateTime<Utc> {
@@ -78,7 +78,7 @@ fn snapshot(run: &str, minutes: i64, people: std::ops::Range<usize>, total: u64)
         }
     }
     holdings.push(HoldingState {
-        provider: ProviderKind::AppleVpp,
+        provider: ProviderKind::from_static("apple-vpp"),
         product_id: "p0".into(),
         holder_kind: HolderKind::Device,
         holder_key: "SERIAL1".into(),
@@ -235,14 +235,17 @@ async fn history_shows_utilization_per_product_over_time(location: &str) {
     let store = SqlStore::open(location).await.unwrap();
     store.record(&snapshot("a", 0, 0..5, 10)).await.unwrap();
     store
-        .record(&failed(snapshot("b", 10, 0..6, 10), ProviderKind::Genesys))
+        .record(&failed(
+            snapshot("b", 10, 0..6, 10),
+            ProviderKind::from_static("genesys"),
+        ))
         .await
         .unwrap();
     store.record(&snapshot("c", 20, 0..8, 16)).await.unwrap();
 
     let rows = store
         .history(&HistoryFilter {
-            provider: Some(ProviderKind::Genesys),
+            provider: Some(ProviderKind::from_static("genesys")),
             ..Default::default()
         })
         .await
@@ -273,7 +276,7 @@ async fn history_shows_utilization_per_product_over_time(location: &str) {
     assert!(
         by_name
             .iter()
-            .all(|r| r.provider == ProviderKind::Salesforce)
+            .all(|r| r.provider == ProviderKind::from_static("salesforce"))
     );
     assert_eq!(by_name[0].assigned, Some(6));
 }
@@ -286,7 +289,8 @@ async fn diff_names_holders_gained_and_lost(location: &str) {
     let mut b = snapshot("b", 10, 2..7, 12);
     // Someone who only Salesforce knows disappears with everyone else in 0..2.
     b.holdings.retain(|h| {
-        !(h.provider == ProviderKind::Salesforce && h.holder_key == "person000006@example.com")
+        !(h.provider == ProviderKind::from_static("salesforce")
+            && h.holder_key == "person000006@example.com")
     });
     let b = store.record(&b).await.unwrap();
 
@@ -303,7 +307,7 @@ async fn diff_names_holders_gained_and_lost(location: &str) {
     let genesys = diff
         .products
         .iter()
-        .find(|p| p.provider == ProviderKind::Genesys)
+        .find(|p| p.provider == ProviderKind::from_static("genesys"))
         .unwrap();
     assert_eq!(genesys.status, "changed");
     assert_eq!(
@@ -327,7 +331,7 @@ async fn diff_names_holders_gained_and_lost(location: &str) {
     let salesforce = diff
         .products
         .iter()
-        .find(|p| p.provider == ProviderKind::Salesforce)
+        .find(|p| p.provider == ProviderKind::from_static("salesforce"))
         .unwrap();
     assert_eq!(
         salesforce.holders_added,
@@ -367,14 +371,17 @@ async fn a_failed_provider_is_stored_as_failed_not_as_zero(location: &str) {
     let store = SqlStore::open(location).await.unwrap();
     store.record(&snapshot("a", 0, 0..5, 10)).await.unwrap();
     store
-        .record(&failed(snapshot("b", 10, 0..5, 10), ProviderKind::AppleVpp))
+        .record(&failed(
+            snapshot("b", 10, 0..5, 10),
+            ProviderKind::from_static("apple-vpp"),
+        ))
         .await
         .unwrap();
     let listed = store.snapshots(None).await.unwrap();
     let apple = listed[1]
         .providers
         .iter()
-        .find(|p| p.provider == ProviderKind::AppleVpp)
+        .find(|p| p.provider == ProviderKind::from_static("apple-vpp"))
         .unwrap();
     assert_eq!(
         apple.status,
@@ -384,11 +391,14 @@ async fn a_failed_provider_is_stored_as_failed_not_as_zero(location: &str) {
     );
     assert_eq!(apple.identity, "apple-vpp@test-org");
     let diff = store.diff(None, None).await.unwrap();
-    assert_eq!(diff.not_comparable, vec![ProviderKind::AppleVpp]);
+    assert_eq!(
+        diff.not_comparable,
+        vec![ProviderKind::from_static("apple-vpp")]
+    );
     let p = diff
         .products
         .iter()
-        .find(|p| p.provider == ProviderKind::AppleVpp)
+        .find(|p| p.provider == ProviderKind::from_static("apple-vpp"))
         .unwrap();
     assert_eq!(p.status, "not_comparable");
     assert!(p.holders_removed.is_empty(), "{p:?}");
@@ -517,11 +527,14 @@ async fn a_report_becomes_a_snapshot(location: &str) {
         .unwrap();
     let mut report = Report::collect(&[&memory], &ReportOptions::default(), &|_, _| {}).await;
     report.errors.push(ProviderFailure {
-        provider: ProviderKind::Genesys,
+        provider: ProviderKind::from_static("genesys"),
         kind: licensekit::ErrorKind::Transport,
         error: "connection refused".into(),
     });
-    let identities = HashMap::from([(ProviderKind::Memory, "memory:test".to_string())]);
+    let identities = HashMap::from([(
+        licensekit::InMemoryProvider::KIND,
+        "memory:test".to_string(),
+    )]);
     let snap = Snapshot::from_report(&report, "run-r", &identities).with_label("test");
     let store = SqlStore::open(location).await.unwrap();
     let id = store.record(&snap).await.unwrap().id;

@@ -637,7 +637,7 @@ async fn pending_changes_are_listed_with_their_references_not_planned_again() {
     let providers: [&dyn LicenseProvider; 1] = [&m];
     let d = desired(MEMORY_DESIRED);
     let pending = vec![PendingChange {
-        provider: ProviderKind::Memory,
+        provider: licensekit::InMemoryProvider::KIND,
         product_id: ProductId::new("book"),
         action: ChangeAction::Assign,
         holder: u("eve"),
@@ -1299,7 +1299,7 @@ who.devices = ["IPAD00", "IPAD02", "IPAD06", "IPAD07"]
         assert!(
             crm.unmatched
                 .iter()
-                .all(|x| x.provider == ProviderKind::Genesys)
+                .all(|x| x.provider == ProviderKind::from_static("genesys"))
         );
         assert_eq!(crm.unmatched.len(), 10);
 

@@ -583,7 +583,7 @@ pub async fn settle_pending(
     let mut settled = Vec::new();
     let mut groups: BTreeMap<(String, bool), Vec<PendingChange>> = BTreeMap::new();
     for p in pending {
-        if p.provider == ProviderKind::AppleVpp {
+        if p.provider == licensekit_apple_vpp::KIND {
             groups
                 .entry((
                     p.product_id.as_str().to_owned(),
@@ -597,7 +597,7 @@ pub async fn settle_pending(
     }
     for ((product, _), group) in groups {
         let report = ChangeReport::new(
-            ProviderKind::AppleVpp,
+            licensekit_apple_vpp::KIND,
             ProductId::new(product),
             group[0].action,
             group

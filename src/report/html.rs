@@ -906,7 +906,7 @@ mod tests {
     use crate::{Contract, Period};
     use licensekit_core::{
         HolderId, InMemoryProvider, LicenseProviderExt, MemoryConfig, MemoryProduct, MemoryUser,
-        ProductId, ProviderKind,
+        ProductId,
     };
 
     const HOSTILE: &str =
@@ -967,11 +967,14 @@ mod tests {
         p.set_user_active(&format!("u1{HOSTILE}"), false).unwrap();
         let options = ReportOptions {
             contracts: vec![
-                Contract::new(ProviderKind::Memory, format!("id-{HOSTILE}"))
+                Contract::new(crate::InMemoryProvider::KIND, format!("id-{HOSTILE}"))
                     .with_price("3".parse().unwrap(), "EUR", Period::Month)
                     .with_renewal(chrono::Utc::now().date_naive())
                     .with_notes(HOSTILE),
-                Contract::new(ProviderKind::Memory, HOSTILE.to_string() + "missing"),
+                Contract::new(
+                    crate::InMemoryProvider::KIND,
+                    HOSTILE.to_string() + "missing",
+                ),
             ],
             ..ReportOptions::default()
         };

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use licensekit_core::client::{ApiRequest, HttpClient};
-use licensekit_core::{Error, ProviderKind, Result};
+use licensekit_core::{Error, Result};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
@@ -281,7 +281,7 @@ impl AppleClient {
                 "PENDING" => {}
                 other => {
                     return Err(Error::Decode {
-                        provider: ProviderKind::AppleVpp,
+                        provider: crate::KIND,
                         message: format!("event {event_id} has an unknown eventStatus `{other}`"),
                         source: None,
                     });

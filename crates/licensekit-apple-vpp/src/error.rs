@@ -5,10 +5,10 @@
 use std::sync::{Arc, Mutex};
 
 use http::{HeaderMap, StatusCode};
+use licensekit_core::VendorError;
 use licensekit_core::client::{
     ErrorClassifier, FailureMeaning, VendorFailure, body_excerpt, meaning_of_status,
 };
-use licensekit_core::{ProviderKind, VendorError};
 use serde::Deserialize;
 
 use crate::wire::MdmInfo;
@@ -92,7 +92,7 @@ pub(crate) fn owner_conflict(theirs: &MdmInfo, configured: bool) -> licensekit_c
         "configure `mdm_info` and `take_over = true` to claim it"
     };
     let vendor = VendorError::new(
-        ProviderKind::AppleVpp,
+        crate::KIND,
         None,
         format!(
             "the location is managed by another MDM, \"{}\" (mdmInfo id {}); Apple allows one MDM per \
@@ -102,7 +102,7 @@ pub(crate) fn owner_conflict(theirs: &MdmInfo, configured: bool) -> licensekit_c
     )
     .with_code("mdmInfo-conflict");
     licensekit_core::Error::PermissionDenied {
-        provider: ProviderKind::AppleVpp,
+        provider: crate::KIND,
         message: vendor.message.clone(),
         source: Some(Box::new(vendor)),
     }
@@ -137,7 +137,7 @@ impl ErrorClassifier for AppleResponses {
                     .unwrap_or_else(|| format!("error {number}"));
                 return Some(VendorFailure {
                     meaning: meaning_of_number(number),
-                    error: VendorError::new(ProviderKind::AppleVpp, status_code, message)
+                    error: VendorError::new(crate::KIND, status_code, message)
                         .with_code(number.to_string()),
                 });
             }
@@ -147,7 +147,7 @@ impl ErrorClassifier for AppleResponses {
         }
         Some(VendorFailure {
             meaning: meaning_of_status(status),
-            error: VendorError::new(ProviderKind::AppleVpp, status_code, body_excerpt(body)),
+            error: VendorError::new(crate::KIND, status_code, body_excerpt(body)),
         })
     }
 }

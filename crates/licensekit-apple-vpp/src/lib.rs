@@ -9,6 +9,7 @@ mod config;
 mod error;
 mod provider;
 pub mod token;
+mod vendor;
 pub mod wire;
 
 pub use client::{AppleClient, EventOutcome, Limits, UserAction};
@@ -18,3 +19,4 @@ pub use provider::{
     VersionedAssignments, is_mdm_conflict, parse_product,
 };
 pub use token::TokenInfo;
+pub use vendor::{AppleVpp, AppleVppConfigKey, KIND};

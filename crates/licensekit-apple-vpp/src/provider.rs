@@ -37,7 +37,7 @@ use crate::wire::{
     AssetRef, MdmInfo, RequestUser, ResponseAsset, ResponseAssignment, ResponseUser, StatusResponse,
 };
 
-const KIND: ProviderKind = ProviderKind::AppleVpp;
+const KIND: ProviderKind = crate::KIND;
 const UNLIMITED: i64 = 2_147_483_647;
 
 #[derive(Debug)]

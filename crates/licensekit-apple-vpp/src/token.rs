@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use licensekit_core::{Error, ProviderKind, Result};
+use licensekit_core::{Error, Result};
 use secrecy::{ExposeSecret, SecretString};
 
 /// What a location token says about itself (no secret).
@@ -65,7 +65,7 @@ pub fn decode(stoken: &SecretString) -> Result<TokenInfo> {
 pub fn check_not_expired(info: &TokenInfo, now: DateTime<Utc>) -> Result<()> {
     if info.is_expired(now) {
         return Err(Error::Unauthenticated {
-            provider: ProviderKind::AppleVpp,
+            provider: crate::KIND,
             message: format!(
                 "the location token of {} expired on {}; download a new one from Apple Business/School Manager",
                 info.org_name,

@@ -9,6 +9,13 @@
 //! Credentials are referenced from the environment: any key ending in `_env` names a variable
 //! whose value becomes the key without the suffix (`client_secret_env = "GENESYS_SECRET"` gives
 //! `client_secret`). Secrets may be written in the file directly, but never need to be.
+//!
+//! A `[[providers]]` table with `from_environment = true` (not `from_env`: keys ending in `_env`
+//! are references) starts from the library's
+//! `ProviderConfig::from_env`: the vendor's `LICENSEKIT_<VENDOR>_*` variables (each adapter's
+//! README lists them); the keys written in the table are then set on top with the same string
+//! keys (`ProviderConfig::with_config`; the `[providers.client]` keys as they are, its `retry`
+//! table as `retry_attempts`, …), so the file wins over the environment.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -76,7 +83,15 @@ pub fn default_path() -> PathBuf {
     PathBuf::from("licensekit.toml")
 }
 
-pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+/// The process's environment, as `(name, value)` pairs (variables whose name or value is not
+/// UTF-8 are left out, as if unset).
+pub fn process_env() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+pub fn load(path: &Path, env: &[(String, String)]) -> Result<Config, ConfigError> {
     let file = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigError(format!(
@@ -86,11 +101,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
     parse(&text, &file.to_string(), env)
 }
 
-pub fn parse(
-    text: &str,
-    file: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Config, ConfigError> {
+pub fn parse(text: &str, file: &str, env: &[(String, String)]) -> Result<Config, ConfigError> {
     let doc: toml::Table = toml::from_str(text).map_err(|e| ConfigError(format!("{file}: {e}")))?;
     let mut config = Config::default();
     for key in doc.keys() {
@@ -145,11 +156,75 @@ pub fn parse(
             .to_owned();
         check_client_table(&json, &format!("{file}: providers[{i}] ({kind})"))
             .map_err(|e| ConfigError(redact(&e.0, &config.env_values)))?;
-        let provider: ProviderConfig = serde_json::from_value(json).map_err(|e| {
-            let e = redact(&e.to_string(), &config.env_values);
-            ConfigError(format!("{file}: providers[{i}] ({kind}): {e}"))
-        })?;
+        let at = format!("{file}: providers[{i}] ({kind})");
+        let provider = if json.get("from_environment").is_some() {
+            from_env(json, &at, env, &mut config.env_values)?
+        } else {
+            serde_json::from_value(json).map_err(|e| {
+                let e = redact(&e.to_string(), &config.env_values);
+                ConfigError(format!("{at}: {e}"))
+            })?
+        };
         config.providers.push(provider);
+    }
+    Ok(config)
+}
+
+/// A `from_environment = true` table: the library's `from_env` for its vendor, then the table's own keys
+/// on top as string keys. The vendor's variables are remembered for redaction.
+fn from_env(
+    json: Value,
+    at: &str,
+    env: &[(String, String)],
+    found: &mut Vec<(String, String)>,
+) -> Result<ProviderConfig, ConfigError> {
+    let Value::Object(mut table) = json else {
+        return Err(ConfigError(format!("{at}: must be a table")));
+    };
+    if table.remove("from_environment") != Some(Value::Bool(true)) {
+        return Err(ConfigError(format!(
+            "{at}: `from_environment` must be true (or left out)"
+        )));
+    }
+    let Some(Value::String(name)) = table.remove("provider") else {
+        return Err(ConfigError(format!(
+            "{at}: `provider` must name the vendor"
+        )));
+    };
+    if let Ok(kind) = name.parse::<licensekit::ProviderKind>() {
+        let prefix = kind.env_prefix();
+        found.extend(env.iter().filter(|(k, _)| k.starts_with(&prefix)).cloned());
+    }
+    let mut config = ProviderConfig::from_env_vars(&name, env.to_vec())
+        .map_err(|e| ConfigError(format!("{at}: {}", redact(&e.to_string(), found))))?;
+    let mut settings = Vec::new();
+    for (key, value) in table {
+        match value {
+            Value::Object(client) if key == "client" => {
+                for (key, value) in client {
+                    match value {
+                        Value::Object(retry) if key == "retry" => settings
+                            .extend(retry.into_iter().map(|(k, v)| (format!("retry_{k}"), v))),
+                        value => settings.push((key, value)),
+                    }
+                }
+            }
+            value => settings.push((key, value)),
+        }
+    }
+    for (key, value) in settings {
+        let text = match value {
+            Value::String(s) => s,
+            Value::Number(_) | Value::Bool(_) => value.to_string(),
+            _ => {
+                return Err(ConfigError(format!(
+                    "{at}: `{key}` cannot be combined with from_environment = true (only single values can; write the table without from_environment)"
+                )));
+            }
+        };
+        config = config
+            .with_config(&key, &text)
+            .map_err(|e| ConfigError(format!("{at}: {}", redact(&e.to_string(), found))))?;
     }
     Ok(config)
 }
@@ -204,7 +279,7 @@ fn resolve_env(
     value: &mut Value,
     at: &str,
     file: &str,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &[(String, String)],
     found: &mut Vec<(String, String)>,
 ) -> Result<(), ConfigError> {
     let Value::Object(map) = value else {
@@ -221,7 +296,7 @@ fn resolve_env(
                     ))
                 })?
                 .to_owned();
-            let secret = env(&var).ok_or_else(|| {
+            let secret = lookup(env, &var).ok_or_else(|| {
                 ConfigError(format!(
                     "{file}: {at}.{key} names the environment variable {var}, which is not set"
                 ))
@@ -236,13 +311,24 @@ fn resolve_env(
     Ok(())
 }
 
+fn lookup(env: &[(String, String)], name: &str) -> Option<String> {
+    env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     #[test]
     fn env_references_and_errors_name_the_key() {
-        let env = |k: &str| (k == "SECRET").then(|| "s3cret".to_string());
+        let env = vars(&[("SECRET", "s3cret")]);
         let text = r#"
 [identity.aliases]
 "ada.l@example.com" = "ada@example.com"
@@ -262,7 +348,7 @@ provider = "memory"
         );
 
         // A value from the environment that fails to parse is named by its variable only.
-        let canary = |k: &str| (k == "BATCH").then(|| "canary-7f3e9".to_string());
+        let canary = vars(&[("BATCH", "canary-7f3e9")]);
         let bad = "[[providers]]\nprovider = \"memory\"\npage_size_env = \"BATCH\"\n";
         let err = parse(bad, "licensekit.toml", &canary).unwrap_err().0;
         assert!(
@@ -285,6 +371,65 @@ provider = "memory"
         );
     }
 
+    /// `from_environment = true`: the vendor's variables through the library's `from_env`, the file's
+    /// keys on top; errors name the file and the variable or key, never an env value.
+    #[cfg(feature = "genesys")]
+    #[test]
+    fn from_env_tables_read_the_vendor_variables_and_the_file_wins() {
+        use secrecy::ExposeSecret;
+        let env = vars(&[
+            ("LICENSEKIT_GENESYS_CLIENT_ID", "env-client"),
+            ("LICENSEKIT_GENESYS_CLIENT_SECRET", "canary-env-secret-5d1"),
+            ("LICENSEKIT_GENESYS_REGION", "us_east_1"),
+            ("LICENSEKIT_GENESYS_PAGE_SIZE", "40"),
+        ]);
+        let text = "[[providers]]\nprovider = \"genesys\"\nfrom_environment = true\nregion = \"eu_west_1\"\n[providers.client]\ntimeout = \"5s\"\n[providers.client.retry]\nattempts = 2\n";
+        let c = parse(text, "licensekit.toml", &env).unwrap_or_else(|e| panic!("{}", e.0));
+        let g = c.providers[0]
+            .vendor_config::<licensekit::genesys::GenesysConfig>()
+            .unwrap();
+        assert_eq!(g.client_id, "env-client");
+        assert_eq!(g.client_secret.expose_secret(), "canary-env-secret-5d1");
+        assert_eq!(
+            g.region,
+            licensekit::genesys::Region::EuWest1,
+            "the file wins"
+        );
+        assert_eq!(g.page_size, 40);
+        assert_eq!(g.client.timeout, std::time::Duration::from_secs(5));
+        assert_eq!(g.client.retry.attempts, 2);
+        assert_eq!(
+            c.redact("token canary-env-secret-5d1 refused"),
+            "token <value of $LICENSEKIT_GENESYS_CLIENT_SECRET> refused"
+        );
+
+        let bad = vars(&[("LICENSEKIT_GENESYS_MAX_BATCH", "canary-batch-9e2")]);
+        let err = parse(
+            "[[providers]]\nprovider = \"genesys\"\nfrom_environment = true\n",
+            "lk.toml",
+            &bad,
+        )
+        .unwrap_err()
+        .0;
+        assert!(
+            err.contains("lk.toml: providers[0] (genesys)")
+                && err.contains("LICENSEKIT_GENESYS_MAX_BATCH")
+                && !err.contains("canary-batch-9e2"),
+            "{err}"
+        );
+        let err = parse(
+            "[[providers]]\nprovider = \"genesys\"\nfrom_environment = true\npage_sise = 3\n",
+            "lk.toml",
+            &env,
+        )
+        .unwrap_err()
+        .0;
+        assert!(
+            err.contains("page_sise") && err.contains("page_size"),
+            "{err}"
+        );
+    }
+
     const GENESYS: &str =
         "[[providers]]\nprovider = \"genesys\"\nclient_id = \"x\"\nclient_secret = \"y\"\n";
 
@@ -292,7 +437,7 @@ provider = "memory"
     #[cfg(all(feature = "apple-vpp", feature = "genesys", feature = "salesforce"))]
     #[test]
     fn every_client_option_is_accepted_for_every_vendor() {
-        let env = |_: &str| None;
+        let env = vars(&[]);
         let client = r#"
 [providers.client]
 allow_http = true
@@ -319,12 +464,19 @@ max_backoff = "10s"
             let text = format!("{vendor}{client}");
             let c =
                 parse(&text, "licensekit.toml", &env).unwrap_or_else(|e| panic!("{}\n{text}", e.0));
-            let options = match &c.providers[0] {
-                ProviderConfig::Genesys(g) => g.client.clone(),
-                ProviderConfig::Salesforce(s) => s.client.clone(),
-                ProviderConfig::AppleVpp(a) => a.client.clone(),
-                _ => unreachable!(),
-            };
+            let p = &c.providers[0];
+            let options = None
+                .or(p
+                    .vendor_config::<licensekit::genesys::GenesysConfig>()
+                    .map(|g| &g.client))
+                .or(p
+                    .vendor_config::<licensekit::salesforce::SalesforceConfig>()
+                    .map(|s| &s.client))
+                .or(p
+                    .vendor_config::<licensekit::apple_vpp::AppleVppConfig>()
+                    .map(|a| &a.client))
+                .unwrap()
+                .clone();
             assert!(options.allow_http);
             assert_eq!(options.rate, licensekit::client::Rate::Off);
             assert_eq!(options.timeout, std::time::Duration::from_secs(30));
@@ -338,16 +490,16 @@ max_backoff = "10s"
             &env,
         )
         .unwrap();
-        let ProviderConfig::Genesys(g) = &c.providers[0] else {
-            unreachable!()
-        };
+        let g = c.providers[0]
+            .vendor_config::<licensekit::genesys::GenesysConfig>()
+            .unwrap();
         assert_eq!(g.client.rate, licensekit::client::Rate::per_minute(120));
     }
 
     #[cfg(feature = "genesys")]
     #[test]
     fn client_table_errors_name_the_key_and_the_file() {
-        let env = |_: &str| None;
+        let env = vars(&[]);
         let err = |text: String| parse(&text, "conf/licensekit.toml", &env).unwrap_err().0;
         let e = err(format!("{GENESYS}[providers.client]\ntimout = \"30s\"\n"));
         assert!(

@@ -76,13 +76,14 @@ pub fn parse(doc: &toml::Table, file: &str) -> Result<ContractsConfig, ConfigErr
             let Some(seats) = seats.as_integer().and_then(|n| u64::try_from(n).ok()) else {
                 continue; // the provider's own parsing names this error
             };
-            let named = out
-                .contracts
-                .iter()
-                .any(|c| c.provider == ProviderKind::Genesys && c.product == *product);
+            let named = out.contracts.iter().any(|c| {
+                c.provider == ProviderKind::from_static("genesys") && c.product == *product
+            });
             if !named {
-                out.contracts
-                    .push(Contract::new(ProviderKind::Genesys, product.clone()).with_seats(seats));
+                out.contracts.push(
+                    Contract::new(ProviderKind::from_static("genesys"), product.clone())
+                        .with_seats(seats),
+                );
             }
         }
     }

@@ -381,7 +381,7 @@ mod tests {
         let product = ProductId::new("app");
         let journal = Journal::create(
             &dir.path().join("journal"),
-            ProviderKind::Memory,
+            licensekit::InMemoryProvider::KIND,
             &product,
             ChangeAction::Assign,
             &holders,
@@ -435,7 +435,7 @@ mod tests {
         let holders = [h("ada"), h("bob"), h("ada"), h("carol"), h("dan")];
         let journal = Journal::create(
             dir.path(),
-            ProviderKind::Genesys,
+            ProviderKind::from_static("genesys"),
             &ProductId::new("cx"),
             ChangeAction::Assign,
             &holders,
@@ -509,7 +509,7 @@ mod tests {
         std::fs::write(&file, "").unwrap();
         let err = Journal::create(
             &file.join("journal"),
-            ProviderKind::Memory,
+            licensekit::InMemoryProvider::KIND,
             &ProductId::new("app"),
             ChangeAction::Revoke,
             &[],
@@ -523,7 +523,7 @@ mod tests {
         let open = || {
             Journal::create(
                 dir.path(),
-                ProviderKind::Memory,
+                licensekit::InMemoryProvider::KIND,
                 &ProductId::new("app"),
                 ChangeAction::Assign,
                 &[],

@@ -195,10 +195,22 @@ enum ReportFormat {
     Html,
 }
 
+/// `--provider`: one of the vendors compiled into this build, as the facade's registry lists
+/// them (clap prints them as the possible values).
+fn provider_arg() -> impl clap::builder::TypedValueParser<Value = ProviderKind> {
+    use clap::builder::TypedValueParser;
+    let names = licensekit::registry::vendors()
+        .iter()
+        .filter(|r| r.is_compiled_in())
+        .map(|r| r.name());
+    clap::builder::PossibleValuesParser::new(names)
+        .map(|name| ProviderKind::new(&name).expect("registered names are valid"))
+}
+
 #[derive(Args)]
 struct ListArgs {
-    /// Only this provider (apple-vpp, genesys, salesforce, memory)
-    #[arg(long)]
+    /// Only this provider
+    #[arg(long, value_parser = provider_arg())]
     provider: Option<ProviderKind>,
     #[command(flatten)]
     out: OutputArgs,
@@ -206,7 +218,8 @@ struct ListArgs {
 
 #[derive(Args)]
 struct AssignmentArgs {
-    #[arg(long)]
+    /// Only this provider
+    #[arg(long, value_parser = provider_arg())]
     provider: Option<ProviderKind>,
     /// Only this product
     #[arg(long)]
@@ -218,7 +231,7 @@ struct AssignmentArgs {
 #[derive(Args)]
 struct ChangeArgs {
     /// The provider (needed when several are configured)
-    #[arg(long)]
+    #[arg(long, value_parser = provider_arg())]
     provider: Option<ProviderKind>,
     /// The product id (Salesforce also takes a namespace)
     #[arg(long)]
@@ -443,7 +456,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         sandboxed
     } else {
         let path = cli.config.clone().unwrap_or_else(config::default_path);
-        let mut config = config::load(&path, &|k| std::env::var(k).ok()).map_err(|e| usage(e.0))?;
+        let mut config = config::load(&path, &config::process_env()).map_err(|e| usage(e.0))?;
         let _ = REDACT.set(Box::new(config.redactor()));
         let mut providers = Vec::new();
         for (i, p) in std::mem::take(&mut config.providers)

@@ -120,30 +120,30 @@ pub fn contracts(today: chrono::NaiveDate) -> Vec<Contract> {
     let price = |s: &str| s.parse::<Decimal>().expect("a decimal literal");
     let in_days = |n: u64| today + chrono::Days::new(n);
     vec![
-        Contract::new(ProviderKind::Genesys, "cloudCX2")
+        Contract::new(ProviderKind::from_static("genesys"), "cloudCX2")
             .with_seats(125)
             .with_price(price("75.00"), "EUR", Period::Month)
             .with_renewal(in_days(45))
             .with_notes("annual commit, 3-year term"),
-        Contract::new(ProviderKind::Genesys, "cloudCX3")
+        Contract::new(ProviderKind::from_static("genesys"), "cloudCX3")
             .with_seats(36)
             .with_price(price("155.00"), "EUR", Period::Month)
             .with_renewal(in_days(200)),
-        Contract::new(ProviderKind::Genesys, "gc2WEMupgrade")
+        Contract::new(ProviderKind::from_static("genesys"), "gc2WEMupgrade")
             .with_seats(30)
             .with_price(price("20.00"), "EUR", Period::Month),
-        Contract::new(ProviderKind::AppleVpp, "361309726:STDQ").with_price(
+        Contract::new(ProviderKind::from_static("apple-vpp"), "361309726:STDQ").with_price(
             price("9.99"),
             "USD",
             Period::Year,
         ),
-        Contract::new(ProviderKind::AppleVpp, "408709785:STDQ")
+        Contract::new(ProviderKind::from_static("apple-vpp"), "408709785:STDQ")
             .with_price(price("14.99"), "USD", Period::Year)
             .with_notes("shared iPads"),
-        Contract::new(ProviderKind::Salesforce, "acme")
+        Contract::new(ProviderKind::from_static("salesforce"), "acme")
             .with_price(price("25.00"), "USD", Period::Month)
             .with_renewal(in_days(30)),
-        Contract::new(ProviderKind::Salesforce, "crm_tools")
+        Contract::new(ProviderKind::from_static("salesforce"), "crm_tools")
             .with_price(price("40.00"), "USD", Period::Month)
             .with_renewal(in_days(75))
             .with_notes("renews with acme's true-up"),

@@ -85,12 +85,12 @@ mod tests {
             ..Capabilities::NONE
         };
         assert!(
-            caps.check_holders(ProviderKind::Genesys, &[HolderId::user("u")])
+            caps.check_holders(ProviderKind::from_static("genesys"), &[HolderId::user("u")])
                 .is_ok()
         );
         let err = caps
             .check_holders(
-                ProviderKind::Genesys,
+                ProviderKind::from_static("genesys"),
                 &[HolderId::user("u"), HolderId::device("SERIAL")],
             )
             .unwrap_err();

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::model::ProviderKind;
+use crate::kind::{InvalidProviderName, ProviderKind};
 
 /// A boxed error usable as a source.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -99,13 +99,16 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
-    /// The configuration names a provider whose cargo feature was not compiled in.
+    /// The configuration names a provider whose adapter was not compiled in. `feature` is the
+    /// cargo feature that compiles it in, as the registry that knows the vendor names it
+    /// (`licensekit/genesys`).
     #[error(
-        "provider {kind} is not compiled into this build; enable the cargo feature `{feature}` of licensekit",
-        kind = .0,
-        feature = .0.feature_name()
+        "provider {provider} is not compiled into this build; enable the cargo feature `{feature}`"
     )]
-    FeatureNotEnabled(ProviderKind),
+    FeatureNotEnabled {
+        provider: ProviderKind,
+        feature: &'static str,
+    },
     /// The request could not be sent or the response not received.
     #[error("{provider}: transport error: {message}")]
     Transport {
@@ -198,6 +201,16 @@ pub enum ErrorKind {
     Cancelled,
 }
 
+/// A malformed provider name given as input is [`Error::InvalidInput`].
+impl From<InvalidProviderName> for Error {
+    fn from(e: InvalidProviderName) -> Self {
+        Error::InvalidInput {
+            message: e.to_string(),
+            source: Some(Box::new(e)),
+        }
+    }
+}
+
 impl Error {
     /// The meaning of this error. For [`Error::RetriesExhausted`] it is the last attempt's meaning.
     pub fn kind(&self) -> ErrorKind {
@@ -212,7 +225,7 @@ impl Error {
             Error::Unavailable { .. } => ErrorKind::Unavailable,
             Error::Unsupported { .. } => ErrorKind::Unsupported,
             Error::Config { .. } => ErrorKind::Config,
-            Error::FeatureNotEnabled(_) => ErrorKind::FeatureNotEnabled,
+            Error::FeatureNotEnabled { .. } => ErrorKind::FeatureNotEnabled,
             Error::Transport { .. } => ErrorKind::Transport,
             Error::Decode { .. } | Error::Pagination { .. } => ErrorKind::Decode,
             Error::Vendor(_) => ErrorKind::Vendor,
@@ -445,11 +458,11 @@ mod tests {
     #[test]
     fn kind_looks_through_retries_exhausted() {
         let err = Error::RetriesExhausted {
-            provider: ProviderKind::Genesys,
+            provider: ProviderKind::from_static("genesys"),
             attempts: 4,
             elapsed: Duration::from_secs(3),
             last: Box::new(Error::RateLimited {
-                provider: ProviderKind::Genesys,
+                provider: ProviderKind::from_static("genesys"),
                 retry_after: Some(Duration::from_secs(2)),
                 source: None,
             }),
@@ -464,11 +477,15 @@ mod tests {
 
     #[test]
     fn vendor_error_is_found_in_the_source_chain() {
-        let vendor = VendorError::new(ProviderKind::AppleVpp, Some(200), "Invalid token")
-            .with_code("9622")
-            .with_correlation_id(Some("abc".into()));
+        let vendor = VendorError::new(
+            ProviderKind::from_static("apple-vpp"),
+            Some(200),
+            "Invalid token",
+        )
+        .with_code("9622")
+        .with_correlation_id(Some("abc".into()));
         let err = Error::Unauthenticated {
-            provider: ProviderKind::AppleVpp,
+            provider: ProviderKind::from_static("apple-vpp"),
             message: "the location token was rejected".into(),
             source: Some(Box::new(vendor.clone())),
         };
@@ -481,8 +498,15 @@ mod tests {
 
     #[test]
     fn feature_not_enabled_names_the_feature() {
-        let text = Error::FeatureNotEnabled(ProviderKind::Salesforce).to_string();
-        assert!(text.contains("`salesforce`"), "{text}");
+        let text = Error::FeatureNotEnabled {
+            provider: ProviderKind::from_static("toy"),
+            feature: "facade/toy",
+        }
+        .to_string();
+        assert!(
+            text.contains("provider toy") && text.contains("`facade/toy`"),
+            "{text}"
+        );
     }
 
     #[test]

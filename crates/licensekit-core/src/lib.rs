@@ -8,9 +8,11 @@ extern crate self as licensekit_core;
 pub mod bulk;
 pub mod capabilities;
 pub mod error;
+mod kind;
 pub mod memory;
 pub mod model;
 pub mod provider;
+pub mod vendor;
 
 #[cfg(feature = "http")]
 pub mod client;
@@ -21,13 +23,15 @@ pub mod testkit;
 pub use bulk::{CancellationToken, ChangeObserver, ChangeRequest};
 pub use capabilities::Capabilities;
 pub use error::{BoxError, Error, ErrorKind, Result, VendorError};
-pub use memory::{InMemoryProvider, MemoryConfig, MemoryProduct, MemoryUser};
+pub use kind::InvalidProviderName;
+pub use memory::{InMemoryProvider, Memory, MemoryConfig, MemoryProduct, MemoryUser};
 pub use model::{
     Assignment, AssignmentFilter, ChangeAction, ChangeReport, Holder, HolderId, HolderKind,
     ItemOutcome, Outcome, OutcomeCounts, OutcomeStatus, Product, ProductId, Provenance,
     ProviderKind, SeatTotal, Seats, VendorFields,
 };
 pub use provider::{LicenseProvider, LicenseProviderExt};
+pub use vendor::Vendor;
 
 /// Re-exports used by exported macros; not part of the public API.
 #[doc(hidden)]

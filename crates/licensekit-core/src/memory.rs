@@ -20,7 +20,7 @@ use crate::model::{
 };
 use crate::provider::LicenseProvider;
 
-const KIND: ProviderKind = ProviderKind::Memory;
+const KIND: ProviderKind = InMemoryProvider::KIND;
 
 /// A product of the in-memory provider.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,6 +99,63 @@ impl Default for MemoryConfig {
     }
 }
 
+/// The in-memory provider's descriptor for registries (see [`Vendor`](crate::Vendor)); its
+/// products and users are configured in a file, the environment sets only
+/// `LICENSEKIT_MEMORY_PAGE_SIZE` and `LICENSEKIT_MEMORY_DEVICE_HOLDERS`.
+#[derive(Debug, Clone, Copy)]
+pub struct Memory;
+
+crate::config_keys! {
+    /// The string keys of [`MemoryConfig`] (products, users and assignments are lists: give
+    /// them in a config file).
+    pub enum MemoryConfigKey {
+        /// `page_size`: items per page of listings.
+        PageSize = "page_size",
+        /// `device_holders`: whether devices can hold licenses.
+        DeviceHolders = "device_holders",
+    }
+}
+
+impl MemoryConfig {
+    /// Sets one key from its string form.
+    pub fn with_config(mut self, key: MemoryConfigKey, value: &str) -> Result<Self> {
+        match key {
+            MemoryConfigKey::PageSize => self.page_size = crate::vendor::parse_number(key, value)?,
+            MemoryConfigKey::DeviceHolders => {
+                self.device_holders = crate::vendor::parse_bool(key, value)?
+            }
+        }
+        Ok(self)
+    }
+}
+
+impl crate::Vendor for Memory {
+    const KIND: ProviderKind = InMemoryProvider::KIND;
+    type Config = MemoryConfig;
+    type Provider = InMemoryProvider;
+
+    fn config_from_env<I>(vars: I) -> Result<MemoryConfig>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let mut config = MemoryConfig::default();
+        crate::vendor::apply_env(KIND, &mut config, vars, |c, key, value| {
+            *c = c.clone().with_config(key, value)?;
+            Ok(())
+        })?;
+        Ok(config)
+    }
+
+    fn set_config(config: &mut MemoryConfig, key: &str, value: &str) -> Result<()> {
+        *config = config.clone().with_config(key.parse()?, value)?;
+        Ok(())
+    }
+
+    fn build(config: MemoryConfig) -> Result<InMemoryProvider> {
+        InMemoryProvider::new(config)
+    }
+}
+
 #[derive(Debug)]
 struct State {
     products: BTreeMap<ProductId, MemoryProduct>,
@@ -128,6 +185,9 @@ impl Default for InMemoryProvider {
 }
 
 impl InMemoryProvider {
+    /// The in-memory provider's kind: `memory`.
+    pub const KIND: ProviderKind = ProviderKind::from_static("memory");
+
     /// Builds the provider from its config, validating it.
     pub fn new(config: MemoryConfig) -> Result<Self> {
         if config.page_size == 0 {

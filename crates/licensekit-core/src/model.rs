@@ -11,60 +11,7 @@ use crate::error::{Error, ErrorKind};
 /// Vendor-specific fields kept alongside the normalized ones, so nothing the vendor said is lost.
 pub type VendorFields = serde_json::Map<String, serde_json::Value>;
 
-/// Which provider an object came from. Never feature-gated: reports and configs name providers
-/// even when their adapter is compiled out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProviderKind {
-    AppleVpp,
-    Genesys,
-    Salesforce,
-    Memory,
-}
-
-impl ProviderKind {
-    pub const ALL: [ProviderKind; 4] = [
-        ProviderKind::AppleVpp,
-        ProviderKind::Genesys,
-        ProviderKind::Salesforce,
-        ProviderKind::Memory,
-    ];
-
-    /// The stable lowercase name used in configs, reports and the CLI.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderKind::AppleVpp => "apple-vpp",
-            ProviderKind::Genesys => "genesys",
-            ProviderKind::Salesforce => "salesforce",
-            ProviderKind::Memory => "memory",
-        }
-    }
-
-    /// The cargo feature of the `licensekit` facade that compiles this provider in.
-    pub fn feature_name(self) -> &'static str {
-        self.as_str()
-    }
-}
-
-impl fmt::Display for ProviderKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl std::str::FromStr for ProviderKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ProviderKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                Error::invalid_input(format!(
-                    "unknown provider `{s}`; expected one of apple-vpp, genesys, salesforce, memory"
-                ))
-            })
-    }
-}
+pub use crate::kind::ProviderKind;
 
 /// A product's id in its provider's own terms (VPP `adamId` + pricing, Genesys license id,
 /// Salesforce PackageLicense id). Opaque to callers; each adapter documents its format.
@@ -763,17 +710,5 @@ mod tests {
             pending,
             serde_json::json!({"status": "pending", "reference": "ev1"})
         );
-    }
-
-    #[test]
-    fn provider_kind_round_trips_through_its_name() {
-        for kind in ProviderKind::ALL {
-            assert_eq!(kind.as_str().parse::<ProviderKind>().unwrap(), kind);
-            assert_eq!(
-                serde_json::to_value(kind).unwrap(),
-                serde_json::Value::String(kind.as_str().into())
-            );
-        }
-        assert!("vpp".parse::<ProviderKind>().is_err());
     }
 }

@@ -2,7 +2,7 @@
 //! `ApiRequest::segment`, which percent-encodes them.
 
 use licensekit_core::client::{ApiRequest, HttpClient};
-use licensekit_core::{Error, ErrorKind, ProviderKind, Result};
+use licensekit_core::{Error, ErrorKind, Result};
 
 use crate::wire::{
     LicenseAssignmentRequest, LicenseBatchAssignmentRequest, LicenseDefinition, LicenseOrgToggle,
@@ -29,7 +29,7 @@ pub struct GenesysClient {
 fn retired(route: &'static str, note: &'static str) -> impl FnOnce(Error) -> Error {
     move |err| match err.kind() {
         ErrorKind::NotFound => Error::Unsupported {
-            provider: ProviderKind::Genesys,
+            provider: crate::KIND,
             operation: format!("{route} ({note}; the API answered: {err})"),
         },
         _ => err,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use licensekit_core::client::{
     ClientOptions, HttpClient, OAuth2ClientCredentials, RetryConfig, TokenCache, check_url,
 };
-use licensekit_core::{Error, ProviderKind, Result};
+use licensekit_core::{Error, Result};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -136,7 +136,7 @@ impl GenesysConfig {
         if self.max_batch == 0 {
             return bad("max_batch must be at least 1");
         }
-        self.client.validate(ProviderKind::Genesys)
+        self.client.validate(crate::KIND)
     }
 
     /// Requests in flight at once: `client.max_concurrency`, or the default 16.
@@ -150,20 +150,20 @@ impl GenesysConfig {
     pub(crate) fn http_client(&self, retry: RetryConfig) -> Result<HttpClient> {
         self.validate()?;
         let token_url = self.token_url();
-        check_url(ProviderKind::Genesys, &token_url, self.client.allow_http)?;
+        check_url(crate::KIND, &token_url, self.client.allow_http)?;
         let limiter = self.client.limiter(
             &crate::pacing::vendor_defaults(),
             Arc::new(crate::pacing::GenesysSignals),
         );
         let base = self
             .client
-            .client_builder(ProviderKind::Genesys, self.api_base_url())?
+            .client_builder(crate::KIND, self.api_base_url())?
             .retry(retry)
             .limiter(limiter)
             .classifier(Arc::new(GenesysErrors))
             .build()?;
         let oauth = OAuth2ClientCredentials::new(
-            ProviderKind::Genesys,
+            crate::KIND,
             base.reqwest().clone(),
             token_url,
             self.client_id.clone(),

@@ -1,10 +1,10 @@
 //! Reads Genesys `ErrorBody` responses into core error meanings (spec §2, §3, §6).
 
 use http::{HeaderMap, StatusCode};
+use licensekit_core::VendorError;
 use licensekit_core::client::{
     ErrorClassifier, FailureMeaning, VendorFailure, body_excerpt, meaning_of_status,
 };
-use licensekit_core::{ProviderKind, VendorError};
 
 use crate::wire::ErrorBody;
 
@@ -70,7 +70,7 @@ impl ErrorClassifier for GenesysErrors {
                 500 | 501 => FailureMeaning::Other,
                 _ => meaning_of_status(status),
             });
-        let mut error = VendorError::new(ProviderKind::Genesys, Some(status.as_u16()), message)
+        let mut error = VendorError::new(crate::KIND, Some(status.as_u16()), message)
             .with_correlation_id(correlation);
         if let Some(code) = code {
             error = error.with_code(code);

@@ -11,6 +11,7 @@ mod error;
 pub mod pacing;
 mod provider;
 pub mod region;
+mod vendor;
 pub mod wire;
 
 pub use client::GenesysClient;
@@ -18,3 +19,4 @@ pub use config::GenesysConfig;
 pub use error::CORRELATION_HEADER;
 pub use provider::GenesysProvider;
 pub use region::Region;
+pub use vendor::{Genesys, GenesysConfigKey, KIND};

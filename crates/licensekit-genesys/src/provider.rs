@@ -30,7 +30,7 @@ use crate::client::GenesysClient;
 use crate::config::GenesysConfig;
 use crate::wire::{LicenseAssignmentRequest, LicenseDefinition};
 
-const KIND: ProviderKind = ProviderKind::Genesys;
+const KIND: ProviderKind = crate::KIND;
 
 /// The Genesys Cloud provider.
 #[derive(Debug, Clone)]

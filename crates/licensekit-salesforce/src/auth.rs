@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::wire::TokenResponse;
 
-const KIND: ProviderKind = ProviderKind::Salesforce;
+const KIND: ProviderKind = crate::KIND;
 
 /// Which grant to run, and where.
 #[derive(Clone)]

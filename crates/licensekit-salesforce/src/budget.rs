@@ -8,7 +8,7 @@
 use http::{HeaderMap, StatusCode};
 use licensekit_core::client::limit::standard_signals;
 use licensekit_core::client::{QuotaUsage, RateSignals, SignalReader, VendorDefaults};
-use licensekit_core::{Error, ProviderKind, Result};
+use licensekit_core::{Error, Result};
 
 use crate::provider::ApiUsage;
 
@@ -84,7 +84,7 @@ impl ApiBudget {
             return Ok(());
         }
         Err(Error::RateLimited {
-            provider: ProviderKind::Salesforce,
+            provider: crate::KIND,
             retry_after: None,
             source: Some(
                 format!(

@@ -109,8 +109,7 @@ impl SalesforceConfig {
                 self.api_reserve_percent
             )));
         }
-        self.client
-            .validate(licensekit_core::ProviderKind::Salesforce)
+        self.client.validate(crate::KIND)
     }
 
     /// Checks the version is `NN.0` and at least 42.0.

@@ -1,10 +1,10 @@
 //! Reads Salesforce REST error arrays into core meanings (spec §2.6, §2.7, §2.8).
 
 use http::{HeaderMap, StatusCode};
+use licensekit_core::VendorError;
 use licensekit_core::client::{
     ErrorClassifier, FailureMeaning, VendorFailure, body_excerpt, meaning_of_status,
 };
-use licensekit_core::{ProviderKind, VendorError};
 
 use crate::provider::ApiUsage;
 use crate::wire::RestError;
@@ -62,7 +62,7 @@ impl ErrorClassifier for SalesforceErrors {
         } else {
             message
         };
-        let mut error = VendorError::new(ProviderKind::Salesforce, Some(status.as_u16()), message);
+        let mut error = VendorError::new(crate::KIND, Some(status.as_u16()), message);
         if let Some(code) = code {
             error = error.with_code(code);
         }

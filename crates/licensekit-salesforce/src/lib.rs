@@ -10,8 +10,10 @@ mod error;
 pub mod ids;
 mod provider;
 pub mod soql;
+mod vendor;
 pub mod wire;
 
 pub use budget::ApiBudget;
 pub use config::{DEFAULT_API_VERSION, SalesforceAuth, SalesforceConfig};
 pub use provider::{ApiUsage, MAX_COLLECTION, MAX_IDS_PER_QUERY, SalesforceProvider, session};
+pub use vendor::{KIND, Salesforce, SalesforceConfigKey};

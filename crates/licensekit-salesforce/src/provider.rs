@@ -43,7 +43,7 @@ use crate::wire::{
     CollectionResult, PackageLicenseRecord, QueryPage, UserPackageLicenseRecord, UserRecord,
 };
 
-const KIND: ProviderKind = ProviderKind::Salesforce;
+const KIND: ProviderKind = crate::KIND;
 
 /// (UserPackageLicense id, user id).
 type Row = (SalesforceId, SalesforceId);

@@ -56,7 +56,7 @@ impl Fake {
 impl BulkBackend for Fake {
     type Context = ();
     fn provider(&self) -> ProviderKind {
-        ProviderKind::Memory
+        crate::InMemoryProvider::KIND
     }
     fn canonical(&self, holder: &HolderId) -> Result<HolderId> {
         let id = holder.as_str().trim();
@@ -90,7 +90,7 @@ impl BulkBackend for Fake {
             Script::Refused => return Err(Error::invalid_input("refused")),
             Script::LostBeforeApplied => {
                 return Err(Error::Transport {
-                    provider: ProviderKind::Memory,
+                    provider: crate::InMemoryProvider::KIND,
                     message: "connection reset".into(),
                     source: None,
                 });
@@ -115,7 +115,7 @@ impl BulkBackend for Fake {
             .collect();
         match script {
             Script::LostAfterApplied => Err(Error::Transport {
-                provider: ProviderKind::Memory,
+                provider: crate::InMemoryProvider::KIND,
                 message: "timed out".into(),
                 source: None,
             }),
@@ -129,7 +129,7 @@ impl BulkBackend for Fake {
         if *fails > 0 {
             *fails -= 1;
             return Err(Error::Unavailable {
-                provider: ProviderKind::Memory,
+                provider: crate::InMemoryProvider::KIND,
                 message: "read failed".into(),
                 source: None,
             });

@@ -814,7 +814,7 @@ mod tests {
         assert_eq!(before.elapsed(), Duration::ZERO, "refused without waiting");
         assert_eq!(err.wait, Duration::from_secs(60));
         assert!(!err.server_hold);
-        let e = err.into_error(crate::ProviderKind::Genesys);
+        let e = err.into_error(crate::ProviderKind::from_static("genesys"));
         assert_eq!(e.kind(), crate::ErrorKind::RateLimited);
         // With enough budget it waits and goes.
         let permit = limiter

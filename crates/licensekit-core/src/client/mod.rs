@@ -35,7 +35,7 @@ pub use limit::{
     LimitPermit, PacingPolicy, QuotaUsage, RateSignals, RequestLimiter, SignalReader,
     StandardSignals, WaitTooLong, WindowLimit, WindowUsage,
 };
-pub use options::{ClientOptions, Rate, RetryOptions, VendorDefaults};
+pub use options::{ClientConfigKey, ClientOptions, Rate, RetryOptions, VendorDefaults};
 pub use pagination::{Declared, Page, PageGuard, PageTracker, Totals, items, pages};
 pub use retry::{Failure, RetryConfig, RetryDecision, classify, parse_retry_after};
 
@@ -52,8 +52,8 @@ pub enum FailureMeaning {
     RateLimited,
     /// Transient vendor failure: retried when the request is idempotent.
     Unavailable,
-    /// A quota that will not reset soon (Salesforce's daily API allocation): reported as
-    /// `RateLimited` but never retried.
+    /// A quota that will not reset within a retry budget (a daily or monthly API allocation):
+    /// reported as `RateLimited` but never retried.
     QuotaExhausted,
     /// Anything else: returned as `Error::Vendor`.
     Other,

@@ -36,6 +36,39 @@ use super::retry::RetryConfig;
 use super::{HttpClient, HttpClientBuilder};
 use crate::error::{Error, Result};
 use crate::model::ProviderKind;
+use crate::vendor::{bad_value, parse_bool, parse_number};
+
+crate::config_keys! {
+    /// The string keys of [`ClientOptions`], for [`ClientOptions::with_config`] and every
+    /// adapter's `from_env` (`LICENSEKIT_GENESYS_TIMEOUT=30s`): the config file's
+    /// `[providers.client]` keys, with `retry.x` written `retry_x`.
+    pub enum ClientConfigKey {
+        /// `allow_http`: plain `http://` (local simulators only).
+        AllowHttp = "allow_http",
+        /// `ca_file`: an extra trusted CA certificate (PEM).
+        CaFile = "ca_file",
+        /// `timeout`: whole-request timeout (`"30s"`).
+        Timeout = "timeout",
+        /// `connect_timeout`: connection timeout.
+        ConnectTimeout = "connect_timeout",
+        /// `max_concurrency`: requests in flight at once.
+        MaxConcurrency = "max_concurrency",
+        /// `max_response_bytes`: largest response body accepted.
+        MaxResponseBytes = "max_response_bytes",
+        /// `rate`: requests per minute, `"N/DURATION"` or `"off"`.
+        Rate = "rate",
+        /// `max_wait`: the longest single wait.
+        MaxWait = "max_wait",
+        /// `retry_attempts`: attempts of one request.
+        RetryAttempts = "retry_attempts",
+        /// `retry_total_time`: time budget of one request's retries.
+        RetryTotalTime = "retry_total_time",
+        /// `retry_initial_backoff`: the first backoff.
+        RetryInitialBackoff = "retry_initial_backoff",
+        /// `retry_max_backoff`: the longest backoff.
+        RetryMaxBackoff = "retry_max_backoff",
+    }
+}
 
 /// The client settings shared by every vendor. `Default` is the same for all of them; fields
 /// that are `None` (or [`Rate::VendorDefault`]) take the vendor's documented value.
@@ -336,6 +369,56 @@ impl ClientOptions {
         self
     }
 
+    /// Sets one option from its string form, as `from_env` and string config keys do:
+    /// durations in humantime form (`"30s"`), `rate` as in the config file (`"120"`, `"10/1s"`,
+    /// `"off"`), booleans as `true`/`false` (or `1`/`0`).
+    ///
+    /// ```
+    /// use licensekit_core::client::{ClientConfigKey, ClientOptions, Rate};
+    /// use std::time::Duration;
+    ///
+    /// let options = ClientOptions::default()
+    ///     .with_config(ClientConfigKey::Timeout, "30s").unwrap()
+    ///     .with_config("rate".parse().unwrap(), "off").unwrap();
+    /// assert_eq!(options.timeout, Duration::from_secs(30));
+    /// assert_eq!(options.rate, Rate::Off);
+    /// assert!(ClientOptions::default().with_config(ClientConfigKey::Timeout, "soon").is_err());
+    /// ```
+    pub fn with_config(mut self, key: ClientConfigKey, value: &str) -> Result<Self> {
+        self.set(key, value)?;
+        Ok(self)
+    }
+
+    /// [`with_config`](Self::with_config) in place.
+    pub fn set(&mut self, key: ClientConfigKey, value: &str) -> Result<()> {
+        let duration = || {
+            humantime::parse_duration(value.trim())
+                .map_err(|_| bad_value(key, "a duration such as \"30s\", \"500ms\" or \"2m\""))
+        };
+        match key {
+            ClientConfigKey::AllowHttp => self.allow_http = parse_bool(key, value)?,
+            ClientConfigKey::CaFile => self.ca_file = Some(PathBuf::from(value)),
+            ClientConfigKey::Timeout => self.timeout = duration()?,
+            ClientConfigKey::ConnectTimeout => self.connect_timeout = duration()?,
+            ClientConfigKey::MaxConcurrency => {
+                self.max_concurrency = Some(parse_number(key, value)?)
+            }
+            ClientConfigKey::MaxResponseBytes => {
+                self.max_response_bytes = parse_number(key, value)?
+            }
+            ClientConfigKey::Rate => {
+                self.rate =
+                    Rate::parse(value).map_err(|e| Error::config(format!("`{key}`: {e}")))?
+            }
+            ClientConfigKey::MaxWait => self.max_wait = duration()?,
+            ClientConfigKey::RetryAttempts => self.retry.attempts = parse_number(key, value)?,
+            ClientConfigKey::RetryTotalTime => self.retry.total_time = duration()?,
+            ClientConfigKey::RetryInitialBackoff => self.retry.initial_backoff = duration()?,
+            ClientConfigKey::RetryMaxBackoff => self.retry.max_backoff = duration()?,
+        }
+        Ok(())
+    }
+
     /// Refuses settings that cannot work, naming the provider and the option.
     pub fn validate(&self, provider: ProviderKind) -> Result<()> {
         let bad = |what: String| Err(Error::config(format!("{provider}: client.{what}")));
@@ -454,42 +537,7 @@ impl ClientOptions {
     }
 }
 
-/// When `key` of a vendor config is one of the client settings that moved into the `client`
-/// table, what to write instead (given the value the old key had).
-pub fn moved_key_hint(key: &str, value: &serde_json::Value) -> Option<String> {
-    use serde_json::Value;
-    let shown = match value {
-        Value::String(s) => format!("{s:?}"),
-        other => other.to_string(),
-    };
-    let write = match key {
-        "allow_http" => format!("allow_http = {shown}"),
-        "max_concurrency" => format!("max_concurrency = {shown}"),
-        "max_response_bytes" => format!("max_response_bytes = {shown}"),
-        "timeout_secs" => match value.as_u64() {
-            Some(n) => format!("timeout = \"{n}s\""),
-            None => "timeout = \"60s\"".into(),
-        },
-        "requests_per_minute" => match value {
-            Value::Null => "rate = \"off\"".into(),
-            Value::Number(n) if n.as_u64() == Some(0) => "rate = \"off\"".into(),
-            other => format!("rate = {other}"),
-        },
-        "honor_rate_limit_headers" => {
-            return Some(
-                "`honor_rate_limit_headers` was removed: the server's rate-limit headers are \
-                 always followed; to stop pacing, write `rate = \"off\"` in the provider's \
-                 `client` table (`[providers.client]` in licensekit.toml)"
-                    .into(),
-            );
-        }
-        _ => return None,
-    };
-    Some(format!(
-        "`{key}` moved into the client options: write `{write}` in the provider's `client` \
-         table (`[providers.client]` in licensekit.toml)"
-    ))
-}
+pub use crate::vendor::moved_key_hint;
 
 #[cfg(test)]
 mod tests {
@@ -599,13 +647,13 @@ mod tests {
     fn validation_and_ca_file_errors_name_the_option() {
         let e = ClientOptions::default()
             .with_max_concurrency(0)
-            .validate(ProviderKind::Genesys)
+            .validate(ProviderKind::from_static("genesys"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("client.max_concurrency"), "{e}");
         let e = ClientOptions::default()
             .with_ca_file("/nonexistent/ca.pem")
-            .root_certificates(ProviderKind::Genesys)
+            .root_certificates(ProviderKind::from_static("genesys"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("/nonexistent/ca.pem"), "{e}");
@@ -615,7 +663,7 @@ mod tests {
         std::fs::write(&empty, "not a certificate\n").unwrap();
         let e = ClientOptions::default()
             .with_ca_file(&empty)
-            .root_certificates(ProviderKind::Genesys)
+            .root_certificates(ProviderKind::from_static("genesys"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("no PEM certificate"), "{e}");
@@ -624,13 +672,16 @@ mod tests {
         let options = ClientOptions::default().with_ca_file(&good);
         assert_eq!(
             options
-                .root_certificates(ProviderKind::Genesys)
+                .root_certificates(ProviderKind::from_static("genesys"))
                 .unwrap()
                 .len(),
             1
         );
         options
-            .client_builder(ProviderKind::Genesys, "https://example.invalid")
+            .client_builder(
+                ProviderKind::from_static("genesys"),
+                "https://example.invalid",
+            )
             .unwrap()
             .build()
             .expect("a client trusting the extra CA builds");

@@ -293,7 +293,7 @@ mod tests {
     };
 
     fn guard() -> PageGuard {
-        PageGuard::new(ProviderKind::Genesys, "GET /things")
+        PageGuard::new(ProviderKind::from_static("genesys"), "GET /things")
     }
 
     #[tokio::test]
@@ -442,7 +442,10 @@ mod tests {
         let stream = pages(guard(), None, |cursor: Option<u32>| async move {
             match cursor {
                 None => Ok((vec![1], Some(1), NONE)),
-                Some(_) => Err(Error::not_found(ProviderKind::Genesys, "page")),
+                Some(_) => Err(Error::not_found(
+                    ProviderKind::from_static("genesys"),
+                    "page",
+                )),
             }
         });
         let collected: Vec<Result<i32>> = items(stream).collect().await;

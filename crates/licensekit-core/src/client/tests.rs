@@ -70,7 +70,7 @@ fn fast_retry() -> RetryConfig {
 }
 
 fn client(base: &str) -> HttpClient {
-    HttpClient::builder(ProviderKind::Genesys, base)
+    HttpClient::builder(ProviderKind::from_static("genesys"), base)
         .allow_http(true)
         .retry(fast_retry())
         .credentials(Arc::new(StaticToken::new(SecretString::from(CANARY))))
@@ -158,7 +158,7 @@ async fn gives_up_when_the_total_time_budget_is_spent() {
             .unwrap()
     })
     .await;
-    let client = HttpClient::builder(ProviderKind::Genesys, &base)
+    let client = HttpClient::builder(ProviderKind::from_static("genesys"), &base)
         .allow_http(true)
         .retry(
             fast_retry()
@@ -201,7 +201,7 @@ async fn a_401_refetches_the_token_once() {
         )
         .await;
     let cache = Arc::new(TokenCache::new(Counting::default()));
-    let client = HttpClient::builder(ProviderKind::Genesys, &base)
+    let client = HttpClient::builder(ProviderKind::from_static("genesys"), &base)
         .allow_http(true)
         .retry(fast_retry())
         .credentials(cache.clone())
@@ -225,15 +225,21 @@ async fn a_401_with_a_static_token_fails_at_once() {
 
 #[tokio::test]
 async fn plain_http_is_refused_unless_allowed() {
-    let err = HttpClient::builder(ProviderKind::Salesforce, "http://example.com")
-        .build()
-        .unwrap_err();
+    let err = HttpClient::builder(
+        ProviderKind::from_static("salesforce"),
+        "http://example.com",
+    )
+    .build()
+    .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(err.to_string().contains("refusing plain HTTP"), "{err}");
     assert!(
-        HttpClient::builder(ProviderKind::Salesforce, "https://example.com")
-            .build()
-            .is_ok()
+        HttpClient::builder(
+            ProviderKind::from_static("salesforce"),
+            "https://example.com"
+        )
+        .build()
+        .is_ok()
     );
 }
 
@@ -317,7 +323,7 @@ async fn oversized_bodies_and_non_json_answers_are_decode_errors() {
         }
     })
     .await;
-    let c = HttpClient::builder(ProviderKind::Genesys, &base)
+    let c = HttpClient::builder(ProviderKind::from_static("genesys"), &base)
         .allow_http(true)
         .retry(fast_retry())
         .max_body_bytes(1024)
@@ -398,7 +404,7 @@ async fn oauth2_client_credentials_fetch_and_errors() {
     .await;
     let http = client(&base).reqwest().clone();
     let good = OAuth2ClientCredentials::new(
-        ProviderKind::Genesys,
+        ProviderKind::from_static("genesys"),
         http.clone(),
         format!("{base}/oauth/token"),
         "id",
@@ -408,7 +414,7 @@ async fn oauth2_client_credentials_fetch_and_errors() {
     assert_eq!(token.secret().expose_secret(), "at-1");
     assert!(token.expires_at().is_some());
     let bad = OAuth2ClientCredentials::new(
-        ProviderKind::Genesys,
+        ProviderKind::from_static("genesys"),
         http,
         format!("{base}/oauth/token"),
         "id",
@@ -483,7 +489,7 @@ async fn the_canary_secret_never_appears_in_debug_errors_or_trace_logs() {
         format!("{err:?}"),
         format!(
             "{:?}",
-            HttpClient::builder(ProviderKind::Genesys, &base)
+            HttpClient::builder(ProviderKind::from_static("genesys"), &base)
                 .credentials(Arc::new(StaticToken::new(SecretString::from(CANARY))))
         ),
     ];
@@ -600,7 +606,7 @@ async fn an_exhausted_rate_limit_window_longer_than_max_wait_fails_at_once() {
 #[tokio::test]
 async fn a_retry_after_longer_than_max_wait_is_rate_limited_at_once() {
     let (base, server) = serve(|_, _, _| with_header(503, "retry-after", "30")).await;
-    let client = HttpClient::builder(ProviderKind::Genesys, &base)
+    let client = HttpClient::builder(ProviderKind::from_static("genesys"), &base)
         .allow_http(true)
         .retry(fast_retry().with_max_wait(Duration::from_secs(10)))
         .build()
@@ -664,7 +670,7 @@ async fn an_endless_token_answer_is_cut_at_the_limit() {
     })
     .await;
     let oauth = OAuth2ClientCredentials::new(
-        ProviderKind::Genesys,
+        ProviderKind::from_static("genesys"),
         client(&base).reqwest().clone(),
         format!("{base}/oauth/token"),
         "id",
@@ -684,7 +690,7 @@ async fn an_endless_api_answer_is_cut_at_the_limit() {
             .unwrap()
     })
     .await;
-    let c = HttpClient::builder(ProviderKind::Genesys, &base)
+    let c = HttpClient::builder(ProviderKind::from_static("genesys"), &base)
         .allow_http(true)
         .max_body_bytes(1024 * 1024)
         .build()
@@ -712,13 +718,13 @@ async fn oauth_api(
     .await;
     let plain = client(&base);
     let oauth = OAuth2ClientCredentials::new(
-        ProviderKind::Genesys,
+        ProviderKind::from_static("genesys"),
         plain.reqwest().clone(),
         format!("{base}/oauth/token"),
         "id",
         SecretString::from(CANARY),
     );
-    let c = HttpClient::builder(ProviderKind::Genesys, &base)
+    let c = HttpClient::builder(ProviderKind::from_static("genesys"), &base)
         .allow_http(true)
         .retry(fast_retry())
         .build()
