@@ -18,20 +18,17 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use licensekit_core::bulk::{
     self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared, StateRead,
 };
-use licensekit_core::client::{
-    Declared, PageGuard, PageTracker, RetryConfig, StandardSignals, StaticToken, Totals, check_url,
-};
+use licensekit_core::client::{Declared, PageGuard, PageTracker, RetryConfig, Totals, check_url};
 use licensekit_core::{
     Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, Error, ErrorKind,
     Holder, HolderId, ItemOutcome, LicenseProvider, LicenseProviderExt, Outcome, Product,
     ProductId, ProviderKind, Result, SeatTotal, Seats, VendorError,
 };
-use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
 use crate::client::{AppleClient, EventOutcome, Limits, UserAction};
 use crate::config::AppleVppConfig;
-use crate::error::{AppleResponses, Observed, Ownership};
+use crate::error::{Observed, Ownership};
 use crate::token::{self, TokenInfo, parse_apple_date};
 use crate::wire::{
     AssetRef, MdmInfo, RequestUser, ResponseAsset, ResponseAssignment, ResponseUser, StatusResponse,
@@ -594,37 +591,16 @@ impl AppleVppProvider {
                 "apple-vpp: `take_over = true` claims the location for `mdm_info`, which is not set",
             ));
         }
-        // The token as downloaded, or from `echo` or a secret store, often ends in a newline:
-        // decoding trims it, so the bearer value must be trimmed the same way (spec §2.1).
-        let stoken = SecretString::from(config.stoken.expose_secret().trim().to_owned());
         let observed = Arc::new(Mutex::new(Observed::default()));
         let max_concurrency = config.max_concurrency();
-        let limiter = config
-            .client
-            .limiter(&crate::config::vendor_defaults(), Arc::new(StandardSignals));
-        let inspector = AppleResponses {
-            observed: observed.clone(),
-        };
         let ownership = Ownership {
             ours: config.mdm_info.clone(),
             observed: observed.clone(),
         };
-        let http = config
-            .client
-            .client_builder(KIND, &config.base_url)?
-            .retry(retry)
-            .limiter(limiter)
-            .classifier(Arc::new(inspector))
-            .credentials(Arc::new(StaticToken::new(stoken)))
-            .build()?;
+        let client = AppleClient::from_config(&config, retry, observed.clone(), ownership.clone())?;
         Ok(AppleVppProvider {
             inner: Arc::new(Inner {
-                client: AppleClient::new(
-                    http,
-                    config.poll_interval(),
-                    config.poll_timeout(),
-                    ownership.clone(),
-                ),
+                client,
                 token,
                 mdm_info: config.mdm_info,
                 take_over: config.take_over,

@@ -1,16 +1,13 @@
-//! Configuration and construction of a [`GenesysProvider`](crate::GenesysProvider).
+//! Configuration of a [`GenesysProvider`](crate::GenesysProvider): the serde config and its
+//! builder methods. The HTTP client is built from it in `client.rs`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use licensekit_core::client::{
-    ClientOptions, HttpClient, OAuth2ClientCredentials, RetryConfig, TokenCache, check_url,
-};
+use licensekit_core::client::ClientOptions;
 use licensekit_core::{Error, ProviderKind, Result};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::error::GenesysErrors;
 use crate::region::{Region, login_base_for};
 
 /// How to reach and authenticate against a Genesys Cloud org. `Debug` never shows the secret.
@@ -125,7 +122,7 @@ impl GenesysConfig {
         format!("{login}/oauth/token")
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         let bad = |what: &str| Err(Error::config(format!("genesys: {what}")));
         if self.client_id.trim().is_empty() {
             return bad("client_id is empty");
@@ -143,32 +140,5 @@ impl GenesysConfig {
     pub fn max_concurrency(&self) -> usize {
         self.client
             .max_concurrency_for(&crate::pacing::vendor_defaults())
-    }
-
-    /// Builds the HTTP client: OAuth2 client credentials with a shared token cache, the rate
-    /// limit and concurrency cap, the Genesys error reader.
-    pub(crate) fn http_client(&self, retry: RetryConfig) -> Result<HttpClient> {
-        self.validate()?;
-        let token_url = self.token_url();
-        check_url(ProviderKind::Genesys, &token_url, self.client.allow_http)?;
-        let limiter = self.client.limiter(
-            &crate::pacing::vendor_defaults(),
-            Arc::new(crate::pacing::GenesysSignals),
-        );
-        let base = self
-            .client
-            .client_builder(ProviderKind::Genesys, self.api_base_url())?
-            .retry(retry)
-            .limiter(limiter)
-            .classifier(Arc::new(GenesysErrors))
-            .build()?;
-        let oauth = OAuth2ClientCredentials::new(
-            ProviderKind::Genesys,
-            base.reqwest().clone(),
-            token_url,
-            self.client_id.clone(),
-            self.client_secret.clone(),
-        );
-        Ok(base.with_credentials(Arc::new(TokenCache::new(oauth))))
     }
 }

@@ -52,9 +52,8 @@ impl GenesysProvider {
     /// Builds the provider with a retry policy other than `config.client.retry` (e.g. a fixed
     /// jitter seed in tests).
     pub fn with_retry(config: GenesysConfig, retry: RetryConfig) -> Result<Self> {
-        let http = config.http_client(retry)?;
         Ok(GenesysProvider {
-            client: GenesysClient::new(http),
+            client: GenesysClient::from_config(&config, retry)?,
             page_size: config.page_size,
             max_batch: config.max_batch,
             max_concurrency: config.max_concurrency(),

@@ -6,7 +6,7 @@ use licensekit_core::client::{
 };
 use licensekit_core::{ProviderKind, VendorError};
 
-use crate::provider::ApiUsage;
+use crate::budget::ApiUsage;
 use crate::wire::RestError;
 
 #[derive(Debug, Clone, Copy, Default)]

@@ -5,6 +5,7 @@
 
 mod auth;
 pub mod budget;
+mod client;
 mod config;
 mod error;
 pub mod ids;
@@ -12,6 +13,7 @@ mod provider;
 pub mod soql;
 pub mod wire;
 
-pub use budget::ApiBudget;
+pub use budget::{ApiBudget, ApiUsage};
+pub use client::{MAX_COLLECTION, MAX_IDS_PER_QUERY, SalesforceClient};
 pub use config::{DEFAULT_API_VERSION, SalesforceAuth, SalesforceConfig};
-pub use provider::{ApiUsage, MAX_COLLECTION, MAX_IDS_PER_QUERY, SalesforceProvider, session};
+pub use provider::{SalesforceProvider, session};
