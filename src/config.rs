@@ -22,7 +22,7 @@ use crate::AnyProvider;
 /// assert_eq!(provider.kind(), ProviderKind::Memory);
 /// ```
 ///
-/// Each vendor's HTTP client settings ([`ClientOptions`](licensekit_core::client::ClientOptions):
+/// Each vendor's HTTP client settings ([`ClientOptions`](licensekit_core::ClientOptions):
 /// `allow_http`, `ca_file`, `timeout`, `connect_timeout`, `max_concurrency`,
 /// `max_response_bytes`, `rate`, `max_wait`, `retry`) sit in a nested `client` object —
 /// `[providers.client]` in `licensekit.toml`. The keys that used to sit at the top level
@@ -88,7 +88,8 @@ impl<'de> Deserialize<'de> for ProviderConfig {
         if let (true, Some(map)) = (is_vendor, value.as_object()) {
             #[cfg(any(feature = "apple-vpp", feature = "genesys", feature = "salesforce"))]
             for (key, old) in map {
-                if let Some(hint) = licensekit_core::client::options::moved_key_hint(key, old) {
+                if let Some(hint) = licensekit_core::raw::client::options::moved_key_hint(key, old)
+                {
                     return Err(D::Error::custom(hint));
                 }
             }

@@ -9,7 +9,22 @@
 //! - [`InMemoryProvider`]: always available, behaves like a vendor; for tests and demos.
 //! - [`report`]: the cross-vendor report; [`plan`]: desired state, plan and apply.
 
-pub use licensekit_core::*;
+// The user API only, named item by item: the adapter-authoring toolkit stays in
+// `licensekit_core::raw` and is not re-exported here.
+pub use licensekit_core::{
+    Assignment, AssignmentFilter, BoxError, CancellationToken, Capabilities, ChangeAction,
+    ChangeObserver, ChangeReport, ChangeRequest, Error, ErrorKind, Holder, HolderId, HolderKind,
+    InMemoryProvider, ItemOutcome, LicenseProvider, LicenseProviderExt, MemoryConfig,
+    MemoryProduct, MemoryUser, Outcome, OutcomeCounts, OutcomeStatus, Product, ProductId,
+    Provenance, ProviderKind, Result, SeatTotal, Seats, VendorError, VendorFields,
+};
+/// The HTTP client settings every vendor adapter takes (with any vendor feature).
+#[cfg(any(feature = "apple-vpp", feature = "genesys", feature = "salesforce"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "apple-vpp", feature = "genesys", feature = "salesforce")))
+)]
+pub use licensekit_core::{ClientOptions, Rate, RetryConfig, RetryOptions};
 
 mod any;
 mod config;

@@ -1,10 +1,16 @@
 //! Every v2 operation licensekit uses, typed (spec §3), plus event polling (§6.1) and the
 //! service-config limits (§3.1, re-read every 5 minutes).
 
+// Every operation of the vendor API is typed here; some are reached only by tests (through the
+// `testing` feature).
+#![cfg_attr(not(feature = "testing"), allow(dead_code))]
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use licensekit_core::client::{ApiRequest, HttpClient, RetryConfig, StandardSignals, StaticToken};
+use licensekit_core::raw::client::{
+    ApiRequest, HttpClient, RetryConfig, StandardSignals, StaticToken,
+};
 use licensekit_core::{Error, ProviderKind, Result};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;

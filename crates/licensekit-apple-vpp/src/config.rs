@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use licensekit_core::client::{ClientOptions, VendorDefaults};
+use licensekit_core::raw::client::{ClientOptions, VendorDefaults};
 use secrecy::SecretString;
 use serde::Deserialize;
 

@@ -15,10 +15,12 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use licensekit_core::bulk::{
+use licensekit_core::raw::bulk::{
     self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared, StateRead,
 };
-use licensekit_core::client::{Declared, PageGuard, PageTracker, RetryConfig, Totals, check_url};
+use licensekit_core::raw::client::{
+    Declared, PageGuard, PageTracker, RetryConfig, Totals, check_url,
+};
 use licensekit_core::{
     Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, Error, ErrorKind,
     Holder, HolderId, ItemOutcome, LicenseProvider, LicenseProviderExt, Outcome, Product,
@@ -631,7 +633,8 @@ impl AppleVppProvider {
     }
 
     /// The typed v2 API.
-    pub fn client(&self) -> &AppleClient {
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn client(&self) -> &AppleClient {
         &self.inner.client
     }
 
@@ -973,13 +976,13 @@ impl AppleVppProvider {
             HashMap::new();
         for answer in settled.into_iter().flatten() {
             let outcome = match answer.answer {
-                licensekit_core::bulk::Answer::Settled(o) => o,
+                licensekit_core::raw::bulk::Answer::Settled(o) => o,
                 // The event failed without naming holders: say so, do not guess.
-                licensekit_core::bulk::Answer::Unclear(why) => Outcome::Unconfirmed {
+                licensekit_core::raw::bulk::Answer::Unclear(why) => Outcome::Unconfirmed {
                     reason: format!("{why}; list assignments to check"),
                     last_error: None,
                 },
-                licensekit_core::bulk::Answer::Refused(e) => Outcome::failed(e),
+                licensekit_core::raw::bulk::Answer::Refused(e) => Outcome::failed(e),
                 _ => continue,
             };
             outcomes.insert(answer.holder, (outcome, answer.vendor));
@@ -1262,7 +1265,7 @@ mod tests {
             answers
                 .into_iter()
                 .map(|a| match a.answer {
-                    licensekit_core::bulk::Answer::Settled(o) => Some(o),
+                    licensekit_core::raw::bulk::Answer::Settled(o) => Some(o),
                     _ => None,
                 })
                 .collect()

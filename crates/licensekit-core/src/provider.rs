@@ -65,7 +65,7 @@ macro_rules! __license_provider_trait {
             /// cancellation.
             async fn change(
                 &self,
-                request: ::licensekit_core::bulk::ChangeRequest,
+                request: ::licensekit_core::ChangeRequest,
             ) -> ::licensekit_core::Result<::licensekit_core::ChangeReport>;
         }
     };

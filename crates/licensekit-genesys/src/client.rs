@@ -1,9 +1,13 @@
 //! Every LicenseApi operation, typed (spec §1). Paths are fixed; ids from callers go through
 //! `ApiRequest::segment`, which percent-encodes them.
 
+// Every operation of the vendor API is typed here; some are reached only by tests (through the
+// `testing` feature).
+#![cfg_attr(not(feature = "testing"), allow(dead_code))]
+
 use std::sync::Arc;
 
-use licensekit_core::client::{
+use licensekit_core::raw::client::{
     ApiRequest, HttpClient, OAuth2ClientCredentials, RetryConfig, TokenCache, check_url,
 };
 use licensekit_core::{Error, ErrorKind, ProviderKind, Result};

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use licensekit_core::client::ClientOptions;
+use licensekit_core::raw::client::ClientOptions;
 use licensekit_core::{Error, ProviderKind, Result};
 use secrecy::SecretString;
 use serde::Deserialize;

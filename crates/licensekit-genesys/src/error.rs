@@ -1,7 +1,7 @@
 //! Reads Genesys `ErrorBody` responses into core error meanings (spec §2, §3, §6).
 
 use http::{HeaderMap, StatusCode};
-use licensekit_core::client::{
+use licensekit_core::raw::client::{
     ErrorClassifier, FailureMeaning, VendorFailure, body_excerpt, meaning_of_status,
 };
 use licensekit_core::{ProviderKind, VendorError};

@@ -16,10 +16,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use licensekit_core::bulk::{
+use licensekit_core::raw::bulk::{
     self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared, StateRead,
 };
-use licensekit_core::client::{Declared, PageGuard, RetryConfig, items, pages};
+use licensekit_core::raw::client::{Declared, PageGuard, RetryConfig, items, pages};
 use licensekit_core::{
     Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, Error, ErrorKind,
     Holder, HolderId, LicenseProvider, Outcome, Product, ProductId, Provenance, ProviderKind,
@@ -63,7 +63,8 @@ impl GenesysProvider {
 
     /// The typed License API, for Genesys-specific operations (definitions with permissions,
     /// license inference, deprecated toggles).
-    pub fn client(&self) -> &GenesysClient {
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn client(&self) -> &GenesysClient {
         &self.client
     }
 

@@ -6,8 +6,8 @@
 //! quota, not a throttle).
 
 use http::{HeaderMap, StatusCode};
-use licensekit_core::client::limit::standard_signals;
-use licensekit_core::client::{QuotaUsage, RateSignals, SignalReader, VendorDefaults};
+use licensekit_core::raw::client::limit::standard_signals;
+use licensekit_core::raw::client::{QuotaUsage, RateSignals, SignalReader, VendorDefaults};
 use licensekit_core::{Error, ProviderKind, Result};
 
 /// The org's rolling 24-hour API usage from `Sforce-Limit-Info: api-usage=USED/MAX` (§2.7, P-8).

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use http::Method;
-use licensekit_core::client::{
+use licensekit_core::raw::client::{
     ApiRequest, ClientOptions, Declared, HttpClient, PageGuard, RequestLimiter, RetryConfig,
     StaticToken, TokenCache, check_url, items, pages,
 };
@@ -137,8 +137,12 @@ impl SalesforceClient {
                     .clone()
                     .expect("a grant when no session was given");
                 // Transient token-endpoint failures are retried within the budget.
-                licensekit_core::client::token_with_retry(KIND, &self.inner.retry, cache.as_ref())
-                    .await?;
+                licensekit_core::raw::client::token_with_retry(
+                    KIND,
+                    &self.inner.retry,
+                    cache.as_ref(),
+                )
+                .await?;
                 let instance = cache.source().instance_url().ok_or_else(|| {
                     Error::decode(
                         KIND,

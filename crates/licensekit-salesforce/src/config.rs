@@ -1,6 +1,6 @@
 //! Configuration of a [`SalesforceProvider`](crate::SalesforceProvider).
 
-use licensekit_core::client::ClientOptions;
+use licensekit_core::ClientOptions;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -77,6 +77,15 @@ impl SalesforceConfig {
             api_reserve_percent: default_reserve(),
             client: ClientOptions::default(),
         }
+    }
+
+    /// A configuration for an existing session: the org's instance URL and an access token
+    /// (session id) obtained elsewhere — the Salesforce CLI, a simulator, another OAuth flow.
+    pub fn session(instance_url: &str, access_token: &str) -> Self {
+        SalesforceConfig::new(SalesforceAuth::AccessToken {
+            instance_url: instance_url.to_owned(),
+            access_token: SecretString::from(access_token.to_owned()),
+        })
     }
 
     /// The shared client settings (timeouts, concurrency, rate, retries, CA, plain HTTP).

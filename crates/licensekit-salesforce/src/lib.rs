@@ -4,16 +4,40 @@
 //! where the contract is silent.
 
 mod auth;
-pub mod budget;
+mod budget;
 mod client;
 mod config;
 mod error;
-pub mod ids;
+mod ids;
 mod provider;
-pub mod soql;
-pub mod wire;
+mod soql;
+mod wire;
 
-pub use budget::{ApiBudget, ApiUsage};
-pub use client::{MAX_COLLECTION, MAX_IDS_PER_QUERY, SalesforceClient};
+pub use budget::{ApiBudget, ApiUsage, DEFAULT_CONCURRENCY, DEFAULT_RESERVE_PERCENT};
+pub use client::{MAX_COLLECTION, MAX_IDS_PER_QUERY};
 pub use config::{DEFAULT_API_VERSION, SalesforceAuth, SalesforceConfig};
-pub use provider::{SalesforceProvider, session};
+pub use provider::SalesforceProvider;
+
+/// Internals for this workspace's tests and benches (feature `testing`): the wire types, the
+/// typed client, ids and SOQL quoting. Not part of the API; may change in any release.
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::client::SalesforceClient;
+    pub use crate::ids::SalesforceId;
+
+    /// Every wire type.
+    pub mod wire {
+        pub use crate::wire::*;
+    }
+
+    /// SOQL literals.
+    pub mod soql {
+        pub use crate::soql::*;
+    }
+
+    /// The provider's typed REST client.
+    pub fn client(provider: &crate::SalesforceProvider) -> &SalesforceClient {
+        provider.client()
+    }
+}

@@ -16,23 +16,22 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use licensekit_core::bulk::{
+use licensekit_core::raw::bulk::{
     self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared, StateRead,
 };
-use licensekit_core::client::RetryConfig;
+use licensekit_core::raw::client::RetryConfig;
 use licensekit_core::{
     Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, Error, Holder,
     HolderId, LicenseProvider, LicenseProviderExt, Outcome, Product, ProductId, ProviderKind,
     Result, SeatTotal, Seats, VendorError,
 };
-use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
 use crate::budget::{ApiBudget, ApiUsage, estimate_change_calls};
 use crate::client::{
     MAX_COLLECTION, MAX_IDS_PER_QUERY, QUERY_PAGE, SalesforceClient, package_condition,
 };
-use crate::config::{SalesforceAuth, SalesforceConfig};
+use crate::config::SalesforceConfig;
 use crate::ids::{PACKAGE_LICENSE_PREFIX, SalesforceId, USER_PREFIX};
 use crate::soql;
 use crate::wire::{CollectionResult, PackageLicenseRecord, UserPackageLicenseRecord, UserRecord};
@@ -66,7 +65,8 @@ impl SalesforceProvider {
     }
 
     /// The typed REST calls (SOQL queries, package look-ups).
-    pub fn client(&self) -> &SalesforceClient {
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn client(&self) -> &SalesforceClient {
         &self.client
     }
 
@@ -89,12 +89,12 @@ impl SalesforceProvider {
     }
 
     /// Every `PackageLicense` row.
-    pub async fn package_licenses(&self) -> Result<Vec<PackageLicenseRecord>> {
+    pub(crate) async fn package_licenses(&self) -> Result<Vec<PackageLicenseRecord>> {
         self.client.package_licenses().await
     }
 
     /// The package a product id names: a `050…` id or a namespace prefix.
-    pub async fn package(&self, product: &ProductId) -> Result<PackageLicenseRecord> {
+    pub(crate) async fn package(&self, product: &ProductId) -> Result<PackageLicenseRecord> {
         self.client.package(product).await
     }
 
@@ -591,14 +591,6 @@ impl LicenseProvider for SalesforceProvider {
         }
         report
     }
-}
-
-/// A session-id provider for tests and callers that already hold a token.
-pub fn session(instance_url: &str, access_token: &str) -> SalesforceConfig {
-    SalesforceConfig::new(SalesforceAuth::AccessToken {
-        instance_url: instance_url.to_owned(),
-        access_token: SecretString::from(access_token.to_owned()),
-    })
 }
 
 #[cfg(test)]
