@@ -119,6 +119,20 @@ impl ProviderConfig {
 
 impl AnyProvider {
     /// Builds the configured provider.
+    ///
+    /// ```
+    /// use licensekit::{AnyProvider, LicenseProvider, ProviderConfig, ProviderKind};
+    ///
+    /// # let config: ProviderConfig = serde_json::from_value(serde_json::json!({
+    /// #     "provider": "memory",
+    /// #     "products": [{"id": "design-suite", "name": "Design Suite", "seats": 2}],
+    /// #     "users": [{"id": "ada", "email": "ada@example.com"}],
+    /// #     "assignments": [{"product": "design-suite", "holder": {"kind": "user", "id": "ada"}}]
+    /// # })).unwrap();
+    /// let provider = AnyProvider::from_config(config)?;
+    /// assert_eq!(provider.kind(), ProviderKind::Memory);
+    /// # Ok::<(), licensekit::Error>(())
+    /// ```
     pub fn from_config(config: ProviderConfig) -> Result<AnyProvider> {
         match config {
             ProviderConfig::Memory(memory) => Ok(InMemoryProvider::new(memory)?.into()),

@@ -1,8 +1,5 @@
-//! Apple Apps and Books for Organizations (VPP) v2 behind licensekit's
-//! [`LicenseProvider`](licensekit_core::LicenseProvider), plus Apple-specific operations (users,
-//! revoke-all, the legacy single-asset "manage licenses", incremental listing). The vendor's
-//! rules, with sources, are in `shared/vendor-specs/apple-vpp.md`; the crate README lists what we
-//! assumed where the contract is unsure.
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 mod client;
 mod config;

@@ -61,6 +61,7 @@ pub struct AppleVppProvider {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct VersionedAssignments {
+    /// The assignments listed, normalized.
     pub assignments: Vec<Assignment>,
     /// The `versionId` of the first page: pass it as `since` next time to get what changed
     /// since the listing began (additions only: Apple's deltas do not show removals, §5).
@@ -75,7 +76,9 @@ pub struct VersionedAssignments {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ListingVersions {
+    /// `versionId` of the first page read.
     pub first: Option<String>,
+    /// `versionId` of the last page read: pass it back to list only what changed since.
     pub last: Option<String>,
 }
 
@@ -170,11 +173,15 @@ fn directory(users: Vec<ResponseUser>) -> Vec<Holder> {
 /// undefined, so more is refused up front.
 #[derive(Debug, Clone, Default)]
 pub struct ManageLicensesRequest {
+    /// Users (`clientUserId`) to take the license from.
     pub disassociate_client_user_ids: Vec<String>,
+    /// Devices (serial numbers) to take the license from.
     pub disassociate_serial_numbers: Vec<String>,
     /// v1 license ids: v2 has none, so a non-empty list is `Unsupported`.
     pub disassociate_license_ids: Vec<String>,
+    /// Users (`clientUserId`) to give the license to.
     pub associate_client_user_ids: Vec<String>,
+    /// Devices (serial numbers) to give the license to.
     pub associate_serial_numbers: Vec<String>,
 }
 
@@ -182,7 +189,9 @@ pub struct ManageLicensesRequest {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ManageLicensesReport {
+    /// What the disassociations did, when there were any.
     pub disassociations: Option<ChangeReport>,
+    /// What the associations did, when there were any.
     pub associations: Option<ChangeReport>,
 }
 

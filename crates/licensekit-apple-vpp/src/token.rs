@@ -10,11 +10,14 @@ use secrecy::{ExposeSecret, SecretString};
 /// What a location token says about itself (no secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenInfo {
+    /// The organisation the token belongs to.
     pub org_name: String,
+    /// When the token stops working (Apple's `expDate`).
     pub expires_at: DateTime<Utc>,
 }
 
 impl TokenInfo {
+    /// Whether the token has expired at `now`.
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.expires_at <= now
     }

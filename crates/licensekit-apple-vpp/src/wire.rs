@@ -11,13 +11,22 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct MdmInfo {
+    /// The MDM's own identifier (stable across renames).
     pub id: String,
+    /// A name people recognise, shown to other MDMs that find the location claimed.
     pub name: String,
+    /// Free text the MDM keeps with its claim.
     #[serde(default)]
     pub metadata: String,
 }
 
 impl MdmInfo {
+    /// An MDM identity.
+    ///
+    /// ```
+    /// let ours = licensekit_apple_vpp::MdmInfo::new("mdm-42", "Example MDM", "");
+    /// assert_eq!(ours.id, "mdm-42");
+    /// ```
     pub fn new(
         id: impl Into<String>,
         name: impl Into<String>,
@@ -126,14 +135,23 @@ pub struct ResponseUser {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct RequestUser {
+    /// The MDM's own id for the user (Apple's `clientUserId`).
     pub client_user_id: String,
+    /// The user's email, if known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The user's Managed Apple ID, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub managed_apple_id: Option<String>,
 }
 
 impl RequestUser {
+    /// A user to register, by client user id and optional email.
+    ///
+    /// ```
+    /// let user = licensekit_apple_vpp::RequestUser::new("ada", Some("ada@example.org".into()));
+    /// assert_eq!(user.client_user_id, "ada");
+    /// ```
     pub fn new(client_user_id: impl Into<String>, email: Option<String>) -> Self {
         RequestUser {
             client_user_id: client_user_id.into(),
@@ -156,13 +174,18 @@ pub struct EventResponse {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct StatusResponse {
+    /// `PENDING`, `COMPLETE` or `FAILED` (a failed event may still have partly succeeded).
     pub event_status: String,
+    /// The kind of operation the event tracks.
     #[serde(default)]
     pub event_type: Option<String>,
+    /// Items the event was asked to change.
     #[serde(default)]
     pub num_requested: Option<u64>,
+    /// Items changed so far.
     #[serde(default)]
     pub num_completed: Option<u64>,
+    /// Per-item failures, each naming the users or devices it concerns.
     #[serde(default)]
     pub failures: Vec<ErrorResponse>,
 }
@@ -172,9 +195,12 @@ pub struct StatusResponse {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct ErrorResponse {
+    /// Apple's error number (e.g. 9632 for a location another MDM manages).
     pub error_number: i64,
+    /// Apple's message.
     #[serde(default)]
     pub error_message: String,
+    /// Which assets, users and devices the error concerns, when Apple says.
     #[serde(default)]
     pub error_info: Option<ErrorInfo>,
 }
@@ -184,10 +210,13 @@ pub struct ErrorResponse {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct ErrorInfo {
+    /// The assets concerned.
     #[serde(default)]
     pub assets: Vec<AssetRef>,
+    /// The users (client user ids) concerned.
     #[serde(default)]
     pub client_user_ids: Vec<String>,
+    /// The devices (serial numbers) concerned.
     #[serde(default)]
     pub serial_numbers: Vec<String>,
 }

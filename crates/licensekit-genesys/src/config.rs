@@ -26,6 +26,7 @@ pub struct GenesysConfig {
     pub login_url: Option<String>,
     /// OAuth client id (client-credentials grant).
     pub client_id: String,
+    /// OAuth client secret (never printed by `Debug`).
     pub client_secret: SecretString,
     /// Users per page when listing (default 100; the simulator and third-party clients use 100).
     #[serde(default = "default_page_size")]
@@ -53,6 +54,18 @@ fn default_max_batch() -> usize {
 }
 
 impl GenesysConfig {
+    /// A configuration for an OAuth client (client-credentials grant) in the default region.
+    ///
+    /// ```
+    /// use licensekit_genesys::{GenesysConfig, Region};
+    /// use secrecy::SecretString;
+    ///
+    /// let config = GenesysConfig::new("client-id", SecretString::from("secret".to_owned()))
+    ///     .with_region(Region::EuWest1)
+    ///     .with_page_size(200);
+    /// assert_eq!(config.api_base_url(), "https://api.mypurecloud.ie");
+    /// assert_eq!(config.token_url(), "https://login.mypurecloud.ie/oauth/token");
+    /// ```
     pub fn new(client_id: impl Into<String>, client_secret: SecretString) -> Self {
         GenesysConfig {
             region: Region::default(),
@@ -67,6 +80,7 @@ impl GenesysConfig {
         }
     }
 
+    /// The org's region (API and login hosts follow from it).
     pub fn with_region(mut self, region: Region) -> Self {
         self.region = region;
         self
@@ -90,16 +104,19 @@ impl GenesysConfig {
         self
     }
 
+    /// Users per page when listing (1–500).
     pub fn with_page_size(mut self, n: u32) -> Self {
         self.page_size = n;
         self
     }
 
+    /// User ids per batch request.
     pub fn with_max_batch(mut self, n: usize) -> Self {
         self.max_batch = n;
         self
     }
 
+    /// Purchased seats of a license id (deprecated: give seats in a contract instead).
     pub fn with_seat_total(mut self, license_id: impl Into<String>, seats: u64) -> Self {
         self.seat_totals.insert(license_id.into(), seats);
         self

@@ -1,9 +1,5 @@
-//! Genesys Cloud LicenseApi adapter for licensekit.
-//!
-//! [`GenesysProvider`] implements [`licensekit_core::LicenseProvider`] over the Platform API v2
-//! License resources; [`GenesysClient`] exposes every LicenseApi operation typed. The vendor's
-//! rules, with sources, are in `shared/vendor-specs/genesys.md`; this crate's README lists where
-//! the contract is silent and what we assumed.
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 mod client;
 mod config;

@@ -82,6 +82,16 @@ pub struct ApiBudget {
 }
 
 impl ApiBudget {
+    /// The budget of a change estimated at `estimated` calls, given the org's usage and the
+    /// reserve to keep (percent of the allocation).
+    ///
+    /// ```
+    /// use licensekit_salesforce::{ApiBudget, ApiUsage};
+    ///
+    /// let budget = ApiBudget::new(ApiUsage { used: 10_000, max: 100_000 }, 85, 5.0);
+    /// assert_eq!(budget.reserve, 5_000);
+    /// assert!(budget.check().is_ok());
+    /// ```
     pub fn new(usage: ApiUsage, estimated: u64, reserve_percent: f64) -> Self {
         let share = (reserve_percent.clamp(0.0, 100.0) / 100.0) * usage.max as f64;
         ApiBudget {

@@ -1,7 +1,5 @@
-//! Salesforce managed-package licenses (`PackageLicense` / `UserPackageLicense`) behind
-//! licensekit's [`LicenseProvider`](licensekit_core::LicenseProvider). The vendor's rules, with
-//! sources, are in `shared/vendor-specs/salesforce.md`; the crate README lists what we assumed
-//! where the contract is silent.
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 mod auth;
 mod budget;

@@ -558,7 +558,7 @@ impl LicenseProvider for SalesforceProvider {
 
     fn holders(&self) -> BoxStream<'static, Result<Holder>> {
         self.query::<UserRecord>(
-            // `LastLoginDate` is a standard User field (vendor-specs/salesforce.md §1.3; license
+            // `LastLoginDate` is a standard User field (docs/vendor-contract.md §1.3; license
             // transfer services order by it to find idle holders, §"Reclaiming from idle users").
             "SELECT Id, Username, Email, Name, IsActive, Profile.Name, LastLoginDate FROM User"
                 .into(),
