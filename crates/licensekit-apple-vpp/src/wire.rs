@@ -1,6 +1,8 @@
 //! Apple v2 shapes (spec §3, §4). Unknown fields are ignored; every field the docs call optional
 //! is optional here.
 
+// Reached from outside only through the hidden `testing` module, which is not API.
+#![cfg_attr(feature = "testing", allow(missing_docs))]
 // The vendor's documented shapes are decoded whole; some fields and types are read only by
 // tests (through the `testing` feature).
 #![cfg_attr(not(feature = "testing"), allow(dead_code))]

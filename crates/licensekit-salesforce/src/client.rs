@@ -3,6 +3,9 @@
 //! sObject Collections writes. Built once per provider from its configuration: a session is used
 //! as given; a grant gets its token (and the instance URL) on the first call.
 
+// Reached from outside only through the hidden `testing` module, which is not API.
+#![cfg_attr(feature = "testing", allow(missing_docs))]
+
 use std::sync::Arc;
 
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
