@@ -24,7 +24,7 @@ use crate::registry::{Registration, Typed, VendorConfig};
 /// assert_eq!(provider.kind(), InMemoryProvider::KIND);
 /// ```
 ///
-/// Each vendor's HTTP client settings ([`ClientOptions`](licensekit_core::client::ClientOptions):
+/// Each vendor's HTTP client settings ([`ClientOptions`](licensekit_core::ClientOptions):
 /// `allow_http`, `ca_file`, `timeout`, `connect_timeout`, `max_concurrency`,
 /// `max_response_bytes`, `rate`, `max_wait`, `retry`) sit in a nested `client` object —
 /// `[providers.client]` in `licensekit.toml`. The keys that used to sit at the top level

@@ -399,6 +399,26 @@ impl Report {
     /// Collects from every provider concurrently and builds the report. A provider that fails
     /// is listed in `errors`; the others are still reported. `progress` gets (provider,
     /// assignments read so far).
+    ///
+    /// ```
+    /// use licensekit::report::{Report, ReportOptions};
+    /// use licensekit::{AnyProvider, LicenseProvider};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> licensekit::Result<()> {
+    /// # let config: licensekit::ProviderConfig = serde_json::from_value(serde_json::json!({
+    /// #     "provider": "memory",
+    /// #     "products": [{"id": "design-suite", "name": "Design Suite", "seats": 2}],
+    /// #     "users": [{"id": "ada", "email": "ada@example.com"}],
+    /// #     "assignments": [{"product": "design-suite", "holder": {"kind": "user", "id": "ada"}}]
+    /// # })).unwrap();
+    /// let provider = AnyProvider::from_config(config)?;
+    /// let providers: [&dyn LicenseProvider; 1] = [&provider];
+    /// let report = Report::collect(&providers, &ReportOptions::default(), &|_, _| {}).await;
+    /// assert!(report.errors.is_empty());
+    /// assert!(report.to_json().contains("design-suite"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn collect(
         providers: &[&dyn LicenseProvider],
         options: &ReportOptions,

@@ -1,8 +1,8 @@
 //! The conformance suite against every provider available without a network: the in-memory
 //! provider directly, and through `AnyProvider` (proving the enum dispatch forwards everything).
 
-use licensekit::testkit::{memory_fixture, run_all};
 use licensekit::{AnyProvider, LicenseProvider};
+use licensekit_core::testkit::{memory_fixture, run_all};
 use std::sync::Arc;
 
 #[tokio::test]
@@ -39,8 +39,8 @@ async fn arc_and_box_forwarding_pass_the_suite() {
 #[cfg(feature = "genesys")]
 #[tokio::test]
 async fn genesys_through_any_provider_passes_the_suite() {
-    use licensekit::testkit::Fixture;
     use licensekit::{HolderId, ProductId, ProviderConfig};
+    use licensekit_core::testkit::Fixture;
     use licensekit_sim::genesys::{GenesysSeed, GenesysSim, GenesysSimConfig, user_id};
 
     let sim = GenesysSim::start(GenesysSeed::demo(200), GenesysSimConfig::default())
@@ -96,8 +96,8 @@ fn genesys_config_refuses_plain_http_without_the_flag() {
 #[cfg(feature = "salesforce")]
 #[tokio::test]
 async fn salesforce_through_any_provider_passes_the_suite() {
-    use licensekit::testkit::Fixture;
     use licensekit::{HolderId, ProductId, ProviderConfig};
+    use licensekit_core::testkit::Fixture;
     use licensekit_sim::salesforce::{SalesforceSeed, SalesforceSim, SalesforceSimConfig, ids};
 
     let sim = SalesforceSim::start(
@@ -154,8 +154,8 @@ async fn salesforce_through_any_provider_passes_the_suite() {
 #[cfg(feature = "apple-vpp")]
 #[tokio::test]
 async fn apple_vpp_through_any_provider_passes_the_suite() {
-    use licensekit::testkit::Fixture;
     use licensekit::{HolderId, ProductId, ProviderConfig};
+    use licensekit_core::testkit::Fixture;
     use licensekit_sim::apple::{AppleSeed, AppleSim, AppleSimConfig, SimAsset};
 
     let seed = AppleSeed {

@@ -55,7 +55,7 @@ fn bytes() -> impl Strategy<Value = Vec<u8>> {
 fn decode_everything(body: &[u8]) {
     #[cfg(feature = "genesys")]
     {
-        use licensekit::genesys::wire::*;
+        use licensekit_genesys::testing::wire::*;
         let _ = serde_json::from_slice::<UserLicensesEntityListing>(body);
         let _ = serde_json::from_slice::<Vec<LicenseDefinition>>(body);
         let _ = serde_json::from_slice::<Vec<LicenseUpdateStatus>>(body);
@@ -64,7 +64,7 @@ fn decode_everything(body: &[u8]) {
     }
     #[cfg(feature = "salesforce")]
     {
-        use licensekit::salesforce::wire::*;
+        use licensekit_salesforce::testing::wire::*;
         let _ = serde_json::from_slice::<QueryPage<UserPackageLicenseRecord>>(body);
         let _ = serde_json::from_slice::<QueryPage<PackageLicenseRecord>>(body);
         let _ = serde_json::from_slice::<Vec<CollectionResult>>(body);
@@ -73,13 +73,13 @@ fn decode_everything(body: &[u8]) {
     }
     #[cfg(feature = "apple-vpp")]
     {
-        use licensekit::apple_vpp::wire::*;
+        use licensekit_apple_vpp::testing::wire::*;
         let _ = serde_json::from_slice::<Page<ResponseAsset>>(body);
         let _ = serde_json::from_slice::<Page<ResponseAssignment>>(body);
         let _ = serde_json::from_slice::<StatusResponse>(body);
         let _ = serde_json::from_slice::<ClientConfig>(body);
         let text = String::from_utf8_lossy(body).into_owned();
-        let _ = licensekit::apple_vpp::token::decode(&text.into());
+        let _ = licensekit_apple_vpp::testing::decode(&text.into());
     }
 }
 
@@ -94,7 +94,7 @@ proptest! {
     #[cfg(feature = "salesforce")]
     #[test]
     fn salesforce_ids_never_panic_and_valid_ones_are_18_chars(s in "\\PC{0,24}") {
-        if let Ok(id) = licensekit::salesforce::ids::SalesforceId::parse(&s, None) {
+        if let Ok(id) = licensekit_salesforce::testing::SalesforceId::parse(&s, None) {
             prop_assert_eq!(id.as_str().len(), 18);
             prop_assert!(id.as_str().bytes().all(|b| b.is_ascii_alphanumeric()));
         }
@@ -106,7 +106,7 @@ proptest! {
     #[test]
     fn quoted_literals_round_trip_through_a_real_parser(value in "(\\PC|['\\\\\"\n\t\r])*") {
         use licensekit_sim::salesforce::soql::{Cond, Literal, Op, parse};
-        if let Ok(quoted) = licensekit::salesforce::soql::quote(&value) {
+        if let Ok(quoted) = licensekit_salesforce::testing::soql::quote(&value) {
             let q = parse(&format!("SELECT Id FROM User WHERE Name = {quoted}")).expect("escaped SOQL parses");
             prop_assert_eq!(q.filter, Some(Cond::Cmp(vec!["Name".into()], Op::Eq, Literal::Str(value))));
         }
@@ -121,7 +121,7 @@ proptest! {
     #[cfg(feature = "apple-vpp")]
     #[test]
     fn apple_product_ids_are_digits_and_a_pricing(s in "\\PC{0,30}") {
-        if let Ok(asset) = licensekit::apple_vpp::parse_product(&licensekit::ProductId::new(s)) {
+        if let Ok(asset) = licensekit_apple_vpp::testing::parse_product(&licensekit::ProductId::new(s)) {
             prop_assert!(asset.adam_id.bytes().all(|b| b.is_ascii_digit()));
             prop_assert!(asset.pricing_param == "STDQ" || asset.pricing_param == "PLUS");
         }

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use licensekit::client::RetryConfig;
+use licensekit::RetryConfig;
 use licensekit::{
     ChangeAction, ChangeReport, HolderId, LicenseProvider, LicenseProviderExt, Outcome,
     OutcomeStatus, ProductId,
@@ -213,9 +213,9 @@ mod genesys {
         let config = GenesysConfig::new("sim-client", "sim-secret".to_string().into())
             .with_base_url(sim.base_url())
             .with_client_options(
-                licensekit::client::ClientOptions::default()
+                licensekit::ClientOptions::default()
                     .with_allow_http(true)
-                    .with_rate(licensekit::client::Rate::Off)
+                    .with_rate(licensekit::Rate::Off)
                     .with_timeout(Duration::from_secs(1)),
             );
         let provider = GenesysProvider::with_retry(config, retry).unwrap();
@@ -407,8 +407,8 @@ mod apple {
 #[cfg(feature = "genesys")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn genesys_follows_the_rate_limit_headers() {
-    use licensekit::client::{ClientOptions, Rate};
     use licensekit::genesys::{GenesysConfig, GenesysProvider};
+    use licensekit::{ClientOptions, Rate};
     use licensekit_sim::genesys::{GenesysSeed, GenesysSim, GenesysSimConfig};
 
     let limited = || GenesysSimConfig {
@@ -434,7 +434,10 @@ async fn genesys_follows_the_rate_limit_headers() {
         let paced = run(&sim, rate);
         let started = std::time::Instant::now();
         for _ in 0..25 {
-            paced.client().definitions().await.unwrap();
+            licensekit_genesys::testing::client(&paced)
+                .definitions()
+                .await
+                .unwrap();
         }
         assert_eq!(
             sim.rate_limited(),
@@ -451,7 +454,7 @@ async fn genesys_follows_the_rate_limit_headers() {
         .await
         .unwrap();
     let unknown = run(&control_sim, Rate::Off);
-    let calls = (0..25).map(|_| unknown.client().definitions());
+    let calls = (0..25).map(|_| licensekit_genesys::testing::client(&unknown).definitions());
     for result in futures::future::join_all(calls).await {
         result.unwrap();
     }
@@ -468,7 +471,7 @@ async fn retries_stop_at_the_budget_and_say_so() {
     use licensekit::ErrorKind;
     use licensekit::apple_vpp::{AppleVppConfig, AppleVppProvider};
     use licensekit::genesys::{GenesysConfig, GenesysProvider};
-    use licensekit::salesforce::{SalesforceProvider, session};
+    use licensekit::salesforce::{SalesforceConfig, SalesforceProvider};
     use licensekit_sim::apple::{AppleSeed, AppleSim, AppleSimConfig};
     use licensekit_sim::genesys::{GenesysSeed, GenesysSim, GenesysSimConfig};
     use licensekit_sim::salesforce::{SalesforceSeed, SalesforceSim, SalesforceSimConfig};
@@ -494,17 +497,20 @@ async fn retries_stop_at_the_budget_and_say_so() {
                 GenesysConfig::new("sim-client", "sim-secret".to_string().into())
                     .with_base_url(g.base_url())
                     .with_client_options(
-                        licensekit::client::ClientOptions::default()
+                        licensekit::ClientOptions::default()
                             .with_allow_http(true)
-                            .with_rate(licensekit::client::Rate::Off),
+                            .with_rate(licensekit::Rate::Off),
                     ),
                 budget,
             )
             .unwrap(),
         ),
         Box::new(
-            SalesforceProvider::with_retry(session(&s.base_url(), "t").allow_http(true), budget)
-                .unwrap(),
+            SalesforceProvider::with_retry(
+                SalesforceConfig::session(&s.base_url(), "t").allow_http(true),
+                budget,
+            )
+            .unwrap(),
         ),
         Box::new(
             AppleVppProvider::with_retry(

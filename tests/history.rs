@@ -589,13 +589,13 @@ async fn activity_over_time_counts_only_what_the_vendors_report(location: &str) 
     // Another org's Genesys in a third snapshot: its rows are its own series.
     let mut c = snapshot("c", 61 * 24 * 60, 0..8, 10);
     for p in &mut c.providers {
-        if p.provider == ProviderKind::Genesys {
+        if p.provider == licensekit::genesys::KIND {
             p.identity = "genesys@other-org".into();
         }
     }
     store.record(&c).await.unwrap();
     let filter = HistoryFilter {
-        provider: Some(ProviderKind::Salesforce),
+        provider: Some(licensekit::salesforce::KIND),
         ..Default::default()
     };
     let rows = store.activity(&filter, 90).await.unwrap();
@@ -616,7 +616,7 @@ async fn activity_over_time_counts_only_what_the_vendors_report(location: &str) 
     let genesys = store
         .activity(
             &HistoryFilter {
-                provider: Some(ProviderKind::Genesys),
+                provider: Some(licensekit::genesys::KIND),
                 ..Default::default()
             },
             90,
@@ -636,12 +636,12 @@ async fn another_account_of_a_vendor_is_never_diffed_as_the_same(location: &str)
     // The same vendor, another org: the people differ, but they are another tenant's.
     let mut b = snapshot("b", 10, 100..105, 10);
     for p in &mut b.providers {
-        if p.provider == ProviderKind::Salesforce {
+        if p.provider == licensekit::salesforce::KIND {
             p.identity = "org:00DOTHER".into();
         }
     }
     for h in &mut b.holdings {
-        if h.provider != ProviderKind::Salesforce {
+        if h.provider != licensekit::salesforce::KIND {
             // The other vendors keep the same people.
             h.holder_key = h.holder_key.replace("person0001", "person0000");
         }
@@ -649,11 +649,11 @@ async fn another_account_of_a_vendor_is_never_diffed_as_the_same(location: &str)
     b.holdings.sort();
     store.record(&b).await.unwrap();
     let diff = store.diff(None, None).await.unwrap();
-    assert_eq!(diff.not_comparable, vec![ProviderKind::Salesforce]);
+    assert_eq!(diff.not_comparable, vec![licensekit::salesforce::KIND]);
     assert_eq!(
         diff.identity_changed,
         vec![licensekit::history::IdentityChange {
-            provider: ProviderKind::Salesforce,
+            provider: licensekit::salesforce::KIND,
             before: "salesforce@test-org".into(),
             after: "org:00DOTHER".into(),
         }]
@@ -661,7 +661,7 @@ async fn another_account_of_a_vendor_is_never_diffed_as_the_same(location: &str)
     let salesforce = diff
         .products
         .iter()
-        .find(|p| p.provider == ProviderKind::Salesforce)
+        .find(|p| p.provider == licensekit::salesforce::KIND)
         .unwrap();
     assert_eq!(salesforce.status, "not_comparable");
     assert!(salesforce.holders_added.is_empty() && salesforce.holders_removed.is_empty());
@@ -675,7 +675,7 @@ async fn another_account_of_a_vendor_is_never_diffed_as_the_same(location: &str)
     // History keeps the two accounts apart.
     let rows = store
         .history(&HistoryFilter {
-            provider: Some(ProviderKind::Salesforce),
+            provider: Some(licensekit::salesforce::KIND),
             ..Default::default()
         })
         .await

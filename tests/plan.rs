@@ -820,8 +820,8 @@ mod simulators {
     use std::collections::BTreeMap;
     use std::time::Duration;
 
+    use licensekit::RetryConfig;
     use licensekit::apple_vpp::{AppleVppConfig, AppleVppProvider};
-    use licensekit::client::RetryConfig;
     use licensekit::genesys::{GenesysConfig, GenesysProvider};
     use licensekit::salesforce::{SalesforceAuth, SalesforceConfig, SalesforceProvider};
     use licensekit::{AnyProvider, Outcome};
@@ -996,9 +996,9 @@ mod simulators {
                 GenesysConfig::new("sim-client", "sim-secret".to_string().into())
                     .with_base_url(genesys.base_url())
                     .with_client_options(
-                        licensekit::client::ClientOptions::default()
+                        licensekit::ClientOptions::default()
                             .with_allow_http(true)
-                            .with_rate(licensekit::client::Rate::Off)
+                            .with_rate(licensekit::Rate::Off)
                             .with_timeout(Duration::from_secs(1)),
                     )
                     .with_page_size(25)

@@ -81,9 +81,9 @@ async fn canary_secrets_never_appear_in_debug_errors_or_trace_logs() {
     let g_config = GenesysConfig::new("sim-client", GENESYS_SECRET.to_string().into())
         .with_base_url(g.base_url())
         .with_client_options(
-            licensekit::client::ClientOptions::default()
+            licensekit::ClientOptions::default()
                 .with_allow_http(true)
-                .with_rate(licensekit::client::Rate::Off),
+                .with_rate(licensekit::Rate::Off),
         );
     texts.push(format!("{g_config:?}"));
     let genesys = GenesysProvider::new(g_config.clone()).unwrap();
@@ -215,9 +215,9 @@ async fn path_segments_cannot_reach_another_route() {
         GenesysConfig::new("sim-client", "sim-secret".to_string().into())
             .with_base_url(g.base_url())
             .with_client_options(
-                licensekit::client::ClientOptions::default()
+                licensekit::ClientOptions::default()
                     .with_allow_http(true)
-                    .with_rate(licensekit::client::Rate::Off),
+                    .with_rate(licensekit::Rate::Off),
             ),
     )
     .unwrap();
@@ -240,10 +240,13 @@ async fn path_segments_cannot_reach_another_route() {
         "",
         ".",
     ] {
-        if let Ok(d) = p.client().definition(hostile).await {
+        if let Ok(d) = licensekit_genesys::testing::client(&p)
+            .definition(hostile)
+            .await
+        {
             panic!("{hostile:?} reached something: {d:?}");
         }
-        let result = p.client().user(hostile).await;
+        let result = licensekit_genesys::testing::client(&p).user(hostile).await;
         match result {
             Err(e) => assert!(
                 matches!(
@@ -255,7 +258,7 @@ async fn path_segments_cannot_reach_another_route() {
             Ok(u) => panic!("{hostile} reached something: {u:?}"),
         }
         assert!(
-            p.client()
+            licensekit_genesys::testing::client(&p)
                 .toggle(hostile)
                 .await
                 .map(|t| t.feature_name == hostile)
@@ -278,7 +281,7 @@ async fn path_segments_cannot_reach_another_route() {
 #[cfg(feature = "salesforce")]
 #[tokio::test]
 async fn soql_injection_corpus_never_changes_a_query() {
-    use licensekit::salesforce::{SalesforceProvider, session};
+    use licensekit::salesforce::{SalesforceConfig, SalesforceProvider};
     use licensekit_sim::salesforce::{SalesforceSeed, SalesforceSim, SalesforceSimConfig};
 
     let s = SalesforceSim::start(
@@ -288,7 +291,8 @@ async fn soql_injection_corpus_never_changes_a_query() {
     .await
     .unwrap();
     s.add_token("t");
-    let p = SalesforceProvider::new(session(&s.base_url(), "t").allow_http(true)).unwrap();
+    let p = SalesforceProvider::new(SalesforceConfig::session(&s.base_url(), "t").allow_http(true))
+        .unwrap();
     let long = "x".repeat(10_000);
     let corpus: Vec<&str> = vec![
         "' OR Id != '",
@@ -354,7 +358,7 @@ async fn soql_injection_corpus_never_changes_a_query() {
 async fn oversized_responses_are_refused() {
     use licensekit::apple_vpp::{AppleVppConfig, AppleVppProvider};
     use licensekit::genesys::{GenesysConfig, GenesysProvider};
-    use licensekit::salesforce::{SalesforceProvider, session};
+    use licensekit::salesforce::{SalesforceConfig, SalesforceProvider};
     use licensekit_sim::apple::{AppleSeed, AppleSim, AppleSimConfig};
     use licensekit_sim::genesys::{GenesysSeed, GenesysSim, GenesysSimConfig};
     use licensekit_sim::salesforce::{SalesforceSeed, SalesforceSim, SalesforceSimConfig};
@@ -370,7 +374,7 @@ async fn oversized_responses_are_refused() {
         .await
         .unwrap();
     s.add_token("t");
-    let mut sc = session(&s.base_url(), "t").allow_http(true);
+    let mut sc = SalesforceConfig::session(&s.base_url(), "t").allow_http(true);
     sc.client.max_response_bytes = 300;
     let a = AppleSim::start(AppleSeed::demo(50), AppleSimConfig::default())
         .await

@@ -2,7 +2,7 @@
 //! passes the conformance suite through `ProviderConfig` (parsed from TOML) and `AnyProvider` —
 //! with no change to licensekit-core for it. Needs the facade feature `toy`.
 
-use licensekit::testkit::{Fixture, run_all};
+use licensekit_core::testkit::{Fixture, run_all};
 use licensekit::{
     AnyProvider, HolderId, LicenseProvider, LicenseProviderExt, ProductId, ProviderConfig, registry,
 };

@@ -1004,7 +1004,7 @@ mod tests {
     ) -> TrendPoint {
         use chrono::TimeZone;
         TrendPoint {
-            provider: ProviderKind::Memory,
+            provider: crate::InMemoryProvider::KIND,
             product_id: product.into(),
             name: name.into(),
             taken_at: chrono::Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap()

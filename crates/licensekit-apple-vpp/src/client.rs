@@ -1,16 +1,26 @@
 //! Every v2 operation licensekit uses, typed (spec §3), plus event polling (§6.1) and the
 //! service-config limits (§3.1, re-read every 5 minutes).
 
-use std::sync::Mutex;
+// Reached from outside only through the hidden `testing` module, which is not API.
+#![cfg_attr(feature = "testing", allow(missing_docs))]
+// Every operation of the vendor API is typed here; some are reached only by tests (through the
+// `testing` feature).
+#![cfg_attr(not(feature = "testing"), allow(dead_code))]
+
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use licensekit_core::client::{ApiRequest, HttpClient};
+use licensekit_core::raw::client::{
+    ApiRequest, HttpClient, RetryConfig, StandardSignals, StaticToken,
+};
 use licensekit_core::{Error, Result};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use crate::error::Ownership;
+use crate::config::AppleVppConfig;
+use crate::error::{AppleResponses, Observed, Ownership};
 use crate::wire::{
     AssetRef, ClientConfig, EventResponse, MdmInfo, Page, RequestUser, ResponseAsset,
     ResponseAssignment, ResponseUser, ServiceConfig, StatusResponse,
@@ -106,6 +116,37 @@ pub(crate) fn manage_body(
 const LIMITS_TTL: Duration = Duration::from_secs(300);
 
 impl AppleClient {
+    /// Builds the client from a validated configuration: the shared HTTP client with Apple's
+    /// limits, the response inspector (errors inside 200 bodies, `mdmInfo`, token expiry) and
+    /// the location token as bearer.
+    pub(crate) fn from_config(
+        config: &AppleVppConfig,
+        retry: RetryConfig,
+        observed: Arc<Mutex<Observed>>,
+        ownership: Ownership,
+    ) -> Result<Self> {
+        // The token as downloaded, or from `echo` or a secret store, often ends in a newline:
+        // decoding trims it, so the bearer value must be trimmed the same way (spec §2.1).
+        let stoken = SecretString::from(config.stoken.expose_secret().trim().to_owned());
+        let limiter = config
+            .client
+            .limiter(&crate::config::vendor_defaults(), Arc::new(StandardSignals));
+        let http = config
+            .client
+            .client_builder(crate::KIND, &config.base_url)?
+            .retry(retry)
+            .limiter(limiter)
+            .classifier(Arc::new(AppleResponses { observed }))
+            .credentials(Arc::new(StaticToken::new(stoken)))
+            .build()?;
+        Ok(AppleClient::new(
+            http,
+            config.poll_interval(),
+            config.poll_timeout(),
+            ownership,
+        ))
+    }
+
     pub(crate) fn new(
         http: HttpClient,
         poll_interval: Duration,

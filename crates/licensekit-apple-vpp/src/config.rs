@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use licensekit_core::client::{ClientOptions, VendorDefaults};
+use licensekit_core::raw::client::{ClientOptions, VendorDefaults};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -64,6 +64,18 @@ fn default_poll_timeout() -> f64 {
 }
 
 impl AppleVppConfig {
+    /// A configuration for the location whose content token (sToken, as downloaded from Apple
+    /// Business or School Manager) is `stoken`; everything else at its default.
+    ///
+    /// ```
+    /// use licensekit_apple_vpp::AppleVppConfig;
+    /// use secrecy::SecretString;
+    ///
+    /// let config = AppleVppConfig::new(SecretString::from("eyJ0b2tlbiI6…".to_owned()))
+    ///     .with_base_url("http://127.0.0.1:8080/mdm/v2")
+    ///     .allow_http(true);
+    /// assert_eq!(config.base_url, "http://127.0.0.1:8080/mdm/v2");
+    /// ```
     pub fn new(stoken: SecretString) -> Self {
         AppleVppConfig {
             stoken,
@@ -76,6 +88,7 @@ impl AppleVppConfig {
         }
     }
 
+    /// Points at another base URL (a simulator); the default is [`DEFAULT_BASE_URL`](crate::DEFAULT_BASE_URL).
     pub fn with_base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = url.into();
         self
@@ -98,6 +111,7 @@ impl AppleVppConfig {
         self.client.max_concurrency_for(&vendor_defaults())
     }
 
+    /// The MDM identity to claim the location for before any change (Apple's `mdmInfo`).
     pub fn with_mdm_info(mut self, info: MdmInfo) -> Self {
         self.mdm_info = Some(info);
         self

@@ -15,23 +15,22 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use licensekit_core::bulk::{
+use licensekit_core::raw::bulk::{
     self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared, StateRead,
 };
-use licensekit_core::client::{
-    Declared, PageGuard, PageTracker, RetryConfig, StandardSignals, StaticToken, Totals, check_url,
+use licensekit_core::raw::client::{
+    Declared, PageGuard, PageTracker, RetryConfig, Totals, check_url,
 };
 use licensekit_core::{
     Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, Error, ErrorKind,
     Holder, HolderId, ItemOutcome, LicenseProvider, LicenseProviderExt, Outcome, Product,
     ProductId, ProviderKind, Result, SeatTotal, Seats, VendorError,
 };
-use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
 use crate::client::{AppleClient, EventOutcome, Limits, UserAction};
 use crate::config::AppleVppConfig;
-use crate::error::{AppleResponses, Observed, Ownership};
+use crate::error::{Observed, Ownership};
 use crate::token::{self, TokenInfo, parse_apple_date};
 use crate::wire::{
     AssetRef, MdmInfo, RequestUser, ResponseAsset, ResponseAssignment, ResponseUser, StatusResponse,
@@ -63,6 +62,7 @@ pub struct AppleVppProvider {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct VersionedAssignments {
+    /// The assignments listed, normalized.
     pub assignments: Vec<Assignment>,
     /// The `versionId` of the first page: pass it as `since` next time to get what changed
     /// since the listing began (additions only: Apple's deltas do not show removals, §5).
@@ -77,7 +77,9 @@ pub struct VersionedAssignments {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ListingVersions {
+    /// `versionId` of the first page read.
     pub first: Option<String>,
+    /// `versionId` of the last page read: pass it back to list only what changed since.
     pub last: Option<String>,
 }
 
@@ -172,11 +174,15 @@ fn directory(users: Vec<ResponseUser>) -> Vec<Holder> {
 /// undefined, so more is refused up front.
 #[derive(Debug, Clone, Default)]
 pub struct ManageLicensesRequest {
+    /// Users (`clientUserId`) to take the license from.
     pub disassociate_client_user_ids: Vec<String>,
+    /// Devices (serial numbers) to take the license from.
     pub disassociate_serial_numbers: Vec<String>,
     /// v1 license ids: v2 has none, so a non-empty list is `Unsupported`.
     pub disassociate_license_ids: Vec<String>,
+    /// Users (`clientUserId`) to give the license to.
     pub associate_client_user_ids: Vec<String>,
+    /// Devices (serial numbers) to give the license to.
     pub associate_serial_numbers: Vec<String>,
 }
 
@@ -184,7 +190,9 @@ pub struct ManageLicensesRequest {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ManageLicensesReport {
+    /// What the disassociations did, when there were any.
     pub disassociations: Option<ChangeReport>,
+    /// What the associations did, when there were any.
     pub associations: Option<ChangeReport>,
 }
 
@@ -595,37 +603,16 @@ impl AppleVppProvider {
                 "apple-vpp: `take_over = true` claims the location for `mdm_info`, which is not set",
             ));
         }
-        // The token as downloaded, or from `echo` or a secret store, often ends in a newline:
-        // decoding trims it, so the bearer value must be trimmed the same way (spec §2.1).
-        let stoken = SecretString::from(config.stoken.expose_secret().trim().to_owned());
         let observed = Arc::new(Mutex::new(Observed::default()));
         let max_concurrency = config.max_concurrency();
-        let limiter = config
-            .client
-            .limiter(&crate::config::vendor_defaults(), Arc::new(StandardSignals));
-        let inspector = AppleResponses {
-            observed: observed.clone(),
-        };
         let ownership = Ownership {
             ours: config.mdm_info.clone(),
             observed: observed.clone(),
         };
-        let http = config
-            .client
-            .client_builder(KIND, &config.base_url)?
-            .retry(retry)
-            .limiter(limiter)
-            .classifier(Arc::new(inspector))
-            .credentials(Arc::new(StaticToken::new(stoken)))
-            .build()?;
+        let client = AppleClient::from_config(&config, retry, observed.clone(), ownership.clone())?;
         Ok(AppleVppProvider {
             inner: Arc::new(Inner {
-                client: AppleClient::new(
-                    http,
-                    config.poll_interval(),
-                    config.poll_timeout(),
-                    ownership.clone(),
-                ),
+                client,
                 token,
                 mdm_info: config.mdm_info,
                 take_over: config.take_over,
@@ -656,7 +643,8 @@ impl AppleVppProvider {
     }
 
     /// The typed v2 API.
-    pub fn client(&self) -> &AppleClient {
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn client(&self) -> &AppleClient {
         &self.inner.client
     }
 
@@ -998,13 +986,13 @@ impl AppleVppProvider {
             HashMap::new();
         for answer in settled.into_iter().flatten() {
             let outcome = match answer.answer {
-                licensekit_core::bulk::Answer::Settled(o) => o,
+                licensekit_core::raw::bulk::Answer::Settled(o) => o,
                 // The event failed without naming holders: say so, do not guess.
-                licensekit_core::bulk::Answer::Unclear(why) => Outcome::Unconfirmed {
+                licensekit_core::raw::bulk::Answer::Unclear(why) => Outcome::Unconfirmed {
                     reason: format!("{why}; list assignments to check"),
                     last_error: None,
                 },
-                licensekit_core::bulk::Answer::Refused(e) => Outcome::failed(e),
+                licensekit_core::raw::bulk::Answer::Refused(e) => Outcome::failed(e),
                 _ => continue,
             };
             outcomes.insert(answer.holder, (outcome, answer.vendor));
@@ -1297,7 +1285,7 @@ mod tests {
             answers
                 .into_iter()
                 .map(|a| match a.answer {
-                    licensekit_core::bulk::Answer::Settled(o) => Some(o),
+                    licensekit_core::raw::bulk::Answer::Settled(o) => Some(o),
                     _ => None,
                 })
                 .collect()

@@ -2,6 +2,9 @@
 //! whole outer string is the bearer credential; the decoded JSON tells when it expires and whose
 //! it is, so an expired token is refused before any call.
 
+// Reached from outside only through the hidden `testing` module, which is not API.
+#![cfg_attr(feature = "testing", allow(missing_docs))]
+
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use licensekit_core::{Error, Result};
@@ -10,11 +13,14 @@ use secrecy::{ExposeSecret, SecretString};
 /// What a location token says about itself (no secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenInfo {
+    /// The organisation the token belongs to.
     pub org_name: String,
+    /// When the token stops working (Apple's `expDate`).
     pub expires_at: DateTime<Utc>,
 }
 
 impl TokenInfo {
+    /// Whether the token has expired at `now`.
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.expires_at <= now
     }

@@ -1,19 +1,34 @@
 //! Apple v2 shapes (spec §3, §4). Unknown fields are ignored; every field the docs call optional
 //! is optional here.
 
+// Reached from outside only through the hidden `testing` module, which is not API.
+#![cfg_attr(feature = "testing", allow(missing_docs))]
+// The vendor's documented shapes are decoded whole; some fields and types are read only by
+// tests (through the `testing` feature).
+#![cfg_attr(not(feature = "testing"), allow(dead_code))]
+
 use serde::{Deserialize, Serialize};
 
 /// `MdmInfo`: which management service owns the location.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct MdmInfo {
+    /// The MDM's own identifier (stable across renames).
     pub id: String,
+    /// A name people recognise, shown to other MDMs that find the location claimed.
     pub name: String,
+    /// Free text the MDM keeps with its claim.
     #[serde(default)]
     pub metadata: String,
 }
 
 impl MdmInfo {
+    /// An MDM identity.
+    ///
+    /// ```
+    /// let ours = licensekit_apple_vpp::MdmInfo::new("mdm-42", "Example MDM", "");
+    /// assert_eq!(ours.id, "mdm-42");
+    /// ```
     pub fn new(
         id: impl Into<String>,
         name: impl Into<String>,
@@ -122,14 +137,23 @@ pub struct ResponseUser {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct RequestUser {
+    /// The MDM's own id for the user (Apple's `clientUserId`).
     pub client_user_id: String,
+    /// The user's email, if known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The user's Managed Apple ID, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub managed_apple_id: Option<String>,
 }
 
 impl RequestUser {
+    /// A user to register, by client user id and optional email.
+    ///
+    /// ```
+    /// let user = licensekit_apple_vpp::RequestUser::new("ada", Some("ada@example.org".into()));
+    /// assert_eq!(user.client_user_id, "ada");
+    /// ```
     pub fn new(client_user_id: impl Into<String>, email: Option<String>) -> Self {
         RequestUser {
             client_user_id: client_user_id.into(),
@@ -152,13 +176,18 @@ pub struct EventResponse {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct StatusResponse {
+    /// `PENDING`, `COMPLETE` or `FAILED` (a failed event may still have partly succeeded).
     pub event_status: String,
+    /// The kind of operation the event tracks.
     #[serde(default)]
     pub event_type: Option<String>,
+    /// Items the event was asked to change.
     #[serde(default)]
     pub num_requested: Option<u64>,
+    /// Items changed so far.
     #[serde(default)]
     pub num_completed: Option<u64>,
+    /// Per-item failures, each naming the users or devices it concerns.
     #[serde(default)]
     pub failures: Vec<ErrorResponse>,
 }
@@ -168,9 +197,12 @@ pub struct StatusResponse {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct ErrorResponse {
+    /// Apple's error number (e.g. 9632 for a location another MDM manages).
     pub error_number: i64,
+    /// Apple's message.
     #[serde(default)]
     pub error_message: String,
+    /// Which assets, users and devices the error concerns, when Apple says.
     #[serde(default)]
     pub error_info: Option<ErrorInfo>,
 }
@@ -180,10 +212,13 @@ pub struct ErrorResponse {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct ErrorInfo {
+    /// The assets concerned.
     #[serde(default)]
     pub assets: Vec<AssetRef>,
+    /// The users (client user ids) concerned.
     #[serde(default)]
     pub client_user_ids: Vec<String>,
+    /// The devices (serial numbers) concerned.
     #[serde(default)]
     pub serial_numbers: Vec<String>,
 }

@@ -1,7 +1,7 @@
 //! The example payloads of `shared/vendor-specs/apple-vpp-payloads.md` decode into the wire
 //! models.
 
-use licensekit_apple_vpp::wire::{
+use licensekit_apple_vpp::testing::wire::{
     ClientConfig, Page, ResponseAsset, ResponseAssignment, ResponseUser, StatusResponse,
 };
 

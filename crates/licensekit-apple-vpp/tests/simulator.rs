@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::TryStreamExt;
-use licensekit_apple_vpp::wire::{MdmInfo, RequestUser};
 use licensekit_apple_vpp::{
     AppleVppConfig, AppleVppProvider, ManageLicensesRequest, is_mdm_conflict,
 };
-use licensekit_core::client::RetryConfig;
+use licensekit_apple_vpp::{MdmInfo, RequestUser};
+use licensekit_core::RetryConfig;
 use licensekit_core::testkit::{Fixture, run_all};
 use licensekit_core::{
     AssignmentFilter, ErrorKind, HolderId, LicenseProvider, LicenseProviderExt, Outcome,

@@ -41,8 +41,10 @@ fn decode(c: &mut Criterion) {
     group.throughput(Throughput::Elements(100));
     group.bench_function("genesys_users_100", |b| {
         b.iter(|| {
-            serde_json::from_slice::<licensekit::genesys::wire::UserLicensesEntityListing>(&genesys)
-                .unwrap()
+            serde_json::from_slice::<licensekit_genesys::testing::wire::UserLicensesEntityListing>(
+                &genesys,
+            )
+            .unwrap()
         })
     });
     let salesforce = salesforce_page();
@@ -50,8 +52,8 @@ fn decode(c: &mut Criterion) {
     group.bench_function("salesforce_upl_2000", |b| {
         b.iter(|| {
             serde_json::from_slice::<
-                licensekit::salesforce::wire::QueryPage<
-                    licensekit::salesforce::wire::UserPackageLicenseRecord,
+                licensekit_salesforce::testing::wire::QueryPage<
+                    licensekit_salesforce::testing::wire::UserPackageLicenseRecord,
                 >,
             >(&salesforce)
             .unwrap()
@@ -62,7 +64,9 @@ fn decode(c: &mut Criterion) {
     group.bench_function("apple_assignments_1000", |b| {
         b.iter(|| {
             serde_json::from_slice::<
-                licensekit::apple_vpp::wire::Page<licensekit::apple_vpp::wire::ResponseAssignment>,
+                licensekit_apple_vpp::testing::wire::Page<
+                    licensekit_apple_vpp::testing::wire::ResponseAssignment,
+                >,
             >(&apple)
             .unwrap()
         })

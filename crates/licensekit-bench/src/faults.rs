@@ -7,12 +7,12 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use licensekit::apple_vpp::{AppleVppConfig, AppleVppProvider};
-use licensekit::client::{ClientOptions, Rate};
 use licensekit::genesys::{GenesysConfig, GenesysProvider};
-use licensekit::salesforce::{SalesforceProvider, session};
+use licensekit::salesforce::{SalesforceConfig, SalesforceProvider};
 use licensekit::{
     ChangeAction, ChangeReport, HolderId, LicenseProvider, LicenseProviderExt, Outcome, ProductId,
 };
+use licensekit::{ClientOptions, Rate};
 use licensekit_sim::CallCounter;
 use licensekit_sim::apple::{AppleSeed, AppleSim, AppleSimConfig, SimAsset, SimHolder};
 use licensekit_sim::faults::{Fault, Faults};
@@ -174,9 +174,10 @@ pub async fn at_half(n: usize, rows: &mut Vec<Row>) {
     .await
     .unwrap();
     s.add_token("bench");
-    let salesforce =
-        SalesforceProvider::new(session(&s.base_url(), "bench").with_client_options(options()))
-            .unwrap();
+    let salesforce = SalesforceProvider::new(
+        SalesforceConfig::session(&s.base_url(), "bench").with_client_options(options()),
+    )
+    .unwrap();
     let all = s.user_ids();
     let package = s.package_id("acme").unwrap();
     let pages = |rows: usize| div_ceil(rows, 2000).max(1);

@@ -20,9 +20,9 @@ use sqlx::Connection;
 use crate::{Row, peak_above, reset_peak};
 
 const VENDORS: [ProviderKind; 3] = [
-    ProviderKind::AppleVpp,
-    ProviderKind::Genesys,
-    ProviderKind::Salesforce,
+    licensekit::apple_vpp::KIND,
+    licensekit::genesys::KIND,
+    licensekit::salesforce::KIND,
 ];
 
 /// People `from..from + people`, each holding one of 4 products at every vendor.
@@ -54,7 +54,7 @@ fn snapshot(run: &str, minutes: i64, from: usize, people: usize) -> Snapshot {
                 holder_ids: Some(format!("{vendor}-{i:07}")),
                 display_name: Some(format!("Person {i}")),
                 active: Some(i % 17 != 0),
-                last_activity: (i % 2 == 0 && vendor != ProviderKind::AppleVpp)
+                last_activity: (i % 2 == 0 && vendor != licensekit::apple_vpp::KIND)
                     .then(|| format!("2026-{:02}-15T08:00:00.000000Z", 1 + i % 10)),
             });
         }

@@ -27,14 +27,14 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use futures::TryStreamExt;
 use licensekit::apple_vpp::{AppleVppConfig, AppleVppProvider};
-use licensekit::client::{ClientOptions, Rate, RetryConfig};
-use licensekit::genesys::pacing::DEFAULT_CONCURRENCY as GENESYS_CONCURRENCY;
+use licensekit::genesys::DEFAULT_CONCURRENCY as GENESYS_CONCURRENCY;
 use licensekit::genesys::{GenesysConfig, GenesysProvider};
 use licensekit::report::{Report, ReportOptions};
-use licensekit::salesforce::{SalesforceProvider, session};
+use licensekit::salesforce::{SalesforceConfig, SalesforceProvider};
 use licensekit::{
     AssignmentFilter, ChangeReport, HolderId, LicenseProvider, LicenseProviderExt, ProductId,
 };
+use licensekit::{ClientOptions, Rate, RetryConfig};
 use licensekit_sim::CallCounter;
 use licensekit_sim::apple::{AppleSeed, AppleSim, AppleSimConfig, SimAsset, SimHolder};
 use licensekit_sim::genesys::{GenesysSeed, GenesysSim, GenesysSimConfig, user_id};
@@ -518,7 +518,8 @@ async fn bulk_salesforce(args: &Args, latency: Duration, rows: &mut Vec<Row>) {
         if let Some(k) = concurrency {
             options = options.with_max_concurrency(k);
         }
-        let config = session(&sim.base_url(), "bench").with_client_options(options);
+        let config =
+            SalesforceConfig::session(&sim.base_url(), "bench").with_client_options(options);
         let provider = SalesforceProvider::with_retry(config, retry()).unwrap();
         let all = sim.user_ids();
         let holders: Vec<HolderId> = (0..users)
@@ -766,8 +767,10 @@ async fn lists(args: &Args, rows: &mut Vec<Row>) {
             .await
             .unwrap();
         sim.add_token("bench");
-        let provider =
-            SalesforceProvider::new(session(&sim.base_url(), "bench").allow_http(true)).unwrap();
+        let provider = SalesforceProvider::new(
+            SalesforceConfig::session(&sim.base_url(), "bench").allow_http(true),
+        )
+        .unwrap();
         list_case(
             "salesforce",
             &provider,
@@ -847,7 +850,8 @@ async fn report(args: &Args, rows: &mut Vec<Row>) {
     )
     .unwrap();
     let salesforce =
-        SalesforceProvider::new(session(&s.base_url(), "bench").allow_http(true)).unwrap();
+        SalesforceProvider::new(SalesforceConfig::session(&s.base_url(), "bench").allow_http(true))
+            .unwrap();
     let apple = AppleVppProvider::new(
         AppleVppConfig::new(a.stoken().into())
             .with_base_url(a.base_url())

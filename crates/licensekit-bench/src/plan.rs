@@ -12,14 +12,14 @@
 //!
 //! `LICENSEKIT_BENCH_ROUTES=1` prints the calls per route of each phase and vendor.
 
-use licensekit::client::{ClientOptions, Rate};
+use licensekit::{ClientOptions, Rate};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use licensekit::apple_vpp::{AppleVppConfig, AppleVppProvider};
 use licensekit::genesys::{GenesysConfig, GenesysProvider};
 use licensekit::plan::{ApplyOptions, DesiredState, Plan, PlanOptions};
-use licensekit::salesforce::{SalesforceProvider, session};
+use licensekit::salesforce::{SalesforceConfig, SalesforceProvider};
 use licensekit::{ChangeAction, LicenseProvider};
 use licensekit_sim::CallCounter;
 use licensekit_sim::apple::{AppleSeed, AppleSim, AppleSimConfig, SimAsset, SimHolder};
@@ -166,7 +166,8 @@ pub async fn plan_and_apply(n: usize, rows: &mut Vec<Row>) {
     )
     .unwrap();
     let salesforce =
-        SalesforceProvider::new(session(&s.base_url(), "bench").allow_http(true)).unwrap();
+        SalesforceProvider::new(SalesforceConfig::session(&s.base_url(), "bench").allow_http(true))
+            .unwrap();
     let mut apple_config = AppleVppConfig::new(a.stoken().into())
         .with_base_url(a.base_url())
         .allow_http(true)

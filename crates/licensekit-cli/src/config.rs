@@ -235,7 +235,7 @@ fn check_client_table(entry: &Value, at: &str) -> Result<(), ConfigError> {
         return Ok(());
     };
     #[cfg(any(feature = "apple-vpp", feature = "genesys", feature = "salesforce"))]
-    if let Err(e) = serde_json::from_value::<licensekit::client::ClientOptions>(client.clone()) {
+    if let Err(e) = serde_json::from_value::<licensekit::ClientOptions>(client.clone()) {
         let (key, e) = culprit(client, "", e.to_string());
         let hint = if e.contains("expected a duration") {
             " (write a duration such as \"30s\", \"500ms\" or \"2m\")"
@@ -264,7 +264,7 @@ fn culprit(table: &Value, prefix: &str, error: String) -> (String, String) {
         } else {
             serde_json::json!({ "retry": { key: value } })
         };
-        if let Err(e) = serde_json::from_value::<licensekit::client::ClientOptions>(alone) {
+        if let Err(e) = serde_json::from_value::<licensekit::ClientOptions>(alone) {
             if key == "retry" && prefix.is_empty() {
                 return culprit(value, "retry.", e.to_string());
             }
@@ -478,7 +478,7 @@ max_backoff = "10s"
                 .unwrap()
                 .clone();
             assert!(options.allow_http);
-            assert_eq!(options.rate, licensekit::client::Rate::Off);
+            assert_eq!(options.rate, licensekit::Rate::Off);
             assert_eq!(options.timeout, std::time::Duration::from_secs(30));
             assert_eq!(options.retry.total_time, std::time::Duration::from_secs(90));
             assert_eq!(options.max_concurrency, Some(8));
@@ -493,7 +493,7 @@ max_backoff = "10s"
         let g = c.providers[0]
             .vendor_config::<licensekit::genesys::GenesysConfig>()
             .unwrap();
-        assert_eq!(g.client.rate, licensekit::client::Rate::per_minute(120));
+        assert_eq!(g.client.rate, licensekit::Rate::per_minute(120));
     }
 
     #[cfg(feature = "genesys")]

@@ -217,9 +217,9 @@ pub fn providers(#[allow(unused_variables)] sims: &Sims) -> std::io::Result<Vec<
         )
         .with_base_url(sims.genesys.base_url())
         .with_client_options(
-            licensekit::client::ClientOptions::default()
+            licensekit::ClientOptions::default()
                 .with_allow_http(true)
-                .with_rate(licensekit::client::Rate::Off),
+                .with_rate(licensekit::Rate::Off),
         );
         for (license, seats) in &sims.genesys_seat_totals {
             config = config.with_seat_total(license, *seats);
@@ -231,9 +231,10 @@ pub fn providers(#[allow(unused_variables)] sims: &Sims) -> std::io::Result<Vec<
     }
     #[cfg(feature = "salesforce")]
     {
-        use licensekit::salesforce::{SalesforceProvider, session};
+        use licensekit::salesforce::{SalesforceConfig, SalesforceProvider};
         let provider = SalesforceProvider::new(
-            session(&sims.salesforce.base_url(), SALESFORCE_TOKEN).allow_http(true),
+            SalesforceConfig::session(&sims.salesforce.base_url(), SALESFORCE_TOKEN)
+                .allow_http(true),
         )
         .map_err(to_io)?;
         providers.push(provider.into());

@@ -5,7 +5,6 @@
 // Lets the exported trait macro use `::licensekit_core::` paths inside this crate too.
 extern crate self as licensekit_core;
 
-pub mod bulk;
 pub mod capabilities;
 pub mod error;
 mod kind;
@@ -13,15 +12,21 @@ pub mod memory;
 pub mod model;
 pub mod provider;
 pub mod vendor;
+pub mod raw;
 
+// Inside this crate the toolkit keeps its short paths.
+pub(crate) use raw::bulk;
 #[cfg(feature = "http")]
-pub mod client;
+pub(crate) use raw::client;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
 pub use bulk::{CancellationToken, ChangeObserver, ChangeRequest};
 pub use capabilities::Capabilities;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub use client::{ClientOptions, Rate, RetryConfig, RetryOptions};
 pub use error::{BoxError, Error, ErrorKind, Result, VendorError};
 pub use kind::InvalidProviderName;
 pub use memory::{InMemoryProvider, Memory, MemoryConfig, MemoryProduct, MemoryUser};

@@ -40,9 +40,40 @@ macro_rules! __license_provider_trait {
         $(#[$attr])*
         pub trait LicenseProvider: ::std::marker::Send + ::std::marker::Sync + ::std::fmt::Debug {
             /// Which provider this is.
+            ///
+            /// ```
+            /// # use licensekit_core::*;
+            /// # use futures::TryStreamExt;
+            /// # #[tokio::main(flavor = "current_thread")]
+            /// # async fn main() -> licensekit_core::Result<()> {
+            /// # let provider = InMemoryProvider::new(serde_json::from_value(serde_json::json!({
+            /// #     "products": [{"id": "design-suite", "name": "Design Suite", "seats": 2}],
+            /// #     "users": [{"id": "ada", "email": "ada@example.com"}, {"id": "grace"}],
+            /// #     "assignments": [{"product": "design-suite", "holder": {"kind": "user", "id": "ada"}}]
+            /// # })).unwrap())?;
+            /// assert_eq!(provider.kind(), ProviderKind::Memory);
+            /// # Ok(())
+            /// # }
+            /// ```
             fn kind(&self) -> ::licensekit_core::ProviderKind;
 
             /// What this provider supports; checked before any I/O.
+            ///
+            /// ```
+            /// # use licensekit_core::*;
+            /// # use futures::TryStreamExt;
+            /// # #[tokio::main(flavor = "current_thread")]
+            /// # async fn main() -> licensekit_core::Result<()> {
+            /// # let provider = InMemoryProvider::new(serde_json::from_value(serde_json::json!({
+            /// #     "products": [{"id": "design-suite", "name": "Design Suite", "seats": 2}],
+            /// #     "users": [{"id": "ada", "email": "ada@example.com"}, {"id": "grace"}],
+            /// #     "assignments": [{"product": "design-suite", "holder": {"kind": "user", "id": "ada"}}]
+            /// # })).unwrap())?;
+            /// let caps = provider.capabilities();
+            /// assert!(caps.user_holders);
+            /// # Ok(())
+            /// # }
+            /// ```
             fn capabilities(&self) -> ::licensekit_core::Capabilities;
 
             /// Which account of its vendor this provider reads: a stable name that is never a
@@ -58,26 +89,94 @@ macro_rules! __license_provider_trait {
             }
 
             /// Every product (seat pool) with its seat counts.
+            ///
+            /// ```
+            /// # use licensekit_core::*;
+            /// # use futures::TryStreamExt;
+            /// # #[tokio::main(flavor = "current_thread")]
+            /// # async fn main() -> licensekit_core::Result<()> {
+            /// # let provider = InMemoryProvider::new(serde_json::from_value(serde_json::json!({
+            /// #     "products": [{"id": "design-suite", "name": "Design Suite", "seats": 2}],
+            /// #     "users": [{"id": "ada", "email": "ada@example.com"}, {"id": "grace"}],
+            /// #     "assignments": [{"product": "design-suite", "holder": {"kind": "user", "id": "ada"}}]
+            /// # })).unwrap())?;
+            /// let products = provider.products().await?;
+            /// assert_eq!(products[0].id, ProductId::new("design-suite"));
+            /// # Ok(())
+            /// # }
+            /// ```
             async fn products(&self) -> ::licensekit_core::Result<::std::vec::Vec<::licensekit_core::Product>>;
 
             /// Assignments matching `filter`, streamed page by page with flat memory.
+            ///
+            /// ```
+            /// # use licensekit_core::*;
+            /// # use futures::TryStreamExt;
+            /// # #[tokio::main(flavor = "current_thread")]
+            /// # async fn main() -> licensekit_core::Result<()> {
+            /// # let provider = InMemoryProvider::new(serde_json::from_value(serde_json::json!({
+            /// #     "products": [{"id": "design-suite", "name": "Design Suite", "seats": 2}],
+            /// #     "users": [{"id": "ada", "email": "ada@example.com"}, {"id": "grace"}],
+            /// #     "assignments": [{"product": "design-suite", "holder": {"kind": "user", "id": "ada"}}]
+            /// # })).unwrap())?;
+            /// let held: Vec<Assignment> = provider
+            ///     .assignments(AssignmentFilter::product(ProductId::new("design-suite")))
+            ///     .try_collect()
+            ///     .await?;
+            /// assert_eq!(held.len(), 1);
+            /// # Ok(())
+            /// # }
+            /// ```
             fn assignments(
                 &self,
                 filter: ::licensekit_core::AssignmentFilter,
             ) -> ::licensekit_core::__private::BoxStream<'static, ::licensekit_core::Result<::licensekit_core::Assignment>>;
 
             /// The vendor's user directory (needs `capabilities().holder_directory`), streamed.
+            ///
+            /// ```
+            /// # use licensekit_core::*;
+            /// # use futures::TryStreamExt;
+            /// # #[tokio::main(flavor = "current_thread")]
+            /// # async fn main() -> licensekit_core::Result<()> {
+            /// # let provider = InMemoryProvider::new(serde_json::from_value(serde_json::json!({
+            /// #     "products": [{"id": "design-suite", "name": "Design Suite", "seats": 2}],
+            /// #     "users": [{"id": "ada", "email": "ada@example.com"}, {"id": "grace"}],
+            /// #     "assignments": [{"product": "design-suite", "holder": {"kind": "user", "id": "ada"}}]
+            /// # })).unwrap())?;
+            /// let people: Vec<Holder> = provider.holders().try_collect().await?;
+            /// assert_eq!(people.len(), 2);
+            /// # Ok(())
+            /// # }
+            /// ```
             fn holders(&self) -> ::licensekit_core::__private::BoxStream<'static, ::licensekit_core::Result<::licensekit_core::Holder>>;
 
             /// Assigns or revokes `request.product` for every holder in `request.holders`, through
-            /// the bulk engine ([`licensekit_core::bulk`]): one outcome per requested item, in
+            /// the bulk engine ([`licensekit_core::raw::bulk`]): one outcome per requested item, in
             /// request order, each settled from what the vendor did. Callers usually use
             /// [`LicenseProviderExt::assign`](crate::LicenseProviderExt::assign) and
             /// [`revoke`](crate::LicenseProviderExt::revoke); this form adds an observer and
             /// cancellation.
+            ///
+            /// ```
+            /// # use licensekit_core::*;
+            /// # use futures::TryStreamExt;
+            /// # #[tokio::main(flavor = "current_thread")]
+            /// # async fn main() -> licensekit_core::Result<()> {
+            /// # let provider = InMemoryProvider::new(serde_json::from_value(serde_json::json!({
+            /// #     "products": [{"id": "design-suite", "name": "Design Suite", "seats": 2}],
+            /// #     "users": [{"id": "ada", "email": "ada@example.com"}, {"id": "grace"}],
+            /// #     "assignments": [{"product": "design-suite", "holder": {"kind": "user", "id": "ada"}}]
+            /// # })).unwrap())?;
+            /// let request = ChangeRequest::assign(ProductId::new("design-suite"), vec![HolderId::user("grace")]);
+            /// let report = provider.change(request).await?;
+            /// assert!(matches!(report.items[0].outcome, Outcome::Applied));
+            /// # Ok(())
+            /// # }
+            /// ```
             async fn change(
                 &self,
-                request: ::licensekit_core::bulk::ChangeRequest,
+                request: ::licensekit_core::ChangeRequest,
             ) -> ::licensekit_core::Result<::licensekit_core::ChangeReport>;
         }
     };
@@ -126,22 +225,87 @@ forward_license_provider!(Arc, Box);
 #[async_trait]
 pub trait LicenseProviderExt: LicenseProvider {
     /// Collects every assignment matching `filter` (prefer streaming for large listings).
+    ///
+    /// ```
+    /// # use licensekit_core::*;
+    /// # use futures::TryStreamExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> licensekit_core::Result<()> {
+    /// # let provider = InMemoryProvider::new(serde_json::from_value(serde_json::json!({
+    /// #     "products": [{"id": "design-suite", "name": "Design Suite", "seats": 2}],
+    /// #     "users": [{"id": "ada", "email": "ada@example.com"}, {"id": "grace"}],
+    /// #     "assignments": [{"product": "design-suite", "holder": {"kind": "user", "id": "ada"}}]
+    /// # })).unwrap())?;
+    /// let all = provider.all_assignments(AssignmentFilter::all()).await?;
+    /// assert_eq!(all.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     async fn all_assignments(&self, filter: AssignmentFilter) -> Result<Vec<Assignment>> {
         self.assignments(filter).try_collect().await
     }
 
     /// Everything one holder holds at this provider.
+    ///
+    /// ```
+    /// # use licensekit_core::*;
+    /// # use futures::TryStreamExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> licensekit_core::Result<()> {
+    /// # let provider = InMemoryProvider::new(serde_json::from_value(serde_json::json!({
+    /// #     "products": [{"id": "design-suite", "name": "Design Suite", "seats": 2}],
+    /// #     "users": [{"id": "ada", "email": "ada@example.com"}, {"id": "grace"}],
+    /// #     "assignments": [{"product": "design-suite", "holder": {"kind": "user", "id": "ada"}}]
+    /// # })).unwrap())?;
+    /// let ada = provider.assignments_of(&HolderId::user("ada")).await?;
+    /// assert_eq!(ada[0].product, ProductId::new("design-suite"));
+    /// # Ok(())
+    /// # }
+    /// ```
     async fn assignments_of(&self, holder: &HolderId) -> Result<Vec<Assignment>> {
         self.all_assignments(AssignmentFilter::holder(holder.clone()))
             .await
     }
 
     /// Collects the user directory.
+    ///
+    /// ```
+    /// # use licensekit_core::*;
+    /// # use futures::TryStreamExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> licensekit_core::Result<()> {
+    /// # let provider = InMemoryProvider::new(serde_json::from_value(serde_json::json!({
+    /// #     "products": [{"id": "design-suite", "name": "Design Suite", "seats": 2}],
+    /// #     "users": [{"id": "ada", "email": "ada@example.com"}, {"id": "grace"}],
+    /// #     "assignments": [{"product": "design-suite", "holder": {"kind": "user", "id": "ada"}}]
+    /// # })).unwrap())?;
+    /// assert_eq!(provider.all_holders().await?.len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     async fn all_holders(&self) -> Result<Vec<Holder>> {
         self.holders().try_collect().await
     }
 
     /// One product by id, or [`Error::NotFound`].
+    ///
+    /// ```
+    /// # use licensekit_core::*;
+    /// # use futures::TryStreamExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> licensekit_core::Result<()> {
+    /// # let provider = InMemoryProvider::new(serde_json::from_value(serde_json::json!({
+    /// #     "products": [{"id": "design-suite", "name": "Design Suite", "seats": 2}],
+    /// #     "users": [{"id": "ada", "email": "ada@example.com"}, {"id": "grace"}],
+    /// #     "assignments": [{"product": "design-suite", "holder": {"kind": "user", "id": "ada"}}]
+    /// # })).unwrap())?;
+    /// let product = provider.product(&ProductId::new("design-suite")).await?;
+    /// assert_eq!(product.name, "Design Suite");
+    /// let missing = provider.product(&ProductId::new("nope")).await.unwrap_err();
+    /// assert_eq!(missing.kind(), ErrorKind::NotFound);
+    /// # Ok(())
+    /// # }
+    /// ```
     async fn product(&self, id: &ProductId) -> Result<Product> {
         self.products()
             .await?
@@ -152,24 +316,99 @@ pub trait LicenseProviderExt: LicenseProvider {
 
     /// Gives `product` to every holder; one outcome per requested item (see
     /// [`LicenseProvider::change`]).
+    ///
+    /// ```
+    /// # use licensekit_core::*;
+    /// # use futures::TryStreamExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> licensekit_core::Result<()> {
+    /// # let provider = InMemoryProvider::new(serde_json::from_value(serde_json::json!({
+    /// #     "products": [{"id": "design-suite", "name": "Design Suite", "seats": 2}],
+    /// #     "users": [{"id": "ada", "email": "ada@example.com"}, {"id": "grace"}],
+    /// #     "assignments": [{"product": "design-suite", "holder": {"kind": "user", "id": "ada"}}]
+    /// # })).unwrap())?;
+    /// let product = ProductId::new("design-suite");
+    /// let report = provider
+    ///     .assign(&product, &[HolderId::user("ada"), HolderId::user("grace")])
+    ///     .await?;
+    /// // One outcome per requested holder, in order: ada already had a seat.
+    /// assert!(matches!(report.items[0].outcome, Outcome::AlreadyInState));
+    /// assert!(matches!(report.items[1].outcome, Outcome::Applied));
+    /// # Ok(())
+    /// # }
+    /// ```
     async fn assign(&self, product: &ProductId, holders: &[HolderId]) -> Result<ChangeReport> {
         self.change(ChangeRequest::assign(product.clone(), holders.to_vec()))
             .await
     }
 
     /// Takes `product` away from every holder; one outcome per requested item.
+    ///
+    /// ```
+    /// # use licensekit_core::*;
+    /// # use futures::TryStreamExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> licensekit_core::Result<()> {
+    /// # let provider = InMemoryProvider::new(serde_json::from_value(serde_json::json!({
+    /// #     "products": [{"id": "design-suite", "name": "Design Suite", "seats": 2}],
+    /// #     "users": [{"id": "ada", "email": "ada@example.com"}, {"id": "grace"}],
+    /// #     "assignments": [{"product": "design-suite", "holder": {"kind": "user", "id": "ada"}}]
+    /// # })).unwrap())?;
+    /// let report = provider
+    ///     .revoke(&ProductId::new("design-suite"), &[HolderId::user("ada")])
+    ///     .await?;
+    /// assert_eq!(report.counts().applied, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     async fn revoke(&self, product: &ProductId, holders: &[HolderId]) -> Result<ChangeReport> {
         self.change(ChangeRequest::revoke(product.clone(), holders.to_vec()))
             .await
     }
 
     /// Assigns one holder and returns its outcome.
+    ///
+    /// ```
+    /// # use licensekit_core::*;
+    /// # use futures::TryStreamExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> licensekit_core::Result<()> {
+    /// # let provider = InMemoryProvider::new(serde_json::from_value(serde_json::json!({
+    /// #     "products": [{"id": "design-suite", "name": "Design Suite", "seats": 2}],
+    /// #     "users": [{"id": "ada", "email": "ada@example.com"}, {"id": "grace"}],
+    /// #     "assignments": [{"product": "design-suite", "holder": {"kind": "user", "id": "ada"}}]
+    /// # })).unwrap())?;
+    /// let outcome = provider
+    ///     .assign_one(&ProductId::new("design-suite"), HolderId::user("grace"))
+    ///     .await?;
+    /// assert!(matches!(outcome, Outcome::Applied));
+    /// # Ok(())
+    /// # }
+    /// ```
     async fn assign_one(&self, product: &ProductId, holder: HolderId) -> Result<Outcome> {
         let report = self.assign(product, std::slice::from_ref(&holder)).await?;
         single_outcome(self.kind(), report)
     }
 
     /// Revokes from one holder and returns its outcome.
+    ///
+    /// ```
+    /// # use licensekit_core::*;
+    /// # use futures::TryStreamExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> licensekit_core::Result<()> {
+    /// # let provider = InMemoryProvider::new(serde_json::from_value(serde_json::json!({
+    /// #     "products": [{"id": "design-suite", "name": "Design Suite", "seats": 2}],
+    /// #     "users": [{"id": "ada", "email": "ada@example.com"}, {"id": "grace"}],
+    /// #     "assignments": [{"product": "design-suite", "holder": {"kind": "user", "id": "ada"}}]
+    /// # })).unwrap())?;
+    /// let outcome = provider
+    ///     .revoke_one(&ProductId::new("design-suite"), HolderId::user("grace"))
+    ///     .await?;
+    /// assert!(matches!(outcome, Outcome::AlreadyInState));
+    /// # Ok(())
+    /// # }
+    /// ```
     async fn revoke_one(&self, product: &ProductId, holder: HolderId) -> Result<Outcome> {
         let report = self.revoke(product, std::slice::from_ref(&holder)).await?;
         single_outcome(self.kind(), report)

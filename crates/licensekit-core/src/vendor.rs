@@ -303,7 +303,7 @@ macro_rules! config_keys {
         $vis enum $name {
             $( $(#[$vmeta])* $variant, )*
             /// One of the shared HTTP client settings (`[providers.client]`).
-            Client($crate::client::ClientConfigKey),
+            Client($crate::raw::client::ClientConfigKey),
         }
 
         impl $name {
@@ -337,7 +337,7 @@ macro_rules! config_keys {
                             s,
                             Self::KEYS
                                 .iter()
-                                .chain($crate::client::ClientConfigKey::KEYS)
+                                .chain($crate::raw::client::ClientConfigKey::KEYS)
                                 .copied(),
                         )
                     }),

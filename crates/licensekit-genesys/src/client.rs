@@ -1,9 +1,21 @@
 //! Every LicenseApi operation, typed (spec §1). Paths are fixed; ids from callers go through
 //! `ApiRequest::segment`, which percent-encodes them.
 
-use licensekit_core::client::{ApiRequest, HttpClient};
+// Reached from outside only through the hidden `testing` module, which is not API.
+#![cfg_attr(feature = "testing", allow(missing_docs))]
+// Every operation of the vendor API is typed here; some are reached only by tests (through the
+// `testing` feature).
+#![cfg_attr(not(feature = "testing"), allow(dead_code))]
+
+use std::sync::Arc;
+
+use licensekit_core::raw::client::{
+    ApiRequest, HttpClient, OAuth2ClientCredentials, RetryConfig, TokenCache, check_url,
+};
 use licensekit_core::{Error, ErrorKind, Result};
 
+use crate::config::GenesysConfig;
+use crate::error::GenesysErrors;
 use crate::wire::{
     LicenseAssignmentRequest, LicenseBatchAssignmentRequest, LicenseDefinition, LicenseOrgToggle,
     LicenseOrganization, LicenseUpdateStatus, LicenseUser, UserEntityListing,
@@ -37,6 +49,35 @@ fn retired(route: &'static str, note: &'static str) -> impl FnOnce(Error) -> Err
 }
 
 impl GenesysClient {
+    /// Builds the client from a configuration (validated here): OAuth2 client credentials with
+    /// a shared token cache, the rate limit and concurrency cap, the Genesys error reader.
+    pub fn from_config(config: &GenesysConfig, retry: RetryConfig) -> Result<Self> {
+        config.validate()?;
+        let token_url = config.token_url();
+        check_url(crate::KIND, &token_url, config.client.allow_http)?;
+        let limiter = config.client.limiter(
+            &crate::pacing::vendor_defaults(),
+            Arc::new(crate::pacing::GenesysSignals),
+        );
+        let base = config
+            .client
+            .client_builder(crate::KIND, config.api_base_url())?
+            .retry(retry)
+            .limiter(limiter)
+            .classifier(Arc::new(GenesysErrors))
+            .build()?;
+        let oauth = OAuth2ClientCredentials::new(
+            crate::KIND,
+            base.reqwest().clone(),
+            token_url,
+            config.client_id.clone(),
+            config.client_secret.clone(),
+        );
+        Ok(GenesysClient::new(
+            base.with_credentials(Arc::new(TokenCache::new(oauth))),
+        ))
+    }
+
     pub fn new(http: HttpClient) -> Self {
         GenesysClient { http }
     }

@@ -1,16 +1,13 @@
-//! Configuration and construction of a [`GenesysProvider`](crate::GenesysProvider).
+//! Configuration of a [`GenesysProvider`](crate::GenesysProvider): the serde config and its
+//! builder methods. The HTTP client is built from it in `client.rs`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use licensekit_core::client::{
-    ClientOptions, HttpClient, OAuth2ClientCredentials, RetryConfig, TokenCache, check_url,
-};
+use licensekit_core::raw::client::ClientOptions;
 use licensekit_core::{Error, Result};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::error::GenesysErrors;
 use crate::region::{Region, login_base_for};
 
 /// How to reach and authenticate against a Genesys Cloud org. `Debug` never shows the secret.
@@ -29,6 +26,7 @@ pub struct GenesysConfig {
     pub login_url: Option<String>,
     /// OAuth client id (client-credentials grant).
     pub client_id: String,
+    /// OAuth client secret (never printed by `Debug`).
     pub client_secret: SecretString,
     /// Users per page when listing (default 100; the simulator and third-party clients use 100).
     #[serde(default = "default_page_size")]
@@ -56,6 +54,18 @@ fn default_max_batch() -> usize {
 }
 
 impl GenesysConfig {
+    /// A configuration for an OAuth client (client-credentials grant) in the default region.
+    ///
+    /// ```
+    /// use licensekit_genesys::{GenesysConfig, Region};
+    /// use secrecy::SecretString;
+    ///
+    /// let config = GenesysConfig::new("client-id", SecretString::from("secret".to_owned()))
+    ///     .with_region(Region::EuWest1)
+    ///     .with_page_size(200);
+    /// assert_eq!(config.api_base_url(), "https://api.mypurecloud.ie");
+    /// assert_eq!(config.token_url(), "https://login.mypurecloud.ie/oauth/token");
+    /// ```
     pub fn new(client_id: impl Into<String>, client_secret: SecretString) -> Self {
         GenesysConfig {
             region: Region::default(),
@@ -70,6 +80,7 @@ impl GenesysConfig {
         }
     }
 
+    /// The org's region (API and login hosts follow from it).
     pub fn with_region(mut self, region: Region) -> Self {
         self.region = region;
         self
@@ -93,16 +104,19 @@ impl GenesysConfig {
         self
     }
 
+    /// Users per page when listing (1–500).
     pub fn with_page_size(mut self, n: u32) -> Self {
         self.page_size = n;
         self
     }
 
+    /// User ids per batch request.
     pub fn with_max_batch(mut self, n: usize) -> Self {
         self.max_batch = n;
         self
     }
 
+    /// Purchased seats of a license id (deprecated: give seats in a contract instead).
     pub fn with_seat_total(mut self, license_id: impl Into<String>, seats: u64) -> Self {
         self.seat_totals.insert(license_id.into(), seats);
         self
@@ -125,7 +139,7 @@ impl GenesysConfig {
         format!("{login}/oauth/token")
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         let bad = |what: &str| Err(Error::config(format!("genesys: {what}")));
         if self.client_id.trim().is_empty() {
             return bad("client_id is empty");
@@ -143,32 +157,5 @@ impl GenesysConfig {
     pub fn max_concurrency(&self) -> usize {
         self.client
             .max_concurrency_for(&crate::pacing::vendor_defaults())
-    }
-
-    /// Builds the HTTP client: OAuth2 client credentials with a shared token cache, the rate
-    /// limit and concurrency cap, the Genesys error reader.
-    pub(crate) fn http_client(&self, retry: RetryConfig) -> Result<HttpClient> {
-        self.validate()?;
-        let token_url = self.token_url();
-        check_url(crate::KIND, &token_url, self.client.allow_http)?;
-        let limiter = self.client.limiter(
-            &crate::pacing::vendor_defaults(),
-            Arc::new(crate::pacing::GenesysSignals),
-        );
-        let base = self
-            .client
-            .client_builder(crate::KIND, self.api_base_url())?
-            .retry(retry)
-            .limiter(limiter)
-            .classifier(Arc::new(GenesysErrors))
-            .build()?;
-        let oauth = OAuth2ClientCredentials::new(
-            crate::KIND,
-            base.reqwest().clone(),
-            token_url,
-            self.client_id.clone(),
-            self.client_secret.clone(),
-        );
-        Ok(base.with_credentials(Arc::new(TokenCache::new(oauth))))
     }
 }

@@ -2,7 +2,7 @@
 
 use http::{HeaderMap, StatusCode};
 use licensekit_core::VendorError;
-use licensekit_core::client::{
+use licensekit_core::raw::client::{
     ErrorClassifier, FailureMeaning, VendorFailure, body_excerpt, meaning_of_status,
 };
 

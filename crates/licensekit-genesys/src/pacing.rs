@@ -7,8 +7,8 @@
 use std::num::NonZeroU32;
 
 use http::{HeaderMap, StatusCode};
-use licensekit_core::client::limit::{header_number, seconds_capped, standard_signals};
-use licensekit_core::client::{
+use licensekit_core::raw::client::limit::{header_number, seconds_capped, standard_signals};
+use licensekit_core::raw::client::{
     RateSignals, SignalReader, VendorDefaults, WindowLimit, WindowUsage,
 };
 
@@ -61,7 +61,7 @@ impl SignalReader for GenesysSignals {
 mod tests {
     use super::*;
     use http::HeaderValue;
-    use licensekit_core::client::limit::MAX_ANNOUNCED_WAIT;
+    use licensekit_core::raw::client::limit::MAX_ANNOUNCED_WAIT;
     use std::time::Duration;
 
     fn read(status: u16, pairs: &[(&'static str, &str)]) -> RateSignals {

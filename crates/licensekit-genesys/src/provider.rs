@@ -16,10 +16,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use licensekit_core::bulk::{
+use licensekit_core::raw::bulk::{
     self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared, StateRead,
 };
-use licensekit_core::client::{Declared, PageGuard, RetryConfig, items, pages};
+use licensekit_core::raw::client::{Declared, PageGuard, RetryConfig, items, pages};
 use licensekit_core::{
     Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, Error, ErrorKind,
     Holder, HolderId, LicenseProvider, Outcome, Product, ProductId, Provenance, ProviderKind,
@@ -54,8 +54,7 @@ impl GenesysProvider {
     /// Builds the provider with a retry policy other than `config.client.retry` (e.g. a fixed
     /// jitter seed in tests).
     pub fn with_retry(config: GenesysConfig, retry: RetryConfig) -> Result<Self> {
-        let http = config.http_client(retry)?;
-        let api = config.api_base_url();
+                let api = config.api_base_url();
         let host = api
             .split_once("://")
             .map_or(api.as_str(), |(_, rest)| rest)
@@ -63,7 +62,7 @@ impl GenesysProvider {
         let identity = format!("{host}/client:{}", config.client_id.trim()).into();
         Ok(GenesysProvider {
             identity,
-            client: GenesysClient::new(http),
+            client: GenesysClient::from_config(&config, retry)?,
             page_size: config.page_size,
             max_batch: config.max_batch,
             max_concurrency: config.max_concurrency(),
@@ -73,7 +72,8 @@ impl GenesysProvider {
 
     /// The typed License API, for Genesys-specific operations (definitions with permissions,
     /// license inference, deprecated toggles).
-    pub fn client(&self) -> &GenesysClient {
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn client(&self) -> &GenesysClient {
         &self.client
     }
 

@@ -9,7 +9,7 @@ macro_rules! regions {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[non_exhaustive]
         pub enum Region {
-            $(#[serde(rename = $key)] $variant,)*
+            $(#[doc = concat!("`", $key, "`: `", $domain, "`")] #[serde(rename = $key)] $variant,)*
         }
 
         impl Region {

@@ -1,6 +1,6 @@
 //! The example payloads of `shared/vendor-specs/genesys-payloads.md` decode into the wire models.
 
-use licensekit_genesys::wire::{
+use licensekit_genesys::testing::wire::{
     LicenseDefinition, LicenseOrgToggle, LicenseOrganization, LicenseUpdateStatus, LicenseUser,
     UserLicensesEntityListing,
 };

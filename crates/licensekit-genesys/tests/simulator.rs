@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use licensekit_core::client::RetryConfig;
+use licensekit_core::RetryConfig;
 use licensekit_core::testkit::{Fixture, run_all};
 use licensekit_core::{
     AssignmentFilter, ErrorKind, HolderId, LicenseProvider, LicenseProviderExt, OutcomeStatus,
@@ -28,9 +28,9 @@ fn provider_for(sim: &GenesysSim, page_size: u32, secret: &str) -> GenesysProvid
     let config = GenesysConfig::new("sim-client", SecretString::from(secret))
         .with_base_url(sim.base_url())
         .with_client_options(
-            licensekit_core::client::ClientOptions::default()
+            licensekit_core::ClientOptions::default()
                 .with_allow_http(true)
-                .with_rate(licensekit_core::client::Rate::Off),
+                .with_rate(licensekit_core::Rate::Off),
         )
         .with_page_size(page_size)
         .with_seat_total("cloudCX2", 150);
@@ -228,13 +228,19 @@ async fn devices_are_refused_before_any_call() {
 async fn one_token_for_many_calls_and_a_new_one_after_expiry() {
     let (sim, provider) = setup(5, 100).await;
     for _ in 0..10 {
-        provider.client().definitions().await.unwrap();
+        licensekit_genesys::testing::client(&provider)
+            .definitions()
+            .await
+            .unwrap();
     }
     assert_eq!(sim.tokens_issued(), 1);
     assert_eq!(sim.calls().get("POST /oauth/token"), 1);
     sim.expire_tokens();
     // The next call gets 401 bad.credentials, re-fetches once and succeeds.
-    provider.client().definitions().await.unwrap();
+    licensekit_genesys::testing::client(&provider)
+        .definitions()
+        .await
+        .unwrap();
     assert_eq!(sim.tokens_issued(), 2);
     assert_eq!(sim.calls().get("GET /api/v2/license/definitions"), 12);
 }
@@ -243,7 +249,10 @@ async fn one_token_for_many_calls_and_a_new_one_after_expiry() {
 async fn a_wrong_client_secret_is_unauthenticated() {
     let (sim, _) = setup(5, 100).await;
     let provider = provider_for(&sim, 100, "wrong-secret");
-    let err = provider.client().definitions().await.unwrap_err();
+    let err = licensekit_genesys::testing::client(&provider)
+        .definitions()
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthenticated);
     assert!(err.to_string().contains("invalid_client"), "{err}");
     assert!(!format!("{err:?}{provider:?}").contains("wrong-secret"));
@@ -255,21 +264,20 @@ async fn a_wrong_client_secret_is_unauthenticated() {
 #[tokio::test]
 async fn a_wrong_client_id_and_a_wrong_secret_are_told_apart() {
     let (sim, _) = setup(5, 100).await;
-    let wrong_secret = provider_for(&sim, 100, "wrong-secret")
-        .client()
+    let wrong_secret = provider_for(&sim, 100, "wrong-secret");
+    let wrong_secret = licensekit_genesys::testing::client(&wrong_secret)
         .definitions()
         .await
         .unwrap_err();
     let config = GenesysConfig::new("no-such-client", SecretString::from("sim-secret"))
         .with_base_url(sim.base_url())
         .with_client_options(
-            licensekit_core::client::ClientOptions::default()
+            licensekit_core::ClientOptions::default()
                 .with_allow_http(true)
-                .with_rate(licensekit_core::client::Rate::Off),
+                .with_rate(licensekit_core::Rate::Off),
         );
-    let wrong_id = GenesysProvider::new(config)
-        .unwrap()
-        .client()
+    let wrong_id = GenesysProvider::new(config).unwrap();
+    let wrong_id = licensekit_genesys::testing::client(&wrong_id)
         .definitions()
         .await
         .unwrap_err();
@@ -289,7 +297,7 @@ async fn a_wrong_client_id_and_a_wrong_secret_are_told_apart() {
 #[tokio::test]
 async fn every_license_api_route() {
     let (sim, provider) = setup(6, 100).await;
-    let c = provider.client();
+    let c = licensekit_genesys::testing::client(&provider);
     let defs = c.definitions().await.unwrap();
     assert_eq!(defs.len(), 4);
     let cx2 = c.definition("cloudCX2").await.unwrap();
@@ -330,7 +338,7 @@ async fn every_license_api_route() {
     assert_eq!(by_permission, vec!["cloudCX3", "gc2WEMupgrade"]);
     let statuses = c
         .update_assignments(vec![
-            licensekit_genesys::wire::LicenseAssignmentRequest::new(
+            licensekit_genesys::testing::wire::LicenseAssignmentRequest::new(
                 "cloudCX1",
                 vec![user_id(1)],
                 vec![],

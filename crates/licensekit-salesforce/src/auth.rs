@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use licensekit_core::client::credential::{
+use licensekit_core::raw::client::credential::{
     TokenEndpoint, request_error, send_token_request, token_error,
 };
-use licensekit_core::client::{AccessToken, TokenSource};
+use licensekit_core::raw::client::{AccessToken, TokenSource};
 use licensekit_core::{Error, ProviderKind, Result};
 use secrecy::{ExposeSecret, SecretString};
 

@@ -6,11 +6,35 @@
 //! quota, not a throttle).
 
 use http::{HeaderMap, StatusCode};
-use licensekit_core::client::limit::standard_signals;
-use licensekit_core::client::{QuotaUsage, RateSignals, SignalReader, VendorDefaults};
+use licensekit_core::raw::client::limit::standard_signals;
+use licensekit_core::raw::client::{QuotaUsage, RateSignals, SignalReader, VendorDefaults};
 use licensekit_core::{Error, Result};
 
-use crate::provider::ApiUsage;
+/// The org's rolling 24-hour API usage from `Sforce-Limit-Info: api-usage=USED/MAX` (§2.7, P-8).
+/// USED may exceed MAX (P-8: `api-usage=110018/100000`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiUsage {
+    /// Calls used so far (the first number).
+    pub used: u64,
+    /// The allocation (the second number).
+    pub max: u64,
+}
+
+impl ApiUsage {
+    /// Parses the header value; `None` when it has no `api-usage` part. The REST guide's "Limit
+    /// Info Header" separates parts with `;` (`api-usage=25/5000;
+    /// per-app-api-usage=17/250(appName=sample-connected-app)`, P-8); `,` is accepted too.
+    pub fn parse(header: &str) -> Option<ApiUsage> {
+        let part = header
+            .split([';', ','])
+            .find_map(|p| p.trim().strip_prefix("api-usage="))?;
+        let (used, max) = part.split_once('/')?;
+        Some(ApiUsage {
+            used: used.trim().parse().ok()?,
+            max: max.trim().parse().ok()?,
+        })
+    }
+}
 
 /// Requests in flight by default. Salesforce limits only long-running requests (≥ 20 s) — 25 at
 /// once in production and sandboxes, 5 in Developer Edition and trials (spec §2.7) — so 5 stays
@@ -58,6 +82,16 @@ pub struct ApiBudget {
 }
 
 impl ApiBudget {
+    /// The budget of a change estimated at `estimated` calls, given the org's usage and the
+    /// reserve to keep (percent of the allocation).
+    ///
+    /// ```
+    /// use licensekit_salesforce::{ApiBudget, ApiUsage};
+    ///
+    /// let budget = ApiBudget::new(ApiUsage { used: 10_000, max: 100_000 }, 85, 5.0);
+    /// assert_eq!(budget.reserve, 5_000);
+    /// assert!(budget.check().is_ok());
+    /// ```
     pub fn new(usage: ApiUsage, estimated: u64, reserve_percent: f64) -> Self {
         let share = (reserve_percent.clamp(0.0, 100.0) / 100.0) * usage.max as f64;
         ApiBudget {
@@ -134,6 +168,49 @@ mod tests {
         // A 403 REQUEST_LIMIT_EXCEEDED is a quota, not a throttle: nothing is held or retried.
         let s = SalesforceSignals.read(StatusCode::FORBIDDEN, &h);
         assert!(!s.throttled && s.retry_after.is_none());
+    }
+
+    #[test]
+    fn limit_info_header() {
+        assert_eq!(
+            ApiUsage::parse("api-usage=10018/100000"),
+            Some(ApiUsage {
+                used: 10018,
+                max: 100000
+            })
+        );
+        // P-8, the documented `;` forms.
+        assert_eq!(
+            ApiUsage::parse(
+                "api-usage=25/5000; per-app-api-usage=17/250(appName=sample-connected-app)"
+            ),
+            Some(ApiUsage {
+                used: 25,
+                max: 5000
+            })
+        );
+        assert_eq!(
+            ApiUsage::parse("api-usage=110018/100000; api-bursts=1/750"),
+            Some(ApiUsage {
+                used: 110018,
+                max: 100000
+            })
+        );
+        assert_eq!(
+            ApiUsage::parse("per-app-api-usage=17/250(appName=x);api-usage=18/5000"),
+            Some(ApiUsage {
+                used: 18,
+                max: 5000
+            })
+        );
+        assert_eq!(
+            ApiUsage::parse("api-usage=25/5000, per-app-api-usage=17/250(appName=sample)"),
+            Some(ApiUsage {
+                used: 25,
+                max: 5000
+            })
+        );
+        assert_eq!(ApiUsage::parse("per-app-api-usage=1/2"), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Configuration of a [`SalesforceProvider`](crate::SalesforceProvider).
 
-use licensekit_core::client::ClientOptions;
+use licensekit_core::ClientOptions;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -11,7 +11,9 @@ use serde::Deserialize;
 pub enum SalesforceAuth {
     /// A session the caller already has.
     AccessToken {
+        /// The org's instance URL (`https://{domain}.my.salesforce.com`).
         instance_url: String,
+        /// The session id.
         access_token: SecretString,
     },
     /// OAuth2 client credentials against the org's My Domain host (the only host that accepts
@@ -19,14 +21,18 @@ pub enum SalesforceAuth {
     ClientCredentials {
         /// `https://{domain}.my.salesforce.com`
         login_url: String,
+        /// The connected app's consumer key.
         client_id: String,
+        /// The connected app's consumer secret.
         client_secret: SecretString,
     },
     /// JWT bearer: an assertion signed with the connected app's certificate key.
     JwtBearer {
         /// `https://login.salesforce.com`, `https://test.salesforce.com` or the My Domain host.
         login_url: String,
+        /// The connected app's consumer key.
         client_id: String,
+        /// The Salesforce user the token is issued for.
         username: String,
         /// The RSA private key, PEM.
         private_key_pem: SecretString,
@@ -46,6 +52,7 @@ pub const DEFAULT_API_VERSION: &str = "66.0";
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct SalesforceConfig {
+    /// How to authenticate.
     pub auth: SalesforceAuth,
     /// REST API version, e.g. `66.0` (≥ 42.0, which sObject Collections need).
     #[serde(default = "default_version")]
@@ -70,6 +77,20 @@ fn default_version() -> String {
 }
 
 impl SalesforceConfig {
+    /// A configuration with the given authentication, everything else at its default.
+    ///
+    /// ```
+    /// use licensekit_salesforce::{SalesforceAuth, SalesforceConfig};
+    /// use secrecy::SecretString;
+    ///
+    /// let config = SalesforceConfig::new(SalesforceAuth::ClientCredentials {
+    ///     login_url: "https://acme.my.salesforce.com".into(),
+    ///     client_id: "consumer-key".into(),
+    ///     client_secret: SecretString::from("consumer-secret".to_owned()),
+    /// })
+    /// .with_api_version("62.0");
+    /// assert_eq!(config.api_version, "62.0");
+    /// ```
     pub fn new(auth: SalesforceAuth) -> Self {
         SalesforceConfig {
             auth,
@@ -77,6 +98,15 @@ impl SalesforceConfig {
             api_reserve_percent: default_reserve(),
             client: ClientOptions::default(),
         }
+    }
+
+    /// A configuration for an existing session: the org's instance URL and an access token
+    /// (session id) obtained elsewhere — the Salesforce CLI, a simulator, another OAuth flow.
+    pub fn session(instance_url: &str, access_token: &str) -> Self {
+        SalesforceConfig::new(SalesforceAuth::AccessToken {
+            instance_url: instance_url.to_owned(),
+            access_token: SecretString::from(access_token.to_owned()),
+        })
     }
 
     /// The shared client settings (timeouts, concurrency, rate, retries, CA, plain HTTP).
@@ -97,6 +127,7 @@ impl SalesforceConfig {
         self
     }
 
+    /// The REST API version (`NN.0`; default [`DEFAULT_API_VERSION`](crate::DEFAULT_API_VERSION)).
     pub fn with_api_version(mut self, version: impl Into<String>) -> Self {
         self.api_version = version.into();
         self

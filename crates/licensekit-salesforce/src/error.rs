@@ -2,11 +2,11 @@
 
 use http::{HeaderMap, StatusCode};
 use licensekit_core::VendorError;
-use licensekit_core::client::{
+use licensekit_core::raw::client::{
     ErrorClassifier, FailureMeaning, VendorFailure, body_excerpt, meaning_of_status,
 };
 
-use crate::provider::ApiUsage;
+use crate::budget::ApiUsage;
 use crate::wire::RestError;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -157,7 +157,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(f.meaning, FailureMeaning::QuotaExhausted);
-        let err = licensekit_core::client::failure_to_error(f, None);
+        let err = licensekit_core::raw::client::failure_to_error(f, None);
         assert_eq!(err.kind(), licensekit_core::ErrorKind::RateLimited);
         let shown = err.to_string();
         for needle in [

@@ -1,19 +1,43 @@
-//! Salesforce managed-package licenses (`PackageLicense` / `UserPackageLicense`) behind
-//! licensekit's [`LicenseProvider`](licensekit_core::LicenseProvider). The vendor's rules, with
-//! sources, are in `shared/vendor-specs/salesforce.md`; the crate README lists what we assumed
-//! where the contract is silent.
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 mod auth;
-pub mod budget;
+mod budget;
+mod client;
 mod config;
 mod error;
-pub mod ids;
+mod ids;
 mod provider;
-pub mod soql;
+mod soql;
 mod vendor;
-pub mod wire;
+mod wire;
 
-pub use budget::ApiBudget;
+pub use budget::{ApiBudget, ApiUsage, DEFAULT_CONCURRENCY, DEFAULT_RESERVE_PERCENT};
+pub use client::{MAX_COLLECTION, MAX_IDS_PER_QUERY};
 pub use config::{DEFAULT_API_VERSION, SalesforceAuth, SalesforceConfig};
-pub use provider::{ApiUsage, MAX_COLLECTION, MAX_IDS_PER_QUERY, SalesforceProvider, session};
 pub use vendor::{KIND, Salesforce, SalesforceConfigKey};
+pub use provider::SalesforceProvider;
+
+/// Internals for this workspace's tests and benches (feature `testing`): the wire types, the
+/// typed client, ids and SOQL quoting. Not part of the API; may change in any release.
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::client::SalesforceClient;
+    pub use crate::ids::SalesforceId;
+
+    /// Every wire type.
+    pub mod wire {
+        pub use crate::wire::*;
+    }
+
+    /// SOQL literals.
+    pub mod soql {
+        pub use crate::soql::*;
+    }
+
+    /// The provider's typed REST client.
+    pub fn client(provider: &crate::SalesforceProvider) -> &SalesforceClient {
+        provider.client()
+    }
+}

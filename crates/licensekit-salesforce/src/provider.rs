@@ -16,91 +16,36 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use http::Method;
-use licensekit_core::bulk::{
+use licensekit_core::raw::bulk::{
     self, BulkBackend, BulkOptions, ChangeRequest, ItemAnswer, Prepared, StateRead,
 };
-use licensekit_core::client::{
-    ApiRequest, ClientOptions, Declared, HttpClient, PageGuard, RequestLimiter, RetryConfig,
-    StaticToken, TokenCache, check_url, items, pages,
-};
+use licensekit_core::raw::client::RetryConfig;
 use licensekit_core::{
     Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, Error, Holder,
     HolderId, LicenseProvider, LicenseProviderExt, Outcome, Product, ProductId, ProviderKind,
     Result, SeatTotal, Seats, VendorError,
 };
-use secrecy::SecretString;
 use serde::de::DeserializeOwned;
-use tokio::sync::OnceCell;
 
-use crate::auth::{Grant, SalesforceTokenSource};
-use crate::budget::{ApiBudget, SalesforceSignals, estimate_change_calls};
-use crate::config::{SalesforceAuth, SalesforceConfig};
-use crate::error::SalesforceErrors;
-use crate::ids::{PACKAGE_LICENSE_PREFIX, SalesforceId, USER_PACKAGE_LICENSE_PREFIX, USER_PREFIX};
-use crate::soql;
-use crate::wire::{
-    CollectionResult, PackageLicenseRecord, QueryPage, UserPackageLicenseRecord, UserRecord,
+use crate::budget::{ApiBudget, ApiUsage, estimate_change_calls};
+use crate::client::{
+    MAX_COLLECTION, MAX_IDS_PER_QUERY, QUERY_PAGE, SalesforceClient, package_condition,
 };
+use crate::config::SalesforceConfig;
+use crate::ids::{PACKAGE_LICENSE_PREFIX, SalesforceId, USER_PREFIX};
+use crate::soql;
+use crate::wire::{CollectionResult, PackageLicenseRecord, UserPackageLicenseRecord, UserRecord};
 
 const KIND: ProviderKind = crate::KIND;
 
-/// (UserPackageLicense id, user id).
-type Row = (SalesforceId, SalesforceId);
-/// Records per query page (Salesforce's default batch size, spec §2.2).
-const QUERY_PAGE: usize = 2000;
-/// sObject Collections limit (spec §2.4).
-pub const MAX_COLLECTION: usize = 200;
-/// Ids per `IN (…)` lookup, keeping the URL well under 16,384 bytes (spec §2.2).
-pub const MAX_IDS_PER_QUERY: usize = 300;
-const PACKAGE_FIELDS: &str =
-    "Id, NamespacePrefix, Status, AllowedLicenses, UsedLicenses, ExpirationDate";
 const ASSIGNMENT_FIELDS: &str = "Id, PackageLicenseId, UserId, CreatedDate, User.Username, User.Email, User.Name, User.IsActive";
-
-/// The org's rolling 24-hour API usage from `Sforce-Limit-Info: api-usage=USED/MAX` (§2.7, P-8).
-/// USED may exceed MAX (P-8: `api-usage=110018/100000`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ApiUsage {
-    /// Calls used so far (the first number).
-    pub used: u64,
-    /// The allocation (the second number).
-    pub max: u64,
-}
-
-impl ApiUsage {
-    /// Parses the header value; `None` when it has no `api-usage` part. The REST guide's "Limit
-    /// Info Header" separates parts with `;` (`api-usage=25/5000;
-    /// per-app-api-usage=17/250(appName=sample-connected-app)`, P-8); `,` is accepted too.
-    pub fn parse(header: &str) -> Option<ApiUsage> {
-        let part = header
-            .split([';', ','])
-            .find_map(|p| p.trim().strip_prefix("api-usage="))?;
-        let (used, max) = part.split_once('/')?;
-        Some(ApiUsage {
-            used: used.trim().parse().ok()?,
-            max: max.trim().parse().ok()?,
-        })
-    }
-}
-
-#[derive(Debug)]
-struct Inner {
-    version: String,
-    options: ClientOptions,
-    max_concurrency: usize,
-    /// Shared by the login and API clients: concurrency, and the usage `Sforce-Limit-Info` reports.
-    limiter: RequestLimiter,
-    reserve_percent: f64,
-    retry: RetryConfig,
-    /// Set at construction for a given session, or after the first token for a grant.
-    http: OnceCell<HttpClient>,
-    grant: Option<Arc<TokenCache<SalesforceTokenSource>>>,
-}
 
 /// The Salesforce provider. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct SalesforceProvider {
-    inner: Arc<Inner>,
+    client: SalesforceClient,
+    /// Share of the daily API allocation a bulk change never spends.
+    reserve_percent: f64,
 }
 
 impl SalesforceProvider {
@@ -112,114 +57,50 @@ impl SalesforceProvider {
 
     /// Builds the provider with a retry policy other than `config.client.retry`.
     pub fn with_retry(config: SalesforceConfig, retry: RetryConfig) -> Result<Self> {
-        let version = config.validated_version()?.to_owned();
-        config.validate()?;
-        let vendor = crate::budget::vendor_defaults();
-        let mut inner = Inner {
-            version,
-            max_concurrency: config.client.max_concurrency_for(&vendor),
-            limiter: config.client.limiter(&vendor, Arc::new(SalesforceSignals)),
-            options: config.client.clone(),
-            reserve_percent: config.api_reserve_percent,
-            retry,
-            http: OnceCell::new(),
-            grant: None,
-        };
-        let grant = match config.auth {
-            SalesforceAuth::AccessToken {
-                instance_url,
-                access_token,
-            } => {
-                let http = build_http(&inner, &instance_url)?
-                    .with_credentials(Arc::new(StaticToken::new(access_token)));
-                inner.http.set(http).expect("fresh cell");
-                None
-            }
-            SalesforceAuth::ClientCredentials {
-                login_url,
-                client_id,
-                client_secret,
-            } => Some((
-                login_url.clone(),
-                Grant::ClientCredentials {
-                    token_url: token_url(&login_url),
-                    client_id,
-                    client_secret,
-                },
-            )),
-            SalesforceAuth::JwtBearer {
-                login_url,
-                client_id,
-                username,
-                private_key_pem,
-                audience,
-            } => {
-                let audience = audience.unwrap_or_else(|| jwt_audience(&login_url).into());
-                Some((
-                    login_url.clone(),
-                    Grant::JwtBearer {
-                        token_url: token_url(&login_url),
-                        client_id,
-                        username,
-                        private_key_pem,
-                        audience,
-                    },
-                ))
-            }
-        };
-        if let Some((login_url, grant)) = grant {
-            // The token host gets the same client rules (HTTPS unless allowed, no redirects).
-            let login = build_http(&inner, &login_url)?;
-            let source = SalesforceTokenSource::new(grant, login.reqwest().clone());
-            inner.grant = Some(Arc::new(TokenCache::new(source)));
-        }
+        let reserve_percent = config.api_reserve_percent;
         Ok(SalesforceProvider {
-            inner: Arc::new(inner),
+            client: SalesforceClient::from_config(config, retry)?,
+            reserve_percent,
         })
     }
 
-    /// The API client, built once the instance URL is known (after the first token of a grant).
-    async fn http(&self) -> Result<&HttpClient> {
-        self.inner
-            .http
-            .get_or_try_init(|| async {
-                let cache = self
-                    .inner
-                    .grant
-                    .clone()
-                    .expect("a grant when no session was given");
-                // Transient token-endpoint failures are retried within the budget.
-                licensekit_core::client::token_with_retry(KIND, &self.inner.retry, cache.as_ref())
-                    .await?;
-                let instance = cache.source().instance_url().ok_or_else(|| {
-                    Error::decode(
-                        KIND,
-                        "the token response had no instance_url",
-                        "missing field",
-                    )
-                })?;
-                Ok(build_http(&self.inner, &instance)?.with_credentials(cache))
-            })
-            .await
-    }
-
-    /// Sends a request and decodes its JSON (`Sforce-Limit-Info` is read by the limiter's
-    /// signal hook on every response).
-    async fn call<T: DeserializeOwned>(&self, request: ApiRequest) -> Result<T> {
-        self.http().await?.json(request).await
+    /// The typed REST calls (SOQL queries, package look-ups).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn client(&self) -> &SalesforceClient {
+        &self.client
     }
 
     /// The org's API usage as last reported by Salesforce (`Sforce-Limit-Info`).
     pub fn api_usage(&self) -> Option<ApiUsage> {
-        self.inner.limiter.quota().map(|q| ApiUsage {
-            used: q.used,
-            max: q.max,
-        })
+        self.client.api_usage()
     }
 
     /// API calls this provider has started so far (retries included).
     pub fn api_calls_made(&self) -> u64 {
-        self.inner.limiter.requests_started()
+        self.client.api_calls_made()
+    }
+
+    /// Streams every record of a SOQL query, following `nextRecordsUrl` page by page.
+    pub fn query<T: DeserializeOwned + Send + 'static>(
+        &self,
+        soql: String,
+    ) -> BoxStream<'static, Result<T>> {
+        self.client.query(soql)
+    }
+
+    /// Every `PackageLicense` row.
+    pub(crate) async fn package_licenses(&self) -> Result<Vec<PackageLicenseRecord>> {
+        self.client.package_licenses().await
+    }
+
+    /// The package a product id names: a `050…` id or a namespace prefix.
+    pub(crate) async fn package(&self, product: &ProductId) -> Result<PackageLicenseRecord> {
+        self.client.package(product).await
+    }
+
+    /// Active users whose profile is named `profile_name` (escaped into the query).
+    pub async fn active_users_with_profile(&self, profile_name: &str) -> Result<Vec<HolderId>> {
+        self.client.active_users_with_profile(profile_name).await
     }
 
     /// API calls an assign or revoke of `holders` users makes at most.
@@ -245,7 +126,7 @@ impl SalesforceProvider {
                 "missing header",
             ));
         };
-        let budget = ApiBudget::new(usage, estimated_calls, self.inner.reserve_percent);
+        let budget = ApiBudget::new(usage, estimated_calls, self.reserve_percent);
         budget.check()?;
         Ok(budget)
     }
@@ -253,95 +134,12 @@ impl SalesforceProvider {
     /// The budget check of a change whose package lookup has just reported the usage.
     fn check_budget_known(&self, estimated_calls: u64) -> Result<()> {
         match self.api_usage() {
-            Some(usage) => {
-                ApiBudget::new(usage, estimated_calls, self.inner.reserve_percent).check()
-            }
+            Some(usage) => ApiBudget::new(usage, estimated_calls, self.reserve_percent).check(),
             None => {
                 tracing::debug!("no Sforce-Limit-Info seen; the API budget is not checked");
                 Ok(())
             }
         }
-    }
-
-    /// Streams every record of a SOQL query, following `nextRecordsUrl` page by page.
-    pub fn query<T: DeserializeOwned + Send + 'static>(
-        &self,
-        soql: String,
-    ) -> BoxStream<'static, Result<T>> {
-        let this = self.clone();
-        // `totalSize` bounds the listing; cursors (nextRecordsUrl) may never repeat (issue 13,
-        // item 2: an A→B→A cycle would burn the org's daily API allowance).
-        let listing = pages(
-            PageGuard::new(KIND, "GET query"),
-            None,
-            move |next: Option<String>| {
-                let this = this.clone();
-                let soql = soql.clone();
-                async move {
-                    let request = match next {
-                        None => ApiRequest::get("query").query("q", &soql),
-                        Some(path) => {
-                            let url = this.http().await?.base_url().join(&path).map_err(|e| {
-                                Error::decode(KIND, format!("bad nextRecordsUrl `{path}`"), e)
-                            })?;
-                            ApiRequest::absolute(Method::GET, url, "GET query/{locator}")
-                        }
-                    };
-                    let page: QueryPage<T> = this.call(request).await?;
-                    let next = match (page.done, page.next_records_url) {
-                        (true, _) => None,
-                        (false, Some(url)) => Some(url),
-                        (false, None) => {
-                            return Err(Error::decode(
-                                KIND,
-                                "a query page says not done but has no nextRecordsUrl",
-                                "missing field",
-                            ));
-                        }
-                    };
-                    // A missing totalSize decodes as 0: only a positive one is a declaration.
-                    let declared =
-                        Declared::items((page.total_size > 0).then_some(page.total_size));
-                    Ok((page.records, next, declared))
-                }
-            },
-        );
-        items(listing)
-    }
-
-    /// Every `PackageLicense` row.
-    pub async fn package_licenses(&self) -> Result<Vec<PackageLicenseRecord>> {
-        self.query(format!(
-            "SELECT {PACKAGE_FIELDS} FROM PackageLicense ORDER BY NamespacePrefix"
-        ))
-        .try_collect()
-        .await
-    }
-
-    /// The package a product id names: a `050…` id or a namespace prefix.
-    pub async fn package(&self, product: &ProductId) -> Result<PackageLicenseRecord> {
-        let condition = package_condition("", product)?;
-        let rows: Vec<PackageLicenseRecord> = self
-            .query(format!(
-                "SELECT {PACKAGE_FIELDS} FROM PackageLicense WHERE {condition} LIMIT 1"
-            ))
-            .try_collect()
-            .await?;
-        rows.into_iter()
-            .next()
-            .ok_or_else(|| Error::not_found(KIND, format!("package license {product}")))
-    }
-
-    /// Active users whose profile is named `profile_name` (escaped into the query).
-    pub async fn active_users_with_profile(&self, profile_name: &str) -> Result<Vec<HolderId>> {
-        let soql = format!(
-            "SELECT Id FROM User WHERE Profile.Name = {} AND IsActive = true",
-            soql::quote(profile_name)?
-        );
-        self.query::<UserRecord>(soql)
-            .try_filter_map(|u| async move { Ok(u.id.map(HolderId::User)) })
-            .try_collect()
-            .await
     }
 
     /// Assigns `product` to every active user of a profile, in one step (the help article's
@@ -363,45 +161,6 @@ impl SalesforceProvider {
     ) -> Result<ChangeReport> {
         let users = self.active_users_with_profile(profile_name).await?;
         self.revoke(product, &users).await
-    }
-
-    /// `(user, row)` of `package`'s UserPackageLicense rows, by one paged package-wide query or,
-    /// with `users`, by `IN (…)` look-ups of 300 ids run concurrently.
-    async fn license_rows(
-        &self,
-        package: &SalesforceId,
-        users: Option<&[SalesforceId]>,
-    ) -> Result<Vec<Row>> {
-        let base = format!(
-            "SELECT Id, UserId FROM UserPackageLicense WHERE PackageLicenseId = {}",
-            soql::id(package)
-        );
-        let queries: Vec<String> = match users {
-            None => vec![base],
-            Some(users) => users
-                .chunks(MAX_IDS_PER_QUERY)
-                .map(|chunk| format!("{base} AND UserId IN {}", soql::id_list(chunk)))
-                .collect(),
-        };
-        let answers: Vec<Result<Vec<UserPackageLicenseRecord>>> = stream::iter(queries)
-            .map(|soql| self.query::<UserPackageLicenseRecord>(soql).try_collect())
-            .buffer_unordered(self.inner.max_concurrency)
-            .collect()
-            .await;
-        let mut rows = Vec::new();
-        for answer in answers {
-            for row in answer? {
-                let user = SalesforceId::parse(
-                    row.user_id.as_deref().unwrap_or_default(),
-                    Some(USER_PREFIX),
-                )?;
-                rows.push((
-                    SalesforceId::parse(&row.id, Some(USER_PACKAGE_LICENSE_PREFIX))?,
-                    user,
-                ));
-            }
-        }
-        Ok(rows)
     }
 }
 
@@ -454,7 +213,7 @@ impl BulkBackend for Engine<'_> {
         let package_id = SalesforceId::parse(&package.id, Some(PACKAGE_LICENSE_PREFIX))?;
         let allowed = package.allowed_licenses.unwrap_or(0);
         let used = package.used_licenses.unwrap_or(0).max(0);
-        let concurrency = provider.inner.max_concurrency;
+        let concurrency = provider.client.max_concurrency();
         if allowed < 0 {
             // Site license: Salesforce licenses every user and seats cannot be managed (§1.4).
             if action == ChangeAction::Revoke {
@@ -486,9 +245,12 @@ impl BulkBackend for Engine<'_> {
         let users: Vec<SalesforceId> = holders.iter().map(user_of).collect::<Result<_>>()?;
         let wanted: HashSet<&SalesforceId> = users.iter().collect();
         let rows = if package_pages <= lookups {
-            provider.license_rows(&package_id, None).await?
+            provider.client.license_rows(&package_id, None).await?
         } else {
-            provider.license_rows(&package_id, Some(&users)).await?
+            provider
+                .client
+                .license_rows(&package_id, Some(&users))
+                .await?
         };
         let held: HashMap<SalesforceId, SalesforceId> = rows
             .into_iter()
@@ -544,23 +306,7 @@ impl BulkBackend for Engine<'_> {
         let users: Vec<SalesforceId> = batch.iter().map(user_of).collect::<Result<_>>()?;
         match action {
             ChangeAction::Assign => {
-                let records: Vec<serde_json::Value> = users
-                    .iter()
-                    .map(|u| {
-                        serde_json::json!({
-                            "attributes": {"type": "UserPackageLicense"},
-                            "PackageLicenseId": run.package.as_str(),
-                            "UserId": u.as_str(),
-                        })
-                    })
-                    .collect();
-                let body = serde_json::json!({"allOrNone": false, "records": records});
-                // Not re-sent by the HTTP layer once it may have been delivered: the engine
-                // reads the rows back and re-sends only what is missing.
-                let request = ApiRequest::post("composite/sobjects")
-                    .json(&body)?
-                    .idempotent(false);
-                let answers = self.0.call::<Vec<CollectionResult>>(request).await?;
+                let answers = self.0.client.create_rows(&run.package, &users).await?;
                 Ok(batch
                     .iter()
                     .zip(&users)
@@ -594,11 +340,7 @@ impl BulkBackend for Engine<'_> {
                     return Ok(answers);
                 }
                 let ids: Vec<&str> = rows.iter().map(|(_, row, _)| row.as_str()).collect();
-                let request = ApiRequest::delete("composite/sobjects")
-                    .query("ids", ids.join(","))
-                    .query("allOrNone", "false")
-                    .idempotent(false);
-                let results = self.0.call::<Vec<CollectionResult>>(request).await?;
+                let results = self.0.client.delete_rows(&ids).await?;
                 answers.extend(rows.iter().zip(results).map(|((holder, _, user), row)| {
                     ItemAnswer::settled(holder.clone(), delete_outcome(user, &row))
                 }));
@@ -609,7 +351,11 @@ impl BulkBackend for Engine<'_> {
 
     async fn read_state(&self, run: &Run, holders: &[HolderId]) -> Result<StateRead> {
         let users: Vec<SalesforceId> = holders.iter().map(user_of).collect::<Result<_>>()?;
-        let found = self.0.license_rows(&run.package, Some(&users)).await?;
+        let found = self
+            .0
+            .client
+            .license_rows(&run.package, Some(&users))
+            .await?;
         let mut rows = run.rows();
         for user in &users {
             rows.remove(user);
@@ -621,63 +367,6 @@ impl BulkBackend for Engine<'_> {
         }
         Ok(StateRead::held(held))
     }
-}
-
-/// The JWT bearer `aud` for a login host (spec §3.3, Salesforce help "OAuth 2.0 JWT Bearer Flow":
-/// `https://login.salesforce.com` for production, `https://test.salesforce.com` for a sandbox).
-/// A sandbox is `test.salesforce.com` or a sandbox My Domain,
-/// `{domain}--{sandbox}.sandbox.my.salesforce.com` (§3.1); every other host — production My
-/// Domain, Developer Edition — is production. Decided on the parsed host, never on a substring
-/// of the URL. An Experience Cloud site needs `audience` set explicitly.
-fn jwt_audience(login_url: &str) -> &'static str {
-    let host = url::Url::parse(login_url).ok().and_then(|u| {
-        u.host_str()
-            .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
-    });
-    match host.as_deref() {
-        Some(h) if h == "test.salesforce.com" || h.ends_with(".sandbox.my.salesforce.com") => {
-            "https://test.salesforce.com"
-        }
-        _ => "https://login.salesforce.com",
-    }
-}
-
-fn token_url(login_url: &str) -> String {
-    format!("{}/services/oauth2/token", login_url.trim_end_matches('/'))
-}
-
-fn build_http(inner: &Inner, instance_url: &str) -> Result<HttpClient> {
-    let instance = check_url(KIND, instance_url, inner.options.allow_http)?;
-    let base = format!(
-        "{}/services/data/v{}/",
-        instance.as_str().trim_end_matches('/'),
-        inner.version
-    );
-    inner
-        .options
-        .client_builder(KIND, base)?
-        .retry(inner.retry)
-        .limiter(inner.limiter.clone())
-        .classifier(Arc::new(SalesforceErrors))
-        .build()
-}
-
-/// `WHERE` condition naming a package by id or namespace; `rel` prefixes the field names
-/// (`PackageLicense.` when filtering UserPackageLicense rows).
-fn package_condition(rel: &str, product: &ProductId) -> Result<String> {
-    let raw = product.as_str();
-    if raw.len() == 15 || raw.len() == 18 {
-        if let Ok(id) = SalesforceId::parse(raw, Some(PACKAGE_LICENSE_PREFIX)) {
-            let field = if rel.is_empty() {
-                "Id".to_owned()
-            } else {
-                format!("{rel}Id")
-            };
-            return Ok(format!("{field} = {}", soql::id(&id)));
-        }
-    }
-    soql::validate_namespace(raw)?;
-    Ok(format!("{rel}NamespacePrefix = {}", soql::quote(raw)?))
 }
 
 fn row_vendor_error(row: &CollectionResult) -> (String, VendorError) {
@@ -811,16 +500,7 @@ impl LicenseProvider for SalesforceProvider {
     /// token was fetched, which this does if needed: one call, usually already made); with a
     /// given session, which has no such response, the instance URL's host (the org's My Domain).
     async fn identity(&self) -> Result<String> {
-        let http = self.http().await?;
-        if let Some(org) = self.inner.grant.as_ref().and_then(|g| g.source().org_id()) {
-            return Ok(format!("org:{org}"));
-        }
-        let base = http.base_url();
-        Ok(match (base.host_str(), base.port()) {
-            (Some(host), Some(port)) => format!("{host}:{port}"),
-            (Some(host), None) => host.to_owned(),
-            (None, _) => base.as_str().to_owned(),
-        })
+        self.client.identity().await
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -885,7 +565,7 @@ impl LicenseProvider for SalesforceProvider {
 
     fn holders(&self) -> BoxStream<'static, Result<Holder>> {
         self.query::<UserRecord>(
-            // `LastLoginDate` is a standard User field (vendor-specs/salesforce.md §1.3; license
+            // `LastLoginDate` is a standard User field (docs/vendor-contract.md §1.3; license
             // transfer services order by it to find idle holders, §"Reclaiming from idle users").
             "SELECT Id, Username, Email, Name, IsActive, Profile.Name, LastLoginDate FROM User"
                 .into(),
@@ -920,99 +600,9 @@ impl LicenseProvider for SalesforceProvider {
     }
 }
 
-/// A session-id provider for tests and callers that already hold a token.
-pub fn session(instance_url: &str, access_token: &str) -> SalesforceConfig {
-    SalesforceConfig::new(SalesforceAuth::AccessToken {
-        instance_url: instance_url.to_owned(),
-        access_token: SecretString::from(access_token.to_owned()),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_jwt_audience_follows_the_login_host() {
-        // Hosts of spec §3.1.
-        for (login, aud) in [
-            (
-                "https://login.salesforce.com",
-                "https://login.salesforce.com",
-            ),
-            ("https://test.salesforce.com", "https://test.salesforce.com"),
-            (
-                "https://test.salesforce.com/",
-                "https://test.salesforce.com",
-            ),
-            (
-                "https://acme.my.salesforce.com",
-                "https://login.salesforce.com",
-            ),
-            (
-                "https://acme--uat.sandbox.my.salesforce.com",
-                "https://test.salesforce.com",
-            ),
-            (
-                "https://ACME--UAT.Sandbox.My.Salesforce.com/",
-                "https://test.salesforce.com",
-            ),
-            (
-                "https://acme-dev-ed.develop.my.salesforce.com",
-                "https://login.salesforce.com",
-            ),
-            // A substring is not a host.
-            (
-                "https://test.salesforce.com.evil.example",
-                "https://login.salesforce.com",
-            ),
-        ] {
-            assert_eq!(jwt_audience(login), aud, "{login}");
-        }
-    }
-
-    #[test]
-    fn limit_info_header() {
-        assert_eq!(
-            ApiUsage::parse("api-usage=10018/100000"),
-            Some(ApiUsage {
-                used: 10018,
-                max: 100000
-            })
-        );
-        // P-8, the documented `;` forms.
-        assert_eq!(
-            ApiUsage::parse(
-                "api-usage=25/5000; per-app-api-usage=17/250(appName=sample-connected-app)"
-            ),
-            Some(ApiUsage {
-                used: 25,
-                max: 5000
-            })
-        );
-        assert_eq!(
-            ApiUsage::parse("api-usage=110018/100000; api-bursts=1/750"),
-            Some(ApiUsage {
-                used: 110018,
-                max: 100000
-            })
-        );
-        assert_eq!(
-            ApiUsage::parse("per-app-api-usage=17/250(appName=x);api-usage=18/5000"),
-            Some(ApiUsage {
-                used: 18,
-                max: 5000
-            })
-        );
-        assert_eq!(
-            ApiUsage::parse("api-usage=25/5000, per-app-api-usage=17/250(appName=sample)"),
-            Some(ApiUsage {
-                used: 25,
-                max: 5000
-            })
-        );
-        assert_eq!(ApiUsage::parse("per-app-api-usage=1/2"), None);
-    }
 
     #[test]
     fn row_results_map_to_outcomes() {
@@ -1064,18 +654,5 @@ mod tests {
             delete_outcome(&user, &row("INSUFFICIENT_ACCESS")).status(),
             OutcomeStatus::Failed
         );
-    }
-
-    #[test]
-    fn package_conditions_validate_before_quoting() {
-        assert_eq!(
-            package_condition("", &ProductId::new("05070000000PHmC")).unwrap(),
-            "Id = '05070000000PHmCAAW'"
-        );
-        assert_eq!(
-            package_condition("PackageLicense.", &ProductId::new("acme_101")).unwrap(),
-            "PackageLicense.NamespacePrefix = 'acme_101'"
-        );
-        assert!(package_condition("", &ProductId::new("x' OR Id != '")).is_err());
     }
 }

@@ -1,6 +1,9 @@
 //! Building SOQL safely: every string literal escaped per the documented escapes (spec §5.1),
 //! namespaces validated, ids validated ([`crate::ids`]); no caller text is ever interpolated raw.
 
+// Reached from outside only through the hidden `testing` module, which is not API.
+#![cfg_attr(feature = "testing", allow(missing_docs))]
+
 use licensekit_core::{Error, Result};
 
 use crate::ids::SalesforceId;

@@ -1,7 +1,7 @@
 //! The example payloads of `shared/vendor-specs/salesforce-payloads.md` decode into the wire
 //! models.
 
-use licensekit_salesforce::wire::{CollectionResult, QueryPage, RestError, TokenResponse};
+use licensekit_salesforce::testing::wire::{CollectionResult, QueryPage, RestError, TokenResponse};
 
 #[test]
 fn p1_query_page() {

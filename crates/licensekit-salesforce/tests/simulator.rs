@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use licensekit_core::client::RetryConfig;
+use licensekit_core::RetryConfig;
 use licensekit_core::testkit::{Fixture, run_all};
 use licensekit_core::{
     AssignmentFilter, ErrorKind, HolderId, LicenseProvider, LicenseProviderExt, OutcomeStatus,
     ProductId, SeatTotal,
 };
-use licensekit_salesforce::{SalesforceAuth, SalesforceConfig, SalesforceProvider, session};
+use licensekit_salesforce::{SalesforceAuth, SalesforceConfig, SalesforceProvider};
 use licensekit_sim::salesforce::{SalesforceSeed, SalesforceSim, SalesforceSimConfig, ids};
 use secrecy::SecretString;
 
@@ -33,7 +33,7 @@ async fn start(
         .unwrap();
     sim.add_token("test-session-token");
     let provider = SalesforceProvider::with_retry(
-        session(&sim.base_url(), "test-session-token").allow_http(true),
+        SalesforceConfig::session(&sim.base_url(), "test-session-token").allow_http(true),
         retry(),
     )
     .unwrap();
@@ -470,7 +470,7 @@ async fn a_change_that_would_eat_into_the_reserve_is_refused_before_it_starts() 
 
     // The same change with no reserve goes through.
     let lenient = SalesforceProvider::with_retry(
-        session(&sim.base_url(), "test-session-token")
+        SalesforceConfig::session(&sim.base_url(), "test-session-token")
             .allow_http(true)
             .with_api_reserve_percent(0.0),
         retry(),
@@ -493,7 +493,7 @@ async fn the_directory_reads_last_login_date() {
         .unwrap();
     sim.add_token("test-session-token");
     let provider = SalesforceProvider::with_retry(
-        session(&sim.base_url(), "test-session-token").allow_http(true),
+        SalesforceConfig::session(&sim.base_url(), "test-session-token").allow_http(true),
         retry(),
     )
     .unwrap();

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
-use licensekit_core::bulk::{self, BulkBackend, BulkOptions, ItemAnswer, Prepared, StateRead};
+use licensekit_core::raw::bulk::{self, BulkBackend, BulkOptions, ItemAnswer, Prepared, StateRead};
 use licensekit_core::vendor::{apply_env, parse_number};
 use licensekit_core::{
     Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, ChangeRequest, Error,

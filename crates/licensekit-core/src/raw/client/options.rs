@@ -374,7 +374,7 @@ impl ClientOptions {
     /// `"off"`), booleans as `true`/`false` (or `1`/`0`).
     ///
     /// ```
-    /// use licensekit_core::client::{ClientConfigKey, ClientOptions, Rate};
+    /// use licensekit_core::raw::client::{ClientConfigKey, ClientOptions, Rate};
     /// use std::time::Duration;
     ///
     /// let options = ClientOptions::default()
