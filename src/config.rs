@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer};
 use licensekit_core::{InMemoryProvider, ProviderKind, Result, Vendor};
 
 use crate::AnyProvider;
-use crate::registry::{Registration, Typed, VendorConfig};
+use crate::registry::{DynConfig, Registration, Typed};
 
 /// Configuration of one provider, tagged by `provider`. Every registered vendor's tag is always
 /// accepted (see [`registry`](crate::registry)); a vendor whose cargo feature is off yields
@@ -43,7 +43,7 @@ pub struct ProviderConfig {
 #[derive(Debug)]
 enum Settings {
     /// The vendor's typed configuration.
-    Typed(Box<dyn VendorConfig>),
+    Typed(Box<dyn DynConfig>),
     /// The vendor is compiled out; what was written is kept only as a sign it was an object.
     CompiledOut,
 }

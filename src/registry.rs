@@ -20,6 +20,7 @@
 use std::any::Any;
 use std::fmt;
 
+use licensekit_core::vendor::VendorConfig;
 use licensekit_core::{Error, ProviderKind, Result, Vendor};
 
 use crate::AnyProvider;
@@ -34,7 +35,7 @@ pub struct Registration {
 }
 
 /// A vendor's configuration, type-erased.
-type Erased = Box<dyn VendorConfig>;
+type Erased = Box<dyn DynConfig>;
 
 /// What a compiled-in vendor's registration can do, as plain functions over its [`Vendor`].
 #[derive(Clone, Copy)]
@@ -106,7 +107,7 @@ impl Registration {
     pub(crate) fn parse(
         &self,
         value: serde_json::Value,
-    ) -> std::result::Result<Option<Box<dyn VendorConfig>>, serde_json::Error> {
+    ) -> std::result::Result<Option<Box<dyn DynConfig>>, serde_json::Error> {
         self.hooks.map(|h| (h.parse)(value)).transpose()
     }
 
@@ -152,8 +153,8 @@ const fn same(a: &str, b: &str) -> bool {
 /// any vendor's.
 ///
 /// [`ProviderConfig`]: crate::ProviderConfig
-pub(crate) trait VendorConfig: fmt::Debug + Send + Sync {
-    fn clone_box(&self) -> Box<dyn VendorConfig>;
+pub(crate) trait DynConfig: fmt::Debug + Send + Sync {
+    fn clone_box(&self) -> Box<dyn DynConfig>;
     fn set(&mut self, key: &str, value: &str) -> Result<()>;
     fn build(self: Box<Self>) -> Result<AnyProvider>;
     fn as_any(&self) -> &dyn Any;
@@ -169,15 +170,15 @@ impl<V: Vendor> fmt::Debug for Typed<V> {
     }
 }
 
-impl<V: Vendor> VendorConfig for Typed<V>
+impl<V: Vendor> DynConfig for Typed<V>
 where
     V::Provider: Into<AnyProvider>,
 {
-    fn clone_box(&self) -> Box<dyn VendorConfig> {
+    fn clone_box(&self) -> Box<dyn DynConfig> {
         Box::new(Typed::<V>(self.0.clone()))
     }
     fn set(&mut self, key: &str, value: &str) -> Result<()> {
-        V::set_config(&mut self.0, key, value)
+        self.0.set(key.parse()?, value)
     }
     fn build(self: Box<Self>) -> Result<AnyProvider> {
         V::build(self.0).map(Into::into)
@@ -189,18 +190,18 @@ where
 
 fn parse<V: Vendor>(
     value: serde_json::Value,
-) -> std::result::Result<Box<dyn VendorConfig>, serde_json::Error>
+) -> std::result::Result<Box<dyn DynConfig>, serde_json::Error>
 where
     V::Provider: Into<AnyProvider>,
 {
     Ok(Box::new(Typed::<V>(serde_json::from_value(value)?)))
 }
 
-fn from_env<V: Vendor>(vars: Vec<(String, String)>) -> Result<Box<dyn VendorConfig>>
+fn from_env<V: Vendor>(vars: Vec<(String, String)>) -> Result<Box<dyn DynConfig>>
 where
     V::Provider: Into<AnyProvider>,
 {
-    Ok(Box::new(Typed::<V>(V::config_from_env(vars)?)))
+    Ok(Box::new(Typed::<V>(V::Config::from_env_vars(vars)?)))
 }
 
 /// Declares the registry: one line per vendor, `IDENT = "name", feature "feature" =>

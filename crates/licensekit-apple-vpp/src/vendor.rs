@@ -1,8 +1,8 @@
 //! What the `licensekit` registry needs from this adapter ([`AppleVpp`], the [`Vendor`]
 //! descriptor), the string config keys ([`AppleVppConfigKey`]) and
-//! [`AppleVppConfig::from_env`].
+//! `AppleVppConfig::from_env` ([`VendorConfig`]).
 
-use licensekit_core::vendor::{apply_env, bad_value, parse_bool};
+use licensekit_core::vendor::{VendorConfig, bad_value, parse_bool};
 use licensekit_core::{ProviderKind, Result, Vendor};
 use secrecy::SecretString;
 
@@ -40,45 +40,33 @@ licensekit_core::config_keys! {
     client
 }
 
-impl AppleVppConfig {
-    /// A configuration from the process's `LICENSEKIT_APPLE_VPP_*` variables: one per
-    /// [`AppleVppConfigKey`] in upper case (`LICENSEKIT_APPLE_VPP_STOKEN`,
-    /// `LICENSEKIT_APPLE_VPP_BASE_URL`, `LICENSEKIT_APPLE_VPP_MDM_INFO_ID`, …). A missing token
-    /// is reported when the provider is built.
-    pub fn from_env() -> Result<Self> {
-        Self::from_env_vars(std::env::vars())
+/// String keys and `from_env` (`LICENSEKIT_APPLE_VPP_STOKEN`, `LICENSEKIT_APPLE_VPP_BASE_URL`,
+/// `LICENSEKIT_APPLE_VPP_MDM_INFO_ID`, …: one variable per [`AppleVppConfigKey`]). A missing
+/// token is reported when the provider is built.
+///
+/// ```
+/// use licensekit_apple_vpp::{AppleVppConfig, AppleVppConfigKey};
+/// use licensekit_core::vendor::VendorConfig;
+///
+/// let env = [
+///     ("LICENSEKIT_APPLE_VPP_STOKEN", "eyJ0b2tlbiI6..."),
+///     ("LICENSEKIT_APPLE_VPP_TAKE_OVER", "false"),
+/// ];
+/// let config = AppleVppConfig::from_env_vars(env.map(|(k, v)| (k.into(), v.into()))).unwrap();
+/// assert!(!config.take_over);
+/// assert!(!format!("{config:?}").contains("eyJ0b2tlbiI6"));
+/// let config = config.with_config(AppleVppConfigKey::TakeOver, "true").unwrap();
+/// assert!(config.take_over);
+/// ```
+impl VendorConfig for AppleVppConfig {
+    type Key = AppleVppConfigKey;
+    const KIND: ProviderKind = KIND;
+
+    fn blank() -> Self {
+        AppleVppConfig::new(SecretString::from(""))
     }
 
-    /// [`from_env`](Self::from_env) over the given variables (a map in tests).
-    ///
-    /// ```
-    /// use licensekit_apple_vpp::AppleVppConfig;
-    ///
-    /// let env = [
-    ///     ("LICENSEKIT_APPLE_VPP_STOKEN", "eyJ0b2tlbiI6..."),
-    ///     ("LICENSEKIT_APPLE_VPP_TAKE_OVER", "false"),
-    /// ];
-    /// let config = AppleVppConfig::from_env_vars(env.map(|(k, v)| (k.into(), v.into()))).unwrap();
-    /// assert!(!config.take_over);
-    /// assert!(!format!("{config:?}").contains("eyJ0b2tlbiI6"));
-    /// ```
-    pub fn from_env_vars<I>(vars: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = (String, String)>,
-    {
-        let mut config = AppleVppConfig::new(SecretString::from(""));
-        apply_env(KIND, &mut config, vars, AppleVppConfig::set)?;
-        Ok(config)
-    }
-
-    /// Sets one key from its string form (object_store's `with_config`).
-    pub fn with_config(mut self, key: AppleVppConfigKey, value: &str) -> Result<Self> {
-        self.set(key, value)?;
-        Ok(self)
-    }
-
-    /// [`with_config`](Self::with_config) in place.
-    pub fn set(&mut self, key: AppleVppConfigKey, value: &str) -> Result<()> {
+    fn set(&mut self, key: AppleVppConfigKey, value: &str) -> Result<()> {
         let seconds = || {
             value
                 .trim()
@@ -100,7 +88,9 @@ impl AppleVppConfig {
         }
         Ok(())
     }
+}
 
+impl AppleVppConfig {
     fn mdm_info_mut(&mut self) -> &mut MdmInfo {
         self.mdm_info
             .get_or_insert_with(|| MdmInfo::new(String::new(), String::new(), String::new()))
@@ -111,17 +101,6 @@ impl Vendor for AppleVpp {
     const KIND: ProviderKind = KIND;
     type Config = AppleVppConfig;
     type Provider = AppleVppProvider;
-
-    fn config_from_env<I>(vars: I) -> Result<AppleVppConfig>
-    where
-        I: IntoIterator<Item = (String, String)>,
-    {
-        AppleVppConfig::from_env_vars(vars)
-    }
-
-    fn set_config(config: &mut AppleVppConfig, key: &str, value: &str) -> Result<()> {
-        config.set(key.parse()?, value)
-    }
 
     fn build(config: AppleVppConfig) -> Result<AppleVppProvider> {
         AppleVppProvider::new(config)

@@ -29,14 +29,16 @@ pub use capabilities::Capabilities;
 pub use client::{ClientOptions, Rate, RetryConfig, RetryOptions};
 pub use error::{BoxError, Error, ErrorKind, Result, VendorError};
 pub use kind::InvalidProviderName;
-pub use memory::{InMemoryProvider, Memory, MemoryConfig, MemoryProduct, MemoryUser};
+pub use memory::{
+    InMemoryProvider, Memory, MemoryConfig, MemoryConfigKey, MemoryProduct, MemoryUser,
+};
 pub use model::{
     Assignment, AssignmentFilter, ChangeAction, ChangeReport, Holder, HolderId, HolderKind,
     ItemOutcome, Outcome, OutcomeCounts, OutcomeStatus, Product, ProductId, Provenance,
     ProviderKind, SeatTotal, Seats, VendorFields,
 };
 pub use provider::{LicenseProvider, LicenseProviderExt};
-pub use vendor::Vendor;
+pub use vendor::{Vendor, VendorConfig};
 
 /// Re-exports used by exported macros; not part of the public API.
 #[doc(hidden)]

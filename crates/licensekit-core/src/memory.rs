@@ -116,16 +116,23 @@ crate::config_keys! {
     }
 }
 
-impl MemoryConfig {
-    /// Sets one key from its string form.
-    pub fn with_config(mut self, key: MemoryConfigKey, value: &str) -> Result<Self> {
+/// String keys and `from_env`: `LICENSEKIT_MEMORY_PAGE_SIZE`, `LICENSEKIT_MEMORY_DEVICE_HOLDERS`.
+impl crate::vendor::VendorConfig for MemoryConfig {
+    type Key = MemoryConfigKey;
+    const KIND: ProviderKind = KIND;
+
+    fn blank() -> Self {
+        MemoryConfig::default()
+    }
+
+    fn set(&mut self, key: MemoryConfigKey, value: &str) -> Result<()> {
         match key {
             MemoryConfigKey::PageSize => self.page_size = crate::vendor::parse_number(key, value)?,
             MemoryConfigKey::DeviceHolders => {
                 self.device_holders = crate::vendor::parse_bool(key, value)?
             }
         }
-        Ok(self)
+        Ok(())
     }
 }
 
@@ -133,23 +140,6 @@ impl crate::Vendor for Memory {
     const KIND: ProviderKind = InMemoryProvider::KIND;
     type Config = MemoryConfig;
     type Provider = InMemoryProvider;
-
-    fn config_from_env<I>(vars: I) -> Result<MemoryConfig>
-    where
-        I: IntoIterator<Item = (String, String)>,
-    {
-        let mut config = MemoryConfig::default();
-        crate::vendor::apply_env(KIND, &mut config, vars, |c, key, value| {
-            *c = c.clone().with_config(key, value)?;
-            Ok(())
-        })?;
-        Ok(config)
-    }
-
-    fn set_config(config: &mut MemoryConfig, key: &str, value: &str) -> Result<()> {
-        *config = config.clone().with_config(key.parse()?, value)?;
-        Ok(())
-    }
 
     fn build(config: MemoryConfig) -> Result<InMemoryProvider> {
         InMemoryProvider::new(config)

@@ -15,6 +15,63 @@ use crate::error::{Error, Result};
 use crate::kind::ProviderKind;
 use crate::provider::LicenseProvider;
 
+/// A vendor's configuration with string keys, object_store style: [`set`](Self::set) one key
+/// from its string form, and the provided [`with_config`](Self::with_config),
+/// [`from_env`](Self::from_env) (the `LICENSEKIT_<VENDOR>_<KEY>` variables) and
+/// [`from_env_vars`](Self::from_env_vars) (the same over given variables, for tests).
+///
+/// ```
+/// use licensekit_core::vendor::VendorConfig;
+/// use licensekit_core::{MemoryConfig, MemoryConfigKey};
+///
+/// let env = [("LICENSEKIT_MEMORY_PAGE_SIZE".to_string(), "7".to_string())];
+/// let config = MemoryConfig::from_env_vars(env).unwrap();
+/// assert_eq!(config.page_size, 7);
+/// let config = config.with_config(MemoryConfigKey::DeviceHolders, "false").unwrap();
+/// assert!(!config.device_holders);
+/// ```
+pub trait VendorConfig: Sized {
+    /// The vendor's string keys (declared with [`config_keys!`](crate::config_keys)).
+    type Key: FromStr<Err = UnknownKey>;
+
+    /// Whose configuration this is: the stem of its variables ([`ProviderKind::env_prefix`]).
+    const KIND: ProviderKind;
+
+    /// The configuration `from_env` starts from: the defaults, with required values empty
+    /// (reported when the provider is built).
+    fn blank() -> Self;
+
+    /// Sets one key from its string form. Errors name the key, never the value.
+    fn set(&mut self, key: Self::Key, value: &str) -> Result<()>;
+
+    /// [`set`](Self::set), builder style.
+    fn with_config(mut self, key: Self::Key, value: &str) -> Result<Self> {
+        self.set(key, value)?;
+        Ok(self)
+    }
+
+    /// A configuration from the process's `LICENSEKIT_<VENDOR>_<KEY>` variables (variables that
+    /// are not UTF-8 are left out, as if unset).
+    fn from_env() -> Result<Self> {
+        Self::from_env_vars(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
+    }
+
+    /// [`from_env`](Self::from_env) over the given variables (a map in tests). Variables that
+    /// name no key are ignored; a value that does not parse is an error naming the variable,
+    /// never its value.
+    fn from_env_vars<I>(vars: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let mut config = Self::blank();
+        apply_env(Self::KIND, &mut config, vars, Self::set)?;
+        Ok(config)
+    }
+}
+
 /// The descriptor a vendor adapter exports: its name, its configuration and how to build it.
 ///
 /// Implemented on a unit struct of the adapter crate (`licensekit_genesys::Genesys`); a registry
@@ -22,10 +79,10 @@ use crate::provider::LicenseProvider;
 /// vendor.
 ///
 /// ```
-/// use licensekit_core::vendor::{Vendor, apply_env};
+/// use licensekit_core::vendor::{Vendor, VendorConfig};
 /// use licensekit_core::{InMemoryProvider, MemoryConfig, ProviderKind, Result};
 ///
-/// /// A vendor whose provider is the in-memory one with a page size from the environment.
+/// /// A vendor whose provider is the in-memory one.
 /// #[derive(Debug)]
 /// struct Paged;
 ///
@@ -34,56 +91,23 @@ use crate::provider::LicenseProvider;
 ///     type Config = MemoryConfig;
 ///     type Provider = InMemoryProvider;
 ///
-///     fn config_from_env<I>(vars: I) -> Result<MemoryConfig>
-///     where
-///         I: IntoIterator<Item = (String, String)>,
-///     {
-///         let mut config = MemoryConfig::default();
-///         apply_env(Self::KIND, &mut config, vars, |c, key: String, value| {
-///             Self::set_config(c, &key, value)
-///         })?;
-///         Ok(config)
-///     }
-///     fn set_config(config: &mut MemoryConfig, key: &str, value: &str) -> Result<()> {
-///         match key {
-///             "page_size" => config.page_size = value.parse().map_err(|_| {
-///                 licensekit_core::Error::config("page_size: not a whole number")
-///             })?,
-///             other => return Err(licensekit_core::Error::config(format!("unknown key `{other}`"))),
-///         }
-///         Ok(())
-///     }
 ///     fn build(config: MemoryConfig) -> Result<InMemoryProvider> {
 ///         InMemoryProvider::new(config)
 ///     }
 /// }
 ///
-/// let env = [("LICENSEKIT_PAGED_PAGE_SIZE".to_string(), "7".to_string())];
-/// let config = Paged::config_from_env(env).unwrap();
-/// assert_eq!(config.page_size, 7);
+/// let provider = Paged::build(MemoryConfig::default()).unwrap();
+/// # let _ = provider;
 /// ```
 pub trait Vendor: fmt::Debug + Send + Sync + 'static {
     /// The vendor's name in configs, reports and the CLI; also the `provider` tag of its
-    /// configuration and the stem of its environment variables ([`ProviderKind::env_prefix`]).
+    /// configuration.
     const KIND: ProviderKind;
     /// The vendor's configuration: serde (a `[[providers]]` table minus its `provider` tag), with
-    /// a `Debug` that prints no secret.
-    type Config: DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'static;
+    /// a `Debug` that prints no secret, string keys and `from_env` ([`VendorConfig`]).
+    type Config: VendorConfig + DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'static;
     /// The provider built from it.
     type Provider: LicenseProvider + 'static;
-
-    /// A configuration from the vendor's `LICENSEKIT_<VENDOR>_*` variables among `vars` (pass
-    /// `std::env::vars()`, or a map in tests). Variables that name no key are ignored; a value
-    /// that does not parse is an error naming the variable, never its value. Required values that
-    /// are missing are reported when the provider is built.
-    fn config_from_env<I>(vars: I) -> Result<Self::Config>
-    where
-        I: IntoIterator<Item = (String, String)>;
-
-    /// Sets one key of `config` from its string form (`"page_size"`, `"50"`): the keys of the
-    /// vendor's config key enum, the same as its environment variables. An unknown key is an
-    /// error naming the keys there are.
-    fn set_config(config: &mut Self::Config, key: &str, value: &str) -> Result<()>;
 
     /// Validates the configuration and builds the provider. No I/O.
     fn build(config: Self::Config) -> Result<Self::Provider>;
@@ -253,61 +277,24 @@ macro_rules! config_keys {
         $vis:vis enum $name:ident {
             $( $(#[$vmeta:meta])* $variant:ident = $key:literal ),* $(,)?
         }
+        $($client:ident)?
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         #[non_exhaustive]
         $vis enum $name {
             $( $(#[$vmeta])* $variant, )*
+            $(
+                #[doc = concat!(
+                    "One of the shared HTTP ", stringify!($client),
+                    " settings (`[providers.client]`)."
+                )]
+                Client($crate::raw::client::ClientConfigKey),
+            )?
         }
 
         impl $name {
-            /// Every key's name.
-            pub const KEYS: &'static [&'static str] = &[$($key),*];
-        }
-
-        impl ::std::convert::AsRef<str> for $name {
-            fn as_ref(&self) -> &str {
-                match self {
-                    $( $name::$variant => $key, )*
-                }
-            }
-        }
-
-        impl ::std::fmt::Display for $name {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                f.write_str(::std::convert::AsRef::<str>::as_ref(self))
-            }
-        }
-
-        impl ::std::str::FromStr for $name {
-            type Err = $crate::vendor::UnknownKey;
-            fn from_str(s: &str) -> ::std::result::Result<Self, Self::Err> {
-                match s {
-                    $( $key => Ok($name::$variant), )*
-                    _ => Err($crate::vendor::UnknownKey::new(s, Self::KEYS.iter().copied())),
-                }
-            }
-        }
-    };
-    (
-        $(#[$meta:meta])*
-        $vis:vis enum $name:ident {
-            $( $(#[$vmeta:meta])* $variant:ident = $key:literal ),* $(,)?
-        }
-        client
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        #[non_exhaustive]
-        $vis enum $name {
-            $( $(#[$vmeta])* $variant, )*
-            /// One of the shared HTTP client settings (`[providers.client]`).
-            Client($crate::raw::client::ClientConfigKey),
-        }
-
-        impl $name {
-            /// The names of the adapter's own keys (the client keys are
+            /// The names of this enum's own keys (with `client`, the client keys are
             /// `ClientConfigKey::KEYS`).
             pub const KEYS: &'static [&'static str] = &[$($key),*];
         }
@@ -316,7 +303,10 @@ macro_rules! config_keys {
             fn as_ref(&self) -> &str {
                 match self {
                     $( $name::$variant => $key, )*
-                    $name::Client(key) => key.as_ref(),
+                    $( $name::Client(key) => {
+                        let _ = stringify!($client);
+                        key.as_ref()
+                    } )?
                 }
             }
         }
@@ -331,17 +321,19 @@ macro_rules! config_keys {
             type Err = $crate::vendor::UnknownKey;
             fn from_str(s: &str) -> ::std::result::Result<Self, Self::Err> {
                 match s {
-                    $( $key => Ok($name::$variant), )*
-                    _ => s.parse().map($name::Client).map_err(|_| {
-                        $crate::vendor::UnknownKey::new(
-                            s,
-                            Self::KEYS
-                                .iter()
-                                .chain($crate::raw::client::ClientConfigKey::KEYS)
-                                .copied(),
-                        )
-                    }),
+                    $( $key => return Ok($name::$variant), )*
+                    _ => {}
                 }
+                #[allow(unused_mut)]
+                let mut expected: ::std::vec::Vec<&'static str> = Self::KEYS.to_vec();
+                $(
+                    let _ = stringify!($client);
+                    if let Ok(key) = s.parse() {
+                        return Ok($name::Client(key));
+                    }
+                    expected.extend_from_slice($crate::raw::client::ClientConfigKey::KEYS);
+                )?
+                Err($crate::vendor::UnknownKey::new(s, expected))
             }
         }
     };

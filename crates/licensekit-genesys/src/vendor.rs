@@ -1,8 +1,8 @@
 //! What the `licensekit` registry needs from this adapter ([`Genesys`], the [`Vendor`]
 //! descriptor), the string config keys ([`GenesysConfigKey`]) and
-//! [`GenesysConfig::from_env`].
+//! `GenesysConfig::from_env` ([`VendorConfig`]).
 
-use licensekit_core::vendor::{apply_env, bad_value, parse_number};
+use licensekit_core::vendor::{VendorConfig, bad_value, parse_number};
 use licensekit_core::{ProviderKind, Result, Vendor};
 use secrecy::SecretString;
 
@@ -37,62 +37,42 @@ licensekit_core::config_keys! {
     client
 }
 
-impl GenesysConfig {
-    /// A configuration from the process's `LICENSEKIT_GENESYS_*` variables: one per
-    /// [`GenesysConfigKey`] in upper case (`LICENSEKIT_GENESYS_CLIENT_ID`,
-    /// `LICENSEKIT_GENESYS_CLIENT_SECRET`, `LICENSEKIT_GENESYS_REGION`,
-    /// `LICENSEKIT_GENESYS_TIMEOUT`, …). A missing client id is reported when the provider is
-    /// built.
-    pub fn from_env() -> Result<Self> {
-        Self::from_env_vars(std::env::vars())
+/// String keys and `from_env` (`LICENSEKIT_GENESYS_CLIENT_ID`, `LICENSEKIT_GENESYS_CLIENT_SECRET`,
+/// `LICENSEKIT_GENESYS_REGION`, `LICENSEKIT_GENESYS_TIMEOUT`, …: one variable per
+/// [`GenesysConfigKey`]). A missing client id is reported when the provider is built.
+///
+/// ```
+/// use licensekit_core::vendor::VendorConfig;
+/// use licensekit_genesys::{GenesysConfig, GenesysConfigKey, Region};
+///
+/// let env = [
+///     ("LICENSEKIT_GENESYS_CLIENT_ID", "0f3c"),
+///     ("LICENSEKIT_GENESYS_CLIENT_SECRET", "s3cret"),
+///     ("LICENSEKIT_GENESYS_REGION", "eu_west_1"),
+///     ("LICENSEKIT_GENESYS_TIMEOUT", "30s"),
+///     ("HOME", "/root"),
+/// ];
+/// let config = GenesysConfig::from_env_vars(env.map(|(k, v)| (k.into(), v.into()))).unwrap();
+/// assert_eq!(config.client_id, "0f3c");
+/// assert_eq!(config.region, Region::EuWest1);
+/// assert_eq!(config.client.timeout, std::time::Duration::from_secs(30));
+/// assert!(!format!("{config:?}").contains("s3cret"));
+///
+/// let config = config
+///     .with_config(GenesysConfigKey::PageSize, "50").unwrap()
+///     .with_config("rate".parse().unwrap(), "off").unwrap();
+/// assert_eq!(config.page_size, 50);
+/// assert_eq!(GenesysConfigKey::PageSize.as_ref(), "page_size");
+/// ```
+impl VendorConfig for GenesysConfig {
+    type Key = GenesysConfigKey;
+    const KIND: ProviderKind = KIND;
+
+    fn blank() -> Self {
+        GenesysConfig::new("", SecretString::from(""))
     }
 
-    /// [`from_env`](Self::from_env) over the given variables (a map in tests).
-    ///
-    /// ```
-    /// use licensekit_genesys::{GenesysConfig, Region};
-    ///
-    /// let env = [
-    ///     ("LICENSEKIT_GENESYS_CLIENT_ID", "0f3c"),
-    ///     ("LICENSEKIT_GENESYS_CLIENT_SECRET", "s3cret"),
-    ///     ("LICENSEKIT_GENESYS_REGION", "eu_west_1"),
-    ///     ("LICENSEKIT_GENESYS_TIMEOUT", "30s"),
-    ///     ("HOME", "/root"),
-    /// ];
-    /// let config = GenesysConfig::from_env_vars(env.map(|(k, v)| (k.into(), v.into()))).unwrap();
-    /// assert_eq!(config.client_id, "0f3c");
-    /// assert_eq!(config.region, Region::EuWest1);
-    /// assert_eq!(config.client.timeout, std::time::Duration::from_secs(30));
-    /// assert!(!format!("{config:?}").contains("s3cret"));
-    /// ```
-    pub fn from_env_vars<I>(vars: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = (String, String)>,
-    {
-        let mut config = GenesysConfig::new("", SecretString::from(""));
-        apply_env(KIND, &mut config, vars, GenesysConfig::set)?;
-        Ok(config)
-    }
-
-    /// Sets one key from its string form (object_store's `with_config`).
-    ///
-    /// ```
-    /// use licensekit_genesys::{GenesysConfig, GenesysConfigKey};
-    /// use secrecy::SecretString;
-    ///
-    /// let config = GenesysConfig::new("id", SecretString::from("secret"))
-    ///     .with_config(GenesysConfigKey::PageSize, "50").unwrap()
-    ///     .with_config("rate".parse().unwrap(), "off").unwrap();
-    /// assert_eq!(config.page_size, 50);
-    /// assert_eq!(GenesysConfigKey::PageSize.as_ref(), "page_size");
-    /// ```
-    pub fn with_config(mut self, key: GenesysConfigKey, value: &str) -> Result<Self> {
-        self.set(key, value)?;
-        Ok(self)
-    }
-
-    /// [`with_config`](Self::with_config) in place.
-    pub fn set(&mut self, key: GenesysConfigKey, value: &str) -> Result<()> {
+    fn set(&mut self, key: GenesysConfigKey, value: &str) -> Result<()> {
         match key {
             GenesysConfigKey::Region => {
                 self.region = Region::ALL
@@ -117,17 +97,6 @@ impl Vendor for Genesys {
     const KIND: ProviderKind = KIND;
     type Config = GenesysConfig;
     type Provider = GenesysProvider;
-
-    fn config_from_env<I>(vars: I) -> Result<GenesysConfig>
-    where
-        I: IntoIterator<Item = (String, String)>,
-    {
-        GenesysConfig::from_env_vars(vars)
-    }
-
-    fn set_config(config: &mut GenesysConfig, key: &str, value: &str) -> Result<()> {
-        config.set(key.parse()?, value)
-    }
 
     fn build(config: GenesysConfig) -> Result<GenesysProvider> {
         GenesysProvider::new(config)

@@ -1,8 +1,8 @@
 //! What the `licensekit` registry needs from this adapter ([`Salesforce`], the [`Vendor`]
 //! descriptor), the string config keys ([`SalesforceConfigKey`]) and
-//! [`SalesforceConfig::from_env`].
+//! `SalesforceConfig::from_env` ([`VendorConfig`]).
 
-use licensekit_core::vendor::{apply_env, bad_value, parse_number};
+use licensekit_core::vendor::{VendorConfig, apply_env, bad_value, parse_number};
 use licensekit_core::{Error, ProviderKind, Result, Vendor};
 use secrecy::SecretString;
 
@@ -46,31 +46,37 @@ licensekit_core::config_keys! {
     client
 }
 
-impl SalesforceConfig {
-    /// A configuration from the process's `LICENSEKIT_SALESFORCE_*` variables: one per
-    /// [`SalesforceConfigKey`] in upper case (`LICENSEKIT_SALESFORCE_LOGIN_URL`,
-    /// `LICENSEKIT_SALESFORCE_CLIENT_ID`, `LICENSEKIT_SALESFORCE_CLIENT_SECRET`, …). Without
-    /// `LICENSEKIT_SALESFORCE_FLOW` the flow follows from the secret given: a private key is
-    /// `jwt_bearer`, a client secret `client_credentials`, otherwise `access_token`.
-    pub fn from_env() -> Result<Self> {
-        Self::from_env_vars(std::env::vars())
+/// String keys and `from_env` (`LICENSEKIT_SALESFORCE_LOGIN_URL`, `LICENSEKIT_SALESFORCE_CLIENT_ID`,
+/// `LICENSEKIT_SALESFORCE_CLIENT_SECRET`, …: one variable per [`SalesforceConfigKey`]). Without
+/// `LICENSEKIT_SALESFORCE_FLOW` the flow follows from the secret given: a private key is
+/// `jwt_bearer`, a client secret `client_credentials`, otherwise `access_token`. `flow` changes
+/// the authentication flow, keeping `login_url` and `client_id` where both flows have them; a
+/// key the current flow does not have is an error naming the flow.
+///
+/// ```
+/// use licensekit_core::vendor::VendorConfig;
+/// use licensekit_salesforce::{SalesforceAuth, SalesforceConfig, SalesforceConfigKey};
+///
+/// let env = [
+///     ("LICENSEKIT_SALESFORCE_LOGIN_URL", "https://acme.my.salesforce.com"),
+///     ("LICENSEKIT_SALESFORCE_CLIENT_ID", "3MVG9"),
+///     ("LICENSEKIT_SALESFORCE_CLIENT_SECRET", "s3cret"),
+/// ];
+/// let config = SalesforceConfig::from_env_vars(env.map(|(k, v)| (k.into(), v.into()))).unwrap();
+/// assert!(matches!(config.auth, SalesforceAuth::ClientCredentials { .. }));
+/// assert!(!format!("{config:?}").contains("s3cret"));
+/// let config = config.with_config(SalesforceConfigKey::ApiVersion, "62.0").unwrap();
+/// assert_eq!(config.api_version, "62.0");
+/// ```
+impl VendorConfig for SalesforceConfig {
+    type Key = SalesforceConfigKey;
+    const KIND: ProviderKind = KIND;
+
+    fn blank() -> Self {
+        SalesforceConfig::new(access_token(String::new()))
     }
 
-    /// [`from_env`](Self::from_env) over the given variables (a map in tests).
-    ///
-    /// ```
-    /// use licensekit_salesforce::{SalesforceAuth, SalesforceConfig};
-    ///
-    /// let env = [
-    ///     ("LICENSEKIT_SALESFORCE_LOGIN_URL", "https://acme.my.salesforce.com"),
-    ///     ("LICENSEKIT_SALESFORCE_CLIENT_ID", "3MVG9"),
-    ///     ("LICENSEKIT_SALESFORCE_CLIENT_SECRET", "s3cret"),
-    /// ];
-    /// let config = SalesforceConfig::from_env_vars(env.map(|(k, v)| (k.into(), v.into()))).unwrap();
-    /// assert!(matches!(config.auth, SalesforceAuth::ClientCredentials { .. }));
-    /// assert!(!format!("{config:?}").contains("s3cret"));
-    /// ```
-    pub fn from_env_vars<I>(vars: I) -> Result<Self>
+    fn from_env_vars<I>(vars: I) -> Result<Self>
     where
         I: IntoIterator<Item = (String, String)>,
     {
@@ -90,7 +96,7 @@ impl SalesforceConfig {
             None if given(SalesforceConfigKey::ClientSecret).is_some() => "client_credentials",
             None => "access_token",
         };
-        let mut config = SalesforceConfig::new(access_token(String::new()));
+        let mut config = Self::blank();
         config
             .set(SalesforceConfigKey::Flow, flow)
             .map_err(|e| Error::config(format!("{prefix}FLOW: {e}")))?;
@@ -98,16 +104,7 @@ impl SalesforceConfig {
         Ok(config)
     }
 
-    /// Sets one key from its string form (object_store's `with_config`). `flow` changes the
-    /// authentication flow, keeping `login_url` and `client_id` where both flows have them; a
-    /// key the current flow does not have is an error naming the flow.
-    pub fn with_config(mut self, key: SalesforceConfigKey, value: &str) -> Result<Self> {
-        self.set(key, value)?;
-        Ok(self)
-    }
-
-    /// [`with_config`](Self::with_config) in place.
-    pub fn set(&mut self, key: SalesforceConfigKey, value: &str) -> Result<()> {
+    fn set(&mut self, key: SalesforceConfigKey, value: &str) -> Result<()> {
         use SalesforceAuth as A;
         use SalesforceConfigKey as K;
         let text = || value.to_owned();
@@ -205,17 +202,6 @@ impl Vendor for Salesforce {
     const KIND: ProviderKind = KIND;
     type Config = SalesforceConfig;
     type Provider = SalesforceProvider;
-
-    fn config_from_env<I>(vars: I) -> Result<SalesforceConfig>
-    where
-        I: IntoIterator<Item = (String, String)>,
-    {
-        SalesforceConfig::from_env_vars(vars)
-    }
-
-    fn set_config(config: &mut SalesforceConfig, key: &str, value: &str) -> Result<()> {
-        config.set(key.parse()?, value)
-    }
 
     fn build(config: SalesforceConfig) -> Result<SalesforceProvider> {
         SalesforceProvider::new(config)

@@ -5,13 +5,14 @@
 //!
 //! ```
 //! use licensekit_core::Vendor;
+//! use licensekit_core::vendor::VendorConfig;
 //! use licensekit_toy::{Toy, ToyConfig};
 //!
 //! let env = [
 //!     ("LICENSEKIT_TOY_PRODUCTS".to_string(), "app, suite".to_string()),
 //!     ("LICENSEKIT_TOY_USERS".to_string(), "ada,grace".to_string()),
 //! ];
-//! let config: ToyConfig = Toy::config_from_env(env).unwrap();
+//! let config = ToyConfig::from_env_vars(env).unwrap();
 //! assert_eq!(config.products, ["app", "suite"]);
 //! let provider = Toy::build(config).unwrap();
 //! # let _ = provider;
@@ -23,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
 use licensekit_core::raw::bulk::{self, BulkBackend, BulkOptions, ItemAnswer, Prepared, StateRead};
-use licensekit_core::vendor::{apply_env, parse_number};
+use licensekit_core::vendor::{VendorConfig, parse_number};
 use licensekit_core::{
     Assignment, AssignmentFilter, Capabilities, ChangeAction, ChangeReport, ChangeRequest, Error,
     Holder, HolderId, Outcome, Product, ProductId, ProviderKind, Result, SeatTotal, Seats, Vendor,
@@ -65,9 +66,17 @@ licensekit_core::config_keys! {
     }
 }
 
-impl ToyConfig {
-    /// Sets one key from its string form.
-    pub fn with_config(mut self, key: ToyConfigKey, value: &str) -> Result<Self> {
+/// String keys and `from_env`: `LICENSEKIT_TOY_PRODUCTS`, `LICENSEKIT_TOY_USERS` (lists are
+/// comma-separated), `LICENSEKIT_TOY_MAX_BATCH`.
+impl VendorConfig for ToyConfig {
+    type Key = ToyConfigKey;
+    const KIND: ProviderKind = KIND;
+
+    fn blank() -> Self {
+        ToyConfig::default()
+    }
+
+    fn set(&mut self, key: ToyConfigKey, value: &str) -> Result<()> {
         let list = || {
             value
                 .split(',')
@@ -81,7 +90,7 @@ impl ToyConfig {
             ToyConfigKey::Users => self.users = list(),
             ToyConfigKey::MaxBatch => self.max_batch = Some(parse_number(key, value)?),
         }
-        Ok(self)
+        Ok(())
     }
 }
 
@@ -89,23 +98,6 @@ impl Vendor for Toy {
     const KIND: ProviderKind = KIND;
     type Config = ToyConfig;
     type Provider = ToyProvider;
-
-    fn config_from_env<I>(vars: I) -> Result<ToyConfig>
-    where
-        I: IntoIterator<Item = (String, String)>,
-    {
-        let mut config = ToyConfig::default();
-        apply_env(KIND, &mut config, vars, |c, key, value| {
-            *c = std::mem::take(c).with_config(key, value)?;
-            Ok(())
-        })?;
-        Ok(config)
-    }
-
-    fn set_config(config: &mut ToyConfig, key: &str, value: &str) -> Result<()> {
-        *config = std::mem::take(config).with_config(key.parse()?, value)?;
-        Ok(())
-    }
 
     fn build(config: ToyConfig) -> Result<ToyProvider> {
         ToyProvider::new(config)
