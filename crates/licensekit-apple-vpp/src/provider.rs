@@ -956,7 +956,7 @@ impl AppleVppProvider {
 
     /// Settles the `Pending` items of an earlier report (Apple event ids as references): each
     /// event is polled as after a change; a finished event gives its items their outcomes as
-    /// [`AppleVppProvider::assign`] would have (per-holder failures kept), an event still running
+    /// [`assign`](licensekit_core::LicenseProviderExt::assign) would have (per-holder failures kept), an event still running
     /// after the configured poll timeout, or unreadable, leaves them `Pending`. Other items are
     /// returned as they were.
     pub async fn settle_pending(&self, report: ChangeReport) -> Result<ChangeReport> {
