@@ -136,12 +136,18 @@ async fn raw_execute(location: &str, sql: &str) {
 
 async fn migrations_run_once_and_record_the_version(location: &str) {
     let store = SqlStore::open(location).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 1);
+    assert_eq!(
+        store.schema_version().await.unwrap(),
+        licensekit::history::SCHEMA_VERSION
+    );
     store.record(&snapshot("r1", 0, 0..3, 10)).await.unwrap();
     store.close().await;
     // Opening again migrates nothing and keeps the data.
     let store = SqlStore::open(location).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 1);
+    assert_eq!(
+        store.schema_version().await.unwrap(),
+        licensekit::history::SCHEMA_VERSION
+    );
     assert_eq!(store.snapshots(None).await.unwrap().len(), 1);
 }
 
@@ -160,7 +166,7 @@ async fn a_newer_schema_is_refused_and_left_untouched(location: &str) {
             err,
             HistoryError::NewerSchema {
                 found: 99,
-                supported: 1,
+                supported: licensekit::history::SCHEMA_VERSION,
                 ..
             }
         ),

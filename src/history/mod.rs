@@ -26,7 +26,7 @@ use licensekit_core::ProviderKind;
 pub use sql::{SqlStore, StoreOptions};
 
 /// The newest schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The variable naming the database when `--db` is not given.
 pub const DB_VAR: &str = "LICENSEKIT_DB";

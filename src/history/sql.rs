@@ -26,7 +26,10 @@ use super::{
 
 /// The migrations, oldest first: (version, SQL). Applied in order on open, each in a transaction
 /// that first records its version (so two processes opening at once apply it once).
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_holding_key_index.sql")),
+];
 
 /// Rows per multi-row INSERT: 10 columns × 1000 rows = 10,000 parameters, under SQLite's 32,766
 /// and PostgreSQL's 65,535.
@@ -714,18 +717,41 @@ impl HistoryStore for SqlStore {
             .map(|i| format!("${}", i + 3))
             .collect::<Vec<_>>()
             .join(", ");
-        let holdings = format!(
-            "SELECT provider, product_id, holder_kind, holder_key FROM snapshot_holdings \
-             WHERE snapshot_id = $1 AND provider IN ({list}) EXCEPT \
-             SELECT provider, product_id, holder_kind, holder_key FROM snapshot_holdings \
-             WHERE snapshot_id = $2 AND provider IN ({list})"
-        );
-        let people = format!(
-            "SELECT holder_key FROM snapshot_holdings \
-             WHERE snapshot_id = $1 AND holder_kind = 'person' AND provider IN ({list}) EXCEPT \
-             SELECT holder_key FROM snapshot_holdings \
-             WHERE snapshot_id = $2 AND holder_kind = 'person' AND provider IN ({list})"
-        );
+        // SQLite: lookups on the key index (schema 2); EXCEPT would sort both snapshots.
+        // PostgreSQL: EXCEPT, which it hashes; its planner, without statistics on freshly
+        // written rows, turned NOT EXISTS into a nested loop of minutes (measured).
+        let (holdings, people) = match self.backend {
+            Backend::Sqlite => (
+                format!(
+                    "SELECT b.provider, b.product_id, b.holder_kind, b.holder_key \
+                     FROM snapshot_holdings b WHERE b.snapshot_id = $1 AND b.provider IN ({list}) \
+                     AND NOT EXISTS (SELECT 1 FROM snapshot_holdings a WHERE a.snapshot_id = $2 \
+                       AND a.holder_key = b.holder_key AND a.holder_kind = b.holder_kind \
+                       AND a.provider = b.provider AND a.product_id = b.product_id)"
+                ),
+                format!(
+                    "SELECT DISTINCT b.holder_key FROM snapshot_holdings b \
+                     WHERE b.snapshot_id = $1 AND b.holder_kind = 'person' AND b.provider IN ({list}) \
+                     AND NOT EXISTS (SELECT 1 FROM snapshot_holdings a WHERE a.snapshot_id = $2 \
+                       AND a.holder_key = b.holder_key AND a.holder_kind = 'person' \
+                       AND a.provider IN ({list}))"
+                ),
+            ),
+            Backend::Postgres => (
+                format!(
+                    "SELECT provider, product_id, holder_kind, holder_key FROM snapshot_holdings \
+                     WHERE snapshot_id = $1 AND provider IN ({list}) EXCEPT \
+                     SELECT provider, product_id, holder_kind, holder_key FROM snapshot_holdings \
+                     WHERE snapshot_id = $2 AND provider IN ({list})"
+                ),
+                format!(
+                    "SELECT holder_key FROM snapshot_holdings \
+                     WHERE snapshot_id = $1 AND holder_kind = 'person' AND provider IN ({list}) \
+                     EXCEPT SELECT holder_key FROM snapshot_holdings \
+                     WHERE snapshot_id = $2 AND holder_kind = 'person' AND provider IN ({list})"
+                ),
+            ),
+        };
         async fn run(
             pool: &AnyPool,
             sql: &str,
