@@ -2,10 +2,10 @@
 //! passes the conformance suite through `ProviderConfig` (parsed from TOML) and `AnyProvider` —
 //! with no change to licensekit-core for it. Needs the facade feature `toy`.
 
-use licensekit_core::testkit::{Fixture, run_all};
 use licensekit::{
     AnyProvider, HolderId, LicenseProvider, LicenseProviderExt, ProductId, ProviderConfig, registry,
 };
+use licensekit_core::testkit::{Fixture, run_all};
 
 const USERS: usize = 40;
 

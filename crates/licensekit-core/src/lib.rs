@@ -11,8 +11,8 @@ mod kind;
 pub mod memory;
 pub mod model;
 pub mod provider;
-pub mod vendor;
 pub mod raw;
+pub mod vendor;
 
 // Inside this crate the toolkit keeps its short paths.
 pub(crate) use raw::bulk;

@@ -54,7 +54,7 @@ impl GenesysProvider {
     /// Builds the provider with a retry policy other than `config.client.retry` (e.g. a fixed
     /// jitter seed in tests).
     pub fn with_retry(config: GenesysConfig, retry: RetryConfig) -> Result<Self> {
-                let api = config.api_base_url();
+        let api = config.api_base_url();
         let host = api
             .split_once("://")
             .map_or(api.as_str(), |(_, rest)| rest)

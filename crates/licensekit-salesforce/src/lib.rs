@@ -15,8 +15,8 @@ mod wire;
 pub use budget::{ApiBudget, ApiUsage, DEFAULT_CONCURRENCY, DEFAULT_RESERVE_PERCENT};
 pub use client::{MAX_COLLECTION, MAX_IDS_PER_QUERY};
 pub use config::{DEFAULT_API_VERSION, SalesforceAuth, SalesforceConfig};
-pub use vendor::{KIND, Salesforce, SalesforceConfigKey};
 pub use provider::SalesforceProvider;
+pub use vendor::{KIND, Salesforce, SalesforceConfigKey};
 
 /// Internals for this workspace's tests and benches (feature `testing`): the wire types, the
 /// typed client, ids and SOQL quoting. Not part of the API; may change in any release.
