@@ -50,6 +50,7 @@ impl Capabilities {
         filter_by_holder: false,
     };
 
+    /// Whether the provider can give licenses to holders of `kind`.
     pub fn supports_holder_kind(&self, kind: HolderKind) -> bool {
         match kind {
             HolderKind::User => self.user_holders,

@@ -22,17 +22,23 @@ pub enum Error {
     /// The product, holder or route does not exist at the vendor.
     #[error("{provider}: {what} not found")]
     NotFound {
+        /// The vendor that answered.
         provider: ProviderKind,
+        /// What was looked up, by id (a product, a holder, a route).
         what: String,
         #[source]
+        /// The vendor's own error, when it sent one.
         source: Option<BoxError>,
     },
     /// The change was a no-op: the holder already has (or already lacks) the license.
     #[error("{provider}: {what} is already in the requested state")]
     AlreadyInState {
+        /// The vendor that answered.
         provider: ProviderKind,
+        /// The product and holder of the no-op change, by id.
         what: String,
         #[source]
+        /// The vendor's own error, when it sent one.
         source: Option<BoxError>,
     },
     /// Not enough free seats; free some or buy more.
@@ -40,63 +46,86 @@ pub enum Error {
         "{provider}: not enough seats on {product}: {requested} requested, {available} available; revoke unused seats or buy more"
     )]
     InsufficientSeats {
+        /// The vendor that refused.
         provider: ProviderKind,
+        /// The product, by id.
         product: String,
+        /// Seats the change needed.
         requested: u64,
+        /// Seats free at the vendor when it refused (0 when the vendor did not say).
         available: u64,
         #[source]
+        /// The vendor's own error, when it sent one.
         source: Option<BoxError>,
     },
     /// The caller's input was rejected before (or by) the vendor; fix the input.
     #[error("invalid input: {message}")]
     InvalidInput {
+        /// What is wrong with the input, for a person to read.
         message: String,
         #[source]
+        /// The underlying parse or vendor error, when there is one.
         source: Option<BoxError>,
     },
     /// Credentials missing, wrong, expired or revoked.
     #[error("{provider}: authentication failed: {message}; check the credentials")]
     Unauthenticated {
+        /// The vendor that refused.
         provider: ProviderKind,
+        /// Why, as the vendor or the token endpoint said it (never a secret).
         message: String,
         #[source]
+        /// The vendor's own error, when it sent one.
         source: Option<BoxError>,
     },
     /// Authenticated, but not allowed to do this.
     #[error("{provider}: permission denied: {message}")]
     PermissionDenied {
+        /// The vendor that refused.
         provider: ProviderKind,
+        /// What was denied, as the vendor said it.
         message: String,
         #[source]
+        /// The vendor's own error, when it sent one.
         source: Option<BoxError>,
     },
     /// The vendor throttled us; `retry_after` is its requested delay when it gave one.
     #[error("{provider}: rate limited{}{}", RetryAfterSuffix(*.retry_after), VendorSaid(source.as_deref()))]
     RateLimited {
+        /// The vendor that throttled.
         provider: ProviderKind,
+        /// How long the vendor asked to wait (`Retry-After` or its own field); `None` when it gave no delay.
         retry_after: Option<Duration>,
         #[source]
+        /// The vendor's own error, when it sent one (its message names the limit that was hit).
         source: Option<BoxError>,
     },
     /// A transient vendor-side failure (5xx, maintenance); trying later may succeed.
     #[error("{provider}: service unavailable: {message}; try again later")]
     Unavailable {
+        /// The vendor that failed.
         provider: ProviderKind,
+        /// What the vendor or the transport said.
         message: String,
         #[source]
+        /// The vendor's own error, when it sent one.
         source: Option<BoxError>,
     },
     /// The provider cannot do this at all; refused before any I/O.
     #[error("{provider} does not support {operation}")]
     Unsupported {
+        /// The vendor that cannot do it.
         provider: ProviderKind,
+        /// The operation refused, e.g. `assign` or `list_assignments`.
         operation: String,
     },
     /// Our own configuration is incomplete or malformed.
     #[error("configuration error: {message}")]
     Config {
+        /// What is missing or malformed, naming the setting.
         message: String,
         #[source]
+        /// The underlying parse error, when there is one.
         source: Option<BoxError>,
     },
     /// The configuration names a provider whose adapter was not compiled in. `feature` is the
@@ -106,23 +135,31 @@ pub enum Error {
         "provider {provider} is not compiled into this build; enable the cargo feature `{feature}`"
     )]
     FeatureNotEnabled {
+        /// The vendor named by the configuration.
         provider: ProviderKind,
+        /// The cargo feature to enable, e.g. `licensekit/genesys`.
         feature: &'static str,
     },
     /// The request could not be sent or the response not received.
     #[error("{provider}: transport error: {message}")]
     Transport {
+        /// The vendor the request was for.
         provider: ProviderKind,
+        /// What failed (connect, timeout, TLS), without secrets.
         message: String,
         #[source]
+        /// The HTTP client's error.
         source: Option<BoxError>,
     },
     /// The response did not have the shape the vendor documents.
     #[error("{provider}: could not decode the response: {message}")]
     Decode {
+        /// The vendor that answered.
         provider: ProviderKind,
+        /// What did not match the documented shape.
         message: String,
         #[source]
+        /// The parser's error.
         source: Option<BoxError>,
     },
     /// A listing was stopped: its pages formed a cycle, or went on beyond what the vendor's
@@ -130,9 +167,13 @@ pub enum Error {
     /// is broken.
     #[error("{provider}: {route}: listing stopped at page {page}: {message}")]
     Pagination {
+        /// The vendor that answered.
         provider: ProviderKind,
+        /// The route listed, as the adapter names it.
         route: String,
+        /// The page (1-based) at which the listing stopped.
         page: u64,
+        /// Why: a repeated cursor, or more pages than the totals or the cap allow.
         message: String,
     },
     /// A vendor error with no more specific meaning.
@@ -140,17 +181,29 @@ pub enum Error {
     Vendor(#[from] VendorError),
     /// The caller cancelled the run (Ctrl-C, a deadline) before this was sent; nothing was changed.
     #[error("{provider}: cancelled before it was sent; nothing was changed")]
-    Cancelled { provider: ProviderKind },
+    Cancelled {
+        /// The vendor the change was for.
+        provider: ProviderKind,
+    },
     /// An error read back from a saved report or journal: its kind and message, as recorded.
     #[error("{message}")]
-    Recorded { kind: ErrorKind, message: String },
+    Recorded {
+        /// The kind as recorded.
+        kind: ErrorKind,
+        /// The message as recorded.
+        message: String,
+    },
     /// Retries ran out (attempts or total time); `last` is the final attempt's error.
     #[error("{provider}: gave up after {attempts} attempts in {elapsed:.1?}: {last}")]
     RetriesExhausted {
+        /// The vendor called.
         provider: ProviderKind,
+        /// Attempts made, the first included.
         attempts: u32,
+        /// Wall time from the first attempt to giving up.
         elapsed: Duration,
         #[source]
+        /// The final attempt's error; its kind is this error's kind.
         last: Box<Error>,
     },
 }
@@ -184,20 +237,35 @@ impl fmt::Display for VendorSaid<'_> {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorKind {
+    /// See [`Error::NotFound`].
     NotFound,
+    /// See [`Error::AlreadyInState`].
     AlreadyInState,
+    /// See [`Error::InsufficientSeats`].
     InsufficientSeats,
+    /// See [`Error::InvalidInput`].
     InvalidInput,
+    /// See [`Error::Unauthenticated`].
     Unauthenticated,
+    /// See [`Error::PermissionDenied`].
     PermissionDenied,
+    /// See [`Error::RateLimited`].
     RateLimited,
+    /// See [`Error::Unavailable`].
     Unavailable,
+    /// See [`Error::Unsupported`].
     Unsupported,
+    /// See [`Error::Config`].
     Config,
+    /// See [`Error::FeatureNotEnabled`].
     FeatureNotEnabled,
+    /// See [`Error::Transport`]; retryable.
     Transport,
+    /// See [`Error::Decode`]; also [`Error::Pagination`].
     Decode,
+    /// See [`Error::Vendor`].
     Vendor,
+    /// See [`Error::Cancelled`].
     Cancelled,
 }
 
@@ -280,6 +348,7 @@ impl Error {
         None
     }
 
+    /// An [`Error::InvalidInput`] with no source.
     pub fn invalid_input(message: impl Into<String>) -> Self {
         Error::InvalidInput {
             message: message.into(),
@@ -287,6 +356,7 @@ impl Error {
         }
     }
 
+    /// An [`Error::Config`] with no source.
     pub fn config(message: impl Into<String>) -> Self {
         Error::Config {
             message: message.into(),
@@ -294,6 +364,7 @@ impl Error {
         }
     }
 
+    /// An [`Error::NotFound`] for `what` (an id) at `provider`, with no source.
     pub fn not_found(provider: ProviderKind, what: impl Into<String>) -> Self {
         Error::NotFound {
             provider,
@@ -302,6 +373,7 @@ impl Error {
         }
     }
 
+    /// An [`Error::Unsupported`]: `provider` cannot do `operation` at all.
     pub fn unsupported(provider: ProviderKind, operation: impl Into<String>) -> Self {
         Error::Unsupported {
             provider,
@@ -309,6 +381,7 @@ impl Error {
         }
     }
 
+    /// An [`Error::Decode`]: the response from `provider` did not parse; `source` is the parser's error.
     pub fn decode(
         provider: ProviderKind,
         message: impl Into<String>,
@@ -327,11 +400,13 @@ impl Error {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VendorError {
+    /// The vendor that answered.
     pub provider: ProviderKind,
     /// HTTP status; `None` when the vendor reported the error inside a success response.
     pub status: Option<u16>,
     /// The vendor's error code (`errorNumber`, `errorCode`, `code`), as text.
     pub code: Option<String>,
+    /// The vendor's message, cleaned of known secrets; may be empty.
     pub message: String,
     /// The vendor's request/correlation id, when it sent one.
     pub correlation_id: Option<String>,
@@ -350,11 +425,13 @@ impl VendorError {
         }
     }
 
+    /// Sets the vendor's error code (cleaned of known secrets).
     pub fn with_code(mut self, code: impl Into<String>) -> Self {
         self.code = Some(redact::redact(&code.into()));
         self
     }
 
+    /// Sets the vendor's correlation id (cleaned of known secrets); `None` keeps none.
     pub fn with_correlation_id(mut self, id: Option<String>) -> Self {
         self.correlation_id = redact::redact_opt(id);
         self

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! licensekit-core: the normalized license model, the [`LicenseProvider`] trait, errors,
 //! capabilities, the in-memory provider and (feature `http`) the HTTP client layer every vendor
 //! adapter shares. Feature `testkit` adds the conformance suite.

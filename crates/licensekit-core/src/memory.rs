@@ -26,7 +26,9 @@ const KIND: ProviderKind = InMemoryProvider::KIND;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemoryProduct {
+    /// The product's id, unique in the config; becomes its [`ProductId`].
     pub id: String,
+    /// The product's display name.
     pub name: String,
     /// Seats owned; `None` = unlimited.
     #[serde(default)]
@@ -44,12 +46,16 @@ fn default_true() -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemoryUser {
+    /// The user's id, unique in the config; a [`HolderId::User`] names it.
     pub id: String,
     #[serde(default)]
+    /// The user's email, if known.
     pub email: Option<String>,
     #[serde(default)]
+    /// The user's display name, if known.
     pub name: Option<String>,
     #[serde(default = "default_true")]
+    /// Whether the user is active (default `true`); inactive users are refused seats, as vendors do.
     pub active: bool,
     /// When the user last signed in (RFC 3339), if known.
     #[serde(default)]
@@ -61,8 +67,10 @@ pub struct MemoryUser {
 #[serde(deny_unknown_fields)]
 pub struct MemoryConfig {
     #[serde(default)]
+    /// The products on offer.
     pub products: Vec<MemoryProduct>,
     #[serde(default)]
+    /// The user directory; assigning to a user not listed here fails with not found.
     pub users: Vec<MemoryUser>,
     /// Whether devices (serial numbers) can hold licenses.
     #[serde(default = "default_true")]
@@ -79,7 +87,9 @@ pub struct MemoryConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemoryAssignment {
+    /// The product's id (a [`MemoryProduct::id`]).
     pub product: String,
+    /// Who holds the seat.
     pub holder: HolderId,
 }
 
@@ -568,6 +578,7 @@ impl BulkBackend for InMemoryProvider {
 
 /// Distinct holders currently holding `product` (for tests).
 impl InMemoryProvider {
+    /// Every holder currently holding a seat of `product`, for assertions in tests.
     pub fn holders_of(&self, product: &ProductId) -> BTreeSet<HolderId> {
         self.lock()
             .assignments

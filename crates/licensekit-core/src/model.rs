@@ -20,9 +20,11 @@ pub use crate::kind::ProviderKind;
 pub struct ProductId(String);
 
 impl ProductId {
+    /// Wraps the vendor's id as the adapter formats it.
     pub fn new(id: impl Into<String>) -> Self {
         ProductId(id.into())
     }
+    /// The id as text, exactly as the adapter formatted it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -50,6 +52,7 @@ impl From<String> for ProductId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "snake_case")]
 pub enum SeatTotal {
+    /// A fixed number of seats (purchased, allowed or granted).
     Limited(u64),
     /// e.g. a Salesforce site license (`AllowedLicenses = -1`).
     Unlimited,
@@ -75,9 +78,13 @@ pub enum Provenance {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Seats {
+    /// Seats owned in total.
     pub total: SeatTotal,
+    /// Where [`Seats::total`] came from.
     pub total_source: Provenance,
+    /// Seats in use; `None` when neither the vendor nor a listing said.
     pub assigned: Option<u64>,
+    /// Where [`Seats::assigned`] came from.
     pub assigned_source: Provenance,
 }
 
@@ -102,12 +109,14 @@ impl Seats {
         }
     }
 
+    /// Replaces the total and its provenance.
     pub fn with_total(mut self, total: SeatTotal, source: Provenance) -> Self {
         self.total = total;
         self.total_source = source;
         self
     }
 
+    /// Sets the assigned count and its provenance.
     pub fn with_assigned(mut self, assigned: u64, source: Provenance) -> Self {
         self.assigned = Some(assigned);
         self.assigned_source = source;
@@ -138,9 +147,13 @@ impl Seats {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Product {
+    /// The vendor this product belongs to.
     pub provider: ProviderKind,
+    /// The product's id at its vendor.
     pub id: ProductId,
+    /// The vendor's display name for the product (an app name, a license definition, a package).
     pub name: String,
+    /// How many seats it has and how many are in use.
     pub seats: Seats,
     /// Vendor-specific fields (Apple productType, Salesforce Status/ExpirationDate, …).
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
@@ -148,6 +161,15 @@ pub struct Product {
 }
 
 impl Product {
+    /// A product with no vendor fields.
+    ///
+    /// ```
+    /// use licensekit_core::{Product, ProviderKind, SeatTotal, Seats};
+    ///
+    /// let p = Product::new(ProviderKind::from_static("memory"), "app-1", "Keynote", Seats::reported(SeatTotal::Limited(10), 7));
+    /// assert_eq!(p.id.as_str(), "app-1");
+    /// assert_eq!(p.seats.available(), Some(3));
+    /// ```
     pub fn new(
         provider: ProviderKind,
         id: impl Into<ProductId>,
@@ -163,6 +185,7 @@ impl Product {
         }
     }
 
+    /// Adds one vendor-specific field (kept in [`Product::vendor`], never interpreted).
     pub fn with_vendor_field(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
         self.vendor.insert(key.to_owned(), value.into());
         self
@@ -180,18 +203,22 @@ pub enum HolderId {
 }
 
 impl HolderId {
+    /// A user holder, by the vendor's user id.
     pub fn user(id: impl Into<String>) -> Self {
         HolderId::User(id.into())
     }
+    /// A device holder, by serial number (Apple VPP).
     pub fn device(serial: impl Into<String>) -> Self {
         HolderId::Device(serial.into())
     }
+    /// Whether this is a user or a device.
     pub fn kind(&self) -> HolderKind {
         match self {
             HolderId::User(_) => HolderKind::User,
             HolderId::Device(_) => HolderKind::Device,
         }
     }
+    /// The id or serial, without the kind.
     pub fn as_str(&self) -> &str {
         match self {
             HolderId::User(id) | HolderId::Device(id) => id,
@@ -212,7 +239,9 @@ impl fmt::Display for HolderId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HolderKind {
+    /// A person, by the vendor's user id.
     User,
+    /// A device, by serial number (Apple VPP only).
     Device,
 }
 
@@ -220,8 +249,11 @@ pub enum HolderKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Holder {
+    /// The holder's id at the vendor.
     pub id: HolderId,
+    /// The holder's email, when the vendor exposes it.
     pub email: Option<String>,
+    /// The holder's display name, when the vendor exposes it.
     pub display_name: Option<String>,
     /// `Some(false)` when the vendor marks the user inactive/deactivated/retired.
     pub active: Option<bool>,
@@ -231,10 +263,12 @@ pub struct Holder {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_login: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    /// Vendor-specific fields about the holder, kept verbatim.
     pub vendor: VendorFields,
 }
 
 impl Holder {
+    /// A holder with only its id known.
     pub fn new(id: HolderId) -> Self {
         Holder {
             id,
@@ -245,18 +279,22 @@ impl Holder {
             vendor: VendorFields::new(),
         }
     }
+    /// Sets when the holder last signed in (as the vendor reported it).
     pub fn with_last_login(mut self, at: DateTime<Utc>) -> Self {
         self.last_login = Some(at);
         self
     }
+    /// Sets the holder's email.
     pub fn with_email(mut self, email: impl Into<String>) -> Self {
         self.email = Some(email.into());
         self
     }
+    /// Sets the holder's display name.
     pub fn with_display_name(mut self, name: impl Into<String>) -> Self {
         self.display_name = Some(name.into());
         self
     }
+    /// Sets whether the vendor marks the holder active.
     pub fn with_active(mut self, active: bool) -> Self {
         self.active = Some(active);
         self
@@ -267,16 +305,21 @@ impl Holder {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Assignment {
+    /// The vendor the seat is held at.
     pub provider: ProviderKind,
+    /// The product whose seat is held.
     pub product: ProductId,
+    /// Who holds it.
     pub holder: Holder,
     /// When the seat was given, where the vendor says.
     pub assigned_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    /// Vendor-specific fields about the assignment, kept verbatim.
     pub vendor: VendorFields,
 }
 
 impl Assignment {
+    /// A seat of `product` held by `holder`, with no date and no vendor fields.
     pub fn new(provider: ProviderKind, product: ProductId, holder: Holder) -> Self {
         Assignment {
             provider,
@@ -286,6 +329,7 @@ impl Assignment {
             vendor: VendorFields::new(),
         }
     }
+    /// Sets when the seat was given; `None` when the vendor does not say.
     pub fn with_assigned_at(mut self, at: Option<DateTime<Utc>>) -> Self {
         self.assigned_at = at;
         self
@@ -296,34 +340,50 @@ impl Assignment {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AssignmentFilter {
+    /// Only this product; `None` = every product.
     pub product: Option<ProductId>,
+    /// Only this holder; `None` = every holder.
     pub holder: Option<HolderId>,
 }
 
 impl AssignmentFilter {
+    /// Every assignment (no filter).
     pub fn all() -> Self {
         Self::default()
     }
+    /// Only `product`'s assignments.
     pub fn product(product: impl Into<ProductId>) -> Self {
         AssignmentFilter {
             product: Some(product.into()),
             holder: None,
         }
     }
+    /// Only `holder`'s assignments.
     pub fn holder(holder: HolderId) -> Self {
         AssignmentFilter {
             product: None,
             holder: Some(holder),
         }
     }
+    /// Narrows to `product` as well.
     pub fn with_product(mut self, product: impl Into<ProductId>) -> Self {
         self.product = Some(product.into());
         self
     }
+    /// Narrows to `holder` as well.
     pub fn with_holder(mut self, holder: HolderId) -> Self {
         self.holder = Some(holder);
         self
     }
+    /// Whether an assignment of `product` to `holder` passes this filter.
+    ///
+    /// ```
+    /// use licensekit_core::{AssignmentFilter, HolderId, ProductId};
+    ///
+    /// let f = AssignmentFilter::product("p1");
+    /// assert!(f.matches(&ProductId::new("p1"), &HolderId::user("u1")));
+    /// assert!(!f.matches(&ProductId::new("p2"), &HolderId::user("u1")));
+    /// ```
     pub fn matches(&self, product: &ProductId, holder: &HolderId) -> bool {
         self.product.as_ref().is_none_or(|p| p == product)
             && self.holder.as_ref().is_none_or(|h| h == holder)
@@ -334,7 +394,9 @@ impl AssignmentFilter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeAction {
+    /// Give the holder a seat.
     Assign,
+    /// Take the holder's seat away.
     Revoke,
 }
 
@@ -358,6 +420,7 @@ pub enum Outcome {
     AlreadyInState,
     /// The vendor accepted the change and completes it asynchronously; `reference` lets the
     /// caller check later (e.g. an Apple event id). Neither success nor failure was observed.
+    /// The vendor's reference for the pending change.
     Pending { reference: String },
     /// The change was not made, with the reason.
     Failed(Arc<Error>),
@@ -371,13 +434,16 @@ pub enum Outcome {
     },
     /// The holder was requested more than once; item `of` (0-based, in request order) carries
     /// its outcome, so each holder is changed and counted once.
+    /// Index of the first occurrence, in request order.
     Duplicate { of: usize },
 }
 
 impl Outcome {
+    /// A [`Outcome::Failed`] with `error`.
     pub fn failed(error: Error) -> Self {
         Outcome::Failed(Arc::new(error))
     }
+    /// The outcome's status, without its payload.
     pub fn status(&self) -> OutcomeStatus {
         match self {
             Outcome::Applied => OutcomeStatus::Applied,
@@ -426,11 +492,17 @@ impl PartialEq for Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeStatus {
+    /// See [`Outcome::Applied`].
     Applied,
+    /// See [`Outcome::AlreadyInState`].
     AlreadyInState,
+    /// See [`Outcome::Pending`].
     Pending,
+    /// See [`Outcome::Failed`].
     Failed,
+    /// See [`Outcome::Unconfirmed`].
     Unconfirmed,
+    /// See [`Outcome::Duplicate`].
     Duplicate,
 }
 
@@ -528,7 +600,9 @@ impl<'de> Deserialize<'de> for Outcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ItemOutcome {
+    /// The holder the item was for.
     pub holder: HolderId,
+    /// How the item ended.
     pub outcome: Outcome,
     /// What the vendor said about this item beyond the outcome (e.g. Genesys's undocumented
     /// `result` text, kept verbatim so its real vocabulary can be reported).
@@ -537,6 +611,7 @@ pub struct ItemOutcome {
 }
 
 impl ItemOutcome {
+    /// An item outcome with no vendor fields.
     pub fn new(holder: HolderId, outcome: Outcome) -> Self {
         ItemOutcome {
             holder,
@@ -544,6 +619,7 @@ impl ItemOutcome {
             vendor: VendorFields::new(),
         }
     }
+    /// Replaces the vendor fields.
     pub fn with_vendor(mut self, vendor: VendorFields) -> Self {
         self.vendor = vendor;
         self
@@ -554,17 +630,24 @@ impl ItemOutcome {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct OutcomeCounts {
+    /// Items this run changed.
     pub applied: usize,
+    /// Items already in the requested state.
     pub already_in_state: usize,
+    /// Items the vendor completes asynchronously.
     pub pending: usize,
+    /// Items that were not changed.
     pub failed: usize,
     #[serde(default)]
+    /// Items whose state is unknown (re-run to settle).
     pub unconfirmed: usize,
     #[serde(default)]
+    /// Repeated holders, counted once through their first occurrence.
     pub duplicate: usize,
 }
 
 impl OutcomeCounts {
+    /// The number of items counted.
     pub fn total(&self) -> usize {
         self.applied
             + self.already_in_state
@@ -591,9 +674,13 @@ impl OutcomeCounts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ChangeReport {
+    /// The vendor the change ran at.
     pub provider: ProviderKind,
+    /// The product whose seats were assigned or revoked.
     pub product: ProductId,
+    /// Assign or revoke.
     pub action: ChangeAction,
+    /// One outcome per requested holder, in request order.
     pub items: Vec<ItemOutcome>,
     /// The run was cancelled: items never sent are `Failed` with [`Error::Cancelled`].
     #[serde(default)]
@@ -601,6 +688,7 @@ pub struct ChangeReport {
 }
 
 impl ChangeReport {
+    /// A report of a run that was not interrupted.
     pub fn new(
         provider: ProviderKind,
         product: ProductId,
@@ -616,6 +704,24 @@ impl ChangeReport {
         }
     }
 
+    /// The items counted by status.
+    ///
+    /// ```
+    /// use licensekit_core::{ChangeAction, ChangeReport, HolderId, ItemOutcome, Outcome, ProductId, ProviderKind};
+    ///
+    /// let report = ChangeReport::new(
+    ///     ProviderKind::from_static("memory"),
+    ///     ProductId::new("p1"),
+    ///     ChangeAction::Assign,
+    ///     vec![
+    ///         ItemOutcome::new(HolderId::user("u1"), Outcome::Applied),
+    ///         ItemOutcome::new(HolderId::user("u2"), Outcome::AlreadyInState),
+    ///     ],
+    /// );
+    /// let counts = report.counts();
+    /// assert_eq!((counts.applied, counts.already_in_state, counts.total()), (1, 1, 2));
+    /// assert!(report.is_complete_success());
+    /// ```
     pub fn counts(&self) -> OutcomeCounts {
         let mut counts = OutcomeCounts::default();
         for item in &self.items {
@@ -648,6 +754,7 @@ impl ChangeReport {
             .filter(|i| matches!(i.outcome, Outcome::Unconfirmed { .. }))
     }
 
+    /// Whether every item ended well (see [`Outcome::is_ok`]): no failed and no unconfirmed items.
     pub fn is_complete_success(&self) -> bool {
         self.items.iter().all(|i| i.outcome.is_ok())
     }
