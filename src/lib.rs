@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 // The user API only, named item by item: the adapter-authoring toolkit stays in
 // `licensekit_core::raw` and is not re-exported here.

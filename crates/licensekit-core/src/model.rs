@@ -420,8 +420,10 @@ pub enum Outcome {
     AlreadyInState,
     /// The vendor accepted the change and completes it asynchronously; `reference` lets the
     /// caller check later (e.g. an Apple event id). Neither success nor failure was observed.
-    /// The vendor's reference for the pending change.
-    Pending { reference: String },
+    Pending {
+        /// The vendor's reference for the pending change.
+        reference: String,
+    },
     /// The change was not made, with the reason.
     Failed(Arc<Error>),
     /// The change may or may not have been made: the answer was lost and the vendor's state could
@@ -434,8 +436,10 @@ pub enum Outcome {
     },
     /// The holder was requested more than once; item `of` (0-based, in request order) carries
     /// its outcome, so each holder is changed and counted once.
-    /// Index of the first occurrence, in request order.
-    Duplicate { of: usize },
+    Duplicate {
+        /// Index of the first occurrence, in request order.
+        of: usize,
+    },
 }
 
 impl Outcome {

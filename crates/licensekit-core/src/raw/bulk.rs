@@ -60,14 +60,20 @@ pub trait ChangeObserver: Send + Sync + fmt::Debug {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ChangeRequest {
+    /// Assign or revoke.
     pub action: ChangeAction,
+    /// The product whose seats change.
     pub product: ProductId,
+    /// Who gets or loses a seat, in request order; a repeated holder ends as [`Outcome::Duplicate`].
     pub holders: Vec<HolderId>,
+    /// Told of each batch sent and each item settled; `None` = nobody listens.
     pub observer: Option<Arc<dyn ChangeObserver>>,
+    /// Stops the run between batches when cancelled; items not yet sent end `Failed` with [`Error::Cancelled`].
     pub cancel: Option<CancellationToken>,
 }
 
 impl ChangeRequest {
+    /// A request with no observer and no cancellation.
     pub fn new(action: ChangeAction, product: ProductId, holders: Vec<HolderId>) -> Self {
         ChangeRequest {
             action,
@@ -77,16 +83,20 @@ impl ChangeRequest {
             cancel: None,
         }
     }
+    /// Assigns seats of `product` to `holders`.
     pub fn assign(product: ProductId, holders: Vec<HolderId>) -> Self {
         Self::new(ChangeAction::Assign, product, holders)
     }
+    /// Revokes `holders`' seats of `product`.
     pub fn revoke(product: ProductId, holders: Vec<HolderId>) -> Self {
         Self::new(ChangeAction::Revoke, product, holders)
     }
+    /// Follows the run with `observer` (e.g. to journal each item as it settles).
     pub fn with_observer(mut self, observer: Arc<dyn ChangeObserver>) -> Self {
         self.observer = Some(observer);
         self
     }
+    /// Lets `cancel` stop the run before the next batch is sent.
     pub fn with_cancel(mut self, cancel: CancellationToken) -> Self {
         self.cancel = Some(cancel);
         self
@@ -129,6 +139,7 @@ pub struct Prepared<C> {
 }
 
 impl<C> Prepared<C> {
+    /// A context with no pre-settled outcomes; `batch_size` and `concurrency` are raised to at least 1.
     pub fn new(context: C, batch_size: usize, concurrency: usize) -> Self {
         Prepared {
             context,
@@ -167,6 +178,7 @@ impl<C> Prepared<C> {
             batches.push(batch);
         }
     }
+    /// Records an outcome known before sending; the holder is then not sent.
     pub fn settle(&mut self, holder: HolderId, outcome: Outcome) {
         self.settled.push((holder, outcome));
     }
@@ -191,12 +203,16 @@ pub enum Answer {
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct ItemAnswer {
+    /// The holder the answer is for (as sent).
     pub holder: HolderId,
+    /// What the vendor's answer means for this holder.
     pub answer: Answer,
+    /// What the vendor said about the item beyond the outcome, kept verbatim in the report.
     pub vendor: VendorFields,
 }
 
 impl ItemAnswer {
+    /// An answer that settles the item with `outcome`.
     pub fn settled(holder: HolderId, outcome: Outcome) -> Self {
         ItemAnswer {
             holder,
@@ -204,6 +220,7 @@ impl ItemAnswer {
             vendor: VendorFields::new(),
         }
     }
+    /// An answer that does not say; the engine reads the state back. `why` is kept as the reason.
     pub fn unclear(holder: HolderId, why: impl Into<String>) -> Self {
         ItemAnswer {
             holder,
@@ -211,6 +228,7 @@ impl ItemAnswer {
             vendor: VendorFields::new(),
         }
     }
+    /// A refusal in undocumented words; the engine reads the state back before trusting it.
     pub fn refused(holder: HolderId, error: Error) -> Self {
         ItemAnswer {
             holder,
@@ -218,6 +236,7 @@ impl ItemAnswer {
             vendor: VendorFields::new(),
         }
     }
+    /// Adds one vendor field to the item (copied to [`ItemOutcome::vendor`](crate::ItemOutcome::vendor)).
     pub fn with_vendor_field(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
         self.vendor.insert(key.to_owned(), value.into());
         self
@@ -229,17 +248,21 @@ impl ItemAnswer {
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct StateRead {
+    /// Holders that hold the product now.
     pub held: HashSet<HolderId>,
+    /// Holders the vendor does not know at all, with the error their item fails with.
     pub unknown_holders: HashMap<HolderId, Error>,
 }
 
 impl StateRead {
+    /// A read that found `held` holding the product and no unknown holders.
     pub fn held(held: HashSet<HolderId>) -> Self {
         StateRead {
             held,
             unknown_holders: HashMap::new(),
         }
     }
+    /// Marks `holder` as unknown to the vendor, failing its item with `error`.
     pub fn with_unknown_holder(mut self, holder: HolderId, error: Error) -> Self {
         self.unknown_holders.insert(holder, error);
         self
@@ -256,6 +279,7 @@ pub trait BulkBackend: Send + Sync {
     /// Per-run state from [`BulkBackend::prepare`].
     type Context: Send + Sync;
 
+    /// The vendor this backend talks to (stamped on reports and errors).
     fn provider(&self) -> ProviderKind;
 
     /// Validates one holder and returns its canonical id (two spellings of one holder must give

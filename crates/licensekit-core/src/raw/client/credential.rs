@@ -32,10 +32,12 @@ impl AccessToken {
         }
     }
 
+    /// The token itself; expose it only to put it in a request header.
     pub fn secret(&self) -> &SecretString {
         &self.secret
     }
 
+    /// When the token stops being valid; `None` = the vendor gave no expiry.
     pub fn expires_at(&self) -> Option<Instant> {
         self.expires_at
     }
@@ -83,6 +85,7 @@ pub struct StaticToken {
 }
 
 impl StaticToken {
+    /// A token that never expires and is never refreshed (a personal access token, a VPP sToken).
     pub fn new(secret: SecretString) -> Self {
         StaticToken {
             token: AccessToken::new(secret, None),
@@ -109,6 +112,7 @@ impl CredentialProvider for StaticToken {
 /// Fetches a new token (an OAuth2 grant, a JWT bearer exchange, …).
 #[async_trait]
 pub trait TokenSource: Send + Sync + fmt::Debug {
+    /// Fetches a fresh token from the vendor; errors are classified like API calls.
     async fn fetch(&self) -> Result<AccessToken>;
 }
 
@@ -124,6 +128,7 @@ pub struct TokenCache<S> {
 }
 
 impl<S: TokenSource> TokenCache<S> {
+    /// A cache over `source` that refreshes 60 s before expiry.
     pub fn new(source: S) -> Self {
         TokenCache {
             source,
@@ -139,6 +144,7 @@ impl<S: TokenSource> TokenCache<S> {
         self
     }
 
+    /// The token source this cache refreshes from.
     pub fn source(&self) -> &S {
         &self.source
     }
@@ -237,6 +243,7 @@ impl fmt::Debug for OAuth2ClientCredentials {
 }
 
 impl OAuth2ClientCredentials {
+    /// A client-credentials grant at `token_url` for `provider`, sent through `http` (redirects off); the secret is registered for redaction.
     pub fn new(
         provider: ProviderKind,
         http: reqwest::Client,
@@ -256,11 +263,13 @@ impl OAuth2ClientCredentials {
         }
     }
 
+    /// The scopes to request; empty = the vendor's default.
     pub fn with_scopes(mut self, scopes: Vec<String>) -> Self {
         self.scopes = scopes;
         self
     }
 
+    /// How the client id and secret are sent (default: HTTP Basic header).
     pub fn with_auth_style(mut self, style: ClientAuthStyle) -> Self {
         self.auth_style = style;
         self
@@ -275,7 +284,10 @@ pub const MAX_TOKEN_RESPONSE_BYTES: usize = 64 * 1024;
 #[derive(Debug)]
 pub enum TokenHttpError {
     /// The answer was longer than the limit.
-    TooLarge { limit: usize },
+    TooLarge {
+        /// The limit in bytes ([`MAX_TOKEN_RESPONSE_BYTES`]).
+        limit: usize,
+    },
     /// No (complete) answer: connect error, timeout, broken body.
     Transport(reqwest::Error),
 }
@@ -304,8 +316,11 @@ impl std::error::Error for TokenHttpError {
 /// headers (the `oauth2` crate's errors carry neither).
 #[derive(Debug, Clone)]
 pub struct TokenAnswer {
+    /// The token endpoint's HTTP status.
     pub status: http::StatusCode,
+    /// The token endpoint's headers (`Retry-After` among them).
     pub headers: http::HeaderMap,
+    /// The body, at most [`MAX_TOKEN_RESPONSE_BYTES`].
     pub body: bytes::Bytes,
 }
 
@@ -363,6 +378,7 @@ pub struct TokenEndpoint {
 }
 
 impl TokenEndpoint {
+    /// An endpoint for `provider` sending through `http`.
     pub fn new(provider: ProviderKind, http: reqwest::Client) -> Self {
         TokenEndpoint {
             provider,

@@ -38,11 +38,14 @@ pub const MAX_ANNOUNCED_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
 /// A vendor's rate limit: at most `allowance` requests in any `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowLimit {
+    /// Requests allowed per window (at least 1).
     pub allowance: NonZeroU32,
+    /// The window's length, between 1 ms and [`MAX_ANNOUNCED_WAIT`].
     pub window: Duration,
 }
 
 impl WindowLimit {
+    /// At most `allowance` requests in any `window` (the window is clamped to 1 ms ..= 24 h).
     pub fn new(allowance: NonZeroU32, window: Duration) -> Self {
         WindowLimit {
             allowance,
@@ -81,11 +84,14 @@ pub struct WindowUsage {
 /// A long-term quota's usage (Salesforce `Sforce-Limit-Info: api-usage=USED/MAX`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuotaUsage {
+    /// Calls used so far in the quota's period.
     pub used: u64,
+    /// Calls the quota allows per period.
     pub max: u64,
 }
 
 impl QuotaUsage {
+    /// Calls left in the period (0 when over).
     pub fn remaining(&self) -> u64 {
         self.max.saturating_sub(self.used)
     }
@@ -108,6 +114,7 @@ pub struct RateSignals {
 /// Reads a vendor's rate-limit signals from a response: a pure function of status and headers,
 /// the one place an adapter looks at rate headers. Must not panic on any header value.
 pub trait SignalReader: Send + Sync + fmt::Debug {
+    /// The signals in one response; must not panic on any header value.
     fn read(&self, status: StatusCode, headers: &HeaderMap) -> RateSignals;
 }
 
@@ -226,11 +233,13 @@ impl PacingPolicy {
         }
     }
 
+    /// After a throttle, waits `initial`, doubling per consecutive throttle up to `max`.
     pub fn with_throttle_cooldown(mut self, initial: Duration, max: Duration) -> Self {
         self.throttle_cooldown = Some((initial, max.max(initial)));
         self
     }
 
+    /// The longest a request waits for a slot before failing (rather than waiting unboundedly).
     pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
         self.max_wait = max_wait;
         self
@@ -253,6 +262,7 @@ pub struct SlidingWindow {
 }
 
 impl SlidingWindow {
+    /// A window at `limit`; `adopt_announced` lets a server's announced allowance raise it, not only lower it.
     pub fn new(limit: WindowLimit, adopt_announced: bool) -> Self {
         SlidingWindow {
             window: limit.window,
@@ -274,6 +284,7 @@ impl SlidingWindow {
         .max(1)
     }
 
+    /// The window in force: [`SlidingWindow::allowance`] per the configured window length.
     pub fn limit(&self) -> WindowLimit {
         WindowLimit::new(
             NonZeroU32::new(self.allowance()).unwrap_or(NonZeroU32::MIN),
@@ -503,10 +514,12 @@ impl RequestLimiter {
         )
     }
 
+    /// Requests allowed in flight at once.
     pub fn max_in_flight(&self) -> usize {
         self.shared.max_in_flight
     }
 
+    /// The pacing policy this limiter applies.
     pub fn policy(&self) -> &PacingPolicy {
         &self.shared.policy
     }

@@ -43,10 +43,13 @@ pub use retry::{Failure, RetryConfig, RetryDecision, classify, parse_retry_after
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FailureMeaning {
+    /// The route or object does not exist: `Error::NotFound`.
     NotFound,
+    /// The vendor rejected the request's input: `Error::InvalidInput`.
     InvalidInput,
     /// Triggers one credential re-fetch, then `Error::Unauthenticated`.
     Unauthenticated,
+    /// Authenticated but not allowed: `Error::PermissionDenied`, not retried.
     PermissionDenied,
     /// Throttled: always retried, honouring `Retry-After`.
     RateLimited,
@@ -62,7 +65,9 @@ pub enum FailureMeaning {
 /// A vendor error response, classified.
 #[derive(Debug, Clone)]
 pub struct VendorFailure {
+    /// What the response means.
     pub meaning: FailureMeaning,
+    /// The vendor's status, code, message and correlation id.
     pub error: VendorError,
 }
 
@@ -210,14 +215,17 @@ impl ApiRequest {
         }
     }
 
+    /// An idempotent `GET` of `path` (relative to the client's base URL).
     pub fn get(path: &'static str) -> Self {
         Self::new(Method::GET, path)
     }
 
+    /// A `POST` of `path`; not idempotent, so never retried once it may have been delivered.
     pub fn post(path: &'static str) -> Self {
         Self::new(Method::POST, path)
     }
 
+    /// A `DELETE` of `path`; idempotent.
     pub fn delete(path: &'static str) -> Self {
         Self::new(Method::DELETE, path)
     }
@@ -239,11 +247,13 @@ impl ApiRequest {
         Ok(self)
     }
 
+    /// Appends a query parameter (percent-encoded by the URL builder).
     pub fn query(mut self, key: &str, value: impl ToString) -> Self {
         self.query.push((key.to_owned(), value.to_string()));
         self
     }
 
+    /// Appends a query parameter when `value` is `Some`; `None` adds nothing.
     pub fn query_opt(self, key: &str, value: Option<impl ToString>) -> Self {
         match value {
             Some(v) => self.query(key, v),
@@ -290,6 +300,7 @@ impl ApiRequest {
         &self.route
     }
 
+    /// Whether the request may be retried after it may have reached the vendor.
     pub fn is_idempotent(&self) -> bool {
         self.idempotent
     }
@@ -323,8 +334,11 @@ pub fn validate_path_id(value: &str) -> Result<()> {
 #[derive(Debug, Clone)]
 pub struct ApiResponse {
     provider: ProviderKind,
+    /// The HTTP status (2xx, or one the classifier let through).
     pub status: StatusCode,
+    /// The response headers.
     pub headers: HeaderMap,
+    /// The body, read in full.
     pub body: Bytes,
 }
 
@@ -343,6 +357,7 @@ impl ApiResponse {
         })
     }
 
+    /// A header's value, when present and valid text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -405,6 +420,7 @@ impl fmt::Debug for HttpClientBuilder {
 }
 
 impl HttpClientBuilder {
+    /// A builder for `provider` at `base_url`: HTTPS only, 30 s timeout, 10 s connect timeout, default retries, 8 requests in flight, no credentials, status-only error classification.
     pub fn new(provider: ProviderKind, base_url: impl Into<String>) -> Self {
         HttpClientBuilder {
             provider,
@@ -435,21 +451,25 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Timeout for establishing a connection (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
+    /// The `User-Agent` header (default `licensekit/<version>`).
     pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
         self.user_agent = ua.into();
         self
     }
 
+    /// The retry policy (default [`RetryConfig::default`]).
     pub fn retry(mut self, retry: RetryConfig) -> Self {
         self.retry = retry;
         self
     }
 
+    /// The pacing and concurrency limiter (default: unpaced, 8 in flight).
     pub fn limiter(mut self, limiter: RequestLimiter) -> Self {
         self.limiter = limiter;
         self
@@ -462,11 +482,13 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Where access tokens come from; without credentials requests are sent unauthenticated.
     pub fn credentials(mut self, credentials: Arc<dyn CredentialProvider>) -> Self {
         self.credentials = Some(credentials);
         self
     }
 
+    /// How the vendor's error responses are read (default: by HTTP status only).
     pub fn classifier(mut self, classifier: Arc<dyn ErrorClassifier>) -> Self {
         self.classifier = classifier;
         self
@@ -478,6 +500,7 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Builds the client; fails with `Error::Config` on a malformed or non-HTTPS base URL.
     pub fn build(self) -> Result<HttpClient> {
         let provider = self.provider;
         let mut base_url = check_url(provider, &self.base_url, self.allow_http)?;
@@ -567,18 +590,22 @@ enum Attempt {
 }
 
 impl HttpClient {
+    /// A builder for a client of `provider` at `base_url` (see [`HttpClientBuilder::new`]).
     pub fn builder(provider: ProviderKind, base_url: impl Into<String>) -> HttpClientBuilder {
         HttpClientBuilder::new(provider, base_url)
     }
 
+    /// The vendor this client talks to.
     pub fn provider(&self) -> ProviderKind {
         self.inner.provider
     }
 
+    /// The base URL every relative path is joined to (always ending in `/`).
     pub fn base_url(&self) -> &Url {
         &self.inner.base_url
     }
 
+    /// Whether plain `http://` was allowed (simulators only).
     pub fn allows_http(&self) -> bool {
         self.inner.allow_http
     }
@@ -588,6 +615,7 @@ impl HttpClient {
         &self.inner.http
     }
 
+    /// The limiter pacing this client's requests.
     pub fn limiter(&self) -> &RequestLimiter {
         &self.inner.limiter
     }

@@ -150,16 +150,19 @@ impl Default for RetryOptions {
 }
 
 impl RetryOptions {
+    /// Attempts per request in all, the first included.
     pub fn with_attempts(mut self, attempts: u32) -> Self {
         self.attempts = attempts;
         self
     }
 
+    /// Gives up retrying once this much time has passed since the first attempt.
     pub fn with_total_time(mut self, total: Duration) -> Self {
         self.total_time = total;
         self
     }
 
+    /// Backoff starts at `initial` and doubles up to `max` between attempts (jittered).
     pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.initial_backoff = initial;
         self.max_backoff = max;
@@ -295,6 +298,7 @@ impl<'de> Deserialize<'de> for Rate {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VendorDefaults {
+    /// Requests in flight at once, as the vendor documents or advises.
     pub max_concurrency: usize,
     /// The documented rate window, if the vendor has one.
     pub window: Option<WindowLimit>,
@@ -312,11 +316,13 @@ impl VendorDefaults {
         }
     }
 
+    /// Adds the vendor's documented rate window.
     pub fn with_window(mut self, window: WindowLimit) -> Self {
         self.window = Some(window);
         self
     }
 
+    /// Adds a cooldown after throttles that name no delay: `initial`, doubling up to `max`.
     pub fn with_throttle_cooldown(mut self, initial: Duration, max: Duration) -> Self {
         self.throttle_cooldown = Some((initial, max));
         self
@@ -324,46 +330,55 @@ impl VendorDefaults {
 }
 
 impl ClientOptions {
+    /// Allows plain `http://` base URLs (local simulators only).
     pub fn with_allow_http(mut self, allow: bool) -> Self {
         self.allow_http = allow;
         self
     }
 
+    /// Trusts the CA certificates in this PEM file on top of the system's roots.
     pub fn with_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.ca_file = Some(path.into());
         self
     }
 
+    /// Whole-request timeout.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
+    /// Timeout for establishing a connection.
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
+    /// Requests in flight at once; `None` (the default) takes the vendor's documented figure.
     pub fn with_max_concurrency(mut self, n: usize) -> Self {
         self.max_concurrency = Some(n);
         self
     }
 
+    /// Largest response body accepted, in bytes; larger is a decode error.
     pub fn with_max_response_bytes(mut self, n: usize) -> Self {
         self.max_response_bytes = n;
         self
     }
 
+    /// Client-side pacing (requests per time); the server's signals still hold.
     pub fn with_rate(mut self, rate: Rate) -> Self {
         self.rate = rate;
         self
     }
 
+    /// The longest a request waits for a pacing slot before failing.
     pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
         self.max_wait = max_wait;
         self
     }
 
+    /// The retry policy.
     pub fn with_retry(mut self, retry: RetryOptions) -> Self {
         self.retry = retry;
         self

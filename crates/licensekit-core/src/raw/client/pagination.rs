@@ -28,6 +28,7 @@ use crate::model::ProviderKind;
 pub struct Page<T, C> {
     /// The cursor this page was fetched with (`None` for the first page): resume from here.
     pub cursor: Option<C>,
+    /// The page's items, in the vendor's order.
     pub items: Vec<T>,
     /// The cursor of the next page; `None` on the last page. The only end signal: an empty page
     /// with a next cursor is not the end.
@@ -44,6 +45,7 @@ pub struct Declared {
 }
 
 impl Declared {
+    /// Totals declaring only a page count.
     pub fn pages(pages: Option<impl Into<u64>>) -> Self {
         Declared {
             pages: pages.map(Into::into),
@@ -51,10 +53,12 @@ impl Declared {
         }
     }
 
+    /// Totals declaring only an item count.
     pub fn items(items: Option<u64>) -> Self {
         Declared { pages: None, items }
     }
 
+    /// Adds the item count.
     pub fn with_items(mut self, items: Option<u64>) -> Self {
         self.items = items;
         self
@@ -73,9 +77,11 @@ pub enum Totals {
 /// The limits of one listing.
 #[derive(Debug, Clone, Copy)]
 pub struct PageGuard {
+    /// The vendor listed, named in errors.
     pub provider: ProviderKind,
     /// The route in errors (`GET /api/v2/license/users`), never a full URL.
     pub route: &'static str,
+    /// Which declared totals bound the listing (default [`Totals::First`]).
     pub totals: Totals,
     /// Most pages in any case.
     pub hard_cap: u64,
@@ -85,6 +91,7 @@ impl PageGuard {
     /// Most pages of any listing unless an adapter sets another cap.
     pub const DEFAULT_HARD_CAP: u64 = 10_000;
 
+    /// A guard for `route` at `provider`: first page's totals, [`PageGuard::DEFAULT_HARD_CAP`] pages at most.
     pub fn new(provider: ProviderKind, route: &'static str) -> Self {
         PageGuard {
             provider,
@@ -94,11 +101,13 @@ impl PageGuard {
         }
     }
 
+    /// Which declared totals bound the listing.
     pub fn totals(mut self, totals: Totals) -> Self {
         self.totals = totals;
         self
     }
 
+    /// Most pages in any case (at least 1).
     pub fn hard_cap(mut self, pages: u64) -> Self {
         self.hard_cap = pages.max(1);
         self

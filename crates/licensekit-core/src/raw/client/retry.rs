@@ -70,16 +70,19 @@ impl RetryConfig {
         }
     }
 
+    /// Attempts in all, the first included (at least 1).
     pub fn with_max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = n.max(1);
         self
     }
 
+    /// Stops retrying once this much time has passed since the first attempt.
     pub fn with_max_elapsed(mut self, d: Duration) -> Self {
         self.max_elapsed = d;
         self
     }
 
+    /// Backoff starts at `initial` and doubles up to `max` (full jitter).
     pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.initial_backoff = initial;
         self.max_backoff = max;
@@ -92,6 +95,7 @@ impl RetryConfig {
         self
     }
 
+    /// Makes the jitter reproducible (tests and simulations).
     pub fn with_jitter_seed(mut self, seed: u64) -> Self {
         self.jitter_seed = Some(seed);
         self
@@ -103,6 +107,7 @@ impl RetryConfig {
 pub enum Failure {
     /// The vendor answered with an error.
     Response {
+        /// The HTTP status.
         status: StatusCode,
         /// The vendor signalled throttling (429, or a vendor code such as Apple's 9646).
         throttled: bool,
@@ -110,7 +115,10 @@ pub enum Failure {
         retry_after: Option<Duration>,
     },
     /// No response. `sent` is false when the request provably never left (connect failure).
-    Transport { sent: bool },
+    Transport {
+        /// Whether the request may have reached the vendor.
+        sent: bool,
+    },
 }
 
 /// What to do after a failed attempt.
