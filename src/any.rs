@@ -20,14 +20,19 @@ mod dispatch_registry {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum AnyProvider {
+    /// The in-memory provider (always compiled; for tests and demos).
     Memory(InMemoryProvider),
     #[cfg(feature = "apple-vpp")]
+    /// Apple Volume Purchase Program (feature `apple-vpp`).
     AppleVpp(licensekit_apple_vpp::AppleVppProvider),
     #[cfg(feature = "genesys")]
+    /// Genesys Cloud (feature `genesys`).
     Genesys(licensekit_genesys::GenesysProvider),
     #[cfg(feature = "salesforce")]
+    /// Salesforce (feature `salesforce`).
     Salesforce(licensekit_salesforce::SalesforceProvider),
     #[cfg(feature = "toy")]
+    /// The toy vendor proving the registration checklist (feature `toy`; tests only).
     Toy(licensekit_toy::ToyProvider),
 }
 

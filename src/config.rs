@@ -213,6 +213,7 @@ impl AnyProvider {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Contract {
+    /// The vendor the contract is with.
     pub provider: ProviderKind,
     /// The product id as the vendor names it (Genesys license id, Salesforce PackageLicense id,
     /// Apple adamId).
@@ -234,6 +235,7 @@ pub struct Contract {
     #[serde(default)]
     pub renewal: Option<NaiveDate>,
     #[serde(default)]
+    /// Free text kept with the contract (a PO number, a contact); never interpreted.
     pub notes: Option<String>,
 }
 
@@ -241,7 +243,9 @@ pub struct Contract {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Period {
+    /// The price is per seat per month (a year is 12 of them).
     Month,
+    /// The price is per seat per year.
     Year,
 }
 
@@ -278,20 +282,24 @@ impl Contract {
             notes: None,
         }
     }
+    /// Sets the seats purchased.
     pub fn with_seats(mut self, seats: u64) -> Self {
         self.seats = Some(seats);
         self
     }
+    /// Sets the price of one seat per `period`, in `currency` (an ISO 4217 code, upper-cased here).
     pub fn with_price(mut self, price_per_seat: Decimal, currency: &str, period: Period) -> Self {
         self.price_per_seat = Some(price_per_seat);
         self.currency = Some(currency.to_ascii_uppercase());
         self.period = Some(period);
         self
     }
+    /// Sets the renewal (or end) date.
     pub fn with_renewal(mut self, renewal: NaiveDate) -> Self {
         self.renewal = Some(renewal);
         self
     }
+    /// Sets the free-text notes.
     pub fn with_notes(mut self, notes: impl Into<String>) -> Self {
         self.notes = Some(notes.into());
         self

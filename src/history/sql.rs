@@ -149,6 +149,7 @@ impl SqlStore {
         SqlStore::open_with(location, StoreOptions::default()).await
     }
 
+    /// Opens (creating if needed) the store at `location` as [`SqlStore::open`] does, with `options` (busy timeout, pool size).
     pub async fn open_with(location: &str, options: StoreOptions) -> Result<SqlStore> {
         static DRIVERS: Once = Once::new();
         DRIVERS.call_once(sqlx::any::install_default_drivers);

@@ -60,10 +60,12 @@ pub struct Policy {
     /// Names the policy in plans, conflicts and summaries; default `provider/product`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The vendor the product is at.
     pub provider: ProviderKind,
     /// The product: its id, a Salesforce namespace prefix, or an Apple adamId without its
     /// pricing parameter when the location owns one pricing of it.
     pub product: String,
+    /// Exact, ensure or absent: see [`Mode`].
     pub mode: Mode,
     /// Who should (or, with `absent`, should not) hold the product.
     #[serde(default)]
@@ -95,6 +97,7 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The mode's name as written in policy files (`exact`, `ensure`, `absent`).
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Exact => "exact",
@@ -159,7 +162,9 @@ impl Who {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProductRef {
+    /// The vendor the product is at.
     pub provider: ProviderKind,
+    /// The product id as the vendor names it.
     pub product: String,
 }
 
