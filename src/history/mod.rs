@@ -31,6 +31,7 @@ pub const SCHEMA_VERSION: i64 = 2;
 /// The variable naming the database when `--db` is not given.
 pub const DB_VAR: &str = "LICENSEKIT_DB";
 
+/// `Result` with [`HistoryError`] as the default error.
 pub type Result<T, E = HistoryError> = std::result::Result<T, E>;
 
 /// What can go wrong with a history store. Every message says what to do.
@@ -43,8 +44,11 @@ pub enum HistoryError {
          understands ({supported}); upgrade licensekit (the database was not changed)"
     )]
     NewerSchema {
+        /// The database's path or URL (credentials removed).
         location: String,
+        /// The schema version the database holds.
         found: i64,
+        /// The newest version this build understands ([`SCHEMA_VERSION`]).
         supported: i64,
     },
     /// The file is not a SQLite database (or is corrupt); it is left untouched.
@@ -53,8 +57,10 @@ pub enum HistoryError {
          {source}; the file was left untouched, move it away or point --db elsewhere"
     )]
     Unreadable {
+        /// The database's path or URL (credentials removed).
         location: String,
         #[source]
+        /// The driver's error.
         source: sqlx::Error,
     },
     /// Another process holds the database's write lock longer than the busy timeout.
@@ -63,9 +69,12 @@ pub enum HistoryError {
          nothing was written, try again when it is done"
     )]
     Locked {
+        /// The database's path or URL (credentials removed).
         location: String,
+        /// How long this process waited for the lock, in milliseconds.
         waited_ms: u64,
         #[source]
+        /// The driver's error.
         source: sqlx::Error,
     },
     /// No such snapshot.
@@ -76,15 +85,22 @@ pub enum HistoryError {
     NotEnoughSnapshots(String),
     /// The database location cannot be used.
     #[error("history database `{location}`: {reason}")]
-    BadLocation { location: String, reason: String },
+    BadLocation {
+        /// The location as given (credentials removed).
+        location: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
     /// Stored data this build cannot read (a value it does not know).
     #[error("the history database holds data this licensekit cannot read: {0}")]
     BadData(String),
     /// Any other database error, with where it happened.
     #[error("history database {location}: {source}")]
     Database {
+        /// The database's path or URL (credentials removed).
         location: String,
         #[source]
+        /// The driver's error.
         source: sqlx::Error,
     },
 }
@@ -94,41 +110,60 @@ pub enum HistoryError {
 pub struct Snapshot {
     /// Idempotency key: writing a run id that is already stored changes nothing.
     pub run_id: String,
+    /// When the report was taken (UTC).
     pub taken_at: DateTime<Utc>,
     /// A free label (the CLI writes `sandbox` for sandbox snapshots).
     pub label: Option<String>,
+    /// The report format's schema version ([`crate::report::Report::schema_version`]).
     pub report_schema_version: u32,
+    /// One entry per provider in the report, read or failed.
     pub providers: Vec<ProviderState>,
+    /// Every product of every provider that could be read.
     pub products: Vec<ProductState>,
+    /// Every seat held, one row per product and holder.
     pub holdings: Vec<HoldingState>,
 }
 
 /// A provider in a snapshot: who it is, and whether it could be read.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProviderState {
+    /// The provider's vendor.
     pub provider: ProviderKind,
     /// Which account of the vendor (an org, a region, a token's location): so snapshots from
     /// different orgs are never mistaken for each other.
     pub identity: String,
+    /// Whether the provider could be read, with its totals when it could.
     pub status: ProviderStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
+/// Whether a provider could be read in a snapshot, with its totals when it could.
 pub enum ProviderStatus {
+    /// The provider was read; its totals over all products.
     Ok {
+        /// Products listed.
         products: u64,
+        /// Seats owned over products with a limited total (unlimited and unknown totals count 0).
         seats_total: u64,
+        /// Seats assigned over all products.
         seats_assigned: u64,
+        /// Assignments listed.
         assignments: u64,
+        /// Users in the vendor's directory; `None` when the vendor has no directory listing.
         holders_in_directory: Option<u64>,
+        /// Whether the vendor's data changed while it was being listed (figures may be off by those changes).
         changed_during_listing: bool,
     },
     /// The provider could not be read: none of its figures are known.
-    Failed { error: String },
+    Failed {
+        /// The error's message, as the report recorded it.
+        error: String,
+    },
 }
 
 impl ProviderStatus {
+    /// Whether the provider was read.
     pub fn is_ok(&self) -> bool {
         matches!(self, ProviderStatus::Ok { .. })
     }
@@ -137,19 +172,28 @@ impl ProviderStatus {
 /// A product's seat figures in a snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProductState {
+    /// The product's vendor.
     pub provider: ProviderKind,
+    /// The product id as the vendor names it.
     pub product_id: String,
+    /// The vendor's display name of the product.
     pub name: String,
     /// `None` when unlimited or unknown.
     pub total: Option<u64>,
+    /// Whether the vendor grants unlimited seats (a Salesforce site license).
     pub unlimited: bool,
+    /// Where the total came from (`vendor`, `counted`, `configured`, `unknown`).
     pub total_source: String,
+    /// Seats assigned.
     pub assigned: u64,
+    /// Where the assigned figure came from.
     pub assigned_source: String,
+    /// Whether the product's assignments changed while being listed.
     pub changed_during_listing: bool,
 }
 
 impl ProductState {
+    /// Seats free (`total - assigned`, 0 when over-allocated); `None` when the total is unlimited or unknown.
     pub fn free(&self) -> Option<u64> {
         self.total.map(|t| t.saturating_sub(self.assigned))
     }
@@ -168,6 +212,7 @@ pub enum HolderKind {
 }
 
 impl HolderKind {
+    /// The stored name (`person`, `user`, `device`).
     pub fn as_str(self) -> &'static str {
         match self {
             HolderKind::Person => "person",
@@ -189,13 +234,19 @@ impl HolderKind {
 /// One product held by one holder in a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct HoldingState {
+    /// The product's vendor.
     pub provider: ProviderKind,
+    /// The product id as the vendor names it.
     pub product_id: String,
+    /// Person, user or device.
     pub holder_kind: HolderKind,
+    /// The canonical email (person), vendor user id (user) or serial (device).
     pub holder_key: String,
     /// The vendor account ids behind a person (`;`-separated), or none.
     pub holder_ids: Option<String>,
+    /// The holder's display name, when a vendor gave one.
     pub display_name: Option<String>,
+    /// Whether the vendor marks the holder active; `None` when it does not say.
     pub active: Option<bool>,
     /// The holder's last activity as the vendor reports it (Salesforce `LastLoginDate`, Genesys
     /// `dateLastLogin`), when it does, in the store's timestamp form ([`timestamp`]); never
@@ -206,6 +257,7 @@ pub struct HoldingState {
 /// Builds a snapshot from a report. `identities` names each provider's account (default: the
 /// provider's name); `run_id` makes the write idempotent.
 impl Snapshot {
+    /// Builds a snapshot of `report` (see above); no label.
     pub fn from_report(
         report: &Report,
         run_id: impl Into<String>,
@@ -325,6 +377,7 @@ impl Snapshot {
         }
     }
 
+    /// Sets the snapshot's label.
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
         self
@@ -348,16 +401,22 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
 /// A stored snapshot, as listed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SnapshotInfo {
+    /// The store's id of the snapshot (ascending in write order).
     pub id: i64,
+    /// The run id it was written with.
     pub run_id: String,
+    /// When the report was taken, in [`timestamp`] form.
     pub taken_at: String,
+    /// The snapshot's label, if any.
     pub label: Option<String>,
+    /// Each provider's state in the snapshot.
     pub providers: Vec<ProviderState>,
 }
 
 /// What a write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Recorded {
+    /// The snapshot's id in the store (the existing one when nothing was written).
     pub id: i64,
     /// False when the run id was already stored (nothing was written).
     pub created: bool,
@@ -366,6 +425,7 @@ pub struct Recorded {
 /// Which product figures to read back.
 #[derive(Debug, Clone, Default)]
 pub struct HistoryFilter {
+    /// Only this provider; `None` = all.
     pub provider: Option<ProviderKind>,
     /// Product id or name (exact).
     pub product: Option<String>,
@@ -376,11 +436,14 @@ pub struct HistoryFilter {
 /// One product's figures in one snapshot, as the store returns them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProductPoint {
+    /// The snapshot's id.
     pub snapshot_id: i64,
+    /// When the snapshot was taken, in [`timestamp`] form.
     pub taken_at: String,
     /// The product's provider's identity in that snapshot (which account of the vendor).
     pub identity: String,
     #[serde(flatten)]
+    /// The product's figures.
     pub product: ProductState,
 }
 
@@ -458,45 +521,65 @@ impl<T: HistoryStore + ?Sized> HistoryStore for Box<T> {
 /// A product's figures over time: one row per snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoryRow {
+    /// The snapshot's id.
     pub snapshot_id: i64,
+    /// When the snapshot was taken, in [`timestamp`] form.
     pub taken_at: String,
+    /// The product's vendor.
     pub provider: ProviderKind,
     /// Which account of the vendor (see [`ProviderState::identity`]): figures of two accounts
     /// are two series, never one.
     pub identity: String,
+    /// The product id as the vendor names it.
     pub product_id: String,
+    /// The product's display name in that snapshot.
     pub name: String,
     /// `ok`, or `failed` when the provider could not be read in that snapshot (figures unknown).
     pub status: &'static str,
+    /// Seats owned; `None` when unlimited, unknown, or the provider failed.
     pub total: Option<u64>,
+    /// Whether the vendor grants unlimited seats.
     pub unlimited: bool,
+    /// Seats assigned; `None` when the provider failed.
     pub assigned: Option<u64>,
+    /// Seats free; `None` when the total is unlimited or unknown.
     pub free: Option<u64>,
+    /// Assigned as a percentage of a limited total (0–100+); `None` without one.
     pub utilization_pct: Option<f64>,
 }
 
 /// One holding, by its key (what a diff compares).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct HoldingKey {
+    /// The product's vendor.
     pub provider: ProviderKind,
+    /// The product id as the vendor names it.
     pub product_id: String,
+    /// Person, user or device.
     pub holder_kind: HolderKind,
+    /// The holder's key (see [`HoldingState::holder_key`]).
     pub holder_key: String,
 }
 
 /// What changed between two snapshots' holdings (see [`HistoryStore::holding_changes`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct HoldingChanges {
+    /// Holdings in the second snapshot, not the first.
     pub added: Vec<HoldingKey>,
+    /// Holdings in the first snapshot, not the second.
     pub removed: Vec<HoldingKey>,
+    /// People (canonical emails) holding something only in the second snapshot.
     pub people_appeared: Vec<String>,
+    /// People holding something only in the first snapshot.
     pub people_disappeared: Vec<String>,
 }
 
 /// One product's sign-in figures in one snapshot, as the store counts them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActivityCount {
+    /// The product's vendor.
     pub provider: ProviderKind,
+    /// The product id as the vendor names it.
     pub product_id: String,
     /// Holdings of the product.
     pub holders: u64,
@@ -509,14 +592,21 @@ pub struct ActivityCount {
 /// Sign-in activity of one product in one snapshot (see [`HistoryStoreExt::activity`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActivityRow {
+    /// The snapshot's id.
     pub snapshot_id: i64,
+    /// When the snapshot was taken, in [`timestamp`] form.
     pub taken_at: String,
+    /// The product's vendor.
     pub provider: ProviderKind,
+    /// Which account of the vendor (see [`ProviderState::identity`]).
     pub identity: String,
+    /// The product id as the vendor names it.
     pub product_id: String,
+    /// The product's display name in that snapshot.
     pub name: String,
     /// The threshold: inactive means no sign-in for this many days before the snapshot.
     pub inactive_days: u32,
+    /// Holdings of the product.
     pub holders: u64,
     /// Signed in within the threshold.
     pub active_recently: u64,
@@ -529,7 +619,9 @@ pub struct ActivityRow {
 /// Which snapshot: by id, by run id, or counted from the newest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SnapshotRef {
+    /// The store's snapshot id.
     Id(i64),
+    /// The run id the snapshot was written with.
     RunId(String),
     /// 0 is the newest, 1 the one before.
     Latest(usize),
@@ -555,29 +647,41 @@ impl std::str::FromStr for SnapshotRef {
 /// Holders gained and lost by one product between two snapshots.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProductDiff {
+    /// The product's vendor.
     pub provider: ProviderKind,
+    /// The product id as the vendor names it.
     pub product_id: String,
+    /// The product's display name (from the later snapshot when it has it).
     pub name: String,
     /// `changed`, `added` (not in A), `removed` (not in B), or `not_comparable` when the
     /// provider failed in either snapshot.
     pub status: &'static str,
+    /// Seats owned in the first snapshot; `None` when unknown or absent.
     pub total_before: Option<u64>,
+    /// Seats owned in the second snapshot; `None` when unknown or absent.
     pub total_after: Option<u64>,
+    /// Seats assigned in the first snapshot; `None` when absent.
     pub assigned_before: Option<u64>,
+    /// Seats assigned in the second snapshot; `None` when absent.
     pub assigned_after: Option<u64>,
+    /// Holder keys holding it only in the second snapshot.
     pub holders_added: Vec<String>,
+    /// Holder keys holding it only in the first snapshot.
     pub holders_removed: Vec<String>,
 }
 
 /// What changed between two snapshots.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Diff {
+    /// The first (older) snapshot compared.
     pub from: SnapshotInfo,
+    /// The second snapshot compared.
     pub to: SnapshotInfo,
     /// Products whose figures or holders changed (unchanged products are left out).
     pub products: Vec<ProductDiff>,
     /// People (canonical emails) holding something in B and nothing in A, across vendors.
     pub people_appeared: Vec<String>,
+    /// People holding something in A and nothing in B, across vendors.
     pub people_disappeared: Vec<String>,
     /// Providers failed in either snapshot, or read from another account of the vendor in each
     /// (see `identity_changed`): their changes are unknown, not "everything removed".
@@ -590,12 +694,16 @@ pub struct Diff {
 /// A provider read from another account of its vendor in the second snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IdentityChange {
+    /// The provider's vendor.
     pub provider: ProviderKind,
+    /// Its identity in the first snapshot.
     pub before: String,
+    /// Its identity in the second snapshot.
     pub after: String,
 }
 
 impl Diff {
+    /// Whether nothing changed: no product diffs and no people appeared or disappeared.
     pub fn is_empty(&self) -> bool {
         self.products.is_empty()
             && self.people_appeared.is_empty()
