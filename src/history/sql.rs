@@ -145,6 +145,36 @@ fn statements(sql: &str, backend: Backend) -> Vec<String> {
 impl SqlStore {
     /// Opens (creating if needed) the store at `location`: a `postgres://` or `postgresql://`
     /// URL, a `sqlite:` URL, or a file path (SQLite). Runs the migrations.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use licensekit::history::{HistoryStore, Snapshot, SqlStore};
+    /// use licensekit::report::{Report, ReportOptions};
+    /// use licensekit::{AnyProvider, LicenseProvider};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let config: licensekit::ProviderConfig = serde_json::from_value(serde_json::json!({
+    /// #     "provider": "memory",
+    /// #     "products": [{"id": "design-suite", "name": "Design Suite", "seats": 2}],
+    /// #     "users": [{"id": "ada", "email": "ada@example.com"}],
+    /// #     "assignments": [{"product": "design-suite", "holder": {"kind": "user", "id": "ada"}}]
+    /// # })).unwrap();
+    /// let dir = tempfile::tempdir()?;
+    /// let store = SqlStore::open(dir.path().join("history.db").to_str().unwrap()).await?;
+    ///
+    /// let provider = AnyProvider::from_config(config)?;
+    /// let providers: [&dyn LicenseProvider; 1] = [&provider];
+    /// let report = Report::collect(&providers, &ReportOptions::default(), &|_, _| {}).await;
+    /// let snapshot = Snapshot::from_report(&report, "run-1", &HashMap::new());
+    ///
+    /// let first = store.record(&snapshot).await?;
+    /// let again = store.record(&snapshot).await?; // same run id: nothing written
+    /// assert!(first.created && !again.created);
+    /// assert_eq!(store.snapshots(None).await?.len(), 1);
+    /// store.close().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn open(location: &str) -> Result<SqlStore> {
         SqlStore::open_with(location, StoreOptions::default()).await
     }
