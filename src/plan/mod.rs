@@ -83,12 +83,14 @@ pub struct PlanOptions {
 }
 
 impl PlanOptions {
+    /// Options that match holders to people as `identity` says (the same options as the report's), with no pending changes.
     pub fn new(identity: ReportOptions) -> Self {
         PlanOptions {
             identity,
             pending: Vec::new(),
         }
     }
+    /// The changes an earlier apply left pending (from its journal), so they are not planned again.
     pub fn with_pending(mut self, pending: Vec<PendingChange>) -> Self {
         self.pending = pending;
         self
@@ -99,9 +101,13 @@ impl PlanOptions {
 /// left it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PendingChange {
+    /// The vendor the change is at.
     pub provider: ProviderKind,
+    /// The product changed.
     pub product_id: ProductId,
+    /// Assign or revoke.
     pub action: ChangeAction,
+    /// The holder changed.
     pub holder: HolderId,
     /// The vendor's reference (the Apple event id).
     pub reference: String,
@@ -111,7 +117,9 @@ pub struct PendingChange {
 /// and an FNV-1a digest of their sorted ids. Not a security measure: it detects drift.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fingerprint {
+    /// Distinct holders observed.
     pub holders: u64,
+    /// `fnv1a64:` and 16 hex digits over the sorted holder ids.
     pub digest: String,
 }
 
@@ -145,7 +153,9 @@ impl Fingerprint {
 /// with a stable JSON form ([`Plan::to_json`]) that [`Plan::from_json`] reads back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
+    /// The plan format's version; a newer one is refused on read.
     pub plan_version: u32,
+    /// When the plan was computed (UTC).
     pub created_at: DateTime<Utc>,
     /// The desired state this plan was computed from (files read into it), so the plan can be
     /// computed again (`apply --refresh`).
@@ -162,13 +172,17 @@ pub struct Plan {
 /// One product as planned: what was observed, what the plan does to its seats.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProductPlan {
+    /// The product's vendor.
     pub provider: ProviderKind,
+    /// The product id as the vendor names it.
     pub product_id: ProductId,
+    /// The vendor's display name of the product.
     pub product_name: String,
     /// The policies that manage it.
     pub policies: Vec<String>,
     /// The holders observed when the plan was made.
     pub fingerprint: Fingerprint,
+    /// Seats before and after the plan, and which adds do not fit.
     pub capacity: Capacity,
     /// Changes an earlier apply left pending at the vendor, with their references.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -183,12 +197,17 @@ pub const SHORTFALL_ORDER: &str = "policies in the desired state's order, then h
 pub struct Capacity {
     /// Seats owned; `None` when unlimited or unknown.
     pub total: Option<u64>,
+    /// Whether the vendor grants unlimited seats (a Salesforce site license).
     pub unlimited: bool,
+    /// Where the total came from (the vendor, our configuration, a policy's `seats`, or unknown).
     pub total_source: Provenance,
+    /// Seats assigned when the plan was made.
     pub assigned: u64,
+    /// Where the assigned figure came from.
     pub assigned_source: Provenance,
     /// Distinct holders the plan adds and removes (policies stopped by `max_changes` left out).
     pub adds: u64,
+    /// (See `adds`.) Distinct holders the plan removes.
     pub removes: u64,
     /// Free seats once the plan is applied (negative: short); `None` when not known.
     pub free_after: Option<i64>,
@@ -209,17 +228,24 @@ impl Capacity {
 /// An add of one policy, as the capacity check names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedAdd {
+    /// The policy's name.
     pub policy: String,
+    /// The holder the add is for.
     pub holder: HolderId,
 }
 
 /// One policy as planned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolicyPlan {
+    /// The policy's name (default `provider/product`).
     pub name: String,
+    /// The vendor of the policy's product.
     pub provider: ProviderKind,
+    /// The product id as the vendor names it.
     pub product_id: ProductId,
+    /// The vendor's display name of the product.
     pub product_name: String,
+    /// Exact, ensure or absent.
     pub mode: Mode,
     /// Holders to give the product, by kind and id.
     pub adds: Vec<PlannedChange>,
@@ -236,6 +262,7 @@ pub struct PolicyPlan {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<PendingChange>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The policy's blast-radius guard, as given; `None` = no limit.
     pub max_changes: Option<usize>,
     /// Set when the policy changes more than `max_changes`: nothing of it is applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -243,6 +270,7 @@ pub struct PolicyPlan {
 }
 
 impl PolicyPlan {
+    /// Holders added plus holders removed.
     pub fn changes(&self) -> usize {
         self.adds.len() + self.removes.len()
     }
@@ -251,18 +279,24 @@ impl PolicyPlan {
 /// A policy held back by its blast-radius guard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stopped {
+    /// The policy's limit.
     pub max_changes: usize,
+    /// The changes it would have made.
     pub changes: usize,
 }
 
 /// One holder to add or remove, with what is known of it and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedChange {
+    /// The holder to add or remove.
     pub holder: HolderId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The holder's email, when the vendor gave one.
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The holder's display name, when the vendor gave one.
     pub display_name: Option<String>,
+    /// Why the holder is added or removed.
     pub reason: ChangeReason,
     /// For `reason = reclaim`: the report's reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -284,6 +318,7 @@ pub enum ChangeReason {
 }
 
 impl ChangeReason {
+    /// The stable snake_case name used in JSON, CSV and the CLI.
     pub fn as_str(self) -> &'static str {
         match self {
             ChangeReason::Selected => "selected",
@@ -297,14 +332,18 @@ impl ChangeReason {
 /// Someone a policy named who could not be given the product.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Unmatched {
+    /// Why the product could not be given.
     pub reason: UnmatchedReason,
     /// Where the holder was seen: the rule's source provider, or the policy's own.
     pub provider: ProviderKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The vendor's id of the holder, when there is one.
     pub holder_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The email as seen (or as the policy listed it).
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The display name, when the vendor gave one.
     pub display_name: Option<String>,
 }
 
@@ -329,6 +368,7 @@ pub enum UnmatchedReason {
 }
 
 impl UnmatchedReason {
+    /// The stable snake_case name used in JSON, CSV and the CLI.
     pub fn as_str(self) -> &'static str {
         match self {
             UnmatchedReason::NoUsableEmail => "no_usable_email",
@@ -346,12 +386,19 @@ impl UnmatchedReason {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct PlanSummary {
+    /// Holders to be given a product, over all policies.
     pub adds: usize,
+    /// Holders to lose a product, over all policies.
     pub removes: usize,
+    /// Holders already as wanted.
     pub unchanged: u64,
+    /// Changes still pending at the vendor from an earlier apply.
     pub pending: usize,
+    /// People and holders that could not be matched.
     pub unmatched: usize,
+    /// Policies held back by `max_changes`.
     pub policies_stopped: usize,
+    /// Products without free seats for every add.
     pub products_short: usize,
     /// Adds that will not fit (in products short of seats).
     pub not_fitting: usize,
