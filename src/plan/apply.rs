@@ -36,18 +36,22 @@ pub struct ApplyOptions {
     pub partial: bool,
     /// Stops the apply: no new batch or step starts; batches in flight finish.
     pub cancel: Option<CancellationToken>,
+    /// Called before each step is sent and after it settles (to confirm, journal, or refuse); `None` = no hooks.
     pub hooks: Option<Arc<dyn ApplyHooks>>,
 }
 
 impl ApplyOptions {
+    /// Whether to apply the fitting part of a product short of seats (see the `partial` field).
     pub fn partial(mut self, partial: bool) -> Self {
         self.partial = partial;
         self
     }
+    /// Lets `cancel` stop the apply between batches and steps.
     pub fn with_cancel(mut self, cancel: CancellationToken) -> Self {
         self.cancel = Some(cancel);
         self
     }
+    /// Calls `hooks` around every step.
     pub fn with_hooks(mut self, hooks: Arc<dyn ApplyHooks>) -> Self {
         self.hooks = Some(hooks);
         self
@@ -57,31 +61,42 @@ impl ApplyOptions {
 /// One change an apply sends: one action on one product for some holders.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
+    /// The vendor the step runs at.
     pub provider: ProviderKind,
+    /// The product whose seats change.
     pub product_id: ProductId,
+    /// Assign or revoke.
     pub action: ChangeAction,
     /// The policies whose changes these are.
     pub policies: Vec<String>,
+    /// The holders changed, in the plan's order.
     pub holders: Vec<HolderId>,
 }
 
 /// A step and how it went: the bulk engine's per-item report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppliedStep {
+    /// The policies whose changes the step carried.
     pub policies: Vec<String>,
+    /// The bulk engine's report: one outcome per holder.
     pub report: ChangeReport,
 }
 
 /// Planned changes not sent, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeldBack {
+    /// The vendor of the product.
     pub provider: ProviderKind,
+    /// The product not changed.
     pub product_id: ProductId,
+    /// Assign or revoke.
     pub action: ChangeAction,
     /// The policy whose changes these are (`None`: all of the product's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
+    /// The holders not changed.
     pub holders: Vec<HolderId>,
+    /// Why they were not changed.
     pub reason: HeldBackReason,
 }
 
@@ -90,12 +105,23 @@ pub struct HeldBack {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum HeldBackReason {
     /// The policy changes more holders than its `max_changes`.
-    MaxChanges { max_changes: usize, changes: usize },
+    MaxChanges {
+        /// The policy's limit.
+        max_changes: usize,
+        /// The changes it would have made.
+        changes: usize,
+    },
     /// The product is short of seats (without `partial`: nothing of it is changed; with it:
     /// these adds did not fit).
-    CapacityShortfall { seats_short: u64 },
+    CapacityShortfall {
+        /// Seats missing for every add to fit.
+        seats_short: u64,
+    },
     /// The apply stopped before this step (a hook refused it).
-    NotSent { message: String },
+    NotSent {
+        /// Why, as the hook said it.
+        message: String,
+    },
 }
 
 impl fmt::Display for HeldBackReason {
@@ -121,12 +147,16 @@ impl fmt::Display for HeldBackReason {
 /// What an apply did: every planned change is in exactly one step's report or in `held_back`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApplyReport {
+    /// When the plan being applied was computed.
     pub plan_created_at: DateTime<Utc>,
+    /// When the apply started (UTC).
     pub started_at: DateTime<Utc>,
+    /// When the apply finished (UTC).
     pub finished_at: DateTime<Utc>,
     /// Per product in the plan's order: its revoke, then its assign.
     pub steps: Vec<AppliedStep>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Planned changes not sent, with why.
     pub held_back: Vec<HeldBack>,
     /// Cancelled: steps not started have every item `Failed(Cancelled)`.
     pub interrupted: bool,
@@ -176,6 +206,7 @@ impl ApplyReport {
             .collect()
     }
 
+    /// The report as pretty JSON (a stable form for journals and CI).
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("the apply report serializes")
     }
@@ -184,9 +215,13 @@ impl ApplyReport {
 /// A product whose holders changed since the plan was made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Drift {
+    /// The product's vendor.
     pub provider: ProviderKind,
+    /// The product whose holders changed.
     pub product_id: ProductId,
+    /// The holders as the plan observed them.
     pub planned: Fingerprint,
+    /// The holders now.
     pub now: Fingerprint,
 }
 
