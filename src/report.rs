@@ -78,17 +78,21 @@ impl ReportOptions {
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The report format's version; bumped when a field changes meaning or is removed.
     pub schema_version: u32,
+    /// When the report was built (UTC).
     pub generated_at: DateTime<Utc>,
     /// Activity and renewals are measured from this moment (usually `generated_at`).
     pub as_of: DateTime<Utc>,
     /// The thresholds used: `inactive_for_days` candidates and the renewal window.
     pub inactive_days: u32,
+    /// Days before `as_of` within which a contract renewal is listed in `renewals`.
     pub renewal_days: u32,
     /// Totals per provider.
     pub providers: Vec<ProviderTotals>,
     /// Providers whose data could not be collected, with the reason.
     pub errors: Vec<ProviderFailure>,
+    /// Every product of every provider read, one row each, in provider order.
     pub products: Vec<ProductRow>,
     /// People matched across vendors by email.
     pub people: Vec<Person>,
@@ -96,6 +100,7 @@ pub struct Report {
     pub unmatched: Vec<UnmatchedHolder>,
     /// Devices and what they hold.
     pub devices: Vec<DeviceHoldings>,
+    /// Seats that could be given back, with why (see [`ReclaimReason`]).
     pub reclaim: Vec<ReclaimCandidate>,
     /// Money over every vendor, one entry per currency (never summed across currencies).
     pub costs: Vec<CostTotals>,
@@ -125,17 +130,24 @@ pub struct CostTotals {
 /// Money of one product, from its contract.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProductCost {
+    /// ISO 4217 code of the contract's price.
     pub currency: String,
+    /// The contract's price of one seat per `period`.
     pub price_per_seat: Decimal,
+    /// What `price_per_seat` pays for: a month or a year.
     pub period: Period,
+    /// `price_per_seat` for one year (×12 for a monthly price).
     pub annual_price_per_seat: Decimal,
     /// `None` when the seat total is unknown or unlimited (nothing to multiply).
     pub annual_cost: Option<Decimal>,
+    /// Seats owned but assigned to nobody; `None` when the total is unknown or unlimited.
     pub unassigned_seats: Option<u64>,
+    /// `unassigned_seats` × annual seat price; `None` when that count is.
     pub unassigned_cost: Option<Decimal>,
     /// Seats held by reclaim candidates other than over-allocation (those seats are extra, not
     /// paid-for seats gone idle).
     pub reclaimable_seats: u64,
+    /// `reclaimable_seats` × annual seat price.
     pub reclaimable_cost: Decimal,
     /// Always `configured`: prices come from contracts, never from a vendor.
     pub source: Provenance,
@@ -144,28 +156,44 @@ pub struct ProductCost {
 /// A contract renewing soon.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Renewal {
+    /// The vendor of the contract's product.
     pub provider: ProviderKind,
+    /// The product id as the vendor names it.
     pub product_id: ProductId,
+    /// The vendor's display name of the product.
     pub product_name: String,
+    /// The renewal (or end) date in the contract.
     pub date: NaiveDate,
     /// Days from `as_of` to the renewal (0 = today).
     pub days_left: i64,
+    /// Seats the contract covers, if it says.
     pub seats: Option<u64>,
+    /// The contract's currency, if priced.
     pub currency: Option<String>,
+    /// Annual cost of the contract's seats, when price and seats are known.
     pub annual_cost: Option<Decimal>,
+    /// The contract's notes.
     pub notes: Option<String>,
 }
 
+/// One provider's totals over its products.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProviderTotals {
+    /// The vendor these totals are for.
     pub provider: ProviderKind,
+    /// Products listed.
     pub products: usize,
     /// Sum of limited totals; products with unknown or unlimited totals are counted apart.
     pub seats_total: u64,
+    /// Products whose vendor grants unlimited seats (left out of `seats_total`).
     pub products_unlimited: usize,
+    /// Products whose total nobody knows (left out of `seats_total`).
     pub products_total_unknown: usize,
+    /// Seats assigned over all products.
     pub seats_assigned: u64,
+    /// Assignments listed (one per product and holder).
     pub assignments: u64,
+    /// Users in the vendor's directory; `None` when the vendor has no directory listing.
     pub holders_in_directory: Option<usize>,
     /// Money of this vendor's priced products, one entry per currency.
     pub costs: Vec<CostTotals>,
@@ -183,7 +211,9 @@ pub struct ProviderTotals {
 pub struct ListingChange {
     /// `products` or `assignments`.
     pub listing: &'static str,
+    /// The version id on the listing's first page.
     pub first_version_id: String,
+    /// The version id on its last page.
     pub last_version_id: String,
 }
 
@@ -209,25 +239,36 @@ fn listing_change(
 /// A provider that could not be read, with what went wrong.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProviderFailure {
+    /// The vendor that could not be read.
     pub provider: ProviderKind,
     /// The error's meaning (a configuration or credential problem is the caller's to fix).
     pub kind: licensekit_core::ErrorKind,
+    /// The error's message (never a secret).
     pub error: String,
 }
 
 /// Seats of one product, each figure with where it came from.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProductRow {
+    /// The product's vendor.
     pub provider: ProviderKind,
+    /// The product id as the vendor names it.
     pub product_id: ProductId,
+    /// The vendor's display name of the product.
     pub name: String,
     /// `None` when unlimited or unknown (see `unlimited` and `total_source`).
     pub total: Option<u64>,
+    /// Whether the vendor grants unlimited seats (a Salesforce site license).
     pub unlimited: bool,
+    /// Where `total` came from: the vendor, a count, a contract, or unknown.
     pub total_source: Provenance,
+    /// Seats assigned.
     pub assigned: u64,
+    /// Where `assigned` came from.
     pub assigned_source: Provenance,
+    /// Free seats (`total - assigned`, 0 when over-allocated); `None` when the total is unlimited or unknown.
     pub available: Option<u64>,
+    /// Assigned as a percentage of a limited total (may exceed 100); `None` without one.
     pub utilization_pct: Option<f64>,
     /// Seats assigned beyond the total.
     pub over_allocated_by: Option<u64>,
@@ -240,54 +281,75 @@ pub struct ProductRow {
     pub cost: Option<ProductCost>,
     /// The contract's renewal date and notes, if any.
     pub renewal: Option<NaiveDate>,
+    /// The contract's notes, if any.
     pub notes: Option<String>,
     /// The provider's data changed while it was listed (see [`ProviderTotals::changed_during_listing`]):
     /// these figures mix two states.
     pub changed_during_listing: bool,
 }
 
+/// A person matched across vendors by email, with their accounts and what they hold.
 #[derive(Debug, Clone, Serialize)]
 pub struct Person {
     /// The canonical (normalized, alias-resolved) email.
     pub email: String,
+    /// The person's accounts, one per vendor account matched.
     pub accounts: Vec<Account>,
+    /// What the person holds over every vendor.
     pub holdings: Vec<Holding>,
 }
 
 /// One vendor account of a person.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Account {
+    /// The vendor of the account.
     pub provider: ProviderKind,
+    /// The vendor's id of the account.
     pub holder_id: String,
+    /// The vendor's display name, when it gives one.
     pub display_name: Option<String>,
+    /// Whether the vendor marks the account active; `None` when it does not say.
     pub active: Option<bool>,
     /// Last sign-in as the vendor reports it (Salesforce, Genesys), never estimated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_login: Option<DateTime<Utc>>,
 }
 
+/// One product a person holds.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Holding {
+    /// The product's vendor.
     pub provider: ProviderKind,
+    /// The product id as the vendor names it.
     pub product_id: ProductId,
+    /// The vendor's display name of the product.
     pub product_name: String,
 }
 
+/// A user holder matched to no person (no usable email), with what it holds.
 #[derive(Debug, Clone, Serialize)]
 pub struct UnmatchedHolder {
+    /// The vendor of the holder.
     pub provider: ProviderKind,
+    /// The vendor's user id.
     pub holder_id: String,
+    /// The vendor's display name, when it gives one.
     pub display_name: Option<String>,
+    /// The products it holds.
     pub products: Vec<ProductId>,
     /// Last sign-in as the vendor reports it, never estimated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_login: Option<DateTime<Utc>>,
 }
 
+/// A device (Apple VPP, by serial) and what it holds.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeviceHoldings {
+    /// The vendor the device holds seats at.
     pub provider: ProviderKind,
+    /// The device's serial number.
     pub serial: String,
+    /// The products it holds.
     pub products: Vec<ProductId>,
 }
 
@@ -309,12 +371,19 @@ pub enum ReclaimReason {
 /// A seat that could be revoked, naming everything a revoke needs.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReclaimCandidate {
+    /// The vendor to revoke at.
     pub provider: ProviderKind,
+    /// The product whose seat could be given back.
     pub product_id: ProductId,
+    /// The vendor's display name of the product.
     pub product_name: String,
+    /// The holder to revoke from.
     pub holder: HolderId,
+    /// The holder's display name, when the vendor gives one.
     pub holder_name: Option<String>,
+    /// The holder's email, when the vendor gives one.
     pub email: Option<String>,
+    /// Why the seat could be given back.
     pub reason: ReclaimReason,
     /// The holder's last sign-in as the vendor reports it (provenance `vendor`), if it does.
     pub last_login: Option<DateTime<Utc>>,
@@ -720,6 +789,32 @@ impl Report {
     }
 
     /// CSV of one section (one row per product, holding, reclaim candidate or unmatched holder).
+    ///
+    /// ```
+    /// use licensekit::report::{CsvSection, Report, ReportOptions};
+    /// use licensekit::{AnyProvider, LicenseProvider};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let config: licensekit::ProviderConfig = serde_json::from_value(serde_json::json!({
+    /// #     "provider": "memory",
+    /// #     "products": [{"id": "design-suite", "name": "Design Suite", "seats": 2}],
+    /// #     "users": [{"id": "ada", "email": "ada@example.com"}],
+    /// #     "assignments": [{"product": "design-suite", "holder": {"kind": "user", "id": "ada"}}]
+    /// # })).unwrap();
+    /// let provider = AnyProvider::from_config(config)?;
+    /// let providers: [&dyn LicenseProvider; 1] = [&provider];
+    /// let report = Report::collect(&providers, &ReportOptions::default(), &|_, _| {}).await;
+    ///
+    /// let products = report.to_csv(CsvSection::Products)?;
+    /// let mut lines = products.lines();
+    /// assert!(lines.next().unwrap().starts_with("provider,"));
+    /// assert!(lines.next().unwrap().starts_with("memory,design-suite,"));
+    ///
+    /// let json: serde_json::Value = serde_json::from_str(&report.to_json())?;
+    /// assert_eq!(json["products"][0]["assigned"], 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn to_csv(&self, section: CsvSection) -> std::result::Result<String, csv::Error> {
         let mut w = csv::Writer::from_writer(Vec::new());
         match section {
@@ -813,9 +908,13 @@ impl Report {
 /// Which part of the report a CSV holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CsvSection {
+    /// One row per product (the `products` section).
     Products,
+    /// One row per product held by a person, an unmatched user or a device.
     Holdings,
+    /// One row per reclaim candidate.
     Reclaim,
+    /// One row per user holder matched to no person.
     Unmatched,
     /// Contracts renewing within the window.
     Renewals,

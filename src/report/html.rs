@@ -23,9 +23,13 @@ use licensekit_core::{Provenance, ProviderKind};
 /// `HistoryStoreExt::trends`; this module needs no database.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrendPoint {
+    /// The product's vendor.
     pub provider: ProviderKind,
+    /// The product id as the vendor names it.
     pub product_id: String,
+    /// The product's display name in that snapshot.
     pub name: String,
+    /// When the snapshot was taken (UTC).
     pub taken_at: DateTime<Utc>,
     /// `None` when the provider could not be read in that snapshot (unknown, never zero).
     pub assigned: Option<u64>,
