@@ -16,6 +16,29 @@ mod dispatch_registry {
 
 /// One of the providers compiled into this build. Implements [`LicenseProvider`] by static
 /// dispatch; `Memory` is always present, vendor variants follow the cargo features.
+///
+/// Against a local sandbox: a Genesys simulator on a loopback port (from the `licensekit-sim`
+/// crate), reached over plain HTTP, which only `allow_http` permits.
+///
+/// ```
+/// use licensekit::{AnyProvider, LicenseProvider, ProviderConfig};
+/// use licensekit_sim::genesys::{GenesysSeed, GenesysSim, GenesysSimConfig};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let sim = GenesysSim::start(GenesysSeed::demo(30), GenesysSimConfig::default()).await?;
+/// let config: ProviderConfig = serde_json::from_value(serde_json::json!({
+///     "provider": "genesys",
+///     "base_url": sim.base_url(),
+///     "client_id": "sim-client",
+///     "client_secret": "sim-secret",
+///     "client": {"allow_http": true, "rate": "off"},
+/// }))?;
+/// let provider = AnyProvider::from_config(config)?;
+/// let products = provider.products().await?;
+/// assert!(products.iter().any(|p| p.id.as_str() == "cloudCX2"));
+/// # Ok(())
+/// # }
+/// ```
 #[enum_dispatch::enum_dispatch(LicenseProvider)]
 #[derive(Debug, Clone)]
 #[non_exhaustive]

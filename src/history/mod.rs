@@ -617,6 +617,17 @@ pub struct ActivityRow {
 }
 
 /// Which snapshot: by id, by run id, or counted from the newest.
+///
+/// Parsed from text, as the CLI reads its snapshot arguments:
+///
+/// ```
+/// use licensekit::history::SnapshotRef;
+///
+/// assert_eq!("42".parse(), Ok(SnapshotRef::Id(42)));
+/// assert_eq!("latest".parse(), Ok(SnapshotRef::Latest(0)));
+/// assert_eq!("latest~2".parse(), Ok(SnapshotRef::Latest(2)));
+/// assert_eq!("nightly-2026-11-30".parse(), Ok(SnapshotRef::RunId("nightly-2026-11-30".into())));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SnapshotRef {
     /// The store's snapshot id.

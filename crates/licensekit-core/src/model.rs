@@ -125,6 +125,20 @@ impl Seats {
 
     /// Free seats when both figures are known; `None` for unlimited or unknown totals.
     /// Saturates at zero (an over-allocated product has no free seats, see [`Seats::over_allocated_by`]).
+    ///
+    /// ```
+    /// use licensekit_core::{Provenance, SeatTotal, Seats};
+    ///
+    /// assert_eq!(Seats::reported(SeatTotal::Limited(10), 7).available(), Some(3));
+    /// assert_eq!(Seats::reported(SeatTotal::Limited(10), 12).available(), Some(0));
+    /// assert_eq!(Seats::reported(SeatTotal::Limited(10), 12).over_allocated_by(), Some(2));
+    /// assert_eq!(Seats::reported(SeatTotal::Unlimited, 7).available(), None);
+    /// // Genesys does not report purchased seats: a configured figure fills the gap.
+    /// let seats = Seats::unknown()
+    ///     .with_assigned(4, Provenance::Counted)
+    ///     .with_total(SeatTotal::Limited(5), Provenance::Configured);
+    /// assert_eq!(seats.available(), Some(1));
+    /// ```
     pub fn available(&self) -> Option<u64> {
         match (self.total, self.assigned) {
             (SeatTotal::Limited(total), Some(assigned)) => Some(total.saturating_sub(assigned)),

@@ -281,6 +281,22 @@ pub struct GenesysSim {
 struct CorrelationId(String);
 
 impl GenesysSim {
+    /// Starts a simulator seeded with `seed` on a fresh loopback port (plain HTTP); it serves until
+    /// dropped. Its OAuth endpoint accepts the client id and secret of `config` (by default
+    /// `sim-client` / `sim-secret`).
+    ///
+    /// ```
+    /// use licensekit_sim::genesys::{GenesysSeed, GenesysSim, GenesysSimConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let sim = GenesysSim::start(GenesysSeed::demo(9), GenesysSimConfig::default()).await?;
+    /// assert!(sim.base_url().starts_with("http://127.0.0.1:"));
+    /// // The demo org: four licenses, the first third of the users holding cloudCX2.
+    /// assert_eq!(sim.state_summary()["licenses"]["cloudCX2"], 3);
+    /// assert_eq!(sim.calls().total(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn start(seed: GenesysSeed, config: GenesysSimConfig) -> std::io::Result<Self> {
         GenesysSim::start_on(seed, config, &Listen::default()).await
     }
