@@ -1,7 +1,8 @@
-//! The vendors this facade knows: one [`Registration`] per vendor, listed once in [`vendors!`].
+//! The vendors this facade knows: one [`Registration`] per vendor, listed once (this module's
+//! `vendors!` table) and read through [`vendors()`].
 //!
 //! Parsing a [`ProviderConfig`](crate::ProviderConfig) and building an
-//! [`AnyProvider`](crate::AnyProvider) go through this list, so adding a vendor touches no `match`
+//! [`AnyProvider`] go through this list, so adding a vendor touches no `match`
 //! anywhere: its adapter crate exports a [`Vendor`] descriptor, and the facade gains a feature, a
 //! dependency, an `AnyProvider` variant and one line below (`CONTRIBUTING.md` has the full list).
 //! A vendor whose feature is off keeps its registration: its configs still parse, and building
