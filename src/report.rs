@@ -78,7 +78,7 @@ impl ReportOptions {
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// The report format's version; bumped when a field changes meaning or is removed.
+    /// The report format's version ([`SCHEMA_VERSION`]); bumped on any incompatible change.
     pub schema_version: u32,
     /// When the report was built (UTC).
     pub generated_at: DateTime<Utc>,
@@ -910,7 +910,7 @@ impl Report {
 pub enum CsvSection {
     /// One row per product (the `products` section).
     Products,
-    /// One row per product held by a person, an unmatched user or a device.
+    /// One row per product a matched person holds (their email, the provider, the product).
     Holdings,
     /// One row per reclaim candidate.
     Reclaim,

@@ -136,9 +136,9 @@ pub struct ProviderState {
     pub status: ProviderStatus,
 }
 
+/// Whether a provider could be read in a snapshot, with its totals when it could.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
-/// Whether a provider could be read in a snapshot, with its totals when it could.
 pub enum ProviderStatus {
     /// The provider was read; its totals over all products.
     Ok {

@@ -153,7 +153,7 @@ impl Fingerprint {
 /// with a stable JSON form ([`Plan::to_json`]) that [`Plan::from_json`] reads back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
-    /// The plan format's version; a newer one is refused on read.
+    /// The plan format's version; apply refuses a plan of another version.
     pub plan_version: u32,
     /// When the plan was computed (UTC).
     pub created_at: DateTime<Utc>,

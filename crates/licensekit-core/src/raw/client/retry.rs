@@ -82,7 +82,7 @@ impl RetryConfig {
         self
     }
 
-    /// Backoff starts at `initial` and doubles up to `max` (full jitter).
+    /// Backoff starts at `initial` and doubles up to `max`, jittered.
     pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.initial_backoff = initial;
         self.max_backoff = max;
