@@ -544,7 +544,7 @@ pub struct HistoryRow {
     pub assigned: Option<u64>,
     /// Seats free; `None` when the total is unlimited or unknown.
     pub free: Option<u64>,
-    /// Assigned as a percentage of a limited total (0–100+); `None` without one.
+    /// Assigned as a percentage of a limited, non-zero total (may exceed 100); `None` otherwise.
     pub utilization_pct: Option<f64>,
 }
 
