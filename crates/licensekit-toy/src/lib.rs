@@ -17,6 +17,7 @@
 //! let provider = Toy::build(config).unwrap();
 //! # let _ = provider;
 //! ```
+#![warn(missing_docs)]
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
