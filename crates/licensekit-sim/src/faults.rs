@@ -42,6 +42,7 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// Every fault kind, for tests that inject all of them.
     pub const ALL: [Fault; 10] = [
         Fault::ThrottleSeconds,
         Fault::ThrottleHttpDate,
@@ -59,9 +60,11 @@ impl Fault {
 /// Which faults, how often, deterministic under `seed`.
 #[derive(Debug, Clone)]
 pub struct Faults {
+    /// Seed of the fault schedule: the same seed fails the same requests.
     pub seed: u64,
     /// Fraction of requests that fail (0.0–1.0).
     pub rate: f64,
+    /// The fault kinds to draw from (uniformly).
     pub kinds: Vec<Fault>,
     /// How long a lost response is held (longer than the client's timeout).
     pub lost_response_delay: Duration,
@@ -71,6 +74,7 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// Faults hitting `rate` of the requests (0.0–1.0), drawn from `kinds`, scheduled by `seed`; lost responses are held 800 ms.
     pub fn new(seed: u64, rate: f64, kinds: &[Fault]) -> Self {
         Faults {
             seed,
@@ -90,9 +94,13 @@ impl Faults {
 
 /// The vendor-specific fault answers.
 pub trait VendorFaults: Send + Sync + 'static {
+    /// The vendor's throttle answer (429 or its own code), with this `Retry-After`.
     fn throttled(&self, retry_after: HeaderValue) -> Response;
+    /// The vendor's 500 answer.
     fn server_error(&self) -> Response;
+    /// The vendor's 503 (maintenance) answer.
     fn unavailable(&self) -> Response;
+    /// The vendor's answer to an expired access token.
     fn token_expired(&self) -> Response;
 }
 
@@ -139,6 +147,7 @@ fn mix(mut x: u64) -> u64 {
 }
 
 impl FaultInjector {
+    /// A fault layer answering in `vendor`'s terms; no faults until some are set.
     pub fn new(vendor: impl VendorFaults) -> Self {
         FaultInjector {
             inner: Arc::new(InjectorInner {

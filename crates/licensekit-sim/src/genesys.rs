@@ -96,13 +96,18 @@ impl VendorFaults for GenesysFaultBodies {
 /// A license definition as seeded.
 #[derive(Debug, Clone)]
 pub struct SimLicense {
+    /// The license id (`cloudCX2`).
     pub id: String,
+    /// Its description as `GET /license/definitions` shows it.
     pub description: String,
+    /// The permissions it grants.
     pub permissions: Vec<String>,
+    /// License ids a holder must already hold (an add-on's base license).
     pub prerequisites: Vec<String>,
 }
 
 impl SimLicense {
+    /// A license with no prerequisites.
     pub fn new(id: &str, description: &str, permissions: &[&str]) -> Self {
         SimLicense {
             id: id.into(),
@@ -116,6 +121,7 @@ impl SimLicense {
 /// What the simulated org holds at start.
 #[derive(Debug, Clone, Default)]
 pub struct GenesysSeed {
+    /// The license definitions on offer.
     pub licenses: Vec<SimLicense>,
     /// User ids, with the licenses each holds.
     pub users: Vec<(String, Vec<String>)>,
@@ -184,8 +190,11 @@ pub fn user_id(i: usize) -> String {
 /// A user as the Users API (`GET /api/v2/users`) shows it.
 #[derive(Debug, Clone)]
 pub struct SimDirectoryUser {
+    /// The user's id (UUID-shaped, see [`user_id`]).
     pub id: String,
+    /// The user's display name.
     pub name: String,
+    /// The user's email.
     pub email: String,
     /// `active`, `inactive` or `deleted`.
     pub state: String,
@@ -197,11 +206,15 @@ pub struct SimDirectoryUser {
 /// Knobs of the simulator.
 #[derive(Debug, Clone)]
 pub struct GenesysSimConfig {
+    /// The OAuth client id the token endpoint accepts (default `sim-client`).
     pub client_id: String,
+    /// The OAuth client secret it accepts (default `sim-secret`).
     pub client_secret: String,
     /// `expires_in` of issued tokens.
     pub token_lifetime: Duration,
+    /// The largest `pageSize` accepted; larger is a 400.
     pub max_page_size: usize,
+    /// The most user ids one `POST /license/organization` request may carry in total; more is a 400.
     pub max_batch_user_ids: usize,
     /// Requests per `rate_limit_window` per token; `None` = unlimited (the real limit is 300 per
     /// minute, §4). When set, successful responses carry `inin-ratelimit-count/allowed/reset`.
@@ -350,6 +363,7 @@ impl GenesysSim {
         self.running.base_url()
     }
 
+    /// Requests served, by route.
     pub fn calls(&self) -> &CallCounter {
         &self.inner.calls
     }
@@ -404,6 +418,7 @@ impl GenesysSim {
         })
     }
 
+    /// The configuration it was started with.
     pub fn config(&self) -> &GenesysSimConfig {
         &self.inner.config
     }

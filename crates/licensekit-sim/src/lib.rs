@@ -32,6 +32,7 @@ pub struct CallCounter {
 }
 
 impl CallCounter {
+    /// Counts one request served on `route` (a route template, not a full path).
     pub fn record(&self, route: &str) {
         *self
             .counts
@@ -59,6 +60,7 @@ impl CallCounter {
         self.snapshot().values().sum()
     }
 
+    /// Forgets every count.
     pub fn reset(&self) {
         self.counts
             .lock()
@@ -72,8 +74,10 @@ impl CallCounter {
 /// the tests use.
 #[derive(Debug, Clone)]
 pub struct Listen {
+    /// The address to bind; port 0 picks a free one.
     pub addr: SocketAddr,
     #[cfg(feature = "tls")]
+    /// HTTPS with this certificate; `None` = plain HTTP.
     pub tls: Option<tls::Tls>,
 }
 
@@ -146,6 +150,7 @@ impl Running {
         Ok(Running { addr, scheme, task })
     }
 
+    /// The address the simulator listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
