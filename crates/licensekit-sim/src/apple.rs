@@ -81,17 +81,24 @@ pub const UNLIMITED: i64 = 2_147_483_647;
 /// An asset owned by the location.
 #[derive(Debug, Clone)]
 pub struct SimAsset {
+    /// The asset's Apple id (`adamId`).
     pub adam_id: String,
+    /// Its `pricingParam`: `STDQ` (standard quality) or `PLUS` (high quality).
     pub pricing_param: String,
     /// `App` or `Book`.
     pub product_type: String,
+    /// Licenses owned (`totalCount`).
     pub total: i64,
+    /// Whether devices may hold it (`deviceAssignable`; apps yes, books no).
     pub device_assignable: bool,
+    /// Whether an assignment can be revoked (`revocable`; books cannot).
     pub revocable: bool,
+    /// Platforms served (`supportedPlatforms`).
     pub platforms: Vec<String>,
 }
 
 impl SimAsset {
+    /// An iOS/macOS app, `STDQ` pricing, device-assignable and revocable, with `total` licenses.
     pub fn app(adam_id: &str, total: i64) -> Self {
         SimAsset {
             adam_id: adam_id.into(),
@@ -104,6 +111,7 @@ impl SimAsset {
         }
     }
 
+    /// A book: users only, not revocable, iOS only.
     pub fn book(adam_id: &str, total: i64) -> Self {
         SimAsset {
             product_type: "Book".into(),
@@ -118,13 +126,16 @@ impl SimAsset {
 /// A registered user of the location.
 #[derive(Debug, Clone)]
 pub struct SimVppUser {
+    /// The user's `clientUserId` (the MDM's id for them).
     pub client_user_id: String,
+    /// The user's email, if registered with one.
     pub email: Option<String>,
     /// `Registered`, `Associated`, `Retired` or `Deleted`.
     pub status: String,
 }
 
 impl SimVppUser {
+    /// A user in `Registered` status with `email`.
     pub fn registered(client_user_id: &str, email: &str) -> Self {
         SimVppUser {
             client_user_id: client_user_id.into(),
@@ -140,16 +151,22 @@ type AssignmentKey = (String, String, SimHolder);
 /// A holder of an Apple assignment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SimHolder {
+    /// A user, by `clientUserId`.
     User(String),
+    /// A device, by serial number.
     Serial(String),
 }
 
 /// What the location holds at start.
 #[derive(Debug, Clone, Default)]
 pub struct AppleSeed {
+    /// The organization in the sToken and `GET /client/config`.
     pub org_name: String,
+    /// The location the sToken is for.
     pub location_name: String,
+    /// Assets on offer.
     pub assets: Vec<SimAsset>,
+    /// Users registered at the location.
     pub users: Vec<SimVppUser>,
     /// (adamId, pricingParam, holder).
     pub assignments: Vec<(String, String, SimHolder)>,
@@ -405,6 +422,7 @@ pub fn make_stoken(token: &str, expires: DateTime<Utc>, org_name: &str) -> Strin
 }
 
 impl AppleSim {
+    /// Starts a simulator seeded with `seed` on a fresh loopback port (plain HTTP); it serves until dropped.
     pub async fn start(seed: AppleSeed, config: AppleSimConfig) -> std::io::Result<Self> {
         AppleSim::start_on(seed, config, &Listen::default()).await
     }
@@ -521,6 +539,7 @@ impl AppleSim {
         format!("{}/mdm/v2", self.running.base_url())
     }
 
+    /// Requests served, by route.
     pub fn calls(&self) -> &CallCounter {
         &self.inner.calls
     }
@@ -561,6 +580,7 @@ impl AppleSim {
         l.mdm_info = Some(json!({"id": id, "name": name, "metadata": "other"}));
     }
 
+    /// The location's `mdmInfo` (the MDM it is bound to), if one was set.
     pub fn mdm_info(&self) -> Option<Value> {
         self.inner.lock().mdm_info.clone()
     }
@@ -636,6 +656,7 @@ impl AppleSim {
             .clone()
     }
 
+    /// The `versionId` the assignments listing serves now (it changes with every assignment change).
     pub fn current_version_id(&self) -> String {
         version_id(self.inner.lock().assignments_version)
     }

@@ -164,20 +164,28 @@ fn object(name: &str) -> Option<(&'static str, &'static str, Schema)> {
 /// A managed package installed in the org.
 #[derive(Debug, Clone)]
 pub struct SimPackage {
+    /// The package's namespace prefix (`NamespacePrefix`).
     pub namespace: String,
     /// `-1` = site license.
     pub allowed: i64,
+    /// `Status` (`Active`, or e.g. `Trial`).
     pub status: String,
+    /// `ExpirationDate`; `None` = does not expire.
     pub expiration: Option<String>,
 }
 
 /// A user of the org.
 #[derive(Debug, Clone)]
 pub struct SimUser {
+    /// `Username` (the login, email-shaped).
     pub username: String,
+    /// `Email`.
     pub email: String,
+    /// `Name`.
     pub name: String,
+    /// `IsActive`.
     pub active: bool,
+    /// The profile's name; one `Profile` record per distinct name.
     pub profile: String,
     /// `LastLoginDate` as the API serves it (`2026-01-05T10:00:00.000+0000`); `None` = never.
     pub last_login: Option<String>,
@@ -186,7 +194,9 @@ pub struct SimUser {
 /// What the simulated org holds at start.
 #[derive(Debug, Clone, Default)]
 pub struct SalesforceSeed {
+    /// Installed managed packages.
     pub packages: Vec<SimPackage>,
+    /// Users of the org.
     pub users: Vec<SimUser>,
     /// (namespace, index into `users`).
     pub assignments: Vec<(String, usize)>,
@@ -236,14 +246,18 @@ impl SalesforceSeed {
 /// What a site license does with an insert (§1.6: uncertain; configurable).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SiteLicenseInserts {
+    /// Refused with `FIELD_INTEGRITY_EXCEPTION`.
     Reject,
+    /// Accepted (the seat is counted like any other).
     Accept,
 }
 
 /// Knobs of the simulator.
 #[derive(Debug, Clone)]
 pub struct SalesforceSimConfig {
+    /// The connected app's client id the token endpoint accepts.
     pub client_id: String,
+    /// The connected app's client secret it accepts.
     pub client_secret: String,
     /// PEM public key that verifies JWT bearer assertions; `None` disables the flow.
     pub jwt_public_key_pem: Option<String>,
@@ -253,10 +267,12 @@ pub struct SalesforceSimConfig {
     pub run_as_username: Option<String>,
     /// Records per query page unless `Sforce-Query-Options: batchSize` says otherwise.
     pub default_batch_size: usize,
+    /// The org's daily API request allowance, reported in `Sforce-Limit-Info: api-usage=USED/MAX`.
     pub daily_api_limit: u64,
     /// Also report the connected app's own usage, `per-app-api-usage=USED/MAX(appName=NAME)`
     /// (REST guide "Limit Info Header", P-8), as a second `;`-separated part.
     pub per_app_api_limit: Option<(String, u64)>,
+    /// What a site license does with an insert (default [`SiteLicenseInserts::Reject`]).
     pub site_license_inserts: SiteLicenseInserts,
 }
 
@@ -354,6 +370,7 @@ pub struct SalesforceSim {
 }
 
 impl SalesforceSim {
+    /// Starts a simulator seeded with `seed` on a fresh loopback port (plain HTTP); it serves until dropped.
     pub async fn start(seed: SalesforceSeed, config: SalesforceSimConfig) -> std::io::Result<Self> {
         SalesforceSim::start_on(seed, config, &Listen::default()).await
     }
@@ -483,6 +500,7 @@ impl SalesforceSim {
         self.running.base_url()
     }
 
+    /// Requests served, by route.
     pub fn calls(&self) -> &CallCounter {
         &self.inner.calls
     }
@@ -558,6 +576,7 @@ impl SalesforceSim {
         self.inner.lock().queries.clone()
     }
 
+    /// Access tokens issued so far (by every grant).
     pub fn tokens_issued(&self) -> u64 {
         self.inner.lock().tokens_issued
     }
