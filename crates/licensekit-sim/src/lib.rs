@@ -4,6 +4,7 @@
 //!
 //! Each module is an independent reading of its vendor's contract (`shared/vendor-specs/`); none
 //! imports an adapter's types.
+#![warn(missing_docs)]
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

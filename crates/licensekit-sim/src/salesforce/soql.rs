@@ -18,7 +18,9 @@ use std::fmt;
 /// A SOQL error, with the Salesforce `errorCode`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SoqlError {
+    /// The Salesforce `errorCode`: `MALFORMED_QUERY`, `INVALID_FIELD` or `INVALID_TYPE`.
     pub code: &'static str,
+    /// What is wrong, as the API's `message` says it.
     pub message: String,
 }
 
@@ -38,10 +40,15 @@ impl fmt::Display for SoqlError {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+/// A literal value in a condition.
 pub enum Literal {
+    /// A quoted string, escapes resolved.
     Str(String),
+    /// An integer.
     Int(i64),
+    /// `true` or `false`.
     Bool(bool),
+    /// `null`.
     Null,
     /// A date (`2026-01-31`) or datetime (`2026-01-31T10:00:00Z`), unquoted, as written.
     DateTime(String),
@@ -50,50 +57,75 @@ pub enum Literal {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A comparison operator.
 pub enum Op {
+    /// `=`
     Eq,
+    /// `!=`
     Ne,
+    /// `<`
     Lt,
+    /// `>`
     Gt,
+    /// `<=`
     Le,
+    /// `>=`
     Ge,
 }
 
 #[derive(Debug, Clone, PartialEq)]
+/// A `WHERE` condition. Field paths are lists of names (`Owner.Profile.Name` → three).
 pub enum Cond {
+    /// `a AND b`
     And(Box<Cond>, Box<Cond>),
+    /// `a OR b`
     Or(Box<Cond>, Box<Cond>),
+    /// `field op literal`
     Cmp(Vec<String>, Op, Literal),
+    /// `field IN (…)`, or `NOT IN (…)` when the flag is true.
     In(Vec<String>, Vec<Literal>, bool),
     /// `field LIKE 'pattern'` (the pattern still holds `\%` and `\_` escapes).
     Like(Vec<String>, String),
     /// `field [NOT] IN (SELECT …)`: a semi-join, or an anti-join when negated.
     SemiJoin(Vec<String>, Box<Query>, bool),
+    /// `NOT cond`
     Not(Box<Cond>),
 }
 
 /// `COUNT()` (the row count, no records) or `COUNT(field)` (an AggregateResult).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Count {
+    /// `COUNT()`.
     Rows,
+    /// `COUNT(field)` with its alias, if any.
     Field(Vec<String>, Option<String>),
 }
 
 /// One `ORDER BY` key: field, ascending, nulls first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderKey {
+    /// The field path to sort by.
     pub field: Vec<String>,
+    /// `ASC` (the default) or `DESC`.
     pub ascending: bool,
+    /// `NULLS FIRST` (the default, either direction) or `NULLS LAST`.
     pub nulls_first: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
+/// A parsed `SELECT`.
 pub struct Query {
+    /// The selected field paths (empty with `COUNT()`).
     pub fields: Vec<Vec<String>>,
+    /// `COUNT()` or `COUNT(field)`, if selected.
     pub count: Option<Count>,
+    /// The `FROM` object.
     pub object: String,
+    /// The `WHERE` condition, if any.
     pub filter: Option<Cond>,
+    /// The `ORDER BY` keys, in order.
     pub order_by: Vec<OrderKey>,
+    /// The `LIMIT`, if any.
     pub limit: Option<usize>,
 }
 
