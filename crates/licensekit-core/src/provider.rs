@@ -51,7 +51,7 @@ macro_rules! __license_provider_trait {
             /// #     "users": [{"id": "ada", "email": "ada@example.com"}, {"id": "grace"}],
             /// #     "assignments": [{"product": "design-suite", "holder": {"kind": "user", "id": "ada"}}]
             /// # })).unwrap())?;
-            /// assert_eq!(provider.kind(), ProviderKind::Memory);
+            /// assert_eq!(provider.kind(), InMemoryProvider::KIND);
             /// # Ok(())
             /// # }
             /// ```
