@@ -694,7 +694,7 @@ fn print_table(rows: &[Row]) {
 async fn main() {
     let mut args = Args::parse();
     if let (Some(what), Some(info)) = (&args.measure, &args.info) {
-        served::measure(what, args.vendor.as_deref(), info, args.report_people).await;
+        served::measure(what, args.vendor.as_deref(), info).await;
         return;
     }
     if args.smoke {

@@ -15,7 +15,7 @@ use licensekit::client::{ClientOptions, Rate};
 use licensekit::genesys::{GenesysConfig, GenesysProvider};
 use licensekit::report::{Report, ReportOptions};
 use licensekit::salesforce::{SalesforceProvider, session};
-use licensekit::{AssignmentFilter, Contract, Decimal, LicenseProvider, Period, ProviderKind};
+use licensekit::{AssignmentFilter, Contract, LicenseProvider};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -34,10 +34,13 @@ impl Server {
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let info_path = dir.join(format!("serve-{people}.json"));
         let _ = std::fs::remove_file(&info_path);
+        let _ = std::fs::remove_file(info_path.with_extension("toml"));
         let child = Command::new(binary)
             .args(["sandbox", "serve", "--scale", &people.to_string()])
             .arg("--write-info")
             .arg(&info_path)
+            .arg("--write-config")
+            .arg(info_path.with_extension("toml"))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -49,7 +52,7 @@ impl Server {
         };
         // The info file is written (renamed into place) once every simulator listens.
         let started = Instant::now();
-        while !server.info_path.exists() {
+        while !(server.info_path.exists() && server.info_path.with_extension("toml").exists()) {
             if let Ok(Some(status)) = server.child.try_wait() {
                 return Err(format!("sandbox serve exited: {status}"));
             }
@@ -82,6 +85,7 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.info_path);
+        let _ = std::fs::remove_file(self.info_path.with_extension("toml"));
     }
 }
 
@@ -159,34 +163,25 @@ fn providers(info: &Value) -> Result<Vec<(&'static str, Box<dyn LicenseProvider>
     ])
 }
 
-/// The contracts `sandbox serve --scale` prints for its org (people + a tenth of seats).
-fn contracts(people: usize) -> Vec<Contract> {
-    let price = |s: &str| s.parse::<Decimal>().expect("a decimal literal");
-    let today = chrono_today();
-    vec![
-        Contract::new(ProviderKind::Genesys, "cloudCX2")
-            .with_seats((people + people / 10) as u64)
-            .with_price(price("75.00"), "EUR", Period::Month)
-            .with_renewal(today + chrono::Days::new(45)),
-        Contract::new(ProviderKind::AppleVpp, "361309726:STDQ").with_price(
-            price("9.99"),
-            "USD",
-            Period::Year,
-        ),
-        Contract::new(ProviderKind::Salesforce, "acme")
-            .with_price(price("25.00"), "USD", Period::Month)
-            .with_renewal(today + chrono::Days::new(30)),
-    ]
-}
-
-fn chrono_today() -> chrono::NaiveDate {
-    chrono::Utc::now().date_naive()
+/// The contracts in the `licensekit.toml` the server wrote (`--write-config`, next to the info
+/// file): the scaled org's prices and seats.
+fn contracts(info: &Path) -> Vec<Contract> {
+    #[derive(Deserialize)]
+    struct Config {
+        #[serde(default)]
+        contracts: Vec<Contract>,
+    }
+    let text = std::fs::read_to_string(info.with_extension("toml")).expect("the config file");
+    toml::from_str::<Config>(&text)
+        .expect("the config file is TOML")
+        .contracts
 }
 
 /// `--measure list|report`: the measured process. Prints a [`Measurement`] as its last line.
-pub async fn measure(what: &str, vendor: Option<&str>, info: &Path, people: usize) {
-    let info: Value = serde_json::from_str(&std::fs::read_to_string(info).expect("the info file"))
-        .expect("the info file is JSON");
+pub async fn measure(what: &str, vendor: Option<&str>, info_path: &Path) {
+    let info: Value =
+        serde_json::from_str(&std::fs::read_to_string(info_path).expect("the info file"))
+            .expect("the info file is JSON");
     let providers = providers(&info).expect("providers");
     let started = Instant::now();
     let (records, outcome) = match what {
@@ -215,7 +210,7 @@ pub async fn measure(what: &str, vendor: Option<&str>, info: &Path, people: usiz
             let providers: Vec<&dyn LicenseProvider> =
                 providers.iter().map(|(_, p)| p.as_ref()).collect();
             let options = ReportOptions {
-                contracts: contracts(people),
+                contracts: contracts(info_path),
                 ..ReportOptions::default()
             };
             let report = Report::collect(&providers, &options, &|_, _| {}).await;
@@ -248,18 +243,12 @@ pub async fn measure(what: &str, vendor: Option<&str>, info: &Path, people: usiz
 }
 
 /// Runs `--measure` in a fresh process of this binary and reads its figures.
-fn run_measured(
-    what: &str,
-    vendor: Option<&str>,
-    server: &Server,
-    people: usize,
-) -> Result<Measurement, String> {
+fn run_measured(what: &str, vendor: Option<&str>, server: &Server) -> Result<Measurement, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut command = Command::new(exe);
     command
         .args(["--measure", what, "--info"])
-        .arg(&server.info_path)
-        .args(["--report-people", &people.to_string()]);
+        .arg(&server.info_path);
     if let Some(vendor) = vendor {
         command.args(["--vendor", vendor]);
     }
@@ -351,7 +340,7 @@ pub fn lists(binary: &Path, args: &Args, rows: &mut Vec<Row>) {
         ),
     ] {
         let before = server.api_calls(vendor);
-        let measured = run_measured("list", Some(vendor), &server, m);
+        let measured = run_measured("list", Some(vendor), &server);
         let pages = server.api_calls(vendor) - before;
         let mut r = row("list", vendor, m, m as u64, measured);
         r.calls = Some(pages);
@@ -366,7 +355,7 @@ pub fn lists(binary: &Path, args: &Args, rows: &mut Vec<Row>) {
 pub fn report(binary: &Path, args: &Args, rows: &mut Vec<Row>) {
     let p = args.report_people;
     let measured =
-        Server::start(binary, p).and_then(|server| run_measured("report", None, &server, p));
+        Server::start(binary, p).and_then(|server| run_measured("report", None, &server));
     // Each person holds one license at each vendor.
     rows.push(row("report", "all three", p, 3 * p as u64, measured));
 }

@@ -858,15 +858,7 @@ async fn get_directory(
         .into_iter()
         .skip((page_number - 1) * page_size)
         .take(page_size)
-        .map(|u| DirectoryEntity {
-            date_last_login: u.date_last_login.as_deref().filter(|_| expand_last_login),
-            email: &u.email,
-            id: &u.id,
-            name: &u.name,
-            self_uri: format!("/api/v2/users/{}", u.id),
-            state: &u.state,
-            version: 1,
-        })
+        .map(|u| DirectoryEntity::of(u, expand_last_login))
         .collect();
     // UserEntityListing (the SDKs' model) links its pages: an SDK-style `while next_uri` loop
     // must see every user.
@@ -906,6 +898,21 @@ struct DirectoryEntity<'a> {
     self_uri: String,
     state: &'a str,
     version: u32,
+}
+
+impl<'a> DirectoryEntity<'a> {
+    /// `dateLastLogin` only when expanded, as the Users API serves it.
+    fn of(u: &'a SimDirectoryUser, expand_last_login: bool) -> Self {
+        DirectoryEntity {
+            date_last_login: u.date_last_login.as_deref().filter(|_| expand_last_login),
+            email: &u.email,
+            id: &u.id,
+            name: &u.name,
+            self_uri: format!("/api/v2/users/{}", u.id),
+            state: &u.state,
+            version: 1,
+        }
+    }
 }
 
 /// `UserEntityListing`.
@@ -1275,15 +1282,7 @@ mod tests {
                 let new = DirectoryPage {
                     entities: users
                         .iter()
-                        .map(|u| DirectoryEntity {
-                            date_last_login: u.date_last_login.as_deref().filter(|_| expand),
-                            email: &u.email,
-                            id: &u.id,
-                            name: &u.name,
-                            self_uri: format!("/api/v2/users/{}", u.id),
-                            state: &u.state,
-                            version: 1,
-                        })
+                        .map(|u| DirectoryEntity::of(u, expand))
                         .collect(),
                     first_uri: uri(1),
                     last_uri: uri(page_count),

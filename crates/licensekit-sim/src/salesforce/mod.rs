@@ -1351,6 +1351,25 @@ struct Projected<'a> {
     version: &'a str,
 }
 
+impl<'a> Projected<'a> {
+    fn of(
+        org: &'a Org,
+        object: &'static str,
+        record: &'a Record,
+        projection: &'a Projection,
+        version: &'a str,
+    ) -> Self {
+        Projected {
+            org,
+            object,
+            id: record.get("Id").and_then(Value::as_str).unwrap_or_default(),
+            record,
+            projection,
+            version,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Attributes<'a> {
     #[serde(rename = "type")]
@@ -1450,15 +1469,9 @@ fn project(
     fields: &[Vec<String>],
     version: &str,
 ) -> Value {
-    serde_json::to_value(Projected {
-        org,
-        object,
-        id: record.get("Id").and_then(Value::as_str).unwrap_or_default(),
-        record,
-        projection: &Projection::new(object, fields),
-        version,
-    })
-    .expect("records serialize")
+    let projection = Projection::new(object, fields);
+    serde_json::to_value(Projected::of(org, object, record, &projection, version))
+        .expect("records serialize")
 }
 
 fn batch_size(headers: &HeaderMap, default: usize) -> usize {
@@ -1679,14 +1692,7 @@ fn run_query(
                 let projection = Projection::new(object, &parsed.fields);
                 let mut rows = Rows::default();
                 for record in &matched {
-                    rows.push(&Projected {
-                        org: &org,
-                        object,
-                        id: record.get("Id").and_then(Value::as_str).unwrap_or_default(),
-                        record,
-                        projection: &projection,
-                        version,
-                    });
+                    rows.push(&Projected::of(&org, object, record, &projection, version));
                 }
                 rows
             }
@@ -2465,14 +2471,7 @@ mod projection_tests {
             let mut rows = Rows::default();
             let mut old = Vec::new();
             for record in &records {
-                let new = Projected {
-                    org: &org,
-                    object,
-                    id: record.get("Id").and_then(Value::as_str).unwrap_or_default(),
-                    record,
-                    projection: &projection,
-                    version: "v62.0",
-                };
+                let new = Projected::of(&org, object, record, &projection, "v62.0");
                 let was = old_project(&org, object, record, &parsed.fields, "v62.0");
                 assert_eq!(
                     serde_json::to_string(&new).unwrap(),
