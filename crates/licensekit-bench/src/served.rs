@@ -131,7 +131,10 @@ fn rusage() -> (f64, f64) {
     )
 }
 
-fn providers(info: &Value) -> Result<Vec<(&'static str, Box<dyn LicenseProvider>)>, String> {
+/// A vendor's name and its provider.
+type Named = (&'static str, Box<dyn LicenseProvider>);
+
+fn providers(info: &Value) -> Result<Vec<Named>, String> {
     let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     let g = &info["genesys"];
     let genesys = GenesysProvider::new(
