@@ -40,16 +40,16 @@ fn inactive(i: usize) -> bool {
 pub fn contracts(n: usize, today: chrono::NaiveDate) -> Vec<Contract> {
     let price = |s: &str| s.parse::<Decimal>().expect("a decimal literal");
     vec![
-        Contract::new(ProviderKind::Genesys, "cloudCX2")
+        Contract::new(ProviderKind::from_static("genesys"), "cloudCX2")
             .with_seats(seats(n))
             .with_price(price("75.00"), "EUR", Period::Month)
             .with_renewal(today + chrono::Days::new(45)),
-        Contract::new(ProviderKind::AppleVpp, "361309726:STDQ").with_price(
+        Contract::new(ProviderKind::from_static("apple-vpp"), "361309726:STDQ").with_price(
             price("9.99"),
             "USD",
             Period::Year,
         ),
-        Contract::new(ProviderKind::Salesforce, "acme")
+        Contract::new(ProviderKind::from_static("salesforce"), "acme")
             .with_price(price("25.00"), "USD", Period::Month)
             .with_renewal(today + chrono::Days::new(30)),
     ]
