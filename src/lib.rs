@@ -6,9 +6,10 @@
 pub use licensekit_core::{
     Assignment, AssignmentFilter, BoxError, CancellationToken, Capabilities, ChangeAction,
     ChangeObserver, ChangeReport, ChangeRequest, Error, ErrorKind, Holder, HolderId, HolderKind,
-    InMemoryProvider, ItemOutcome, LicenseProvider, LicenseProviderExt, MemoryConfig,
-    MemoryProduct, MemoryUser, Outcome, OutcomeCounts, OutcomeStatus, Product, ProductId,
-    Provenance, ProviderKind, Result, SeatTotal, Seats, VendorError, VendorFields,
+    InMemoryProvider, InvalidProviderName, ItemOutcome, LicenseProvider, LicenseProviderExt,
+    Memory, MemoryConfig, MemoryConfigKey, MemoryProduct, MemoryUser, Outcome, OutcomeCounts,
+    OutcomeStatus, Product, ProductId, Provenance, ProviderKind, Result, SeatTotal, Seats, Vendor,
+    VendorConfig, VendorError, VendorFields,
 };
 /// The HTTP client settings every vendor adapter takes (with any vendor feature).
 #[cfg(any(feature = "apple-vpp", feature = "genesys", feature = "salesforce"))]

@@ -423,7 +423,9 @@ pub(crate) async fn collect_one(
             assignments_changed = Some(change);
         }
         assignments.push((a.product, a.holder.id.clone(), a.assigned_at));
-        holders.entry(a.holder.id.clone()).or_insert(a.holder);
+        if !holders.contains_key(&a.holder.id) {
+            holders.insert(a.holder.id.clone(), lean(a.holder));
+        }
         if assignments.len() % 500 == 0 {
             progress(kind, assignments.len() as u64);
         }
@@ -437,7 +439,7 @@ pub(crate) async fn collect_one(
             ids.insert(h.id.clone());
             // The directory knows more (email, state) than an assignment row may carry.
             let listed = holders.remove(&h.id);
-            holders.insert(h.id.clone(), merge(h, listed));
+            holders.insert(h.id.clone(), merge(lean(h), listed));
         }
         Some(ids)
     } else {
@@ -451,6 +453,13 @@ pub(crate) async fn collect_one(
         directory,
         changed_during_listing,
     })
+}
+
+/// A holder as the report and the plan keep it: without its vendor fields, which neither reads
+/// (a map per holder is most of a holder's memory in a listing of 100,000s).
+fn lean(mut holder: Holder) -> Holder {
+    holder.vendor = Default::default();
+    holder
 }
 
 /// Directory data wins; gaps are filled from what the assignment said.

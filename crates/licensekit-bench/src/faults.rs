@@ -118,6 +118,8 @@ async fn run(case: Case<'_>, rows: &mut Vec<Row>) {
             throttled_429: None,
             records_per_sec: None,
             peak_rss_mib: None,
+            cpu_secs: None,
+            records_per_cpu_sec: None,
             outcome,
         });
     }

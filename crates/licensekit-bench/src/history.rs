@@ -17,7 +17,7 @@ use licensekit::history::{
 };
 use sqlx::Connection;
 
-use crate::{Row, peak_above, reset_peak};
+use crate::Row;
 
 const VENDORS: [ProviderKind; 3] = [
     licensekit::apple_vpp::KIND,
@@ -105,6 +105,8 @@ fn row(
         before_secs: None,
         before: None,
         throttled_429: None,
+        cpu_secs: None,
+        records_per_cpu_sec: None,
         records_per_sec: None,
         peak_rss_mib: peak,
         outcome,
@@ -240,4 +242,21 @@ pub async fn history(people: usize, postgres_url: Option<&str>, rows: &mut Vec<R
     let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
     run_on(&format!("{base}/{name}"), "postgres", people, rows).await;
     let _ = sqlx::Executor::execute(&mut admin, format!("DROP DATABASE {name}").as_str()).await;
+}
+
+fn kib(field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse::<f64>().ok()
+}
+
+/// Resets the peak-RSS mark (Linux), returning the current RSS in MiB.
+fn reset_peak() -> Option<f64> {
+    std::fs::write("/proc/self/clear_refs", "5").ok()?;
+    Some(kib("VmRSS:")? / 1024.0)
+}
+
+/// Peak RSS since `reset_peak`, above its baseline, in MiB.
+fn peak_above(baseline: Option<f64>) -> Option<f64> {
+    Some(kib("VmHWM:")? / 1024.0 - baseline?)
 }

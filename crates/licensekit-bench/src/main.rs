@@ -6,9 +6,11 @@
 //! 2. `window`: Genesys beyond one window (40,000 holders by default), in-process.
 //! 3. `cli`: Genesys assign then revoke through the `licensekit` binary, two processes, as a user
 //!    runs it.
-//! 4. Listing M assignments through the item stream: records/s, pages vs the minimum, peak RSS
-//!    above the simulator's own data.
-//! 5. The cross-vendor report over P people × 3 vendors: wall time and peak RSS.
+//! 4. Listing M assignments per vendor through the item stream, from the standalone server
+//!    (`licensekit sandbox serve --scale M`, another process): records per CPU-second and per
+//!    wall second, pages vs the minimum, peak RSS of the measured process (`served.rs`).
+//! 5. The cross-vendor report over P people × 3 vendors, cost and activity included, from the
+//!    same server: CPU time, wall time and peak RSS of the measured process.
 //!
 //! The floor of a Genesys run, with a sliding window of W requests per window, C calls on one
 //! token, per-call time t and k in flight: (⌈C / W⌉ − 1) × window + (the last window's calls ÷ k)
@@ -25,18 +27,14 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use futures::TryStreamExt;
 use licensekit::apple_vpp::{AppleVppConfig, AppleVppProvider};
 use licensekit::genesys::DEFAULT_CONCURRENCY as GENESYS_CONCURRENCY;
 use licensekit::genesys::{GenesysConfig, GenesysProvider};
-use licensekit::report::{Report, ReportOptions};
 use licensekit::salesforce::{SalesforceConfig, SalesforceProvider};
-use licensekit::{
-    AssignmentFilter, ChangeReport, HolderId, LicenseProvider, LicenseProviderExt, ProductId,
-};
+use licensekit::{ChangeReport, HolderId, LicenseProvider, LicenseProviderExt, ProductId};
 use licensekit::{ClientOptions, Rate, RetryConfig};
 use licensekit_sim::CallCounter;
-use licensekit_sim::apple::{AppleSeed, AppleSim, AppleSimConfig, SimAsset, SimHolder};
+use licensekit_sim::apple::{AppleSeed, AppleSim, AppleSimConfig, SimAsset};
 use licensekit_sim::genesys::{GenesysSeed, GenesysSim, GenesysSimConfig, user_id};
 use licensekit_sim::salesforce::{SalesforceSeed, SalesforceSim, SalesforceSimConfig};
 use serde::Serialize;
@@ -44,6 +42,7 @@ use serde::Serialize;
 mod faults;
 mod history;
 mod plan;
+mod served;
 
 #[derive(Parser, Debug)]
 #[command(about = "licensekit end-to-end benchmarks against the simulators")]
@@ -70,12 +69,10 @@ struct Args {
     /// The `licensekit` binary for the `cli` scenario [default: next to this binary]
     #[arg(long)]
     cli: Option<std::path::PathBuf>,
-    /// Assignments listed (Genesys and Apple)
+    /// Assignments listed per vendor (`list`: from `licensekit sandbox serve --scale N`, in
+    /// another process)
     #[arg(long, default_value_t = 1_000_000)]
     list: usize,
-    /// Assignments listed from Salesforce (its simulator keeps full records, so smaller)
-    #[arg(long, default_value_t = 200_000)]
-    list_salesforce: usize,
     /// People in the cross-vendor report (each present in all three vendors)
     #[arg(long, default_value_t = 100_000)]
     report_people: usize,
@@ -92,6 +89,15 @@ struct Args {
     /// Only these scenarios (bulk, window, cli, list, report, plan, faults, history)
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Internal: be the measured process of `list` or `report` (see `served.rs`)
+    #[arg(long, hide = true, requires = "info")]
+    measure: Option<String>,
+    /// Internal: the vendor `--measure list` lists
+    #[arg(long, hide = true)]
+    vendor: Option<String>,
+    /// Internal: the `--write-info` file of the server `--measure` reads from
+    #[arg(long, hide = true)]
+    info: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -116,6 +122,10 @@ struct Row {
     throttled_429: Option<u64>,
     records_per_sec: Option<f64>,
     peak_rss_mib: Option<f64>,
+    /// CPU time (user + system) of the measured licensekit process (`list`, `report`: the
+    /// simulators run in another process).
+    cpu_secs: Option<f64>,
+    records_per_cpu_sec: Option<f64>,
     outcome: String,
 }
 
@@ -139,22 +149,6 @@ fn summary(report: &ChangeReport) -> String {
         "{} applied, {} already, {} pending, {} failed, {} unconfirmed",
         c.applied, c.already_in_state, c.pending, c.failed, c.unconfirmed
     )
-}
-
-fn kib(field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse::<f64>().ok()
-}
-
-/// Resets the peak-RSS mark (Linux), returning the current RSS in MiB.
-fn reset_peak() -> Option<f64> {
-    std::fs::write("/proc/self/clear_refs", "5").ok()?;
-    Some(kib("VmRSS:")? / 1024.0)
-}
-
-fn peak_above(baseline: Option<f64>) -> Option<f64> {
-    Some(kib("VmHWM:")? / 1024.0 - baseline?)
 }
 
 struct BulkCase<'a> {
@@ -215,6 +209,8 @@ fn bulk_row(case: &BulkCase<'_>, i: usize, m: Measured) -> Row {
         throttled_429: Some(m.throttled),
         records_per_sec: None,
         peak_rss_mib: None,
+        cpu_secs: None,
+        records_per_cpu_sec: None,
         outcome: m.outcome,
     }
 }
@@ -462,6 +458,8 @@ async fn cli(args: &Args, rows: &mut Vec<Row>) {
             throttled_429: Some(sim.rate_limited() - throttled_before),
             records_per_sec: None,
             peak_rss_mib: None,
+            cpu_secs: None,
+            records_per_cpu_sec: None,
             outcome,
         };
         genesys_figures(&mut row, args, k, calls, floor);
@@ -488,6 +486,8 @@ async fn cli(args: &Args, rows: &mut Vec<Row>) {
         throttled_429: Some(total.iter().filter_map(|r| r.throttled_429).sum()),
         records_per_sec: None,
         peak_rss_mib: None,
+        cpu_secs: None,
+        records_per_cpu_sec: None,
         outcome: total
             .iter()
             .map(|r| r.outcome.clone())
@@ -637,266 +637,13 @@ async fn bulk_apple(args: &Args, latency: Duration, devices: bool, rows: &mut Ve
     }
 }
 
-async fn list_case(
-    vendor: &str,
-    provider: &dyn LicenseProvider,
-    counter: &CallCounter,
-    size: usize,
-    min_pages: u64,
-    formula: String,
-    rows: &mut Vec<Row>,
-) {
-    let before = counter.snapshot();
-    let baseline = reset_peak();
-    let started = Instant::now();
-    let mut stream = provider.assignments(AssignmentFilter::all());
-    let mut n = 0usize;
-    let mut outcome = String::from("ok");
-    loop {
-        match stream.try_next().await {
-            Ok(Some(_)) => n += 1,
-            Ok(None) => break,
-            Err(e) => {
-                outcome = format!("error: {e}");
-                break;
-            }
-        }
-    }
-    let wall = started.elapsed().as_secs_f64();
-    let pages = api_calls(&before, counter);
-    if n != size {
-        outcome = format!("{outcome}; listed {n} of {size}");
-    }
-    rows.push(Row {
-        scenario: "list".into(),
-        vendor: vendor.into(),
-        size,
-        calls: Some(pages),
-        minimum_calls: Some(min_pages),
-        ratio: Some(pages as f64 / min_pages as f64),
-        formula: Some(formula),
-        wall_secs: wall,
-        floor_secs: None,
-        floor_formula: None,
-        of_floor: None,
-        before_secs: None,
-        before: None,
-        throttled_429: None,
-        records_per_sec: Some(n as f64 / wall),
-        peak_rss_mib: peak_above(baseline),
-        outcome,
-    });
-}
-
-async fn lists(args: &Args, rows: &mut Vec<Row>) {
-    let m = args.list;
-    {
-        let mut seed = GenesysSeed::demo(0);
-        seed.users = (0..m)
-            .map(|i| (user_id(i), vec!["cloudCX1".to_string()]))
-            .collect();
-        let sim = GenesysSim::start(seed, GenesysSimConfig::default())
-            .await
-            .unwrap();
-        let config = GenesysConfig::new("sim-client", "sim-secret".to_string().into())
-            .with_base_url(sim.base_url())
-            .with_client_options(
-                ClientOptions::default()
-                    .with_allow_http(true)
-                    .with_rate(Rate::Off),
-            );
-        let provider = GenesysProvider::new(config).unwrap();
-        list_case(
-            "genesys",
-            &provider,
-            sim.calls(),
-            m,
-            div_ceil(m, 100),
-            format!("ceil({m}/100) pages"),
-            rows,
-        )
-        .await;
-    }
-    {
-        let mut seed = AppleSeed {
-            assets: vec![SimAsset::app("361309726", 2 * m as i64)],
-            ..AppleSeed::demo(1)
-        };
-        seed.assignments = (0..m)
-            .map(|i| {
-                (
-                    "361309726".into(),
-                    "STDQ".into(),
-                    SimHolder::Serial(format!("DMPL{i:08}")),
-                )
-            })
-            .collect();
-        let sim = AppleSim::start(
-            seed,
-            AppleSimConfig {
-                page_size: 1000,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        let provider = AppleVppProvider::new(
-            AppleVppConfig::new(sim.stoken().into())
-                .with_base_url(sim.base_url())
-                .allow_http(true),
-        )
-        .unwrap();
-        // + 1: the one-time client/config ownership check.
-        list_case(
-            "apple-vpp",
-            &provider,
-            sim.calls(),
-            m,
-            1 + div_ceil(m, 1000),
-            format!("1 client config + ceil({m}/1000) pages"),
-            rows,
-        )
-        .await;
-    }
-    {
-        let s = args.list_salesforce;
-        let mut seed = SalesforceSeed::demo(s, s as i64 + 10);
-        seed.assignments = (0..s).map(|i| ("acme".to_string(), i)).collect();
-        // Inactive seeded users may hold seats (seeding bypasses the insert rules).
-        let sim = SalesforceSim::start(seed, SalesforceSimConfig::default())
-            .await
-            .unwrap();
-        sim.add_token("bench");
-        let provider = SalesforceProvider::new(
-            SalesforceConfig::session(&sim.base_url(), "bench").allow_http(true),
-        )
-        .unwrap();
-        list_case(
-            "salesforce",
-            &provider,
-            sim.calls(),
-            s,
-            div_ceil(s, 2000),
-            format!("ceil({s}/2000) pages"),
-            rows,
-        )
-        .await;
-    }
-}
-
-async fn report(args: &Args, rows: &mut Vec<Row>) {
-    let p = args.report_people;
-    // Every person has the same email in all three vendors, so the report matches them.
-    let email = |i: usize| format!("person{i}@example.com");
-    let mut g_seed = GenesysSeed::demo(0);
-    g_seed.users = (0..p)
-        .map(|i| (user_id(i), vec!["cloudCX2".to_string()]))
-        .collect();
-    g_seed.directory = (0..p)
-        .map(|i| licensekit_sim::genesys::SimDirectoryUser {
-            id: user_id(i),
-            name: format!("Person {i}"),
-            email: email(i),
-            state: "active".into(),
-            date_last_login: Some("2026-10-01T09:00:00.000Z".into()),
-        })
-        .collect();
-    let g = GenesysSim::start(g_seed, GenesysSimConfig::default())
-        .await
-        .unwrap();
-    let mut s_seed = SalesforceSeed::demo(p, p as i64);
-    s_seed.assignments = (0..p).map(|i| ("acme".to_string(), i)).collect();
-    for (i, u) in s_seed.users.iter_mut().enumerate() {
-        u.email = email(i);
-        u.last_login = Some("2026-10-01T09:00:00.000+0000".into());
-    }
-    let s = SalesforceSim::start(s_seed, SalesforceSimConfig::default())
-        .await
-        .unwrap();
-    s.add_token("bench");
-    let mut a_seed = AppleSeed {
-        assets: vec![SimAsset::app("361309726", p as i64)],
-        ..AppleSeed::demo(p)
-    };
-    for (i, u) in a_seed.users.iter_mut().enumerate() {
-        u.email = Some(email(i));
-    }
-    a_seed.assignments = (0..p)
-        .map(|i| {
-            (
-                "361309726".into(),
-                "STDQ".into(),
-                SimHolder::User(format!("user-{i:04}")),
-            )
-        })
-        .collect();
-    let a = AppleSim::start(
-        a_seed,
-        AppleSimConfig {
-            page_size: 1000,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let genesys = GenesysProvider::new(
-        GenesysConfig::new("sim-client", "sim-secret".to_string().into())
-            .with_base_url(g.base_url())
-            .with_client_options(
-                ClientOptions::default()
-                    .with_allow_http(true)
-                    .with_rate(Rate::Off),
-            ),
-    )
-    .unwrap();
-    let salesforce =
-        SalesforceProvider::new(SalesforceConfig::session(&s.base_url(), "bench").allow_http(true))
-            .unwrap();
-    let apple = AppleVppProvider::new(
-        AppleVppConfig::new(a.stoken().into())
-            .with_base_url(a.base_url())
-            .allow_http(true),
-    )
-    .unwrap();
-    let providers: Vec<&dyn LicenseProvider> = vec![&genesys, &salesforce, &apple];
-    let baseline = reset_peak();
-    let started = Instant::now();
-    let report = Report::collect(&providers, &ReportOptions::default(), &|_, _| {}).await;
-    let wall = started.elapsed().as_secs_f64();
-    let assignments: u64 = report.providers.iter().map(|t| t.assignments).sum();
-    rows.push(Row {
-        scenario: "report".into(),
-        vendor: "all three".into(),
-        size: p,
-        calls: None,
-        minimum_calls: None,
-        ratio: None,
-        formula: None,
-        wall_secs: wall,
-        floor_secs: None,
-        floor_formula: None,
-        of_floor: None,
-        before_secs: None,
-        before: None,
-        throttled_429: None,
-        records_per_sec: Some(assignments as f64 / wall),
-        peak_rss_mib: peak_above(baseline),
-        outcome: format!(
-            "{} people, {} assignments, {} errors",
-            report.people.len(),
-            assignments,
-            report.errors.len()
-        ),
-    });
-}
-
 fn fmt(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".into(), |v| format!("{v:.digits$}"))
 }
 
 fn print_table(rows: &[Row]) {
     println!(
-        "{:<14} {:<22} {:>9} {:>7} {:>7} {:>6} {:>9} {:>8} {:>7} {:>9} {:>5} {:>10} {:>9}  outcome",
+        "{:<14} {:<22} {:>9} {:>7} {:>7} {:>6} {:>9} {:>8} {:>7} {:>9} {:>5} {:>10} {:>7} {:>10} {:>9}  outcome",
         "scenario",
         "vendor",
         "size",
@@ -909,11 +656,13 @@ fn print_table(rows: &[Row]) {
         "before s",
         "429s",
         "records/s",
+        "CPU s",
+        "rec/CPU-s",
         "RSS MiB"
     );
     for r in rows {
         println!(
-            "{:<14} {:<22} {:>9} {:>7} {:>7} {:>6} {:>9.2} {:>8} {:>7} {:>9} {:>5} {:>10} {:>9}  {}",
+            "{:<14} {:<22} {:>9} {:>7} {:>7} {:>6} {:>9.2} {:>8} {:>7} {:>9} {:>5} {:>10} {:>7} {:>10} {:>9}  {}",
             r.scenario,
             r.vendor,
             r.size,
@@ -926,6 +675,8 @@ fn print_table(rows: &[Row]) {
             fmt(r.before_secs, 2),
             r.throttled_429.map_or("-".into(), |c| c.to_string()),
             fmt(r.records_per_sec, 0),
+            fmt(r.cpu_secs, 2),
+            fmt(r.records_per_cpu_sec, 0),
             fmt(r.peak_rss_mib, 1),
             r.outcome
         );
@@ -953,6 +704,10 @@ fn print_table(rows: &[Row]) {
 #[tokio::main]
 async fn main() {
     let mut args = Args::parse();
+    if let (Some(what), Some(info)) = (&args.measure, &args.info) {
+        served::measure(what, args.vendor.as_deref(), info).await;
+        return;
+    }
     if args.smoke {
         args.holders = 1_200;
         args.latency_ms = 2;
@@ -961,7 +716,6 @@ async fn main() {
         args.window_secs = 1;
         args.window_holders = vec![3_000];
         args.list = 20_000;
-        args.list_salesforce = 5_000;
         args.report_people = 2_000;
         args.history_people = 5_000;
     }
@@ -980,11 +734,24 @@ async fn main() {
     if run("cli") {
         cli(&args, &mut rows).await;
     }
-    if run("list") {
-        lists(&args, &mut rows).await;
-    }
-    if run("report") {
-        report(&args, &mut rows).await;
+    if run("list") || run("report") {
+        // The simulators run out of process: `licensekit sandbox serve --scale N`.
+        match cli_binary(&args) {
+            None => {
+                eprintln!(
+                    "list and report need the licensekit binary (cargo build --release -p licensekit-cli, or --cli PATH)"
+                );
+                std::process::exit(1);
+            }
+            Some(binary) => {
+                if run("list") {
+                    served::lists(&binary, &args, &mut rows);
+                }
+                if run("report") {
+                    served::report(&binary, &args, &mut rows);
+                }
+            }
+        }
     }
     if run("plan") {
         plan::plan_and_apply(args.holders, &mut rows).await;

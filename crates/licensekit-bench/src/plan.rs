@@ -82,6 +82,8 @@ fn row(
         throttled_429: None,
         records_per_sec: None,
         peak_rss_mib: None,
+        cpu_secs: None,
+        records_per_cpu_sec: None,
         outcome,
     }
 }

@@ -28,6 +28,8 @@ mod plan_cmd;
 #[cfg(feature = "sandbox")]
 mod sandbox;
 #[cfg(feature = "sandbox")]
+mod scale;
+#[cfg(feature = "sandbox")]
 mod serve;
 mod users;
 

@@ -66,8 +66,13 @@ pub struct ServeArgs {
     write_info: Option<PathBuf>,
     /// Serve this org instead of the demo org (TOML, or JSON when the name ends in .json; a vendor
     /// the file leaves out serves the demo org's part): see the README
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "scale")]
     seed_file: Option<PathBuf>,
+    /// Serve an org of N people instead of the demo org, each in every vendor with one license
+    /// there (cloudCX2, acme, the app 361309726), for benchmarks: the bench's `list` and
+    /// `report` scenarios run against it
+    #[arg(long, value_name = "N")]
+    scale: Option<usize>,
     /// Added to every API request, in milliseconds
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
@@ -171,11 +176,11 @@ async fn serve(args: ServeArgs) -> Result<u8, ServeError> {
         genesys: on(args.genesys_port),
         salesforce: on(args.salesforce_port),
     };
-    let sims = Arc::new(
-        sandbox::start_sims(&listens, seed_file.as_ref())
-            .await
-            .map_err(io("the simulators could not start"))?,
-    );
+    let sims = match args.scale {
+        Some(n) => crate::scale::start_sims(&listens, n).await,
+        None => sandbox::start_sims(&listens, seed_file.as_ref()).await,
+    };
+    let sims = Arc::new(sims.map_err(io("the simulators could not start"))?);
     for_each_network(&sims, |network| {
         network.set_latency(Duration::from_millis(args.latency_ms));
         network.set_rate_limit(args.rate_limit.map(|n| (n, Duration::from_secs(60))));
@@ -189,17 +194,23 @@ async fn serve(args: ServeArgs) -> Result<u8, ServeError> {
         .map_err(io("the control server could not start"))?;
 
     let mut toml = licensekit_toml(&sims, ca_path.as_deref(), args.rate_limit);
-    if seed_file.is_none() {
+    let today = chrono::Utc::now().date_naive();
+    if let Some(n) = args.scale {
+        toml.push_str(&contracts_toml(&crate::scale::contracts(n, today)));
+    } else if seed_file.is_none() {
         // The demo org's contracts, so a report through this file prices seats as
         // `report --sandbox` does.
-        toml.push_str(&contracts_toml(&sandbox::contracts(
-            chrono::Utc::now().date_naive(),
-        )));
+        toml.push_str(&contracts_toml(&sandbox::contracts(today)));
     }
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "licensekit sandbox: serving the demo org until Ctrl-C\n"
+        "licensekit sandbox: serving {} until Ctrl-C\n",
+        match (args.scale, &args.seed_file) {
+            (Some(n), _) => format!("an org of {n} people"),
+            (None, Some(path)) => format!("the org of {}", path.display()),
+            (None, None) => "the demo org".to_owned(),
+        }
     );
     describe(&mut text, &sims);
     let _ = writeln!(

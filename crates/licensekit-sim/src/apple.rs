@@ -41,7 +41,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::faults::{Fault, FaultInjector, Faults, VendorFaults};
@@ -837,18 +837,22 @@ async fn require_token(State(inner): State<Arc<Inner>>, request: Request, next: 
 /// Adds the fields every v2 response carries (§3).
 fn envelope(inner: &Inner, l: &Location, mut body: Value) -> Response {
     if let Value::Object(m) = &mut body {
-        m.insert("uId".into(), json!(l.uid));
-        if inner.config.always_send_expiration || l.expires - Utc::now() <= Duration::days(15) {
-            m.insert(
-                "tokenExpirationDate".into(),
-                json!(l.expires.format("%Y-%m-%dT%H:%M:%S%z").to_string()),
-            );
-        }
-        if let Some(info) = &l.mdm_info {
-            m.insert("mdmInfo".into(), info.clone());
-        }
+        envelope_fields(inner, l, m);
     }
     Json(body).into_response()
+}
+
+fn envelope_fields(inner: &Inner, l: &Location, m: &mut Map<String, Value>) {
+    m.insert("uId".into(), json!(l.uid));
+    if inner.config.always_send_expiration || l.expires - Utc::now() <= Duration::days(15) {
+        m.insert(
+            "tokenExpirationDate".into(),
+            json!(l.expires.format("%Y-%m-%dT%H:%M:%S%z").to_string()),
+        );
+    }
+    if let Some(info) = &l.mdm_info {
+        m.insert("mdmInfo".into(), info.clone());
+    }
 }
 
 const LIMITS: &[(&str, i64)] = &[
@@ -1230,28 +1234,54 @@ fn page_of<T: Clone>(
     ))
 }
 
-fn paged_body(
-    key: &str,
-    items: Vec<Value>,
+/// A listing page (§3, §4): its items, typed (no `serde_json::Value` per record), under `key`,
+/// and the page's other fields (paging, version, the envelope) as a JSON object. Serialized as
+/// one object with sorted keys, byte for byte what a `json!` body built with the items in it
+/// serializes to (`tests::listing_pages_match_the_json_built_ones`).
+struct Page<T> {
+    key: &'static str,
+    items: Vec<T>,
+    rest: Map<String, Value>,
+}
+
+impl<T: Serialize> Serialize for Page<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.rest.len() + 1))?;
+        let mut items = Some(&self.items);
+        for (k, v) in &self.rest {
+            if items.is_some() && self.key < k.as_str() {
+                map.serialize_entry(self.key, items.take().expect("checked"))?;
+            }
+            map.serialize_entry(k, v)?;
+        }
+        if let Some(items) = items {
+            map.serialize_entry(self.key, items)?;
+        }
+        map.end()
+    }
+}
+
+/// A listing page with the envelope's fields.
+fn paged<T: Serialize>(
+    inner: &Inner,
+    l: &Location,
+    key: &'static str,
+    items: Vec<T>,
     page_index: usize,
     total_pages: usize,
     version_id: String,
-) -> Value {
-    let mut body = json!({
-        key: items,
-        "currentPageIndex": page_index,
-        "size": items_len(&items),
-        "totalPages": total_pages,
-        "versionId": version_id,
-    });
+) -> Response {
+    let mut rest = Map::new();
+    rest.insert("currentPageIndex".into(), json!(page_index));
+    rest.insert("size".into(), json!(items.len()));
+    rest.insert("totalPages".into(), json!(total_pages));
+    rest.insert("versionId".into(), json!(version_id));
     if page_index + 1 < total_pages {
-        body["nextPageIndex"] = json!(page_index + 1);
+        rest.insert("nextPageIndex".into(), json!(page_index + 1));
     }
-    body
-}
-
-fn items_len(items: &[Value]) -> usize {
-    items.len()
+    envelope_fields(inner, l, &mut rest);
+    Json(Page { key, items, rest }).into_response()
 }
 
 fn param<'a>(q: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
@@ -1318,14 +1348,15 @@ async fn get_assets(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let body = paged_body(
+    paged(
+        &inner,
+        &l,
         "assets",
         items,
         index,
         total_pages,
         set_version_id(DataSet::Assets, l.assets_version),
-    );
-    envelope(&inner, &l, body)
+    )
 }
 
 async fn get_assignments(
@@ -1382,15 +1413,16 @@ fn assignments_page(inner: &Inner, q: &HashMap<String, String>) -> Response {
             Ok(p) => p,
             Err(r) => return r,
         };
-        let items: Vec<Value> = keys.iter().map(assignment_json).collect();
-        let body = paged_body(
+        let items: Vec<AssignmentItem<'_>> = keys.iter().map(AssignmentItem::of).collect();
+        return paged(
+            inner,
+            &l,
             "assignments",
             items,
             index,
             total_pages,
             version_id(l.assignments_version),
         );
-        return envelope(inner, &l, body);
     }
     // References first; only the requested page is rendered as JSON.
     let matching: Vec<&(String, String, SimHolder)> = l
@@ -1409,31 +1441,48 @@ fn assignments_page(inner: &Inner, q: &HashMap<String, String>) -> Response {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let items: Vec<Value> = keys.into_iter().map(assignment_json).collect();
-    let body = paged_body(
+    let items: Vec<AssignmentItem<'_>> = keys.into_iter().map(AssignmentItem::of).collect();
+    paged(
+        inner,
+        &l,
         "assignments",
         items,
         index,
         total_pages,
         version_id(l.assignments_version),
-    );
-    envelope(inner, &l, body)
+    )
 }
 
 /// A `ResponseUser` (§4).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserItem<'a> {
+    client_user_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    /// An associated user carries the hash of its Apple Account (§4, ResponseUser).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invite_code: Option<String>,
+    status: &'a str,
+}
+
+impl<'a> UserItem<'a> {
+    fn of(u: &'a SimVppUser) -> Self {
+        UserItem {
+            client_user_id: &u.client_user_id,
+            email: u.email.as_deref(),
+            id_hash: (u.status == "Associated").then(|| id_hash(&u.client_user_id)),
+            invite_code: (u.status == "Registered")
+                .then(|| format!("{:032x}", u.client_user_id.len() * 7919)),
+            status: &u.status,
+        }
+    }
+}
+
 fn user_json(u: &SimVppUser) -> Value {
-    let mut j = json!({"clientUserId": u.client_user_id, "status": u.status});
-    if let Some(e) = &u.email {
-        j["email"] = json!(e);
-    }
-    if u.status == "Registered" {
-        j["inviteCode"] = json!(format!("{:032x}", u.client_user_id.len() * 7919));
-    }
-    // An associated user carries the hash of its Apple Account (§4, ResponseUser).
-    if u.status == "Associated" {
-        j["idHash"] = json!(id_hash(&u.client_user_id));
-    }
-    j
+    serde_json::to_value(UserItem::of(u)).expect("serializable")
 }
 
 /// A stable stand-in for the hash of a user's Apple Account (base64 of 20 bytes, like Apple's).
@@ -1449,13 +1498,35 @@ fn id_hash(client_user_id: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn assignment_json((a, p, h): &(String, String, SimHolder)) -> Value {
-    let mut j = json!({"adamId": a, "pricingParam": p});
-    match h {
-        SimHolder::User(u) => j["clientUserId"] = json!(u),
-        SimHolder::Serial(s) => j["serialNumber"] = json!(s),
+/// An assignment (§4): the holder is a user or a device.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AssignmentItem<'a> {
+    adam_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_user_id: Option<&'a str>,
+    pricing_param: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    serial_number: Option<&'a str>,
+}
+
+impl<'a> AssignmentItem<'a> {
+    fn of((a, p, h): &'a (String, String, SimHolder)) -> Self {
+        let (client_user_id, serial_number) = match h {
+            SimHolder::User(u) => (Some(u.as_str()), None),
+            SimHolder::Serial(s) => (None, Some(s.as_str())),
+        };
+        AssignmentItem {
+            adam_id: a,
+            client_user_id,
+            pricing_param: p,
+            serial_number,
+        }
     }
-    j
+}
+
+fn assignment_json(key: &(String, String, SimHolder)) -> Value {
+    serde_json::to_value(AssignmentItem::of(key)).expect("serializable")
 }
 
 #[derive(Deserialize)]
@@ -1804,7 +1875,8 @@ async fn get_users(
             None => return bad(9721, "The versionId is invalid."),
         },
     };
-    let matching: Vec<Value> = l
+    // References first; only the requested page is rendered.
+    let matching: Vec<&SimVppUser> = l
         .users
         .iter()
         .filter(|(u, v)| {
@@ -1813,20 +1885,22 @@ async fn get_users(
                 && param(&q, "clientUserId").is_none_or(|x| x == u.client_user_id)
                 && since.is_none_or(|s| *v > s)
         })
-        .map(|(u, _)| user_json(u))
+        .map(|(u, _)| u)
         .collect();
-    let (items, total_pages) = match page_of(&matching, index, inner.config.page_size) {
+    let (users, total_pages) = match page_of(&matching, index, inner.config.page_size) {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let body = paged_body(
+    let items: Vec<UserItem<'_>> = users.into_iter().map(UserItem::of).collect();
+    paged(
+        &inner,
+        &l,
         "users",
         items,
         index,
         total_pages,
         set_version_id(DataSet::Users, l.users_version),
-    );
-    envelope(&inner, &l, body)
+    )
 }
 
 #[derive(Deserialize)]
@@ -2017,6 +2091,120 @@ async fn retire_users(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A listing page with typed items serializes to the same bytes as the `json!` body it
+    /// replaced (the old item builders, copied here as they were).
+    #[test]
+    fn listing_pages_match_the_json_built_ones() {
+        fn old_user(u: &SimVppUser) -> Value {
+            let mut j = json!({"clientUserId": u.client_user_id, "status": u.status});
+            if let Some(e) = &u.email {
+                j["email"] = json!(e);
+            }
+            if u.status == "Registered" {
+                j["inviteCode"] = json!(format!("{:032x}", u.client_user_id.len() * 7919));
+            }
+            if u.status == "Associated" {
+                j["idHash"] = json!(id_hash(&u.client_user_id));
+            }
+            j
+        }
+        fn old_assignment((a, p, h): &(String, String, SimHolder)) -> Value {
+            let mut j = json!({"adamId": a, "pricingParam": p});
+            match h {
+                SimHolder::User(u) => j["clientUserId"] = json!(u),
+                SimHolder::Serial(s) => j["serialNumber"] = json!(s),
+            }
+            j
+        }
+        fn check<T: Serialize>(key: &'static str, typed: Vec<T>, old: Vec<Value>, next: bool) {
+            let mut body = json!({
+                key: old,
+                "currentPageIndex": 2,
+                "size": typed.len(),
+                "totalPages": 4,
+                "versionId": "v7",
+            });
+            let mut rest = Map::new();
+            rest.insert("currentPageIndex".into(), json!(2));
+            rest.insert("size".into(), json!(typed.len()));
+            rest.insert("totalPages".into(), json!(4));
+            rest.insert("versionId".into(), json!("v7"));
+            if next {
+                body["nextPageIndex"] = json!(3);
+                rest.insert("nextPageIndex".into(), json!(3));
+            }
+            for (k, v) in [
+                ("uId", json!("4711")),
+                ("tokenExpirationDate", json!("2027-01-01T00:00:00+0000")),
+                ("mdmInfo", json!({"id": "m", "name": "MDM"})),
+            ] {
+                body[k] = v.clone();
+                rest.insert(k.into(), v);
+            }
+            let page = Page {
+                key,
+                items: typed,
+                rest,
+            };
+            assert_eq!(
+                serde_json::to_string(&page).unwrap(),
+                serde_json::to_string(&body).unwrap()
+            );
+        }
+        let users = [
+            SimVppUser::registered("ada", "ada@example.com"),
+            SimVppUser {
+                client_user_id: "bo".into(),
+                email: None,
+                status: "Associated".into(),
+            },
+            SimVppUser {
+                client_user_id: "cy \"q\"".into(),
+                email: Some("cy@example.com".into()),
+                status: "Retired".into(),
+            },
+        ];
+        let assignments = [
+            (
+                "361309726".to_string(),
+                "STDQ".to_string(),
+                SimHolder::User("ada".into()),
+            ),
+            (
+                "361309726".to_string(),
+                "PLUS".to_string(),
+                SimHolder::Serial("DMP1".into()),
+            ),
+        ];
+        for next in [false, true] {
+            check(
+                "users",
+                users.iter().map(UserItem::of).collect(),
+                users.iter().map(old_user).collect(),
+                next,
+            );
+            check(
+                "assignments",
+                assignments.iter().map(AssignmentItem::of).collect(),
+                assignments.iter().map(old_assignment).collect(),
+                next,
+            );
+            check::<Value>(
+                "assets",
+                vec![json!({"adamId": "1"})],
+                vec![json!({"adamId": "1"})],
+                next,
+            );
+            check::<Value>("users", Vec::new(), Vec::new(), next);
+        }
+        for u in &users {
+            assert_eq!(user_json(u), old_user(u));
+        }
+        for a in &assignments {
+            assert_eq!(assignment_json(a), old_assignment(a));
+        }
+    }
 
     #[test]
     fn version_ids_round_trip() {

@@ -34,7 +34,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::faults::{Fault, FaultInjector, Faults, VendorFaults};
@@ -885,19 +885,11 @@ async fn get_directory(
         .filter(|u| wanted == "any" || u.state == wanted)
         .collect();
     let total = matching.len();
-    let entities: Vec<Value> = matching
+    let entities: Vec<DirectoryEntity<'_>> = matching
         .into_iter()
         .skip((page_number - 1) * page_size)
         .take(page_size)
-        // `version` is a required field of the SDKs' User model.
-        .map(|u| {
-            let mut entity = json!({"id": u.id, "name": u.name, "email": u.email, "state": u.state, "version": 1, "selfUri": format!("/api/v2/users/{}", u.id)});
-            match &u.date_last_login {
-                Some(at) if expand_last_login => entity["dateLastLogin"] = json!(at),
-                _ => {}
-            }
-            entity
-        })
+        .map(|u| DirectoryEntity::of(u, expand_last_login))
         .collect();
     // UserEntityListing (the SDKs' model) links its pages: an SDK-style `while next_uri` loop
     // must see every user.
@@ -906,23 +898,90 @@ async fn get_directory(
         .map(|s| format!("&state={s}"))
         .unwrap_or_default();
     let uri = |n: usize| format!("/api/v2/users?pageSize={page_size}&pageNumber={n}{state_param}");
-    let mut body = json!({
-        "entities": entities,
-        "pageSize": page_size,
-        "pageNumber": page_number,
-        "total": total,
-        "pageCount": page_count,
-        "selfUri": uri(page_number),
-        "firstUri": uri(1),
-        "lastUri": uri(page_count.max(1)),
-    });
-    if page_number < page_count {
-        body["nextUri"] = json!(uri(page_number + 1));
-    }
-    if page_number > 1 {
-        body["previousUri"] = json!(uri((page_number - 1).min(page_count.max(1))));
-    }
+    let body = DirectoryPage {
+        entities,
+        first_uri: uri(1),
+        last_uri: uri(page_count.max(1)),
+        next_uri: (page_number < page_count).then(|| uri(page_number + 1)),
+        page_count,
+        page_number,
+        page_size,
+        previous_uri: (page_number > 1).then(|| uri((page_number - 1).min(page_count.max(1)))),
+        self_uri: uri(page_number),
+        total,
+    };
     Json(body).into_response()
+}
+
+// Listing pages are serialized from typed views of the state (no `serde_json::Value` per
+// record): the fields in the order a JSON object with sorted keys has them, as the earlier
+// `json!` bodies were written (`tests::listing_bodies_match_the_json_built_ones`).
+
+/// One user of `GET /api/v2/users` (the SDKs' `User`; `version` is required there).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DirectoryEntity<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    date_last_login: Option<&'a str>,
+    email: &'a str,
+    id: &'a str,
+    name: &'a str,
+    self_uri: String,
+    state: &'a str,
+    version: u32,
+}
+
+impl<'a> DirectoryEntity<'a> {
+    /// `dateLastLogin` only when expanded, as the Users API serves it.
+    fn of(u: &'a SimDirectoryUser, expand_last_login: bool) -> Self {
+        DirectoryEntity {
+            date_last_login: u.date_last_login.as_deref().filter(|_| expand_last_login),
+            email: &u.email,
+            id: &u.id,
+            name: &u.name,
+            self_uri: format!("/api/v2/users/{}", u.id),
+            state: &u.state,
+            version: 1,
+        }
+    }
+}
+
+/// `UserEntityListing`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DirectoryPage<'a> {
+    entities: Vec<DirectoryEntity<'a>>,
+    first_uri: String,
+    last_uri: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_uri: Option<String>,
+    page_count: usize,
+    page_number: usize,
+    page_size: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_uri: Option<String>,
+    self_uri: String,
+    total: usize,
+}
+
+/// One entity of `GET /api/v2/license/users`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LicenseUserEntity<'a> {
+    id: &'a str,
+    licenses: &'a BTreeSet<String>,
+    self_uri: String,
+}
+
+/// `UserLicensesEntityListing`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LicenseUsersPage<'a> {
+    entities: Vec<LicenseUserEntity<'a>>,
+    page_count: usize,
+    page_number: usize,
+    page_size: usize,
+    total: usize,
 }
 
 async fn get_users(
@@ -974,20 +1033,22 @@ async fn get_users(
     };
     let start = (page_number - 1).saturating_mul(page_size).min(order.len());
     let end = (start + page_size).min(order.len());
-    let entities: Vec<Value> = order[start..end]
+    let none = BTreeSet::new();
+    let entities: Vec<LicenseUserEntity<'_>> = order[start..end]
         .iter()
-        .map(|id| {
-            let held = state.users.get(id).cloned().unwrap_or_default();
-            json!({"id": id, "licenses": held, "selfUri": format!("/api/v2/license/users/{id}")})
+        .map(|id| LicenseUserEntity {
+            id,
+            licenses: state.users.get(id).unwrap_or(&none),
+            self_uri: format!("/api/v2/license/users/{id}"),
         })
         .collect();
-    Json(json!({
-        "entities": entities,
-        "pageSize": page_size,
-        "pageNumber": page_number,
-        "total": total,
-        "pageCount": total.div_ceil(page_size),
-    }))
+    Json(LicenseUsersPage {
+        entities,
+        page_count: total.div_ceil(page_size),
+        page_number,
+        page_size,
+        total,
+    })
     .into_response()
 }
 
@@ -1193,4 +1254,111 @@ async fn post_infer_permissions(
         .map(|l| &l.id)
         .collect();
     Json(json!(licenses)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The typed listing bodies serialize to the same bytes as the `json!` bodies they replaced
+    /// (the old builders, copied here as they were).
+    #[test]
+    fn listing_bodies_match_the_json_built_ones() {
+        let users = [
+            SimDirectoryUser {
+                id: "u-1".into(),
+                name: "Ada \"L\"".into(),
+                email: "ada@example.com".into(),
+                state: "active".into(),
+                date_last_login: Some("2026-10-01T09:00:00.000Z".into()),
+            },
+            SimDirectoryUser {
+                id: "u-2".into(),
+                name: "Bo".into(),
+                email: String::new(),
+                state: "inactive".into(),
+                date_last_login: None,
+            },
+        ];
+        for expand in [false, true] {
+            for (page_number, page_count) in [(1, 1), (1, 3), (2, 3), (3, 3), (4, 3)] {
+                let uri = |n: usize| format!("/api/v2/users?pageSize=2&pageNumber={n}&state=any");
+                let old_entities: Vec<Value> = users
+                    .iter()
+                    .map(|u| {
+                        let mut entity = json!({"id": u.id, "name": u.name, "email": u.email, "state": u.state, "version": 1, "selfUri": format!("/api/v2/users/{}", u.id)});
+                        match &u.date_last_login {
+                            Some(at) if expand => entity["dateLastLogin"] = json!(at),
+                            _ => {}
+                        }
+                        entity
+                    })
+                    .collect();
+                let mut old = json!({
+                    "entities": old_entities,
+                    "pageSize": 2,
+                    "pageNumber": page_number,
+                    "total": 5,
+                    "pageCount": page_count,
+                    "selfUri": uri(page_number),
+                    "firstUri": uri(1),
+                    "lastUri": uri(page_count),
+                });
+                if page_number < page_count {
+                    old["nextUri"] = json!(uri(page_number + 1));
+                }
+                if page_number > 1 {
+                    old["previousUri"] = json!(uri((page_number - 1).min(page_count)));
+                }
+                let new = DirectoryPage {
+                    entities: users
+                        .iter()
+                        .map(|u| DirectoryEntity::of(u, expand))
+                        .collect(),
+                    first_uri: uri(1),
+                    last_uri: uri(page_count),
+                    next_uri: (page_number < page_count).then(|| uri(page_number + 1)),
+                    page_count,
+                    page_number,
+                    page_size: 2,
+                    previous_uri: (page_number > 1).then(|| uri((page_number - 1).min(page_count))),
+                    self_uri: uri(page_number),
+                    total: 5,
+                };
+                assert_eq!(
+                    serde_json::to_string(&new).unwrap(),
+                    serde_json::to_string(&old).unwrap()
+                );
+            }
+        }
+
+        let held: BTreeSet<String> = ["cloudCX2".to_string(), "cloudCX1".to_string()].into();
+        let none = BTreeSet::new();
+        let rows = [("u-1", &held), ("u-2", &none)];
+        let old = json!({
+            "entities": rows.iter().map(|(id, held)| json!({"id": id, "licenses": held, "selfUri": format!("/api/v2/license/users/{id}")})).collect::<Vec<_>>(),
+            "pageSize": 100,
+            "pageNumber": 3,
+            "total": 202,
+            "pageCount": 3,
+        });
+        let new = LicenseUsersPage {
+            entities: rows
+                .iter()
+                .map(|(id, held)| LicenseUserEntity {
+                    id,
+                    licenses: held,
+                    self_uri: format!("/api/v2/license/users/{id}"),
+                })
+                .collect(),
+            page_count: 3,
+            page_number: 3,
+            page_size: 100,
+            total: 202,
+        };
+        assert_eq!(
+            serde_json::to_string(&new).unwrap(),
+            serde_json::to_string(&old).unwrap()
+        );
+    }
 }

@@ -36,6 +36,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::faults::{Fault, FaultInjector, Faults, VendorFaults};
@@ -306,7 +307,7 @@ struct Org {
     api_used: u64,
     /// Query locator -> the whole result; pages are read by offset, so a locator can be read
     /// again (a client retrying a lost page). The oldest results are dropped past a cap.
-    cursors: BTreeMap<String, Arc<Vec<Value>>>,
+    cursors: BTreeMap<String, Arc<Rows>>,
     deleted: HashSet<String>,
     /// Deleted UserPackageLicense rows (IsDeleted = true), which `queryAll` still returns.
     recycled: BTreeMap<String, Record>,
@@ -1310,11 +1311,176 @@ fn select_records<'a>(
     Ok(matched)
 }
 
-fn attributes(object: &str, id: &str, version: &str) -> Value {
-    json!({"type": object, "url": format!("/services/data/{version}/sobjects/{object}/{id}")})
+/// What a query writes for each selected record, built once per query: the output keys in the
+/// order a JSON object with sorted keys has them (`serde_json::Map`'s order, in which records
+/// were written when they were built as `Value`s), each the record's `attributes`, a field, or
+/// a relationship with its own fields (§2.2, P-1).
+#[derive(Debug)]
+struct Projection(BTreeMap<&'static str, Out>);
+
+#[derive(Debug)]
+enum Out {
+    Attributes,
+    Field(&'static str),
+    /// A parent record through `ref_field`, or null when there is none.
+    Rel {
+        ref_field: &'static str,
+        target: &'static str,
+        fields: Projection,
+    },
 }
 
-/// Projects a record onto the selected fields, nesting relationship fields (§2.2, P-1).
+impl Projection {
+    /// The projection of `fields` (already resolved by the query; an unresolvable path is
+    /// left out).
+    fn new(object: &'static str, fields: &[Vec<String>]) -> Projection {
+        let mut p = Projection(BTreeMap::from([("attributes", Out::Attributes)]));
+        for path in fields {
+            p.add(object, path);
+        }
+        p
+    }
+
+    fn add(&mut self, object: &'static str, path: &[String]) {
+        let Ok((hops, field, _)) = resolve(object, path) else {
+            return;
+        };
+        let Some(&(ref_field, rel)) = hops.first() else {
+            self.0.insert(field, Out::Field(field));
+            return;
+        };
+        let target = target_of(object, ref_field);
+        if let Out::Rel { fields, .. } = self.0.entry(rel).or_insert_with(|| Out::Rel {
+            ref_field,
+            target,
+            fields: Projection(BTreeMap::from([("attributes", Out::Attributes)])),
+        }) {
+            fields.add(target, &path[1..]);
+        }
+    }
+}
+
+/// A record projected for a query answer, serialized straight from the org's state.
+struct Projected<'a> {
+    org: &'a Org,
+    object: &'static str,
+    id: &'a str,
+    record: &'a Record,
+    projection: &'a Projection,
+    version: &'a str,
+}
+
+impl<'a> Projected<'a> {
+    fn of(
+        org: &'a Org,
+        object: &'static str,
+        record: &'a Record,
+        projection: &'a Projection,
+        version: &'a str,
+    ) -> Self {
+        Projected {
+            org,
+            object,
+            id: record.get("Id").and_then(Value::as_str).unwrap_or_default(),
+            record,
+            projection,
+            version,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Attributes<'a> {
+    #[serde(rename = "type")]
+    object: &'a str,
+    url: String,
+}
+
+impl Serialize for Projected<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.projection.0.len()))?;
+        for (key, out) in &self.projection.0 {
+            match out {
+                Out::Attributes => map.serialize_entry(
+                    key,
+                    &Attributes {
+                        object: self.object,
+                        url: format!(
+                            "/services/data/{}/sobjects/{}/{}",
+                            self.version, self.object, self.id
+                        ),
+                    },
+                )?,
+                Out::Field(field) => {
+                    map.serialize_entry(key, self.record.get(*field).unwrap_or(&Value::Null))?
+                }
+                Out::Rel {
+                    ref_field,
+                    target,
+                    fields,
+                } => {
+                    let parent = self
+                        .record
+                        .get(*ref_field)
+                        .and_then(Value::as_str)
+                        .and_then(|id| self.org.get(target, id).map(|r| (id, r)));
+                    match parent {
+                        None => map.serialize_entry(key, &Value::Null)?,
+                        Some((id, record)) => map.serialize_entry(
+                            key,
+                            &Projected {
+                                org: self.org,
+                                object: target,
+                                id,
+                                record,
+                                projection: fields,
+                                version: self.version,
+                            },
+                        )?,
+                    }
+                }
+            }
+        }
+        map.end()
+    }
+}
+
+/// A query result, each record already written as JSON: a later page is a copy of bytes, and
+/// the result stays what it was when the query ran (as a Salesforce cursor does), however the
+/// org changes after.
+#[derive(Debug, Default)]
+struct Rows {
+    json: Vec<u8>,
+    /// Where each record's JSON ends in `json`.
+    ends: Vec<usize>,
+}
+
+impl Rows {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn push(&mut self, record: &impl Serialize) {
+        serde_json::to_writer(&mut self.json, record).expect("records serialize");
+        self.ends.push(self.json.len());
+    }
+
+    /// Appends records `from..to` to `out` as a JSON array.
+    fn write_array(&self, from: usize, to: usize, out: &mut Vec<u8>) {
+        let start = |i: usize| if i == 0 { 0 } else { self.ends[i - 1] };
+        out.push(b'[');
+        for i in from..to {
+            if i > from {
+                out.push(b',');
+            }
+            out.extend_from_slice(&self.json[start(i)..self.ends[i]]);
+        }
+        out.push(b']');
+    }
+}
+
+/// A record projected onto the selected fields, as a JSON value (single-record answers).
 fn project(
     org: &Org,
     object: &'static str,
@@ -1322,54 +1488,9 @@ fn project(
     fields: &[Vec<String>],
     version: &str,
 ) -> Value {
-    let id = record.get("Id").and_then(Value::as_str).unwrap_or_default();
-    let mut out = Map::new();
-    out.insert("attributes".into(), attributes(object, id, version));
-    for path in fields {
-        insert_path(org, object, record, path, &mut out, version);
-    }
-    Value::Object(out)
-}
-
-fn insert_path(
-    org: &Org,
-    object: &'static str,
-    record: &Record,
-    path: &[String],
-    out: &mut Map<String, Value>,
-    version: &str,
-) {
-    let Ok((hops, field, _)) = resolve(object, path) else {
-        return;
-    };
-    if hops.is_empty() {
-        out.insert(
-            field.into(),
-            record.get(field).cloned().unwrap_or(Value::Null),
-        );
-        return;
-    }
-    let (ref_field, rel) = hops[0];
-    let target = target_of(object, ref_field);
-    let parent = record
-        .get(ref_field)
-        .and_then(Value::as_str)
-        .and_then(|id| org.get(target, id).map(|r| (id, r)));
-    match parent {
-        None => {
-            out.insert(rel.into(), Value::Null);
-        }
-        Some((id, parent_record)) => {
-            let entry = out.entry(rel.to_owned()).or_insert_with(|| {
-                let mut m = Map::new();
-                m.insert("attributes".into(), attributes(target, id, version));
-                Value::Object(m)
-            });
-            if let Value::Object(m) = entry {
-                insert_path(org, target, parent_record, &path[1..], m, version);
-            }
-        }
-    }
+    let projection = Projection::new(object, fields);
+    serde_json::to_value(Projected::of(org, object, record, &projection, version))
+        .expect("records serialize")
 }
 
 fn batch_size(headers: &HeaderMap, default: usize) -> usize {
@@ -1387,7 +1508,7 @@ fn batch_size(headers: &HeaderMap, default: usize) -> usize {
 
 /// Where a page starts in a query result, and the result's locator once one was handed out.
 struct Slice {
-    rows: Arc<Vec<Value>>,
+    rows: Arc<Rows>,
     offset: usize,
     locator: Option<String>,
 }
@@ -1402,9 +1523,10 @@ fn page(inner: &Inner, org: &mut Org, slice: Slice, size: usize, version: &str) 
     } = slice;
     let total = rows.len();
     let end = (offset + size).min(total);
-    let records: Vec<Value> = rows.get(offset..end).unwrap_or(&[]).to_vec();
     let done = end >= total;
-    let mut body = json!({"totalSize": total, "done": done, "records": records});
+    // The keys in sorted order, as the `json!` body this replaced wrote them.
+    let mut body = Vec::with_capacity(64 + rows.ends.get(end.max(1) - 1).copied().unwrap_or(0));
+    body.extend_from_slice(format!("{{\"done\":{done},").as_bytes());
     if !done {
         let base = locator.unwrap_or_else(|| {
             format!(
@@ -1412,13 +1534,26 @@ fn page(inner: &Inner, org: &mut Org, slice: Slice, size: usize, version: &str) 
                 inner.cursor_seq.fetch_add(1, Ordering::SeqCst)
             )
         });
-        body["nextRecordsUrl"] = json!(format!("/services/data/{version}/query/{base}-{end}"));
-        org.cursors.insert(base, rows);
+        let next = format!("/services/data/{version}/query/{base}-{end}");
+        body.extend_from_slice(b"\"nextRecordsUrl\":");
+        serde_json::to_writer(&mut body, &next).expect("a string serializes");
+        body.push(b',');
+        org.cursors.insert(base, rows.clone());
         while org.cursors.len() > 256 {
             org.cursors.pop_first();
         }
     }
-    Json(body).into_response()
+    body.extend_from_slice(b"\"records\":");
+    rows.write_array(offset.min(end), end, &mut body);
+    body.extend_from_slice(format!(",\"totalSize\":{total}}}").as_bytes());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// The oldest API version still served (§2.1: 21.0–30.0 retired Summer '25) and the latest
@@ -1547,7 +1682,7 @@ fn run_query(
         Ok(p) => p,
         Err(e) => return rest_error(StatusCode::BAD_REQUEST, e.code, &e.message),
     };
-    let rows: Vec<Value> = {
+    let rows: Rows = {
         let matched = match select_records(&org, &parsed, all) {
             Ok(m) => m,
             Err(e) => return rest_error(StatusCode::BAD_REQUEST, e.code, &e.message),
@@ -1572,10 +1707,14 @@ fn run_query(
                 return Json(json!({"totalSize": 1, "done": true, "records": [record]}))
                     .into_response();
             }
-            None => matched
-                .iter()
-                .map(|r| project(&org, object, r, &parsed.fields, version))
-                .collect(),
+            None => {
+                let projection = Projection::new(object, &parsed.fields);
+                let mut rows = Rows::default();
+                for record in &matched {
+                    rows.push(&Projected::of(&org, object, record, &projection, version));
+                }
+                rows
+            }
         }
     };
     let size = batch_size(headers, inner.config.default_batch_size);
@@ -2223,4 +2362,157 @@ async fn collection_retrieve(
         })
         .collect();
     Json(Value::Array(records)).into_response()
+}
+
+#[cfg(test)]
+mod projection_tests {
+    use super::*;
+
+    /// The projection as it was written before records were serialized straight from the
+    /// state: a `Value` per record (copied here as it was).
+    fn old_project(
+        org: &Org,
+        object: &'static str,
+        record: &Record,
+        fields: &[Vec<String>],
+        version: &str,
+    ) -> Value {
+        fn insert_path(
+            org: &Org,
+            object: &'static str,
+            record: &Record,
+            path: &[String],
+            out: &mut Map<String, Value>,
+            version: &str,
+        ) {
+            let Ok((hops, field, _)) = resolve(object, path) else {
+                return;
+            };
+            if hops.is_empty() {
+                out.insert(
+                    field.into(),
+                    record.get(field).cloned().unwrap_or(Value::Null),
+                );
+                return;
+            }
+            let (ref_field, rel) = hops[0];
+            let target = target_of(object, ref_field);
+            let parent = record
+                .get(ref_field)
+                .and_then(Value::as_str)
+                .and_then(|id| org.get(target, id).map(|r| (id, r)));
+            match parent {
+                None => {
+                    out.insert(rel.into(), Value::Null);
+                }
+                Some((id, parent_record)) => {
+                    let entry = out.entry(rel.to_owned()).or_insert_with(|| {
+                        let mut m = Map::new();
+                        m.insert("attributes".into(), attributes(target, id, version));
+                        Value::Object(m)
+                    });
+                    if let Value::Object(m) = entry {
+                        insert_path(org, target, parent_record, &path[1..], m, version);
+                    }
+                }
+            }
+        }
+        let id = record.get("Id").and_then(Value::as_str).unwrap_or_default();
+        let mut out = Map::new();
+        out.insert("attributes".into(), attributes(object, id, version));
+        for path in fields {
+            insert_path(org, object, record, path, &mut out, version);
+        }
+        Value::Object(out)
+    }
+
+    fn attributes(object: &str, id: &str, version: &str) -> Value {
+        json!({"type": object, "url": format!("/services/data/{version}/sobjects/{object}/{id}")})
+    }
+
+    fn org() -> Org {
+        let mut org = Org::default();
+        let mut profile = Record::new();
+        profile.insert("Name".into(), json!("Standard \"User\""));
+        let profile = org.insert("Profile", profile);
+        let mut users = Vec::new();
+        for (i, login) in [Some("2026-10-01T09:00:00.000+0000"), None]
+            .into_iter()
+            .enumerate()
+        {
+            let mut r = Record::new();
+            r.insert("Username".into(), json!(format!("u{i}@example.com.sim")));
+            r.insert("Email".into(), json!(format!("u{i}@example.com")));
+            r.insert("Name".into(), json!(format!("User {i}")));
+            r.insert("IsActive".into(), json!(i == 0));
+            // The second user's profile is gone: a null relationship.
+            let profile = if i == 0 {
+                profile.clone()
+            } else {
+                "00eX".into()
+            };
+            r.insert("ProfileId".into(), json!(profile));
+            r.insert("LastLoginDate".into(), json!(login));
+            users.push(org.insert("User", r));
+        }
+        let mut package = Record::new();
+        package.insert("NamespacePrefix".into(), json!("acme"));
+        package.insert("AllowedLicenses".into(), json!(10));
+        let package = org.insert("PackageLicense", package);
+        for user in &users {
+            let mut r = Record::new();
+            r.insert("PackageLicenseId".into(), json!(package));
+            r.insert("UserId".into(), json!(user));
+            r.insert("IsRevoked".into(), json!(false));
+            org.insert("UserPackageLicense", r);
+        }
+        org
+    }
+
+    /// Every record of a query answer, and a whole page, serialize to the bytes the `Value`
+    /// records did.
+    #[test]
+    fn projected_records_and_pages_match_the_value_built_ones() {
+        let org = org();
+        let queries = [
+            "SELECT Id, UserId, PackageLicenseId, User.Email, User.Username, User.Name, User.IsActive, User.Profile.Name, User.LastLoginDate, PackageLicense.NamespacePrefix, CreatedDate FROM UserPackageLicense",
+            "SELECT user.email, USER.Email, Id, id, User.Profile.Name, User.ProfileId FROM UserPackageLicense",
+            "SELECT Id, Username, Email, Name, IsActive, Profile.Name, LastLoginDate FROM User",
+            "SELECT Id FROM PackageLicense",
+            "SELECT Name FROM Profile",
+        ];
+        for q in queries {
+            let parsed = soql::parse(q).unwrap();
+            let records = select_records(&org, &parsed, false).unwrap();
+            let object = object_schema(&parsed.object).0;
+            assert!(!records.is_empty(), "{q}");
+            let projection = Projection::new(object, &parsed.fields);
+            let mut rows = Rows::default();
+            let mut old = Vec::new();
+            for record in &records {
+                let new = Projected::of(&org, object, record, &projection, "v62.0");
+                let was = old_project(&org, object, record, &parsed.fields, "v62.0");
+                assert_eq!(
+                    serde_json::to_string(&new).unwrap(),
+                    serde_json::to_string(&was).unwrap(),
+                    "{q}"
+                );
+                assert_eq!(project(&org, object, record, &parsed.fields, "v62.0"), was);
+                rows.push(&new);
+                old.push(was);
+            }
+            let mut array = Vec::new();
+            rows.write_array(0, rows.len(), &mut array);
+            assert_eq!(
+                String::from_utf8(array).unwrap(),
+                serde_json::to_string(&old).unwrap()
+            );
+            let mut tail = Vec::new();
+            rows.write_array(1, rows.len(), &mut tail);
+            assert_eq!(
+                String::from_utf8(tail).unwrap(),
+                serde_json::to_string(&old[1..]).unwrap()
+            );
+        }
+    }
 }
