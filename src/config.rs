@@ -95,10 +95,7 @@ impl ProviderConfig {
     /// The configuration of vendor `V` (its descriptor, such as `licensekit::genesys::Genesys`).
     ///
     /// ```
-    /// # use licensekit::{AnyProvider, LicenseProvider, MemoryConfig, ProviderConfig};
-    /// // The in-memory provider's descriptor lives in licensekit-core; an adapter's is
-    /// // re-exported by the facade (`licensekit::genesys::Genesys`).
-    /// use licensekit_core::Memory;
+    /// # use licensekit::{AnyProvider, LicenseProvider, Memory, MemoryConfig, ProviderConfig};
     /// let config = ProviderConfig::new::<Memory>(MemoryConfig::default());
     /// assert_eq!(AnyProvider::from_config(config).unwrap().kind().as_str(), "memory");
     /// ```
@@ -150,7 +147,7 @@ impl ProviderConfig {
     ///
     /// ```
     /// # use licensekit::{MemoryConfig, ProviderConfig};
-    /// let config = ProviderConfig::new::<licensekit_core::Memory>(MemoryConfig::default())
+    /// let config = ProviderConfig::new::<licensekit::Memory>(MemoryConfig::default())
     ///     .with_config("page_size", "3").unwrap();
     /// assert_eq!(config.vendor_config::<MemoryConfig>().unwrap().page_size, 3);
     /// assert!(config.with_config("page_sise", "3").is_err());
