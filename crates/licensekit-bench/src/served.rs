@@ -173,9 +173,21 @@ fn contracts(info: &Path) -> Vec<Contract> {
         #[serde(default)]
         contracts: Vec<Contract>,
     }
+    /// TOML dates (`renewal = 2027-01-15`) become strings, as the CLI reads them.
+    fn dates_as_strings(value: &mut toml::Value) {
+        match value {
+            toml::Value::Datetime(d) => *value = toml::Value::String(d.to_string()),
+            toml::Value::Array(items) => items.iter_mut().for_each(dates_as_strings),
+            toml::Value::Table(table) => table.iter_mut().for_each(|(_, v)| dates_as_strings(v)),
+            _ => {}
+        }
+    }
     let text = std::fs::read_to_string(info.with_extension("toml")).expect("the config file");
-    toml::from_str::<Config>(&text)
-        .expect("the config file is TOML")
+    let mut value: toml::Value = toml::from_str(&text).expect("the config file is TOML");
+    dates_as_strings(&mut value);
+    value
+        .try_into::<Config>()
+        .expect("the config file's contracts")
         .contracts
 }
 
