@@ -5,22 +5,27 @@
 //! The report schema (serde) is stable and versioned by [`Report::schema_version`]; JSON and CSV
 //! are derived from the same structs.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use futures::TryStreamExt;
 use futures::future::join_all;
+use hashbrown::HashTable;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use licensekit_core::{
-    AssignmentFilter, Holder, HolderId, LicenseProvider, Product, ProductId, Provenance,
-    ProviderKind, Result, SeatTotal,
+    HolderId, LicenseProvider, Product, ProductId, Provenance, ProviderKind, SeatTotal,
 };
 
 use crate::config::{Contract, Period};
 
+mod collect;
 pub mod html;
+
+pub(crate) use collect::{Collected, Seat, collect_one};
 
 /// The report schema version; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -62,16 +67,7 @@ pub fn normalize_email(email: &str) -> String {
 impl ReportOptions {
     /// The person key of an email: normalized, then mapped through the aliases.
     pub fn person_of(&self, email: &str) -> Option<String> {
-        let normalized = normalize_email(email);
-        if normalized.is_empty() || !normalized.contains('@') {
-            return None;
-        }
-        let canonical = self
-            .aliases
-            .iter()
-            .find(|(alias, _)| normalize_email(alias) == normalized)
-            .map(|(_, canonical)| normalize_email(canonical));
-        Some(canonical.unwrap_or(normalized))
+        PersonKeys::new(self).key(email)
     }
 }
 
@@ -322,8 +318,8 @@ pub struct Holding {
     pub provider: ProviderKind,
     /// The product id as the vendor names it.
     pub product_id: ProductId,
-    /// The vendor's display name of the product.
-    pub product_name: String,
+    /// The vendor's display name of the product (shared by every holding of the product).
+    pub product_name: Arc<str>,
 }
 
 /// A user holder matched to no person (no usable email), with what it holds.
@@ -375,8 +371,8 @@ pub struct ReclaimCandidate {
     pub provider: ProviderKind,
     /// The product whose seat could be given back.
     pub product_id: ProductId,
-    /// The vendor's display name of the product.
-    pub product_name: String,
+    /// The vendor's display name of the product (shared by every candidate of the product).
+    pub product_name: Arc<str>,
     /// The holder to revoke from.
     pub holder: HolderId,
     /// The holder's display name, when the vendor gives one.
@@ -391,86 +387,77 @@ pub struct ReclaimCandidate {
     pub idle_days: Option<i64>,
 }
 
-/// Everything collected from one provider (also read by [`crate::plan`]).
-pub(crate) struct Collected {
-    pub(crate) provider: ProviderKind,
-    pub(crate) products: Vec<Product>,
-    /// (product, holder, assigned_at) in listing order.
-    pub(crate) assignments: Vec<(ProductId, HolderId, Option<DateTime<Utc>>)>,
-    /// What is known of each holder: the directory entry, else the assignment's holder.
-    pub(crate) holders: HashMap<HolderId, Holder>,
-    pub(crate) directory: Option<BTreeSet<HolderId>>,
-    pub(crate) changed_during_listing: Vec<ListingChange>,
+/// Where a holder's seats go in the report, decided at its first seat.
+#[derive(Clone, Copy)]
+enum Slot {
+    Unseen,
+    Person(u32),
+    Unmatched(u32),
+    Device(u32),
 }
 
-pub(crate) async fn collect_one(
-    provider: &dyn LicenseProvider,
-    progress: &(dyn Fn(ProviderKind, u64) + Sync),
-) -> Result<Collected> {
-    let kind = provider.kind();
-    let products = provider.products().await?;
-    let mut changed_during_listing: Vec<ListingChange> = products
-        .iter()
-        .find_map(|p| listing_change("products", &p.vendor))
-        .into_iter()
-        .collect();
-    let mut holders: HashMap<HolderId, Holder> = HashMap::new();
-    let mut assignments = Vec::new();
-    let mut stream = provider.assignments(AssignmentFilter::all());
-    let mut assignments_changed = None;
-    while let Some(a) = stream.try_next().await? {
-        if let Some(change) = listing_change("assignments", &a.vendor) {
-            assignments_changed = Some(change);
-        }
-        assignments.push((a.product, a.holder.id.clone(), a.assigned_at));
-        if !holders.contains_key(&a.holder.id) {
-            holders.insert(a.holder.id.clone(), lean(a.holder));
-        }
-        if assignments.len() % 500 == 0 {
-            progress(kind, assignments.len() as u64);
+/// People by person key, in first-seen order, each key stored once (in [`Person::email`]).
+#[derive(Default)]
+struct People {
+    people: Vec<Person>,
+    index: HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+impl People {
+    fn entry(&mut self, key: String) -> usize {
+        let People {
+            people,
+            index,
+            hasher,
+        } = self;
+        let hash = hasher.hash_one(key.as_str());
+        match index.entry(
+            hash,
+            |&i| people[i as usize].email == key,
+            |&i| hasher.hash_one(people[i as usize].email.as_str()),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(e) => *e.get() as usize,
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                // More than 2^32 people cannot be listed (a seat's holder is a u32).
+                e.insert(people.len() as u32);
+                people.push(Person {
+                    email: key,
+                    accounts: Vec::new(),
+                    holdings: Vec::new(),
+                });
+                people.len() - 1
+            }
         }
     }
-    progress(kind, assignments.len() as u64);
-    changed_during_listing.extend(assignments_changed);
-    let directory = if provider.capabilities().holder_directory {
-        let mut ids = BTreeSet::new();
-        let mut stream = provider.holders();
-        while let Some(h) = stream.try_next().await? {
-            ids.insert(h.id.clone());
-            // The directory knows more (email, state) than an assignment row may carry.
-            let listed = holders.remove(&h.id);
-            holders.insert(h.id.clone(), merge(lean(h), listed));
+}
+
+/// Email to person key, with the aliases normalized once.
+struct PersonKeys {
+    aliases: HashMap<String, String>,
+}
+
+impl PersonKeys {
+    fn new(options: &ReportOptions) -> Self {
+        PersonKeys {
+            aliases: options
+                .aliases
+                .iter()
+                .map(|(alias, canonical)| (normalize_email(alias), normalize_email(canonical)))
+                .collect(),
         }
-        Some(ids)
-    } else {
-        None
-    };
-    Ok(Collected {
-        provider: kind,
-        products,
-        assignments,
-        holders,
-        directory,
-        changed_during_listing,
-    })
-}
-
-/// A holder as the report and the plan keep it: without its vendor fields, which neither reads
-/// (a map per holder is most of a holder's memory in a listing of 100,000s).
-fn lean(mut holder: Holder) -> Holder {
-    holder.vendor = Default::default();
-    holder
-}
-
-/// Directory data wins; gaps are filled from what the assignment said.
-fn merge(mut directory: Holder, listed: Option<Holder>) -> Holder {
-    if let Some(listed) = listed {
-        directory.email = directory.email.or(listed.email);
-        directory.display_name = directory.display_name.or(listed.display_name);
-        directory.active = directory.active.or(listed.active);
-        directory.last_login = directory.last_login.or(listed.last_login);
     }
-    directory
+
+    fn key(&self, email: &str) -> Option<String> {
+        let normalized = normalize_email(email);
+        if normalized.is_empty() || !normalized.contains('@') {
+            return None;
+        }
+        Some(match self.aliases.get(&normalized) {
+            Some(canonical) => canonical.clone(),
+            None => normalized,
+        })
+    }
 }
 
 impl Report {
@@ -515,35 +502,53 @@ impl Report {
                 }),
             }
         }
-        Report::build(&collected, errors, options)
+        // Each provider's data is dropped as soon as it is folded into the report.
+        Report::build(collected, errors, options)
     }
 
-    pub(crate) fn build(
-        collected: &[Collected],
+    /// Builds the report one provider at a time. Given the collected data by value, each
+    /// provider's is freed once folded in, so the peak is the report plus one provider's data.
+    pub(crate) fn build<C: Borrow<Collected>>(
+        collected: impl IntoIterator<Item = C>,
         errors: Vec<ProviderFailure>,
         options: &ReportOptions,
     ) -> Report {
         let generated_at = Utc::now();
         let as_of = options.as_of.unwrap_or(generated_at);
+        let keys = PersonKeys::new(options);
+        let inactive_after = (options.inactive_days > 0)
+            .then(|| chrono::Duration::days(i64::from(options.inactive_days)));
         let mut providers = Vec::new();
         let mut products = Vec::new();
-        let mut people: BTreeMap<String, Person> = BTreeMap::new();
-        let mut unmatched: BTreeMap<(ProviderKind, String), UnmatchedHolder> = BTreeMap::new();
-        let mut devices: BTreeMap<(ProviderKind, String), DeviceHoldings> = BTreeMap::new();
+        let mut people = People::default();
+        let mut unmatched: Vec<UnmatchedHolder> = Vec::new();
+        let mut devices: Vec<DeviceHoldings> = Vec::new();
         let mut reclaim = Vec::new();
         let mut warnings = Vec::new();
         let mut contract_used = vec![false; options.contracts.len()];
+        let mut listed = Vec::new();
 
         for c in collected {
-            let names: HashMap<&ProductId, &str> = c
-                .products
-                .iter()
-                .map(|p| (&p.id, p.name.as_str()))
+            let c: &Collected = c.borrow();
+            listed.push(c.provider);
+            // Product display names, shared by every holding and candidate that names them.
+            let names: Vec<Arc<str>> = (0..c.product_count())
+                .map(|i| match c.products.get(i) {
+                    Some(p) => Arc::from(p.name.as_str()),
+                    None => Arc::from(c.product_id(i as u32).as_str()),
+                })
                 .collect();
-            let mut counted: HashMap<&ProductId, u64> = HashMap::new();
-            for (product, _, _) in &c.assignments {
-                *counted.entry(product).or_default() += 1;
+            let mut counted = vec![0u64; c.product_count()];
+            for seat in &c.seats {
+                counted[seat.product as usize] += 1;
             }
+            // A product listed twice under one id: its seats count toward its first listing.
+            let first_of = |p: &Product| {
+                c.products
+                    .iter()
+                    .position(|q| q.id == p.id)
+                    .unwrap_or_default()
+            };
             let mut totals = ProviderTotals {
                 provider: c.provider,
                 products: c.products.len(),
@@ -551,18 +556,19 @@ impl Report {
                 products_unlimited: 0,
                 products_total_unknown: 0,
                 seats_assigned: 0,
-                assignments: c.assignments.len() as u64,
-                holders_in_directory: c.directory.as_ref().map(BTreeSet::len),
+                assignments: c.seats.len() as u64,
+                holders_in_directory: c.directory_len(),
                 costs: Vec::new(),
                 products_unpriced: 0,
                 changed_during_listing: c.changed_during_listing.clone(),
             };
-            let mut over_allocated: HashMap<&ProductId, u64> = HashMap::new();
+            let mut over_allocated: Vec<(u32, u64)> = Vec::new();
             let mut rows = Vec::new();
-            let mut contracts: Vec<Option<&Contract>> = Vec::new();
+            let mut contracts: Vec<(usize, Option<&Contract>)> = Vec::new();
             for p in &c.products {
+                let product = first_of(p);
                 let contract = contract_for(options, &mut contract_used, c.provider, p);
-                let mut row = product_row(p, counted.get(&p.id).copied().unwrap_or(0), contract);
+                let mut row = product_row(p, counted[product], contract);
                 row.changed_during_listing = !c.changed_during_listing.is_empty();
                 match (row.total, row.unlimited) {
                     (Some(n), _) => totals.seats_total += n,
@@ -571,84 +577,70 @@ impl Report {
                 }
                 totals.seats_assigned += row.assigned;
                 if let Some(over) = row.over_allocated_by {
-                    over_allocated.insert(&p.id, over);
+                    over_allocated.push((product as u32, over));
                 }
                 rows.push(row);
-                contracts.push(contract);
+                contracts.push((product, contract));
             }
 
-            let name_of = |id: &ProductId| {
-                names
-                    .get(id)
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| id.to_string())
-            };
-            let inactive_after = (options.inactive_days > 0)
-                .then(|| chrono::Duration::days(i64::from(options.inactive_days)));
             let first_candidate = reclaim.len();
-            let mut flagged: BTreeSet<(ProductId, HolderId)> = BTreeSet::new();
-            for (product, holder_id, _) in &c.assignments {
-                let holder = c.holders.get(holder_id);
-                let email = holder.and_then(|h| h.email.clone());
-                match holder_id {
-                    HolderId::Device(serial) => {
-                        devices
-                            .entry((c.provider, serial.clone()))
-                            .or_insert_with(|| DeviceHoldings {
+            let mut flagged: HashSet<(u32, u32)> = HashSet::new();
+            let mut slots = vec![Slot::Unseen; c.holders.len()];
+            for seat in &c.seats {
+                let holder = c.holders.at(seat.holder);
+                let product_id = c.product_id(seat.product);
+                let slot = &mut slots[seat.holder as usize];
+                if let Slot::Unseen = slot {
+                    *slot = if holder.is_device() {
+                        devices.push(DeviceHoldings {
+                            provider: c.provider,
+                            serial: holder.id_str().to_owned(),
+                            products: Vec::new(),
+                        });
+                        Slot::Device(devices.len() as u32 - 1)
+                    } else if let Some(key) = holder.email().and_then(|e| keys.key(e)) {
+                        let person = people.entry(key);
+                        push_snug(
+                            &mut people.people[person].accounts,
+                            Account {
                                 provider: c.provider,
-                                serial: serial.clone(),
-                                products: Vec::new(),
-                            })
-                            .products
-                            .push(product.clone());
-                    }
-                    HolderId::User(id) => match email.as_deref().and_then(|e| options.person_of(e))
-                    {
-                        Some(key) => {
-                            let person = people.entry(key.clone()).or_insert_with(|| Person {
-                                email: key,
-                                accounts: Vec::new(),
-                                holdings: Vec::new(),
-                            });
-                            let account = Account {
-                                provider: c.provider,
-                                holder_id: id.clone(),
-                                display_name: holder.and_then(|h| h.display_name.clone()),
-                                active: holder.and_then(|h| h.active),
-                                last_login: holder.and_then(|h| h.last_login),
-                            };
-                            if !person.accounts.contains(&account) {
-                                person.accounts.push(account);
-                            }
-                            person.holdings.push(Holding {
-                                provider: c.provider,
-                                product_id: product.clone(),
-                                product_name: name_of(product),
-                            });
-                        }
-                        None => {
-                            unmatched
-                                .entry((c.provider, id.clone()))
-                                .or_insert_with(|| UnmatchedHolder {
-                                    provider: c.provider,
-                                    holder_id: id.clone(),
-                                    display_name: holder.and_then(|h| h.display_name.clone()),
-                                    products: Vec::new(),
-                                    last_login: holder.and_then(|h| h.last_login),
-                                })
-                                .products
-                                .push(product.clone());
-                        }
-                    },
+                                holder_id: holder.id_str().to_owned(),
+                                display_name: holder.display_name().map(str::to_owned),
+                                active: holder.active(),
+                                last_login: holder.last_login(),
+                            },
+                        );
+                        Slot::Person(person as u32)
+                    } else {
+                        unmatched.push(UnmatchedHolder {
+                            provider: c.provider,
+                            holder_id: holder.id_str().to_owned(),
+                            display_name: holder.display_name().map(str::to_owned),
+                            products: Vec::new(),
+                            last_login: holder.last_login(),
+                        });
+                        Slot::Unmatched(unmatched.len() as u32 - 1)
+                    };
                 }
-                let last_login = holder.and_then(|h| h.last_login);
+                match *slot {
+                    Slot::Person(i) => push_snug(
+                        &mut people.people[i as usize].holdings,
+                        Holding {
+                            provider: c.provider,
+                            product_id: product_id.clone(),
+                            product_name: names[seat.product as usize].clone(),
+                        },
+                    ),
+                    Slot::Unmatched(i) => unmatched[i as usize].products.push(product_id.clone()),
+                    Slot::Device(i) => devices[i as usize].products.push(product_id.clone()),
+                    Slot::Unseen => {}
+                }
+                let last_login = holder.last_login();
                 let idle = last_login.map(|at| as_of.signed_duration_since(at));
                 // One reason per seat, the strongest first.
-                let reason = if holder.and_then(|h| h.active) == Some(false) {
+                let reason = if holder.active() == Some(false) {
                     Some(ReclaimReason::HolderInactive)
-                } else if matches!(holder_id, HolderId::User(_))
-                    && c.directory.as_ref().is_some_and(|d| !d.contains(holder_id))
-                {
+                } else if c.unknown_to_directory(&holder) {
                     Some(ReclaimReason::HolderUnknownToDirectory)
                 } else if matches!((idle, inactive_after), (Some(idle), Some(limit)) if idle >= limit)
                 {
@@ -657,61 +649,43 @@ impl Report {
                     None
                 };
                 if let Some(reason) = reason {
-                    flagged.insert((product.clone(), holder_id.clone()));
-                    reclaim.push(ReclaimCandidate {
-                        provider: c.provider,
-                        product_id: product.clone(),
-                        product_name: name_of(product),
-                        holder: holder_id.clone(),
-                        holder_name: holder.and_then(|h| h.display_name.clone()),
-                        email,
-                        reason,
-                        last_login,
-                        idle_days: idle.map(|d| d.num_days()),
-                    });
+                    flagged.insert((seat.product, seat.holder));
+                    reclaim.push(candidate(c, seat, &names, reason, as_of));
                 }
             }
             // Over-allocation: the most recently assigned holders not already flagged.
             for (product, over) in over_allocated {
-                let already = flagged.iter().filter(|(p, _)| p == product).count() as u64;
-                let mut rows: Vec<&(ProductId, HolderId, Option<DateTime<Utc>>)> = c
-                    .assignments
+                let already = flagged.iter().filter(|(p, _)| *p == product).count() as u64;
+                let mut seats: Vec<&Seat> = c
+                    .seats
                     .iter()
-                    .filter(|(p, h, _)| p == product && !flagged.contains(&(p.clone(), h.clone())))
+                    .filter(|s| s.product == product && !flagged.contains(&(s.product, s.holder)))
                     .collect();
-                rows.sort_by_key(|row| std::cmp::Reverse(row.2));
-                for (p, h, _) in rows.into_iter().take(over.saturating_sub(already) as usize) {
-                    let holder = c.holders.get(h);
-                    let last_login = holder.and_then(|x| x.last_login);
-                    reclaim.push(ReclaimCandidate {
-                        provider: c.provider,
-                        product_id: p.clone(),
-                        product_name: name_of(p),
-                        holder: h.clone(),
-                        holder_name: holder.and_then(|x| x.display_name.clone()),
-                        email: holder.and_then(|x| x.email.clone()),
-                        reason: ReclaimReason::ProductOverAllocated,
-                        last_login,
-                        idle_days: last_login.map(|at| as_of.signed_duration_since(at).num_days()),
-                    });
+                seats.sort_by_key(|s| std::cmp::Reverse(s.assigned_at));
+                for seat in seats
+                    .into_iter()
+                    .take(over.saturating_sub(already) as usize)
+                {
+                    let reason = ReclaimReason::ProductOverAllocated;
+                    reclaim.push(candidate(c, seat, &names, reason, as_of));
                 }
             }
 
             // Money: per product from its contract, then per currency for the vendor.
-            let mut reclaimable: HashMap<&ProductId, (u64, u64)> = HashMap::new();
+            let mut reclaimable = vec![(0u64, 0u64); c.product_count()];
             for r in &reclaim[first_candidate..] {
-                let entry = reclaimable.entry(&r.product_id).or_default();
+                let Some(i) = c.products.iter().position(|p| p.id == r.product_id) else {
+                    continue;
+                };
+                let entry = &mut reclaimable[i];
                 entry.0 += 1;
                 if r.reason != ReclaimReason::ProductOverAllocated {
                     entry.1 += 1;
                 }
             }
             let mut costs: BTreeMap<String, CostTotals> = BTreeMap::new();
-            for (row, contract) in rows.iter_mut().zip(contracts) {
-                let (all, paid) = reclaimable
-                    .get(&row.product_id)
-                    .copied()
-                    .unwrap_or_default();
+            for (row, (product, contract)) in rows.iter_mut().zip(contracts) {
+                let (all, paid) = reclaimable[product];
                 row.reclaimable = all;
                 row.cost = contract.and_then(|k| product_cost(row, k, paid));
                 match &row.cost {
@@ -724,8 +698,7 @@ impl Report {
             products.extend(rows);
         }
         for (contract, used) in options.contracts.iter().zip(&contract_used) {
-            let listed = collected.iter().any(|c| c.provider == contract.provider);
-            if !used && listed {
+            if !used && listed.contains(&contract.provider) {
                 warnings.push(format!(
                     "contract for {} product `{}` matches no product the vendor lists",
                     contract.provider, contract.product
@@ -743,6 +716,11 @@ impl Report {
                 b.reason,
             ))
         });
+        let mut people = people.people;
+        people.sort_unstable_by(|a, b| a.email.cmp(&b.email));
+        unmatched
+            .sort_unstable_by(|a, b| (a.provider, &a.holder_id).cmp(&(b.provider, &b.holder_id)));
+        devices.sort_unstable_by(|a, b| (a.provider, &a.serial).cmp(&(b.provider, &b.serial)));
         let mut costs: BTreeMap<String, CostTotals> = BTreeMap::new();
         for p in &products {
             if let Some(cost) = &p.cost {
@@ -782,14 +760,20 @@ impl Report {
             providers,
             errors,
             products,
-            people: people.into_values().collect(),
-            unmatched: unmatched.into_values().collect(),
-            devices: devices.into_values().collect(),
+            people,
+            unmatched,
+            devices,
             reclaim,
             costs: costs.into_values().collect(),
             renewals,
             warnings,
         }
+    }
+
+    /// Writes the pretty JSON of [`Report::to_json`] to `writer` as it is produced, so a
+    /// report of 100,000s of people is never one string in memory.
+    pub fn write_json<W: std::io::Write>(&self, writer: W) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(writer, self).map_err(std::io::Error::from)
     }
 
     /// Pretty JSON of the whole report.
@@ -1040,6 +1024,38 @@ struct UnmatchedCsv<'a> {
 
 /// The contract of a product: matched by provider and product id, else by product name (a
 /// Salesforce namespace). A contract applies to one product only.
+/// Pushes growing the capacity by one while the vector is short: a person has a few accounts
+/// and holdings, and doubling would leave 100,000s of people each holding unused capacity.
+fn push_snug<T>(items: &mut Vec<T>, item: T) {
+    if items.len() < 8 {
+        items.reserve_exact(1);
+    }
+    items.push(item);
+}
+
+/// A reclaim candidate for one seat.
+fn candidate(
+    c: &Collected,
+    seat: &Seat,
+    names: &[Arc<str>],
+    reason: ReclaimReason,
+    as_of: DateTime<Utc>,
+) -> ReclaimCandidate {
+    let holder = c.holders.at(seat.holder);
+    let last_login = holder.last_login();
+    ReclaimCandidate {
+        provider: c.provider,
+        product_id: c.product_id(seat.product).clone(),
+        product_name: names[seat.product as usize].clone(),
+        holder: holder.id(),
+        holder_name: holder.display_name().map(str::to_owned),
+        email: holder.email().map(str::to_owned),
+        reason,
+        last_login,
+        idle_days: last_login.map(|at| as_of.signed_duration_since(at).num_days()),
+    }
+}
+
 fn contract_for<'a>(
     options: &'a ReportOptions,
     used: &mut [bool],
@@ -1152,6 +1168,7 @@ mod tests {
     use licensekit_core::{
         InMemoryProvider, LicenseProviderExt, MemoryConfig, MemoryProduct, MemoryUser,
     };
+    use std::collections::BTreeSet;
 
     fn provider(users: &[(&str, &str, bool)], seats: u64) -> InMemoryProvider {
         InMemoryProvider::new(MemoryConfig {

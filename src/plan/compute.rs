@@ -27,7 +27,7 @@ struct View<'a> {
     /// Holders per product.
     held: HashMap<&'a ProductId, BTreeSet<HolderId>>,
     /// Person key (the report's) -> user accounts with that email, sorted.
-    persons: HashMap<String, Vec<&'a HolderId>>,
+    persons: HashMap<String, Vec<HolderId>>,
 }
 
 impl<'a> View<'a> {
@@ -37,15 +37,15 @@ impl<'a> View<'a> {
         identity: &ReportOptions,
     ) -> View<'a> {
         let mut held: HashMap<&ProductId, BTreeSet<HolderId>> = HashMap::new();
-        for (product, holder, _) in &collected.assignments {
-            held.entry(product).or_default().insert(holder.clone());
+        for seat in &collected.seats {
+            held.entry(collected.product_id(seat.product))
+                .or_default()
+                .insert(collected.holders.at(seat.holder).id());
         }
-        let mut persons: HashMap<String, Vec<&HolderId>> = HashMap::new();
-        for (id, holder) in &collected.holders {
-            if let (HolderId::User(_), Some(email)) = (id, &holder.email)
-                && let Some(key) = identity.person_of(email)
-            {
-                persons.entry(key).or_default().push(id);
+        let mut persons: HashMap<String, Vec<HolderId>> = HashMap::new();
+        for holder in collected.holders.iter().filter(|h| !h.is_device()) {
+            if let Some(key) = holder.email().and_then(|e| identity.person_of(e)) {
+                persons.entry(key).or_default().push(holder.id());
             }
         }
         for ids in persons.values_mut() {
@@ -68,23 +68,24 @@ impl<'a> View<'a> {
     }
 
     fn email_of(&self, holder: &HolderId) -> Option<&str> {
-        self.collected.holders.get(holder)?.email.as_deref()
+        self.collected.holders.get(holder)?.email()
     }
 
     fn inactive(&self, holder: &HolderId) -> bool {
         self.collected
             .holders
             .get(holder)
-            .is_some_and(|h| h.active == Some(false))
+            .is_some_and(|h| h.active() == Some(false))
     }
 
     fn not_in_directory(&self, holder: &HolderId) -> bool {
         matches!(holder, HolderId::User(_))
-            && self
+            && self.collected.has_directory
+            && !self
                 .collected
-                .directory
-                .as_ref()
-                .is_some_and(|d| !d.contains(holder))
+                .holders
+                .get(holder)
+                .is_some_and(|h| h.in_directory())
     }
 
     fn change(
@@ -96,8 +97,8 @@ impl<'a> View<'a> {
         let known = self.collected.holders.get(holder);
         PlannedChange {
             holder: holder.clone(),
-            email: known.and_then(|h| h.email.clone()),
-            display_name: known.and_then(|h| h.display_name.clone()),
+            email: known.and_then(|h| h.email()).map(str::to_owned),
+            display_name: known.and_then(|h| h.display_name()).map(str::to_owned),
             reason,
             reclaim,
         }
@@ -109,8 +110,8 @@ impl<'a> View<'a> {
             reason,
             provider: self.kind(),
             holder_id: Some(holder.as_str().to_owned()),
-            email: known.and_then(|h| h.email.clone()),
-            display_name: known.and_then(|h| h.display_name.clone()),
+            email: known.and_then(|h| h.email()).map(str::to_owned),
+            display_name: known.and_then(|h| h.display_name()).map(str::to_owned),
         }
     }
 
@@ -250,7 +251,7 @@ fn select(
                 None | Some([]) => {
                     sel.unmatched.insert(unmatched(UnmatchedReason::NoAccount));
                 }
-                Some([one]) => sel.want((*one).clone(), target),
+                Some([one]) => sel.want(one.clone(), target),
                 Some(_) => {
                     sel.unmatched
                         .insert(unmatched(UnmatchedReason::SeveralAccounts));
@@ -262,17 +263,19 @@ fn select(
     // Rules, then the domain filter over what they selected.
     let mut ruled: BTreeSet<HolderId> = BTreeSet::new();
     if who.all_active {
-        let directory = target
-            .collected
-            .directory
-            .as_ref()
-            .filter(|_| caps.holder_directory)
-            .ok_or_else(|| {
-                Error::config(format!(
-                    "policy `{name}`: {kind} has no user directory to take `who.all_active` from"
-                ))
-            })?;
-        ruled.extend(directory.iter().filter(|h| !target.inactive(h)).cloned());
+        if !(target.collected.has_directory && caps.holder_directory) {
+            return Err(Error::config(format!(
+                "policy `{name}`: {kind} has no user directory to take `who.all_active` from"
+            )));
+        }
+        ruled.extend(
+            target
+                .collected
+                .holders
+                .iter()
+                .filter(|h| h.in_directory() && h.active() != Some(false))
+                .map(|h| h.id()),
+        );
     }
     for source in &who.holders_of {
         let view = views
@@ -302,7 +305,7 @@ fn select(
                     sel.unmatched.insert(u);
                 }
                 Some([one]) => {
-                    ruled.insert((*one).clone());
+                    ruled.insert(one.clone());
                 }
                 Some(_) => {
                     let mut u = view.unmatched(holder, UnmatchedReason::SeveralAccounts);

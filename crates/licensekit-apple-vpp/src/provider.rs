@@ -146,27 +146,48 @@ fn user_inactive(status: Option<&str>) -> bool {
     matches!(status, Some("Retired" | "Deleted"))
 }
 
-/// The user directory: one holder per clientUserId, the current record winning over retired and
-/// deleted ones (§3.10).
-fn directory(users: Vec<ResponseUser>) -> Vec<Holder> {
-    let mut by_id: BTreeMap<String, Holder> = BTreeMap::new();
-    for u in users {
-        let inactive = user_inactive(u.status.as_deref());
+/// The user directory as it is read: one record per clientUserId, the current record winning
+/// over retired and deleted ones (§3.10). Only what a holder needs is kept per user, so a
+/// directory of 100,000s costs a few MiB while the rest of it is still being paged.
+#[derive(Default)]
+struct Directory(BTreeMap<String, DirectoryUser>);
+
+struct DirectoryUser {
+    email: Option<String>,
+    status: Option<String>,
+    inactive: bool,
+}
+
+impl Directory {
+    fn add(&mut self, user: ResponseUser) {
+        let inactive = user_inactive(user.status.as_deref());
         if inactive
-            && by_id
-                .get(&u.client_user_id)
-                .is_some_and(|h| h.active == Some(true))
+            && self
+                .0
+                .get(&user.client_user_id)
+                .is_some_and(|u| !u.inactive)
         {
-            continue;
+            return;
         }
-        let mut h = Holder::new(HolderId::User(u.client_user_id.clone())).with_active(!inactive);
-        h.email = u.email;
-        if let Some(status) = u.status {
-            h.vendor.insert("status".into(), status.into());
-        }
-        by_id.insert(u.client_user_id, h);
+        let entry = DirectoryUser {
+            email: user.email,
+            status: user.status,
+            inactive,
+        };
+        self.0.insert(user.client_user_id, entry);
     }
-    by_id.into_values().collect()
+
+    /// One holder per user, by clientUserId; the status is kept as a vendor field.
+    fn into_holders(self) -> impl Iterator<Item = Holder> {
+        self.0.into_iter().map(|(id, user)| {
+            let mut h = Holder::new(HolderId::User(id)).with_active(!user.inactive);
+            h.email = user.email;
+            if let Some(status) = user.status {
+                h.vendor.insert("status".into(), status.into());
+            }
+            h
+        })
+    }
 }
 
 /// The legacy v1 "manage licenses" request (spec §9.2): on one asset, first disassociate one list,
@@ -1225,8 +1246,13 @@ impl LicenseProvider for AppleVppProvider {
         // current record wins, so the whole directory is read before anything is yielded.
         let users = self.versioned_pages::<ResponseUser>("users", Vec::new(), Arc::default());
         stream::once(async move {
-            let all: Vec<ResponseUser> = users.map_ok(|listed| listed.item).try_collect().await?;
-            Ok::<_, Error>(stream::iter(directory(all).into_iter().map(Ok)))
+            let directory = users
+                .try_fold(Directory::default(), |mut directory, listed| async move {
+                    directory.add(listed.item);
+                    Ok(directory)
+                })
+                .await?;
+            Ok::<_, Error>(stream::iter(directory.into_holders().map(Ok)))
         })
         .try_flatten()
         .boxed()
@@ -1363,7 +1389,11 @@ mod tests {
 }"#,
         )
         .unwrap();
-        let holders = directory(page.items);
+        let mut directory = Directory::default();
+        for user in page.items {
+            directory.add(user);
+        }
+        let holders: Vec<Holder> = directory.into_holders().collect();
         let active: Vec<(&str, Option<bool>)> =
             holders.iter().map(|h| (h.id.as_str(), h.active)).collect();
         assert_eq!(

@@ -66,7 +66,7 @@ struct Args {
     /// Holders of the `window` scenario (Genesys beyond one window)
     #[arg(long, value_delimiter = ',', default_value = "40000")]
     window_holders: Vec<usize>,
-    /// The `licensekit` binary for the `cli` scenario [default: next to this binary]
+    /// The `licensekit` binary for the `cli` and `report` scenarios [default: next to this binary]
     #[arg(long)]
     cli: Option<std::path::PathBuf>,
     /// Assignments listed per vendor (`list`: from `licensekit sandbox serve --scale N`, in
@@ -705,7 +705,7 @@ fn print_table(rows: &[Row]) {
 async fn main() {
     let mut args = Args::parse();
     if let (Some(what), Some(info)) = (&args.measure, &args.info) {
-        served::measure(what, args.vendor.as_deref(), info).await;
+        served::measure(what, args.vendor.as_deref(), info, args.cli.as_deref()).await;
         return;
     }
     if args.smoke {

@@ -118,10 +118,9 @@ pub struct Measurement {
 }
 
 /// CPU seconds (user + system) and peak RSS in MiB of this process so far.
-fn rusage() -> (f64, f64) {
-    use nix::sys::resource::{UsageWho, getrusage};
+fn rusage(who: nix::sys::resource::UsageWho) -> (f64, f64) {
     use nix::sys::time::TimeValLike;
-    let usage = getrusage(UsageWho::RUSAGE_SELF).expect("getrusage(RUSAGE_SELF)");
+    let usage = nix::sys::resource::getrusage(who).expect("getrusage");
     let secs = |t: nix::sys::time::TimeVal| t.num_microseconds() as f64 / 1e6;
     // ru_maxrss is in KiB on Linux.
     (
@@ -191,8 +190,14 @@ fn contracts(info: &Path) -> Vec<Contract> {
         .contracts
 }
 
-/// `--measure list|report`: the measured process. Prints a [`Measurement`] as its last line.
-pub async fn measure(what: &str, vendor: Option<&str>, info_path: &Path) {
+/// `--measure list|report|cli-report`: the measured process. Prints a [`Measurement`] as its
+/// last line.
+pub async fn measure(what: &str, vendor: Option<&str>, info_path: &Path, cli: Option<&Path>) {
+    if what == "cli-report" {
+        let m = measure_cli_report(cli.expect("--cli"), info_path);
+        println!("{}", serde_json::to_string(&m).expect("serializable"));
+        return;
+    }
     let info: Value =
         serde_json::from_str(&std::fs::read_to_string(info_path).expect("the info file"))
             .expect("the info file is JSON");
@@ -245,7 +250,7 @@ pub async fn measure(what: &str, vendor: Option<&str>, info_path: &Path) {
         other => panic!("--measure {other}: list or report"),
     };
     let wall_secs = started.elapsed().as_secs_f64();
-    let (cpu_secs, peak_rss_mib) = rusage();
+    let (cpu_secs, peak_rss_mib) = rusage(nix::sys::resource::UsageWho::RUSAGE_SELF);
     let m = Measurement {
         records,
         wall_secs,
@@ -256,8 +261,55 @@ pub async fn measure(what: &str, vendor: Option<&str>, info_path: &Path) {
     println!("{}", serde_json::to_string(&m).expect("serializable"));
 }
 
+/// `licensekit report --format json --output FILE` against the server, as a user runs it: the
+/// CLI is this process's only child, so `RUSAGE_CHILDREN` is exactly its CPU time and peak RSS.
+fn measure_cli_report(cli: &Path, info_path: &Path) -> Measurement {
+    #[derive(Deserialize)]
+    struct Counts {
+        people: Vec<serde::de::IgnoredAny>,
+        reclaim: Vec<serde::de::IgnoredAny>,
+        errors: Vec<serde::de::IgnoredAny>,
+    }
+    let json = info_path.with_extension("report.json");
+    let started = Instant::now();
+    let status = Command::new(cli)
+        .arg("--config")
+        .arg(info_path.with_extension("toml"))
+        .args(["--quiet", "report", "--format", "json", "--output"])
+        .arg(&json)
+        .stdout(Stdio::null())
+        .status()
+        .expect("the licensekit binary runs");
+    let wall_secs = started.elapsed().as_secs_f64();
+    let (cpu_secs, peak_rss_mib) = rusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN);
+    let written = std::fs::File::open(&json)
+        .ok()
+        .and_then(|f| serde_json::from_reader::<_, Counts>(std::io::BufReader::new(f)).ok());
+    let _ = std::fs::remove_file(&json);
+    let outcome = match written {
+        Some(c) if status.success() && c.errors.is_empty() => format!(
+            "exit 0, {} people, {} reclaim candidates, 0 errors",
+            c.people.len(),
+            c.reclaim.len(),
+        ),
+        _ => format!("error: licensekit report ({status}) wrote no complete report"),
+    };
+    Measurement {
+        records: 0,
+        wall_secs,
+        cpu_secs,
+        peak_rss_mib,
+        outcome,
+    }
+}
+
 /// Runs `--measure` in a fresh process of this binary and reads its figures.
-fn run_measured(what: &str, vendor: Option<&str>, server: &Server) -> Result<Measurement, String> {
+fn run_measured(
+    what: &str,
+    vendor: Option<&str>,
+    cli: Option<&Path>,
+    server: &Server,
+) -> Result<Measurement, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut command = Command::new(exe);
     command
@@ -265,6 +317,9 @@ fn run_measured(what: &str, vendor: Option<&str>, server: &Server) -> Result<Mea
         .arg(&server.info_path);
     if let Some(vendor) = vendor {
         command.args(["--vendor", vendor]);
+    }
+    if let Some(cli) = cli {
+        command.arg("--cli").arg(cli);
     }
     let output = command.output().map_err(|e| e.to_string())?;
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -354,7 +409,7 @@ pub fn lists(binary: &Path, args: &Args, rows: &mut Vec<Row>) {
         ),
     ] {
         let before = server.api_calls(vendor);
-        let measured = run_measured("list", Some(vendor), &server);
+        let measured = run_measured("list", Some(vendor), None, &server);
         let pages = server.api_calls(vendor) - before;
         let mut r = row("list", vendor, m, m as u64, measured);
         r.calls = Some(pages);
@@ -368,8 +423,20 @@ pub fn lists(binary: &Path, args: &Args, rows: &mut Vec<Row>) {
 /// The cross-vendor report over `args.report_people` people from the standalone server.
 pub fn report(binary: &Path, args: &Args, rows: &mut Vec<Row>) {
     let p = args.report_people;
-    let measured =
-        Server::start(binary, p).and_then(|server| run_measured("report", None, &server));
+    let server = Server::start(binary, p);
+    let measured = server
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|server| run_measured("report", None, None, server));
     // Each person holds one license at each vendor.
     rows.push(row("report", "all three", p, 3 * p as u64, measured));
+    // The same report through the CLI, written as pretty JSON to a file.
+    let cli = server
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|server| run_measured("cli-report", None, Some(binary), server));
+    let mut cli_row = row("report", "cli, json", p, 0, cli);
+    cli_row.records_per_sec = None;
+    cli_row.records_per_cpu_sec = None;
+    rows.push(cli_row);
 }

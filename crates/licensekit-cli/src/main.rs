@@ -504,7 +504,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             progress.finish();
             let text = match args.format {
                 ReportFormat::Table => output::report_table(&report),
-                ReportFormat::Json => report.to_json(),
+                // Streamed: the JSON of a large org is never one string in memory.
+                ReportFormat::Json => String::new(),
                 ReportFormat::Csv => report.to_csv(section(args.section)).map_err(|e| Failure {
                     code: 1,
                     message: e.to_string(),
@@ -523,7 +524,10 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                     licensekit::report::html::render_with_history(&report, &trends)
                 }
             };
-            emit(&text, output)?;
+            match args.format {
+                ReportFormat::Json => emit_with(output, |w| report.write_json(w))?,
+                _ => emit(&text, output)?,
+            }
             for w in &report.warnings {
                 say!("warning: {w}");
             }
@@ -936,25 +940,35 @@ fn show_journal(args: &JournalShowArgs, output: Option<OutputFile>) -> Result<u8
 }
 
 fn stdout(text: &str) -> Result<(), Failure> {
-    output::data(text).map_err(|e| Failure {
-        code: 1,
-        message: format!("cannot write to stdout: {e}"),
-    })
+    emit(text, None)
 }
 
 fn write_output(text: &str, file: OutputFile) -> Result<(), Failure> {
-    let path = file.path().to_owned();
-    file.write(text).map_err(|e| Failure {
-        code: 1,
-        message: format!("cannot write {}: {e}", path.display()),
-    })?;
-    say!("wrote {}", path.display());
-    Ok(())
+    emit(text, Some(file))
 }
 
 fn emit(text: &str, output: Option<OutputFile>) -> Result<(), Failure> {
+    emit_with(output, |w| w.write_all(text.as_bytes()))
+}
+
+/// Data to `--output` or stdout, written piece by piece by `write`.
+fn emit_with(
+    output: Option<OutputFile>,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), Failure> {
     match output {
-        Some(file) => write_output(text, file),
-        None => stdout(text),
+        Some(file) => {
+            let path = file.path().to_owned();
+            file.write_with(write).map_err(|e| Failure {
+                code: 1,
+                message: format!("cannot write {}: {e}", path.display()),
+            })?;
+            say!("wrote {}", path.display());
+            Ok(())
+        }
+        None => output::data_with(write).map_err(|e| Failure {
+            code: 1,
+            message: format!("cannot write to stdout: {e}"),
+        }),
     }
 }

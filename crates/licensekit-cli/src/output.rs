@@ -237,7 +237,7 @@ pub fn report_table(report: &Report) -> String {
     for r in &report.reclaim {
         reclaim.add_row(vec![
             r.provider.to_string(),
-            r.product_name.clone(),
+            r.product_name.to_string(),
             r.holder.as_str().to_owned(),
             r.holder_name
                 .clone()
@@ -483,29 +483,55 @@ fn csv_of<T: Serialize>(rows: impl Iterator<Item = T>) -> String {
 /// Set once stdout's reader has gone away: later data is dropped quietly.
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
-/// Writes data to stdout, ending it with a newline. A closed pipe is not an error: the reader
-/// took what it wanted (`| head`), so the rest is dropped and the command ends as it would have.
-pub fn data(text: &str) -> std::io::Result<()> {
+/// Writes data to stdout as `write` produces it (a large report is never one string in memory),
+/// ending it with a newline. A closed pipe is not an error: the reader took what it wanted
+/// (`| head`), so the rest is dropped and the command ends as it would have.
+pub fn data_with(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> std::io::Result<()> {
     if STDOUT_CLOSED.load(Ordering::Relaxed) {
         return Ok(());
     }
-    let mut out = std::io::stdout().lock();
-    let result = out
-        .write_all(text.as_bytes())
-        .and_then(|()| {
-            if text.ends_with('\n') || text.is_empty() {
-                Ok(())
-            } else {
-                out.write_all(b"\n")
-            }
-        })
-        .and_then(|()| out.flush());
+    let mut out = EndsWithNewline::new(std::io::BufWriter::new(std::io::stdout().lock()));
+    let result = write(&mut out).and_then(|()| out.finish());
     match result {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
             STDOUT_CLOSED.store(true, Ordering::Relaxed);
             Ok(())
         }
         other => other,
+    }
+}
+
+/// A writer that ends what was written with a newline when it does not end with one.
+struct EndsWithNewline<W: Write> {
+    inner: W,
+    last: Option<u8>,
+}
+
+impl<W: Write> EndsWithNewline<W> {
+    fn new(inner: W) -> Self {
+        EndsWithNewline { inner, last: None }
+    }
+
+    /// Adds the final newline if needed, and flushes.
+    fn finish(&mut self) -> std::io::Result<()> {
+        if self.last.is_some_and(|b| b != b'\n') {
+            self.inner.write_all(b"\n")?;
+        }
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Write for EndsWithNewline<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if n > 0 {
+            self.last = Some(buf[n - 1]);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -539,17 +565,20 @@ impl OutputFile {
         &self.path
     }
 
-    /// Replaces the file's content with `text`.
-    pub fn write(mut self, text: &str) -> std::io::Result<()> {
+    /// Replaces the file's content with what `write` writes, ending it with a newline.
+    pub fn write_with(
+        mut self,
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
         let Some(mut file) = self.file.take() else {
             return Ok(());
         };
         file.set_len(0)?;
         file.rewind()?;
-        file.write_all(text.as_bytes())?;
-        if !text.ends_with('\n') && !text.is_empty() {
-            file.write_all(b"\n")?;
-        }
+        let mut out = EndsWithNewline::new(std::io::BufWriter::new(&file));
+        write(&mut out)?;
+        out.finish()?;
+        drop(out);
         file.sync_all()
     }
 }

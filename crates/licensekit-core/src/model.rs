@@ -15,14 +15,15 @@ pub use crate::kind::ProviderKind;
 
 /// A product's id in its provider's own terms (VPP `adamId` + pricing, Genesys license id,
 /// Salesforce PackageLicense id). Opaque to callers; each adapter documents its format.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ProductId(String);
+///
+/// Cloning is cheap (a shared string): a report names the same few products once per seat.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProductId(Arc<str>);
 
 impl ProductId {
     /// Wraps the vendor's id as the adapter formats it.
     pub fn new(id: impl Into<String>) -> Self {
-        ProductId(id.into())
+        ProductId(Arc::from(id.into()))
     }
     /// The id as text, exactly as the adapter formatted it.
     pub fn as_str(&self) -> &str {
@@ -38,13 +39,30 @@ impl fmt::Display for ProductId {
 
 impl From<&str> for ProductId {
     fn from(s: &str) -> Self {
-        ProductId(s.to_owned())
+        ProductId(Arc::from(s))
     }
 }
 
 impl From<String> for ProductId {
     fn from(s: String) -> Self {
-        ProductId(s)
+        ProductId(Arc::from(s))
+    }
+}
+
+impl Serialize for ProductId {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ProductId {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        String::deserialize(deserializer).map(ProductId::from)
     }
 }
 
