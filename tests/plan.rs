@@ -1596,3 +1596,192 @@ who.devices = ["IPAD06", "IPAD07"]
         assert!(again.to_csv().unwrap().contains(",pending,"));
     }
 }
+
+/// A Salesforce site license (`AllowedLicenses = -1`): Salesforce gives the package to every
+/// user and its licenses cannot be managed (vendor spec §1.4), so no mode plans a change of it.
+#[cfg(feature = "salesforce")]
+mod site_license {
+    use super::*;
+    use std::time::Duration;
+
+    use licensekit::plan::Unmanaged;
+    use licensekit::salesforce::{SalesforceAuth, SalesforceConfig, SalesforceProvider};
+    use licensekit_sim::salesforce::{
+        SalesforceSeed, SalesforceSim, SalesforceSimConfig, SiteLicenseInserts,
+    };
+
+    /// The demo org of 20 users (9 and 19 inactive; 0, 2, 4 hold crm_tools of 5 seats), with
+    /// UserPackageLicense rows on `sitewide` for users 1 and 3, as orgs that had them before
+    /// the site license keep them (§1.6). The simulator accepts site-license inserts, so
+    /// anything sent would show in its rows.
+    async fn org() -> (SalesforceSim, SalesforceProvider) {
+        let mut seed = SalesforceSeed::demo(20, 10);
+        seed.assignments
+            .extend([("sitewide".to_string(), 1), ("sitewide".to_string(), 3)]);
+        let sim = SalesforceSim::start(
+            seed,
+            SalesforceSimConfig {
+                site_license_inserts: SiteLicenseInserts::Accept,
+                run_as_username: Some("user0@example.com.sim".into()),
+                ..SalesforceSimConfig::default()
+            },
+        )
+        .await
+        .unwrap();
+        let mut config = SalesforceConfig::new(SalesforceAuth::ClientCredentials {
+            login_url: sim.base_url(),
+            client_id: "sim-consumer-key".into(),
+            client_secret: "sim-consumer-secret".to_string().into(),
+        })
+        .allow_http(true);
+        config.client.timeout = Duration::from_secs(5);
+        let provider = SalesforceProvider::new(config).unwrap();
+        (sim, provider)
+    }
+
+    fn user(sim: &SalesforceSim, i: usize) -> String {
+        sim.user_id(&format!("user{i}@example.com.sim")).unwrap()
+    }
+
+    fn sitewide(mode: &str, who: &str) -> DesiredState {
+        desired(&format!(
+            "version = 1\n[[policy]]\nname = \"site\"\nprovider = \"salesforce\"\nproduct = \"sitewide\"\nmode = \"{mode}\"\n{who}\n"
+        ))
+    }
+
+    #[tokio::test]
+    async fn ensure_exact_and_absent_plan_no_changes_of_a_site_license_and_say_why() {
+        let (sim, s) = org().await;
+        let providers: [&dyn LicenseProvider; 1] = [&s];
+        let cases = [
+            // 18 active users, 2 of them with a row: 16 adds not needed.
+            (
+                sitewide("ensure", "who.all_active = true"),
+                Unmanaged {
+                    not_added: 16,
+                    not_removed: 0,
+                },
+            ),
+            // user0 has no row; users 1 and 3 have one the vendor does not let us remove.
+            (
+                sitewide("exact", &format!("who.users = [\"{}\"]", user(&sim, 0))),
+                Unmanaged {
+                    not_added: 1,
+                    not_removed: 2,
+                },
+            ),
+            (
+                sitewide("absent", &format!("who.users = [\"{}\"]", user(&sim, 1))),
+                Unmanaged {
+                    not_added: 0,
+                    not_removed: 1,
+                },
+            ),
+        ];
+        for (d, expected) in cases {
+            let plan = plan_of(&providers, &d).await;
+            let policy = &plan.policies[0];
+            assert!(
+                policy.adds.is_empty() && policy.removes.is_empty(),
+                "{} plans changes of a site license: {policy:#?}",
+                policy.mode.as_str()
+            );
+            assert!(plan.is_empty());
+            assert_eq!(policy.unmanaged, Some(expected), "{}", policy.mode.as_str());
+            assert!(policy.stopped.is_none());
+            let product = &plan.products[0];
+            assert!(product.assigned_to_all_users && product.capacity.unlimited);
+            assert_eq!((product.capacity.adds, product.capacity.removes), (0, 0));
+            assert_eq!(plan.summary().policies_unmanaged, 1);
+
+            let warning = plan
+                .warnings
+                .iter()
+                .find(|w| w.starts_with("policy `site`: salesforce sitewide"))
+                .expect("the plan warns about the policy");
+            assert!(
+                warning.contains("gives this product to every user and does not allow managing it"),
+                "{warning}"
+            );
+            assert_eq!(
+                warning.contains("removes not allowed by the vendor"),
+                expected.not_removed > 0,
+                "{warning}"
+            );
+            let csv = plan.to_csv().unwrap();
+            let status = if expected.not_removed > 0 {
+                "removes_not_allowed"
+            } else {
+                "not_planned"
+            };
+            assert!(
+                csv.contains(&format!(",unmanaged,,,,,assigned_to_all_users,,{status},")),
+                "{csv}"
+            );
+            let json = plan.to_json();
+            assert!(json.contains("\"assigned_to_all_users\": true"), "{json}");
+            assert_eq!(Plan::from_json(&json).unwrap().policies, plan.policies);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_apply_sends_nothing_for_a_site_license_and_the_next_plan_is_the_same() {
+        let (sim, s) = org().await;
+        let providers: [&dyn LicenseProvider; 1] = [&s];
+        let site_id = sim.package_id("sitewide").unwrap();
+        let rows_before = sim.holders_of(&site_id);
+        let d = desired(&format!(
+            r#"
+version = 1
+[[policy]]
+name = "site"
+provider = "salesforce"
+product = "sitewide"
+mode = "exact"
+who.all_active = true
+
+[[policy]]
+name = "crm"
+provider = "salesforce"
+product = "crm_tools"
+mode = "ensure"
+who.users = ["{}"]
+"#,
+            user(&sim, 6)
+        ));
+        let plan = plan_of(&providers, &d).await;
+        let again_before_apply = plan_of(&providers, &d).await;
+        assert_eq!(
+            plan.policies, again_before_apply.policies,
+            "planning is stable"
+        );
+        assert_eq!(plan.policies[1].adds.len(), 1, "{:#?}", plan.policies[1]);
+
+        let report = plan
+            .apply(&providers, &ApplyOptions::default())
+            .await
+            .unwrap();
+        assert!(report.is_complete_success(), "{report:#?}");
+        let changed: Vec<&str> = report
+            .steps
+            .iter()
+            .map(|step| step.report.product.as_str())
+            .collect();
+        let crm_id = sim.package_id("crm_tools").unwrap();
+        assert_eq!(changed, [crm_id.as_str()], "only crm_tools is changed");
+        assert_eq!(
+            sim.holders_of(&site_id),
+            rows_before,
+            "nothing sent for sitewide"
+        );
+        assert!(sim.holders_of(&crm_id).contains(&user(&sim, 6)));
+
+        let next = plan_of(&providers, &d).await;
+        assert!(next.is_empty(), "{:#?}", next.policies);
+        assert_eq!(
+            next.policies[0], plan.policies[0],
+            "the site policy plans the same"
+        );
+        assert!(next.policies[0].unmanaged.is_some());
+    }
+}

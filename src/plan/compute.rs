@@ -13,8 +13,8 @@ use licensekit_core::{
 
 use super::{
     Capacity, ChangeReason, DesiredState, Fingerprint, Mode, PLAN_VERSION, PendingChange, Plan,
-    PlanOptions, PlannedAdd, PlannedChange, Policy, PolicyPlan, ProductPlan, Stopped, Unmatched,
-    UnmatchedReason,
+    PlanOptions, PlannedAdd, PlannedChange, Policy, PolicyPlan, ProductPlan, Stopped, Unmanaged,
+    Unmatched, UnmatchedReason,
 };
 use crate::report::{
     Collected, ReclaimReason, Report, ReportOptions, collect_one, normalize_email,
@@ -575,6 +575,18 @@ fn plan_policy<'n>(
             None => true,
         });
     }
+    // The vendor gives the product to every user and refuses or ignores per-holder changes (a
+    // Salesforce site license, vendor spec §1.4): its listing is no roster, so planning against
+    // it would add the same people on every run. Nothing is planned; what would have been is said.
+    let unmanaged = product.is_assigned_to_all_users().then(|| {
+        let unmanaged = Unmanaged {
+            not_added: adds.len(),
+            not_removed: removes.len(),
+        };
+        adds.clear();
+        removes.clear();
+        unmanaged
+    });
     let max_changes = policy.max_changes.or(default_max_changes);
     let changes = adds.len() + removes.len();
     let plan = PolicyPlan {
@@ -595,6 +607,7 @@ fn plan_policy<'n>(
                 max_changes: limit,
                 changes,
             }),
+        unmanaged,
     };
     (plan, claim)
 }
@@ -675,6 +688,7 @@ fn plan_product(
             .filter(|p| p.provider == kind && p.product_id == product.id)
             .cloned()
             .collect(),
+        assigned_to_all_users: product.is_assigned_to_all_users(),
     })
 }
 
@@ -802,6 +816,14 @@ impl Plan {
             .collect();
         for ((kind, product), claims) in &claims {
             check_conflicts(*kind, product, claims)?;
+        }
+        for p in &policies {
+            if let Some(unmanaged) = &p.unmanaged {
+                warnings.push(format!(
+                    "policy `{}`: {} {} ({}): {unmanaged}",
+                    p.name, p.provider, p.product_name, p.product_id
+                ));
+            }
         }
 
         let mut products = Vec::new();

@@ -8,7 +8,10 @@
 //!   email through the alias map, [`ReportOptions::person_of`]) and its reclaim reasons, and
 //!   gives per policy the adds, removes, unchanged count and holders that could not be matched;
 //!   per product a capacity check and a fingerprint of the observed holders. Two policies that
-//!   want opposite things for one holder are an error naming both.
+//!   want opposite things for one holder are an error naming both. A product the vendor gives
+//!   to every user and does not let anyone manage (a Salesforce site license,
+//!   [`Product::is_assigned_to_all_users`](crate::Product::is_assigned_to_all_users)) gets no
+//!   adds and no removes: its policies say why in [`PolicyPlan::unmanaged`], and the plan warns.
 //! - [`Plan::apply`] re-reads the fingerprints (refusing with [`ApplyError::Drifted`] if they
 //!   changed), holds back policies over `max_changes` and products short of seats (unless
 //!   [`ApplyOptions::partial`]), then runs revokes before assigns per product through each
@@ -48,6 +51,7 @@
 //! ```
 
 use std::collections::BTreeSet;
+use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -187,6 +191,10 @@ pub struct ProductPlan {
     /// Changes an earlier apply left pending at the vendor, with their references.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<PendingChange>,
+    /// The vendor gives the product to every user and does not let it be managed per holder
+    /// (a Salesforce site license): the plan changes nothing of it (see [`PolicyPlan::unmanaged`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub assigned_to_all_users: bool,
 }
 
 /// The order in which adds get free seats when a product is short of them.
@@ -267,6 +275,11 @@ pub struct PolicyPlan {
     /// Set when the policy changes more than `max_changes`: nothing of it is applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<Stopped>,
+    /// Set when the vendor gives the product to every user and does not let it be managed (a
+    /// Salesforce site license, [`ProductPlan::assigned_to_all_users`]): the policy plans no
+    /// adds and no removes, whatever its mode, and this says what it would have changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmanaged: Option<Unmanaged>,
 }
 
 impl PolicyPlan {
@@ -283,6 +296,45 @@ pub struct Stopped {
     pub max_changes: usize,
     /// The changes it would have made.
     pub changes: usize,
+}
+
+/// A policy whose product the vendor gives to every user and does not let be managed: what it
+/// would have changed, none of which is planned. Adds are not needed (every user holds the
+/// product, whatever the vendor's assignment listing shows); removes are not allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unmanaged {
+    /// Selected holders the listing shows without the product: not added, every user has it.
+    pub not_added: usize,
+    /// Holders the policy would have taken the product from: not removed, the vendor does not
+    /// allow it.
+    pub not_removed: usize,
+}
+
+impl Unmanaged {
+    /// The stable snake_case name of why nothing is planned, used in CSV: the product's vendor
+    /// field ([`Product::ASSIGNED_TO_ALL_USERS`](crate::Product::ASSIGNED_TO_ALL_USERS)).
+    pub const REASON: &'static str = licensekit_core::Product::ASSIGNED_TO_ALL_USERS;
+}
+
+impl fmt::Display for Unmanaged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the vendor gives this product to every user and does not allow managing it, so nothing is planned")?;
+        if self.not_added > 0 {
+            write!(
+                f,
+                "; {} adds not needed (every user holds it)",
+                self.not_added
+            )?;
+        }
+        if self.not_removed > 0 {
+            write!(
+                f,
+                "; {} removes not allowed by the vendor",
+                self.not_removed
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// One holder to add or remove, with what is known of it and why.
@@ -398,6 +450,8 @@ pub struct PlanSummary {
     pub unmatched: usize,
     /// Policies held back by `max_changes`.
     pub policies_stopped: usize,
+    /// Policies whose product the vendor gives to every user (nothing planned).
+    pub policies_unmanaged: usize,
     /// Products without free seats for every add.
     pub products_short: usize,
     /// Adds that will not fit (in products short of seats).
@@ -419,6 +473,7 @@ impl Plan {
             s.unchanged += p.unchanged;
             s.unmatched += p.unmatched.len();
             s.policies_stopped += usize::from(p.stopped.is_some());
+            s.policies_unmanaged += usize::from(p.unmanaged.is_some());
         }
         for p in &self.products {
             s.pending += p.pending.len();
@@ -460,7 +515,9 @@ impl Plan {
         Ok(plan)
     }
 
-    /// One CSV row per planned add and remove, pending change and unmatched holder.
+    /// One CSV row per planned add and remove, pending change and unmatched holder, and one
+    /// `unmanaged` row per policy whose product the vendor gives to every user (status
+    /// `not_planned`, or `removes_not_allowed` when it would have removed holders).
     pub fn to_csv(&self) -> std::result::Result<String, csv::Error> {
         #[derive(Serialize)]
         struct Row<'a> {
@@ -531,6 +588,26 @@ impl Plan {
                     reclaim: None,
                     status: "pending",
                     reference: Some(&x.reference),
+                })?;
+            }
+            if let Some(unmanaged) = &p.unmanaged {
+                w.serialize(Row {
+                    policy: &p.name,
+                    provider: p.provider,
+                    product_id: p.product_id.as_str(),
+                    row: "unmanaged",
+                    holder_kind: None,
+                    holder_id: None,
+                    email: None,
+                    name: None,
+                    reason: Some(Unmanaged::REASON),
+                    reclaim: None,
+                    status: if unmanaged.not_removed > 0 {
+                        "removes_not_allowed"
+                    } else {
+                        "not_planned"
+                    },
+                    reference: None,
                 })?;
             }
             for u in &p.unmatched {

@@ -651,6 +651,12 @@ fn summary_line(plan: &Plan) -> String {
     for p in plan.policies.iter().filter(|p| p.stopped.is_some()) {
         line.push_str(&format!("; policy {} stopped by max_changes", p.name));
     }
+    for p in plan.policies.iter().filter(|p| p.unmanaged.is_some()) {
+        line.push_str(&format!(
+            "; policy {} not managed: the vendor gives {} to every user",
+            p.name, p.product_name
+        ));
+    }
     line
 }
 
@@ -679,6 +685,9 @@ pub fn plan_table(plan: &Plan) -> String {
         }
         if !p.pending.is_empty() {
             note.push(format!("{} pending", p.pending.len()));
+        }
+        if let Some(u) = p.unmanaged {
+            note.push(format!("NOT MANAGED: {u}"));
         }
         policies.add_row(vec![
             p.name.clone(),
@@ -717,6 +726,8 @@ pub fn plan_table(plan: &Plan) -> String {
                 c.shortfall(),
                 c.not_fitting.len()
             )
+        } else if p.assigned_to_all_users {
+            "every user holds it (vendor-assigned): not managed".into()
         } else if !c.checked {
             "capacity unknown: not checked".into()
         } else {

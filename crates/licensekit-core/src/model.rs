@@ -217,10 +217,40 @@ impl Product {
         }
     }
 
-    /// Adds one vendor-specific field (kept in [`Product::vendor`], never interpreted).
+    /// Adds one vendor-specific field (kept in [`Product::vendor`]; not interpreted, except the
+    /// field [`Product::ASSIGNED_TO_ALL_USERS`]).
     pub fn with_vendor_field(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
         self.vendor.insert(key.to_owned(), value.into());
         self
+    }
+
+    /// The [`Product::vendor`] field (`true`) saying the vendor gives the product to every user
+    /// and lets no one assign or revoke it per holder — a Salesforce site license or free
+    /// package. Its listed assignments are then not a roster of who holds it, and changing them
+    /// is refused or ignored by the vendor, so the desired-state plan changes nothing of it.
+    pub const ASSIGNED_TO_ALL_USERS: &'static str = "assigned_to_all_users";
+
+    /// Marks the product as given to every user by the vendor and not manageable per holder
+    /// (sets [`Product::ASSIGNED_TO_ALL_USERS`]); adapters call it where their vendor says so.
+    pub fn assigned_to_all_users(self) -> Self {
+        self.with_vendor_field(Self::ASSIGNED_TO_ALL_USERS, true)
+    }
+
+    /// Whether the vendor gives the product to every user and does not let it be managed per
+    /// holder (see [`Product::ASSIGNED_TO_ALL_USERS`]).
+    ///
+    /// ```
+    /// use licensekit_core::{Product, ProviderKind, SeatTotal, Seats};
+    ///
+    /// let site = Product::new(ProviderKind::from_static("memory"), "p", "P", Seats::reported(SeatTotal::Unlimited, 0));
+    /// assert!(!site.is_assigned_to_all_users(), "unlimited seats alone do not say it");
+    /// assert!(site.assigned_to_all_users().is_assigned_to_all_users());
+    /// ```
+    pub fn is_assigned_to_all_users(&self) -> bool {
+        self.vendor
+            .get(Self::ASSIGNED_TO_ALL_USERS)
+            .and_then(serde_json::Value::as_bool)
+            == Some(true)
     }
 }
 

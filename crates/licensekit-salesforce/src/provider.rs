@@ -2,7 +2,9 @@
 //!
 //! - Products are `PackageLicense` rows (id `050…`; a namespace prefix is accepted wherever a
 //!   product id is), named by namespace; `AllowedLicenses = -1` is a site license: unlimited,
-//!   every user is licensed, and seats cannot be managed per user (spec §1.4).
+//!   every user is licensed, and seats cannot be managed per user (spec §1.4). Such a package,
+//!   and a free one (`Status = Free`), is marked [`Product::assigned_to_all_users`]: assign
+//!   answers `AlreadyInState` without a call, revoke is `Unsupported`.
 //! - Assignments are `UserPackageLicense` rows with the user's Username, Email, Name, IsActive,
 //!   read in one paged query (never one per user).
 //! - Assign/revoke go through core's bulk engine. Who already holds a seat is read once, by the
@@ -214,13 +216,14 @@ impl BulkBackend for Engine<'_> {
         let allowed = package.allowed_licenses.unwrap_or(0);
         let used = package.used_licenses.unwrap_or(0).max(0);
         let concurrency = provider.client.max_concurrency();
-        if allowed < 0 {
-            // Site license: Salesforce licenses every user and seats cannot be managed (§1.4).
+        if package.licenses_every_user() {
+            // Site license or free package: Salesforce licenses every user and seats cannot be
+            // managed (§1.4).
             if action == ChangeAction::Revoke {
                 return Err(Error::unsupported(
                     KIND,
                     format!(
-                        "revoking seats of {product}: it has a site license, which licenses every user"
+                        "revoking seats of {product}: it has a site license (or is free), which licenses every user"
                     ),
                 ));
             }
@@ -439,6 +442,7 @@ fn delete_outcome(user: &SalesforceId, row: &CollectionResult) -> Outcome {
 }
 
 fn product_of(row: PackageLicenseRecord) -> Product {
+    let every_user = row.licenses_every_user();
     let seats = match row.allowed_licenses {
         Some(n) if n < 0 => Seats::reported(
             SeatTotal::Unlimited,
@@ -463,6 +467,11 @@ fn product_of(row: PackageLicenseRecord) -> Product {
         .insert("expiration_date".into(), row.expiration_date.into());
     if let Some(ns) = row.namespace_prefix {
         product.vendor.insert("namespace_prefix".into(), ns.into());
+    }
+    // Its UserPackageLicense rows are not who holds it, and cannot be managed (§1.4): the plan
+    // leaves it alone.
+    if every_user {
+        product = product.assigned_to_all_users();
     }
     product
 }
@@ -603,6 +612,27 @@ impl LicenseProvider for SalesforceProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn site_licensed_and_free_packages_are_assigned_to_all_users() {
+        let product = |allowed: i64, status: &str| {
+            product_of(
+                serde_json::from_value(serde_json::json!({
+                    "Id": "05070000000PHmCAAW", "NamespacePrefix": "acme",
+                    "Status": status, "AllowedLicenses": allowed, "UsedLicenses": 3,
+                }))
+                .unwrap(),
+            )
+        };
+        let site = product(-1, "Active");
+        assert!(site.is_assigned_to_all_users());
+        assert_eq!(site.seats.total, SeatTotal::Unlimited);
+        assert!(product(0, "Free").is_assigned_to_all_users());
+        let limited = product(10, "Active");
+        assert!(!limited.is_assigned_to_all_users());
+        assert!(!limited.vendor.contains_key(Product::ASSIGNED_TO_ALL_USERS));
+        assert!(!product(10, "Trial").is_assigned_to_all_users());
+    }
 
     #[test]
     fn row_results_map_to_outcomes() {

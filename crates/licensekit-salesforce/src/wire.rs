@@ -43,6 +43,17 @@ pub struct PackageLicenseRecord {
     pub expiration_date: Option<String>,
 }
 
+impl PackageLicenseRecord {
+    /// Whether Salesforce licenses every user of the org for this package and lets no one
+    /// manage its licenses: a site license (`AllowedLicenses = -1`) or a package that is not
+    /// licensed (`Status = Free`). Help "Manage/Assign Licenses for Installed Packages": "if the
+    /// org bought a site license, or the package is not licensed, Salesforce assigns licenses to
+    /// all users and the licenses cannot be managed" (vendor spec §1.4, §1.6).
+    pub fn licenses_every_user(&self) -> bool {
+        self.allowed_licenses.is_some_and(|n| n < 0) || self.status.as_deref() == Some("Free")
+    }
+}
+
 /// `User` fields reached through a relationship or selected directly.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
