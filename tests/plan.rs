@@ -1650,6 +1650,26 @@ mod site_license {
     }
 
     #[tokio::test]
+    async fn holders_of_a_site_license_is_refused_naming_the_policy() {
+        let (_sim, s) = org().await;
+        let providers: [&dyn LicenseProvider; 1] = [&s];
+        let d = desired(
+            "version = 1\n[[policy]]\nname = \"crm-for-site\"\nprovider = \"salesforce\"\nproduct = \"crm_tools\"\nmode = \"ensure\"\nwho.holders_of = [{ provider = \"salesforce\", product = \"sitewide\" }]\n",
+        );
+        let error = Plan::compute(&providers, &d, &PlanOptions::default())
+            .await
+            .expect_err("the rows of a site license are no list of holders");
+        assert_eq!(error.kind(), ErrorKind::Config);
+        let message = error.to_string();
+        assert!(
+            message.contains("policy `crm-for-site`")
+                && message.contains("`sitewide`")
+                && message.contains("every user"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
     async fn ensure_exact_and_absent_plan_no_changes_of_a_site_license_and_say_why() {
         let (sim, s) = org().await;
         let providers: [&dyn LicenseProvider; 1] = [&s];

@@ -282,6 +282,14 @@ fn select(
             .get(&source.provider)
             .expect("every provider a rule names was read");
         let product = view.product(&source.product, name)?;
+        if product.is_assigned_to_all_users() {
+            // Its assignment rows are leftovers, not who holds it (vendor spec §1.6): selecting
+            // by them would pick an arbitrary few of the people who all hold it.
+            return Err(Error::config(format!(
+                "policy `{name}`: `holders_of` {} `{}`: the vendor gives that product to every user, so its assignments do not say who holds it; select with `all_active` or `users` instead",
+                source.provider, source.product
+            )));
+        }
         let holders = source_holders(source.provider, &product.id);
         if source.provider == kind {
             ruled.extend(holders);
