@@ -809,7 +809,19 @@ impl Report {
     /// # }
     /// ```
     pub fn to_csv(&self, section: CsvSection) -> std::result::Result<String, csv::Error> {
-        let mut w = csv::Writer::from_writer(Vec::new());
+        let mut bytes = Vec::new();
+        self.write_csv(section, &mut bytes)?;
+        Ok(String::from_utf8(bytes).expect("csv writes UTF-8"))
+    }
+
+    /// Writes the CSV of [`Report::to_csv`] to `writer` as it is produced (a holdings section
+    /// has a row per seat: 100,000s of rows are never one string in memory).
+    pub fn write_csv<W: std::io::Write>(
+        &self,
+        section: CsvSection,
+        writer: W,
+    ) -> std::result::Result<(), csv::Error> {
+        let mut w = csv::Writer::from_writer(writer);
         match section {
             CsvSection::Products => {
                 for p in &self.products {
@@ -893,8 +905,8 @@ impl Report {
                 }
             }
         }
-        let bytes = w.into_inner().map_err(|e| e.into_error())?;
-        Ok(String::from_utf8(bytes).expect("csv writes UTF-8"))
+        w.flush()?;
+        Ok(())
     }
 }
 

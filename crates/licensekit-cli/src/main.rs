@@ -504,12 +504,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             progress.finish();
             let text = match args.format {
                 ReportFormat::Table => output::report_table(&report),
-                // Streamed: the JSON of a large org is never one string in memory.
-                ReportFormat::Json => String::new(),
-                ReportFormat::Csv => report.to_csv(section(args.section)).map_err(|e| Failure {
-                    code: 1,
-                    message: e.to_string(),
-                })?,
+                // Streamed below: a large org's JSON or CSV is never one string in memory.
+                ReportFormat::Json | ReportFormat::Csv => String::new(),
                 ReportFormat::Html => {
                     #[cfg(feature = "history")]
                     let trends = history_cmd::report_trends(
@@ -526,6 +522,11 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             };
             match args.format {
                 ReportFormat::Json => emit_with(output, |w| report.write_json(w))?,
+                ReportFormat::Csv => emit_with(output, |w| {
+                    report
+                        .write_csv(section(args.section), w)
+                        .map_err(output::csv_io_error)
+                })?,
                 _ => emit(&text, output)?,
             }
             for w in &report.warnings {

@@ -72,6 +72,21 @@ fn total_text(total: Option<u64>, unlimited: bool) -> String {
 }
 
 /// The report for people: totals, products, matching, reclaim candidates.
+/// Rows of a per-holder table shown in the terminal; the rest are counted, and the CSV and JSON
+/// formats list every one (a table of 45,000 candidates is read by no one, and would hold the
+/// whole rendering in memory).
+const TABLE_ROWS: usize = 200;
+
+/// The line after a per-holder table cut at [`TABLE_ROWS`]; empty when nothing was left out.
+fn more_rows(total: usize, section: &str) -> String {
+    match total.checked_sub(TABLE_ROWS) {
+        Some(more) if more > 0 => format!(
+            "… and {more} more; `licensekit report --format csv --section {section}` lists every one\n"
+        ),
+        _ => String::new(),
+    }
+}
+
 pub fn report_table(report: &Report) -> String {
     let mut out = String::new();
     let mut totals = table(&[
@@ -158,7 +173,7 @@ pub fn report_table(report: &Report) -> String {
     ));
     if !report.unmatched.is_empty() {
         let mut unmatched = table(&["provider", "holder", "name", "products"]);
-        for u in &report.unmatched {
+        for u in report.unmatched.iter().take(TABLE_ROWS) {
             unmatched.add_row(vec![
                 u.provider.to_string(),
                 u.holder_id.clone(),
@@ -173,6 +188,7 @@ pub fn report_table(report: &Report) -> String {
         out.push_str(&format!(
             "Unmatched holders (no usable email)\n{unmatched}\n"
         ));
+        out.push_str(&more_rows(report.unmatched.len(), "unmatched"));
     }
     out.push('\n');
 
@@ -234,7 +250,7 @@ pub fn report_table(report: &Report) -> String {
     ));
 
     let mut reclaim = table(&["provider", "product", "holder", "name / email", "reason"]);
-    for r in &report.reclaim {
+    for r in report.reclaim.iter().take(TABLE_ROWS) {
         reclaim.add_row(vec![
             r.provider.to_string(),
             r.product_name.to_string(),
@@ -255,6 +271,7 @@ pub fn report_table(report: &Report) -> String {
         "Reclaim candidates: {}\n{reclaim}\n",
         report.reclaim.len()
     ));
+    out.push_str(&more_rows(report.reclaim.len(), "reclaim"));
     for w in &report.warnings {
         out.push_str(&format!("\nWARNING: {w}\n"));
     }
@@ -498,6 +515,18 @@ pub fn data_with(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> s
             Ok(())
         }
         other => other,
+    }
+}
+
+/// The I/O error inside a CSV error, kept as it is (csv's own conversion turns a closed pipe
+/// into an `Other` error, which would make `| head` fail loudly).
+pub fn csv_io_error(error: csv::Error) -> std::io::Error {
+    if !error.is_io_error() {
+        return std::io::Error::other(error);
+    }
+    match error.into_kind() {
+        csv::ErrorKind::Io(io) => io,
+        other => std::io::Error::other(format!("{other:?}")),
     }
 }
 

@@ -694,6 +694,9 @@ fn a_closed_pipe_ends_quietly() {
     for args in [
         "assignments --format json".to_string(),
         "assignments --format csv".to_string(),
+        // Streamed as they are written (never one string in memory).
+        "report --format json".to_string(),
+        "report --format csv --section holdings".to_string(),
         format!("assign --product app --format json {}", holders.join(" ")),
         format!("assign --product app {}", holders.join(" ")),
     ] {
@@ -1232,4 +1235,49 @@ seats = 1
         "{}",
         stderr(&out)
     );
+}
+
+/// The terminal table shows the first 200 holders of a per-holder section and says how many
+/// more there are and where they are all listed; the CSV lists every one.
+#[test]
+fn the_report_table_cuts_long_holder_lists_and_names_the_csv_that_has_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from(
+        "[[providers]]\nprovider = \"memory\"\nproducts = [{ id = \"app\", name = \"App\" }]\nusers = [\n",
+    );
+    // No email: every holder is unmatched.
+    for i in 0..250 {
+        text.push_str(&format!("  {{ id = \"u{i:04}\" }},\n"));
+    }
+    text.push_str("]\nassignments = [\n");
+    for i in 0..250 {
+        text.push_str(&format!(
+            "  {{ product = \"app\", holder = {{ kind = \"user\", id = \"u{i:04}\" }} }},\n"
+        ));
+    }
+    text.push_str("]\n");
+    std::fs::write(dir.path().join("licensekit.toml"), text).unwrap();
+
+    let table = command(&["-q", "report"], dir.path()).output().unwrap();
+    assert_eq!(table.status.code(), Some(0), "{}", stderr(&table));
+    let table = stdout(&table);
+    assert!(table.contains("250 holders unmatched"), "{table}");
+    assert!(
+        table.contains("u0199") && !table.contains("u0200"),
+        "{table}"
+    );
+    assert!(
+        table.contains(
+            "… and 50 more; `licensekit report --format csv --section unmatched` lists every one"
+        ),
+        "{table}"
+    );
+
+    let csv = command(
+        &["-q", "report", "--format", "csv", "--section", "unmatched"],
+        dir.path(),
+    )
+    .output()
+    .unwrap();
+    assert_eq!(stdout(&csv).lines().count(), 251, "header + every holder");
 }
