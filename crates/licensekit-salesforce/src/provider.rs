@@ -476,8 +476,20 @@ fn product_of(row: PackageLicenseRecord) -> Product {
     product
 }
 
+/// Salesforce's dateTime format (`2026-11-01T10:00:00.000+0000`), read once: parsing the format
+/// string again for every value was a tenth of a listing's CPU time.
+static DATETIME_FORMAT: std::sync::LazyLock<Vec<chrono::format::Item<'static>>> =
+    std::sync::LazyLock::new(|| {
+        chrono::format::StrftimeItems::new("%Y-%m-%dT%H:%M:%S%.f%z")
+            .parse_to_owned()
+            .expect("a valid format")
+    });
+
 fn parse_datetime(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
+    let mut parsed = chrono::format::Parsed::new();
+    chrono::format::parse(&mut parsed, s, DATETIME_FORMAT.iter()).ok()?;
+    parsed
+        .to_datetime()
         .ok()
         .map(|d| d.with_timezone(&chrono::Utc))
 }

@@ -1175,6 +1175,9 @@ enum BodyError {
     Transport(reqwest::Error),
 }
 
+/// The most reserved for a body before it arrives (it still grows to `max_body_bytes`).
+const PREALLOCATED_BODY_MAX: usize = 8 << 20;
+
 async fn read_limited(mut response: reqwest::Response, max: usize) -> Result<Bytes, BodyError> {
     if response
         .content_length()
@@ -1182,7 +1185,11 @@ async fn read_limited(mut response: reqwest::Response, max: usize) -> Result<Byt
     {
         return Err(BodyError::TooLarge);
     }
-    let mut body = bytes::BytesMut::new();
+    // Room for the declared length up front (bounded: a declared length is only a claim), so a
+    // large page is not copied at every doubling while it arrives.
+    let declared = response.content_length().unwrap_or(0);
+    let reserve = usize::try_from(declared).unwrap_or(usize::MAX).min(PREALLOCATED_BODY_MAX);
+    let mut body = bytes::BytesMut::with_capacity(reserve);
     while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
         if body.len() + chunk.len() > max {
             return Err(BodyError::TooLarge);
