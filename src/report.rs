@@ -387,20 +387,21 @@ pub struct ReclaimCandidate {
     pub idle_days: Option<i64>,
 }
 
-/// Where a holder's seats go in the report, decided at its first seat.
+/// Where a holder's seats go in the report (an index into people, unmatched or devices),
+/// decided at its first seat.
 #[derive(Clone, Copy)]
 enum Slot {
     Unseen,
-    Person(u32),
-    Unmatched(u32),
-    Device(u32),
+    Person(usize),
+    Unmatched(usize),
+    Device(usize),
 }
 
 /// People by person key, in first-seen order, each key stored once (in [`Person::email`]).
 #[derive(Default)]
 struct People {
     people: Vec<Person>,
-    index: HashTable<u32>,
+    index: HashTable<usize>,
     hasher: hashbrown::DefaultHashBuilder,
 }
 
@@ -414,13 +415,12 @@ impl People {
         let hash = hasher.hash_one(key.as_str());
         match index.entry(
             hash,
-            |&i| people[i as usize].email == key,
-            |&i| hasher.hash_one(people[i as usize].email.as_str()),
+            |&i| people[i].email == key,
+            |&i| hasher.hash_one(people[i].email.as_str()),
         ) {
-            hashbrown::hash_table::Entry::Occupied(e) => *e.get() as usize,
+            hashbrown::hash_table::Entry::Occupied(e) => *e.get(),
             hashbrown::hash_table::Entry::Vacant(e) => {
-                // More than 2^32 people cannot be listed (a seat's holder is a u32).
-                e.insert(people.len() as u32);
+                e.insert(people.len());
                 people.push(Person {
                     email: key,
                     accounts: Vec::new(),
@@ -432,13 +432,14 @@ impl People {
     }
 }
 
-/// Email to person key, with the aliases normalized once.
-struct PersonKeys {
+/// Email to person key, with the aliases normalized once (the report and the plan look up a key
+/// per holder).
+pub(crate) struct PersonKeys {
     aliases: HashMap<String, String>,
 }
 
 impl PersonKeys {
-    fn new(options: &ReportOptions) -> Self {
+    pub(crate) fn new(options: &ReportOptions) -> Self {
         PersonKeys {
             aliases: options
                 .aliases
@@ -448,7 +449,8 @@ impl PersonKeys {
         }
     }
 
-    fn key(&self, email: &str) -> Option<String> {
+    /// The person key of an email (see [`ReportOptions::person_of`]).
+    pub(crate) fn key(&self, email: &str) -> Option<String> {
         let normalized = normalize_email(email);
         if normalized.is_empty() || !normalized.contains('@') {
             return None;
@@ -507,7 +509,7 @@ impl Report {
     }
 
     /// Builds the report one provider at a time. Given the collected data by value, each
-    /// provider's is freed once folded in, so the peak is the report plus one provider's data.
+    /// provider's is freed once folded in: the report grows as the collected data shrinks.
     pub(crate) fn build<C: Borrow<Collected>>(
         collected: impl IntoIterator<Item = C>,
         errors: Vec<ProviderFailure>,
@@ -523,6 +525,9 @@ impl Report {
         let mut people = People::default();
         let mut unmatched: Vec<UnmatchedHolder> = Vec::new();
         let mut devices: Vec<DeviceHoldings> = Vec::new();
+        // By (vendor, id), across providers: two tenants of one vendor may list the same one.
+        let mut unmatched_index: HashMap<(ProviderKind, String), usize> = HashMap::new();
+        let mut device_index: HashMap<(ProviderKind, String), usize> = HashMap::new();
         let mut reclaim = Vec::new();
         let mut warnings = Vec::new();
         let mut contract_used = vec![false; options.contracts.len()];
@@ -531,6 +536,11 @@ impl Report {
         for c in collected {
             let c: &Collected = c.borrow();
             listed.push(c.provider);
+            // Seats point at the first product row of an id (a listing may repeat one).
+            let mut first_row: HashMap<&ProductId, usize> = HashMap::new();
+            let product_of_row: Vec<usize> = (c.products.iter().enumerate())
+                .map(|(i, p)| *first_row.entry(&p.id).or_insert(i))
+                .collect();
             // Product display names, shared by every holding and candidate that names them.
             let names: Vec<Arc<str>> = (0..c.product_count())
                 .map(|i| match c.products.get(i) {
@@ -538,17 +548,19 @@ impl Report {
                     None => Arc::from(c.product_id(i as u32).as_str()),
                 })
                 .collect();
+            // The vendor gives these to every user and refuses revokes (a Salesforce site
+            // license): no seat of them is a reclaim candidate.
+            let revocable: Vec<bool> = (0..c.product_count())
+                .map(|i| {
+                    c.products
+                        .get(i)
+                        .is_none_or(|p| !p.is_assigned_to_all_users())
+                })
+                .collect();
             let mut counted = vec![0u64; c.product_count()];
             for seat in &c.seats {
                 counted[seat.product as usize] += 1;
             }
-            // A product listed twice under one id: its seats count toward its first listing.
-            let first_of = |p: &Product| {
-                c.products
-                    .iter()
-                    .position(|q| q.id == p.id)
-                    .unwrap_or_default()
-            };
             let mut totals = ProviderTotals {
                 provider: c.provider,
                 products: c.products.len(),
@@ -565,8 +577,8 @@ impl Report {
             let mut over_allocated: Vec<(u32, u64)> = Vec::new();
             let mut rows = Vec::new();
             let mut contracts: Vec<(usize, Option<&Contract>)> = Vec::new();
-            for p in &c.products {
-                let product = first_of(p);
+            for (i, p) in c.products.iter().enumerate() {
+                let product = product_of_row[i];
                 let contract = contract_for(options, &mut contract_used, c.provider, p);
                 let mut row = product_row(p, counted[product], contract);
                 row.changed_during_listing = !c.changed_during_listing.is_empty();
@@ -576,14 +588,18 @@ impl Report {
                     (None, false) => totals.products_total_unknown += 1,
                 }
                 totals.seats_assigned += row.assigned;
-                if let Some(over) = row.over_allocated_by {
+                if let Some(over) = row.over_allocated_by
+                    && product == i
+                    && revocable[product]
+                {
                     over_allocated.push((product as u32, over));
                 }
                 rows.push(row);
                 contracts.push((product, contract));
             }
 
-            let first_candidate = reclaim.len();
+            // (all candidates, candidates whose seat is paid for) per product.
+            let mut reclaimable = vec![(0u64, 0u64); c.product_count()];
             let mut flagged: HashSet<(u32, u32)> = HashSet::new();
             let mut slots = vec![Slot::Unseen; c.holders.len()];
             for seat in &c.seats {
@@ -592,48 +608,59 @@ impl Report {
                 let slot = &mut slots[seat.holder as usize];
                 if let Slot::Unseen = slot {
                     *slot = if holder.is_device() {
-                        devices.push(DeviceHoldings {
-                            provider: c.provider,
-                            serial: holder.id_str().to_owned(),
-                            products: Vec::new(),
-                        });
-                        Slot::Device(devices.len() as u32 - 1)
+                        let key = (c.provider, holder.id_str().to_owned());
+                        Slot::Device(*device_index.entry(key).or_insert_with(|| {
+                            devices.push(DeviceHoldings {
+                                provider: c.provider,
+                                serial: holder.id_str().to_owned(),
+                                products: Vec::new(),
+                            });
+                            devices.len() - 1
+                        }))
                     } else if let Some(key) = holder.email().and_then(|e| keys.key(e)) {
                         let person = people.entry(key);
-                        push_snug(
-                            &mut people.people[person].accounts,
-                            Account {
-                                provider: c.provider,
-                                holder_id: holder.id_str().to_owned(),
-                                display_name: holder.display_name().map(str::to_owned),
-                                active: holder.active(),
-                                last_login: holder.last_login(),
-                            },
-                        );
-                        Slot::Person(person as u32)
-                    } else {
-                        unmatched.push(UnmatchedHolder {
+                        let account = Account {
                             provider: c.provider,
                             holder_id: holder.id_str().to_owned(),
                             display_name: holder.display_name().map(str::to_owned),
-                            products: Vec::new(),
+                            active: holder.active(),
                             last_login: holder.last_login(),
-                        });
-                        Slot::Unmatched(unmatched.len() as u32 - 1)
+                        };
+                        // Two tenants of one vendor may name the same account.
+                        let accounts = &mut people.people[person].accounts;
+                        if !accounts.contains(&account) {
+                            push_snug(accounts, account);
+                        }
+                        Slot::Person(person)
+                    } else {
+                        let key = (c.provider, holder.id_str().to_owned());
+                        Slot::Unmatched(*unmatched_index.entry(key).or_insert_with(|| {
+                            unmatched.push(UnmatchedHolder {
+                                provider: c.provider,
+                                holder_id: holder.id_str().to_owned(),
+                                display_name: holder.display_name().map(str::to_owned),
+                                products: Vec::new(),
+                                last_login: holder.last_login(),
+                            });
+                            unmatched.len() - 1
+                        }))
                     };
                 }
                 match *slot {
                     Slot::Person(i) => push_snug(
-                        &mut people.people[i as usize].holdings,
+                        &mut people.people[i].holdings,
                         Holding {
                             provider: c.provider,
                             product_id: product_id.clone(),
                             product_name: names[seat.product as usize].clone(),
                         },
                     ),
-                    Slot::Unmatched(i) => unmatched[i as usize].products.push(product_id.clone()),
-                    Slot::Device(i) => devices[i as usize].products.push(product_id.clone()),
+                    Slot::Unmatched(i) => unmatched[i].products.push(product_id.clone()),
+                    Slot::Device(i) => devices[i].products.push(product_id.clone()),
                     Slot::Unseen => {}
+                }
+                if !revocable[seat.product as usize] {
+                    continue;
                 }
                 let last_login = holder.last_login();
                 let idle = last_login.map(|at| as_of.signed_duration_since(at));
@@ -650,6 +677,9 @@ impl Report {
                 };
                 if let Some(reason) = reason {
                     flagged.insert((seat.product, seat.holder));
+                    let count = &mut reclaimable[seat.product as usize];
+                    count.0 += 1;
+                    count.1 += 1;
                     reclaim.push(candidate(c, seat, &names, reason, as_of));
                 }
             }
@@ -666,23 +696,15 @@ impl Report {
                     .into_iter()
                     .take(over.saturating_sub(already) as usize)
                 {
+                    flagged.insert((seat.product, seat.holder));
+                    // The seat is beyond what was bought: reclaiming it saves nothing paid.
+                    reclaimable[seat.product as usize].0 += 1;
                     let reason = ReclaimReason::ProductOverAllocated;
                     reclaim.push(candidate(c, seat, &names, reason, as_of));
                 }
             }
 
             // Money: per product from its contract, then per currency for the vendor.
-            let mut reclaimable = vec![(0u64, 0u64); c.product_count()];
-            for r in &reclaim[first_candidate..] {
-                let Some(i) = c.products.iter().position(|p| p.id == r.product_id) else {
-                    continue;
-                };
-                let entry = &mut reclaimable[i];
-                entry.0 += 1;
-                if r.reason != ReclaimReason::ProductOverAllocated {
-                    entry.1 += 1;
-                }
-            }
             let mut costs: BTreeMap<String, CostTotals> = BTreeMap::new();
             for (row, (product, contract)) in rows.iter_mut().zip(contracts) {
                 let (all, paid) = reclaimable[product];
@@ -1300,6 +1322,153 @@ mod tests {
             csv.contains("memory,app,App,3,vendor,3,vendor,0,100.0,,,1,,,,,,,"),
             "{csv}"
         );
+    }
+
+    /// A provider whose product listing is rewritten (a repeated page, a vendor's marker).
+    #[derive(Debug)]
+    struct Relisted {
+        inner: InMemoryProvider,
+        relist: fn(Vec<Product>) -> Vec<Product>,
+    }
+
+    #[async_trait::async_trait]
+    impl LicenseProvider for Relisted {
+        fn kind(&self) -> ProviderKind {
+            self.inner.kind()
+        }
+        fn capabilities(&self) -> licensekit_core::Capabilities {
+            self.inner.capabilities()
+        }
+        async fn products(&self) -> licensekit_core::Result<Vec<Product>> {
+            Ok((self.relist)(self.inner.products().await?))
+        }
+        fn assignments(
+            &self,
+            filter: licensekit_core::AssignmentFilter,
+        ) -> futures::stream::BoxStream<'static, licensekit_core::Result<licensekit_core::Assignment>>
+        {
+            self.inner.assignments(filter)
+        }
+        fn holders(
+            &self,
+        ) -> futures::stream::BoxStream<'static, licensekit_core::Result<licensekit_core::Holder>>
+        {
+            self.inner.holders()
+        }
+        async fn change(
+            &self,
+            request: licensekit_core::ChangeRequest,
+        ) -> licensekit_core::Result<licensekit_core::ChangeReport> {
+            self.inner.change(request).await
+        }
+    }
+
+    /// u1..u3 hold `app` (10 seats at the vendor).
+    async fn three_holders() -> InMemoryProvider {
+        let p = provider(
+            &[
+                ("u1", "u1@x.io", true),
+                ("u2", "u2@x.io", true),
+                ("u3", "u3@x.io", true),
+            ],
+            10,
+        );
+        let holders = ["u1", "u2", "u3"].map(HolderId::user);
+        p.assign(&ProductId::new("app"), &holders).await.unwrap();
+        p
+    }
+
+    #[tokio::test]
+    async fn a_product_listed_twice_is_over_allocated_once() {
+        // The vendor now owns 1 seat of `app`, 3 assigned, and lists it twice (a repeated
+        // page): the 2 most recent holders are candidates, once each.
+        let p = Relisted {
+            inner: three_holders().await,
+            relist: |products| {
+                let one_seat = products.into_iter().map(|mut p| {
+                    p.seats.total = SeatTotal::Limited(1);
+                    p
+                });
+                one_seat.flat_map(|p| [p.clone(), p]).collect()
+            },
+        };
+        let report = Report::collect(&[&p], &ReportOptions::default(), &|_, _| {}).await;
+        assert_eq!(report.products.len(), 2, "both rows are shown");
+        let mut holders: Vec<&str> = report.reclaim.iter().map(|r| r.holder.as_str()).collect();
+        holders.sort();
+        assert_eq!(holders.len(), 2, "{holders:?}");
+        assert_ne!(holders[0], holders[1]);
+        assert!(report.products.iter().all(|row| row.reclaimable == 2));
+    }
+
+    #[tokio::test]
+    async fn a_product_the_vendor_gives_everyone_has_no_reclaim_candidates() {
+        let p = Relisted {
+            inner: three_holders().await,
+            relist: |products| {
+                products
+                    .into_iter()
+                    .map(Product::assigned_to_all_users)
+                    .collect()
+            },
+        };
+        p.inner.set_user_active("u2", false).unwrap();
+        let options = ReportOptions {
+            contracts: vec![Contract {
+                seats: Some(1),
+                ..Contract::new(p.kind(), "app")
+            }],
+            ..ReportOptions::default()
+        };
+        let report = Report::collect(&[&p], &options, &|_, _| {}).await;
+        assert!(report.reclaim.is_empty(), "{:?}", report.reclaim);
+        assert_eq!(report.products[0].reclaimable, 0);
+    }
+
+    #[tokio::test]
+    async fn two_tenants_of_one_vendor_share_unmatched_and_device_rows() {
+        let tenant = |product: &'static str| async move {
+            let p = InMemoryProvider::new(MemoryConfig {
+                products: vec![MemoryProduct {
+                    id: product.into(),
+                    name: product.into(),
+                    seats: Some(5),
+                    device_assignable: true,
+                }],
+                users: vec![MemoryUser {
+                    id: "u0".into(),
+                    email: None,
+                    name: Some("U0".into()),
+                    active: true,
+                    last_login: None,
+                }],
+                ..MemoryConfig::default()
+            })
+            .unwrap();
+            let holders = [HolderId::user("u0"), HolderId::device("SER1")];
+            p.assign(&ProductId::new(product), &holders).await.unwrap();
+            p
+        };
+        let (a, b) = (tenant("one").await, tenant("two").await);
+        let report = Report::collect(&[&a, &b], &ReportOptions::default(), &|_, _| {}).await;
+        let unmatched: Vec<(&str, Vec<&str>)> = (report.unmatched.iter())
+            .map(|u| {
+                (
+                    u.holder_id.as_str(),
+                    u.products.iter().map(ProductId::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(unmatched, vec![("u0", vec!["one", "two"])]);
+        let devices: Vec<(&str, Vec<&str>)> = (report.devices.iter())
+            .map(|d| {
+                (
+                    d.serial.as_str(),
+                    d.products.iter().map(ProductId::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(devices, vec![("SER1", vec!["one", "two"])]);
     }
 
     fn dec(s: &str) -> Decimal {

@@ -1708,6 +1708,18 @@ mod site_license {
             );
             assert!(plan.is_empty());
             assert_eq!(policy.unmanaged, Some(expected), "{}", policy.mode.as_str());
+            if policy.mode.as_str() != "absent" {
+                // Every user holds it: everyone the policy wants is unchanged.
+                assert_eq!(
+                    policy.unchanged,
+                    match policy.mode.as_str() {
+                        "ensure" => 18,
+                        _ => 1,
+                    },
+                    "{}",
+                    policy.mode.as_str()
+                );
+            }
             assert!(policy.stopped.is_none());
             let product = &plan.products[0];
             assert!(product.assigned_to_all_users && product.capacity.unlimited);

@@ -16,9 +16,7 @@ use super::{
     PlanOptions, PlannedAdd, PlannedChange, Policy, PolicyPlan, ProductPlan, Stopped, Unmanaged,
     Unmatched, UnmatchedReason,
 };
-use crate::report::{
-    Collected, ReclaimReason, Report, ReportOptions, collect_one, normalize_email,
-};
+use crate::report::{Collected, PersonKeys, ReclaimReason, Report, collect_one, normalize_email};
 
 /// What one provider's data looks like to the planner.
 struct View<'a> {
@@ -34,7 +32,7 @@ impl<'a> View<'a> {
     fn new(
         collected: &'a Collected,
         capabilities: Capabilities,
-        identity: &ReportOptions,
+        identity: &PersonKeys,
     ) -> View<'a> {
         let mut held: HashMap<&ProductId, BTreeSet<HolderId>> = HashMap::new();
         for seat in &collected.seats {
@@ -44,7 +42,7 @@ impl<'a> View<'a> {
         }
         let mut persons: HashMap<String, Vec<HolderId>> = HashMap::new();
         for holder in collected.holders.iter().filter(|h| !h.is_device()) {
-            if let Some(key) = holder.email().and_then(|e| identity.person_of(e)) {
+            if let Some(key) = holder.email().and_then(|e| identity.key(e)) {
                 persons.entry(key).or_default().push(holder.id());
             }
         }
@@ -196,7 +194,7 @@ fn select(
     name: &str,
     target: &View<'_>,
     views: &HashMap<ProviderKind, View<'_>>,
-    identity: &ReportOptions,
+    identity: &PersonKeys,
     source_holders: &SourceHolders<'_>,
 ) -> Result<Selection> {
     let who = &policy.who;
@@ -242,7 +240,7 @@ fn select(
             email: Some(email.clone()),
             display_name: None,
         };
-        match identity.person_of(email) {
+        match identity.key(email) {
             None => {
                 sel.unmatched
                     .insert(unmatched(UnmatchedReason::InvalidEmail));
@@ -301,7 +299,7 @@ fn select(
                     .insert(view.unmatched(holder, UnmatchedReason::Device));
                 continue;
             }
-            let Some(person) = view.email_of(holder).and_then(|e| identity.person_of(e)) else {
+            let Some(person) = view.email_of(holder).and_then(|e| identity.key(e)) else {
                 sel.unmatched
                     .insert(view.unmatched(holder, UnmatchedReason::NoUsableEmail));
                 continue;
@@ -512,7 +510,7 @@ fn plan_policy<'n>(
     let mut adds = Vec::new();
     let mut removes = Vec::new();
     let mut unmatched = sel.unmatched;
-    let unchanged;
+    let mut unchanged;
     let mut claim = Claims {
         name,
         wanted: BTreeSet::new(),
@@ -591,6 +589,8 @@ fn plan_policy<'n>(
             not_added: adds.len(),
             not_removed: removes.len(),
         };
+        // Every user holds it: the holders it would have added already have it.
+        unchanged += adds.len() as u64;
         adds.clear();
         removes.clear();
         unmanaged
@@ -725,6 +725,7 @@ impl Plan {
         let read = join_all(chosen.iter().map(|p| collect_one(*p, progress))).await;
         let collected: Vec<Collected> = read.into_iter().collect::<Result<_>>()?;
         let report = Report::build(&collected, Vec::new(), &options.identity);
+        let keys = PersonKeys::new(&options.identity);
         let mut warnings = Vec::new();
         for c in &collected {
             for change in &c.changed_during_listing {
@@ -737,12 +738,7 @@ impl Plan {
         let views: HashMap<ProviderKind, View<'_>> = collected
             .iter()
             .zip(&chosen)
-            .map(|(c, p)| {
-                (
-                    c.provider,
-                    View::new(c, p.capabilities(), &options.identity),
-                )
-            })
+            .map(|(c, p)| (c.provider, View::new(c, p.capabilities(), &keys)))
             .collect();
 
         let names: Vec<String> = desired.policies.iter().map(Policy::display_name).collect();
@@ -777,14 +773,7 @@ impl Plan {
                         _ => views[&source].holders_of(id),
                     }
                 };
-                let sel = select(
-                    policy,
-                    name,
-                    target,
-                    &views,
-                    &options.identity,
-                    &source_holders,
-                )?;
+                let sel = select(policy, name, target, &views, &keys, &source_holders)?;
                 let (plan, claim) = plan_policy(
                     policy,
                     name,

@@ -247,7 +247,7 @@ pub async fn measure(what: &str, vendor: Option<&str>, info_path: &Path, cli: Op
                 ),
             )
         }
-        other => panic!("--measure {other}: list or report"),
+        other => panic!("--measure {other}: list, report or cli-report"),
     };
     let wall_secs = started.elapsed().as_secs_f64();
     let (cpu_secs, peak_rss_mib) = rusage(nix::sys::resource::UsageWho::RUSAGE_SELF);

@@ -502,10 +502,15 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             let report =
                 Report::collect(&refs, &options, &|kind, n| progress.update(kind, n)).await;
             progress.finish();
-            let text = match args.format {
-                ReportFormat::Table => output::report_table(&report),
-                // Streamed below: a large org's JSON or CSV is never one string in memory.
-                ReportFormat::Json | ReportFormat::Csv => String::new(),
+            // JSON and CSV are written as they are produced: a large org's is never one string.
+            match args.format {
+                ReportFormat::Table => emit(&output::report_table(&report), output)?,
+                ReportFormat::Json => emit_with(output, |w| report.write_json(w))?,
+                ReportFormat::Csv => emit_with(output, |w| {
+                    report
+                        .write_csv(section(args.section), w)
+                        .map_err(output::csv_io_error)
+                })?,
                 ReportFormat::Html => {
                     #[cfg(feature = "history")]
                     let trends = history_cmd::report_trends(
@@ -517,17 +522,9 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                     .await;
                     #[cfg(not(feature = "history"))]
                     let trends = Vec::new();
-                    licensekit::report::html::render_with_history(&report, &trends)
+                    let html = licensekit::report::html::render_with_history(&report, &trends);
+                    emit(&html, output)?
                 }
-            };
-            match args.format {
-                ReportFormat::Json => emit_with(output, |w| report.write_json(w))?,
-                ReportFormat::Csv => emit_with(output, |w| {
-                    report
-                        .write_csv(section(args.section), w)
-                        .map_err(output::csv_io_error)
-                })?,
-                _ => emit(&text, output)?,
             }
             for w in &report.warnings {
                 say!("warning: {w}");

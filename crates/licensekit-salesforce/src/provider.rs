@@ -444,6 +444,11 @@ fn delete_outcome(user: &SalesforceId, row: &CollectionResult) -> Outcome {
 fn product_of(row: PackageLicenseRecord) -> Product {
     let every_user = row.licenses_every_user();
     let seats = match row.allowed_licenses {
+        // Every user is licensed, whatever the count says (a free package may say 0).
+        _ if every_user => Seats::reported(
+            SeatTotal::Unlimited,
+            row.used_licenses.unwrap_or(0).max(0) as u64,
+        ),
         Some(n) if n < 0 => Seats::reported(
             SeatTotal::Unlimited,
             row.used_licenses.unwrap_or(0).max(0) as u64,
@@ -639,7 +644,13 @@ mod tests {
         let site = product(-1, "Active");
         assert!(site.is_assigned_to_all_users());
         assert_eq!(site.seats.total, SeatTotal::Unlimited);
-        assert!(product(0, "Free").is_assigned_to_all_users());
+        let free = product(0, "Free");
+        assert!(free.is_assigned_to_all_users());
+        assert_eq!(
+            free.seats.total,
+            SeatTotal::Unlimited,
+            "every user holds it: never over-allocated"
+        );
         let limited = product(10, "Active");
         assert!(!limited.is_assigned_to_all_users());
         assert!(!limited.vendor.contains_key(Product::ASSIGNED_TO_ALL_USERS));

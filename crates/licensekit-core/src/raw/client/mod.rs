@@ -1188,7 +1188,9 @@ async fn read_limited(mut response: reqwest::Response, max: usize) -> Result<Byt
     // Room for the declared length up front (bounded: a declared length is only a claim), so a
     // large page is not copied at every doubling while it arrives.
     let declared = response.content_length().unwrap_or(0);
-    let reserve = usize::try_from(declared).unwrap_or(usize::MAX).min(PREALLOCATED_BODY_MAX);
+    let reserve = usize::try_from(declared)
+        .unwrap_or(usize::MAX)
+        .min(PREALLOCATED_BODY_MAX);
     let mut body = bytes::BytesMut::with_capacity(reserve);
     while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
         if body.len() + chunk.len() > max {
