@@ -836,6 +836,18 @@ mod simulators {
         SalesforceSeed, SalesforceSim, SalesforceSimConfig, SimPackage, SimUser,
     };
 
+    /// A client of a Salesforce simulator (its consumer key, plain HTTP).
+    pub(super) fn salesforce_config(base_url: String, timeout: Duration) -> SalesforceConfig {
+        let mut config = SalesforceConfig::new(SalesforceAuth::ClientCredentials {
+            login_url: base_url,
+            client_id: "sim-consumer-key".into(),
+            client_secret: "sim-consumer-secret".to_string().into(),
+        })
+        .allow_http(true);
+        config.client.timeout = timeout;
+        config
+    }
+
     const APP: &str = "361309726";
     const IPAD_APP: &str = "408709785";
 
@@ -1007,13 +1019,7 @@ mod simulators {
                 retry(),
             )
             .unwrap();
-            let mut sconfig = SalesforceConfig::new(SalesforceAuth::ClientCredentials {
-                login_url: salesforce.base_url(),
-                client_id: "sim-consumer-key".into(),
-                client_secret: "sim-consumer-secret".to_string().into(),
-            })
-            .allow_http(true);
-            sconfig.client.timeout = Duration::from_secs(1);
+            let sconfig = salesforce_config(salesforce.base_url(), Duration::from_secs(1));
             let s = SalesforceProvider::with_retry(sconfig, retry()).unwrap();
             let mut aconfig = AppleVppConfig::new(apple.stoken().into())
                 .with_base_url(apple.base_url())
@@ -1605,7 +1611,7 @@ mod site_license {
     use std::time::Duration;
 
     use licensekit::plan::Unmanaged;
-    use licensekit::salesforce::{SalesforceAuth, SalesforceConfig, SalesforceProvider};
+    use licensekit::salesforce::SalesforceProvider;
     use licensekit_sim::salesforce::{
         SalesforceSeed, SalesforceSim, SalesforceSimConfig, SiteLicenseInserts,
     };
@@ -1628,13 +1634,7 @@ mod site_license {
         )
         .await
         .unwrap();
-        let mut config = SalesforceConfig::new(SalesforceAuth::ClientCredentials {
-            login_url: sim.base_url(),
-            client_id: "sim-consumer-key".into(),
-            client_secret: "sim-consumer-secret".to_string().into(),
-        })
-        .allow_http(true);
-        config.client.timeout = Duration::from_secs(5);
+        let config = super::simulators::salesforce_config(sim.base_url(), Duration::from_secs(5));
         let provider = SalesforceProvider::new(config).unwrap();
         (sim, provider)
     }
