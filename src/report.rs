@@ -683,14 +683,25 @@ impl Report {
                     reclaim.push(candidate(c, seat, &names, reason, as_of));
                 }
             }
-            // Over-allocation: the most recently assigned holders not already flagged.
+            // Over-allocation: the most recently assigned holders not already flagged. The
+            // seats of every over-allocated product are gathered in one pass over the listing.
+            let mut unflagged: HashMap<u32, (u64, Vec<&Seat>)> = (over_allocated.iter())
+                .map(|(product, _)| (*product, (0, Vec::new())))
+                .collect();
+            for (product, _) in &flagged {
+                if let Some((already, _)) = unflagged.get_mut(product) {
+                    *already += 1;
+                }
+            }
+            for seat in &c.seats {
+                if let Some((_, seats)) = unflagged.get_mut(&seat.product)
+                    && !flagged.contains(&(seat.product, seat.holder))
+                {
+                    seats.push(seat);
+                }
+            }
             for (product, over) in over_allocated {
-                let already = flagged.iter().filter(|(p, _)| *p == product).count() as u64;
-                let mut seats: Vec<&Seat> = c
-                    .seats
-                    .iter()
-                    .filter(|s| s.product == product && !flagged.contains(&(s.product, s.holder)))
-                    .collect();
+                let (already, mut seats) = unflagged.remove(&product).unwrap_or_default();
                 seats.sort_by_key(|s| std::cmp::Reverse(s.assigned_at));
                 for seat in seats
                     .into_iter()

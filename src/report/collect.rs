@@ -77,7 +77,7 @@ pub(crate) async fn collect_one(
     let mut product_ids: Vec<ProductId> = products.iter().map(|p| p.id.clone()).collect();
     let mut product_index: HashMap<ProductId, u32> = HashMap::new();
     for (i, id) in product_ids.iter().enumerate() {
-        product_index.entry(id.clone()).or_insert(index(i)?);
+        product_index.entry(id.clone()).or_insert(to_u32(i)?);
     }
     let mut holders = Holders::default();
     let mut seats = Vec::new();
@@ -90,7 +90,7 @@ pub(crate) async fn collect_one(
         let product = match product_index.get(&a.product) {
             Some(&i) => i,
             None => {
-                let i = index(product_ids.len())?;
+                let i = to_u32(product_ids.len())?;
                 product_ids.push(a.product.clone());
                 product_index.insert(a.product, i);
                 i
@@ -128,7 +128,7 @@ pub(crate) async fn collect_one(
     })
 }
 
-fn index(i: usize) -> Result<u32> {
+fn to_u32(i: usize) -> Result<u32> {
     u32::try_from(i).map_err(|_| Error::invalid_input("a listing has more than 2^32 entries"))
 }
 
@@ -212,7 +212,7 @@ impl Holders {
             device: matches!(holder.id, HolderId::Device(_)),
             in_directory,
         };
-        let i = index(self.entries.len())?;
+        let i = to_u32(self.entries.len())?;
         self.entries.push(entry);
         let Holders {
             text,
@@ -229,18 +229,19 @@ impl Holders {
     }
 
     fn push(&mut self, s: &str) -> Result<Span> {
-        let start = u32::try_from(self.text.len()).ok();
-        let len = u32::try_from(s.len()).ok();
-        let (Some(start), Some(len)) = (start, len) else {
+        // Spans are u32: where the new text ends must fit too.
+        let end = self.text.len().checked_add(s.len());
+        if end.and_then(|end| u32::try_from(end).ok()).is_none() {
             return Err(Error::invalid_input(
                 "the holders of one listing exceed 4 GiB of text",
             ));
+        }
+        let span = Span {
+            start: self.text.len() as u32,
+            len: s.len() as u32,
         };
-        start.checked_add(len).ok_or_else(|| {
-            Error::invalid_input("the holders of one listing exceed 4 GiB of text")
-        })?;
         self.text.push_str(s);
-        Ok(Span { start, len })
+        Ok(span)
     }
 
     fn text(&self, span: Span) -> &str {

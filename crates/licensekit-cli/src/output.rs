@@ -71,7 +71,6 @@ fn total_text(total: Option<u64>, unlimited: bool) -> String {
     }
 }
 
-/// The report for people: totals, products, matching, reclaim candidates.
 /// Rows of a per-holder table shown in the terminal; the rest are counted, and the CSV and JSON
 /// formats list every one (a table of 45,000 candidates is read by no one, and would hold the
 /// whole rendering in memory).
@@ -87,6 +86,7 @@ fn more_rows(total: usize, section: &str) -> String {
     }
 }
 
+/// The report for people: totals, products, matching, reclaim candidates.
 pub fn report_table(report: &Report) -> String {
     let mut out = String::new();
     let mut totals = table(&[

@@ -444,17 +444,13 @@ fn delete_outcome(user: &SalesforceId, row: &CollectionResult) -> Outcome {
 fn product_of(row: PackageLicenseRecord) -> Product {
     let every_user = row.licenses_every_user();
     let seats = match row.allowed_licenses {
-        // Every user is licensed, whatever the count says (a free package may say 0).
+        // Every user is licensed (a site license is -1; a free package may say 0).
         _ if every_user => Seats::reported(
             SeatTotal::Unlimited,
             row.used_licenses.unwrap_or(0).max(0) as u64,
         ),
-        Some(n) if n < 0 => Seats::reported(
-            SeatTotal::Unlimited,
-            row.used_licenses.unwrap_or(0).max(0) as u64,
-        ),
         Some(n) => Seats::reported(
-            SeatTotal::Limited(n as u64),
+            SeatTotal::Limited(n.max(0) as u64),
             row.used_licenses.unwrap_or(0).max(0) as u64,
         ),
         None => Seats::unknown(),
